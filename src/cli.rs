@@ -1,0 +1,120 @@
+//! Command-line interface (clap derive). Flags cover runtime behaviour only; what the pipeline
+//! does lives in the YAML config.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tails application logs, matches regex rules, and posts one summary per window to a DingTalk
+/// group robot.
+#[derive(Debug, Parser)]
+#[command(name = "logding", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// More logging (`-v` debug, `-vv` trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less logging (errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Format of logding's own logs on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Format of logding's own logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of summaries on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, ValueEnum)]
+pub enum Output {
+    /// The rendered message, as a person would read it.
+    #[default]
+    Text,
+    /// One JSON object per summary, one per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent: follow the logs and post summaries to DingTalk.
+    Run(RunArgs),
+    /// Validate the config, the included rule files and every rule's examples.
+    Check(ConfigArg),
+    /// Show, for each rule, whether a line matches, is excluded, and its captures.
+    Explain(ExplainArgs),
+    /// Scan existing files once, from their beginning, and print what would be sent.
+    Scan(ScanArgs),
+    /// Run rule test files (input lines with times, expected summaries).
+    Test(TestArgs),
+    /// Post a short test message to the configured robot and explain its answer.
+    SendTest(ConfigArg),
+}
+
+/// The config file argument shared by most commands.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The config file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/logding/logding.yaml"
+    )]
+    pub config: PathBuf,
+}
+
+/// `logding run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Print summaries to stdout instead of posting them (no network).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Format of summaries printed by `--dry-run`.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `logding explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// The log line to explain; read from stdin (one or more lines) when absent.
+    pub line: Option<String>,
+}
+
+/// `logding scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Files to scan.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `logding test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}

@@ -1,0 +1,12 @@
+//! `logding explain`.
+
+use crate::cmd::Exit;
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// What stopped it.
+pub fn run(_args: impl Sized) -> anyhow::Result<Exit> {
+    anyhow::bail!("`explain` is not implemented yet")
+}

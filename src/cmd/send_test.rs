@@ -1,0 +1,12 @@
+//! `logding send_test`.
+
+use crate::cmd::Exit;
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// What stopped it.
+pub fn run(_args: impl Sized) -> anyhow::Result<Exit> {
+    anyhow::bail!("`send_test` is not implemented yet")
+}

@@ -1,0 +1,12 @@
+//! `logding test`.
+
+use crate::cmd::Exit;
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// What stopped it.
+pub fn run(_args: impl Sized) -> anyhow::Result<Exit> {
+    anyhow::bail!("`test` is not implemented yet")
+}

@@ -1,0 +1,33 @@
+//! logding tails application logs, matches every line against regex rules kept in YAML, and
+//! posts one summary per time window to a DingTalk group robot.
+//!
+//! Codemap, in data-flow order (see ARCHITECTURE.md for the invariants):
+//!
+//! - [`config`]: YAML (+ included rule files) validated into a typed [`config::Config`].
+//! - [`rules`]: compiled rules (bytes regexes, severity, thresholds, `group_by`). Pure.
+//! - [`tail`]: follows files across rotation, truncation and restarts; hands out complete lines
+//!   with exact offsets.
+//! - [`checkpoint`]: per-file identity and committed offset, written atomically.
+//! - [`scan`]: runs the rules over a chunk of lines and returns hits. Pure, hot path.
+//! - [`window`]: hits to one [`summary::Summary`] per window. Pure; time is passed in.
+//! - [`summary`]: the summary type shared by window, render, outbox and JSON output.
+//! - [`render`]: summary to DingTalk payload; escapes untrusted log text; byte budget. Pure.
+//! - [`outbox`]: durable queue of summaries awaiting delivery.
+//! - [`sink`]: the DingTalk client: signing, rate budget, answer classification, retry.
+//! - [`agent`]: wires `logding run`: tail → scan → window → outbox → deliver, shutdown, reload.
+//! - [`cmd`], [`cli`], [`logging`]: the command line.
+
+pub mod agent;
+pub mod checkpoint;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod logging;
+pub mod outbox;
+pub mod render;
+pub mod rules;
+pub mod scan;
+pub mod sink;
+pub mod summary;
+pub mod tail;
+pub mod window;

@@ -1,0 +1,1 @@
+//! `sink`: to be written.

@@ -1,0 +1,1 @@
+//! `tail`: to be written.

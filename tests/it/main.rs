@@ -1,0 +1,1 @@
+//! The one integration-test binary (matklad): every module below is a suite.
