@@ -15,6 +15,8 @@
 //! - [`outbox`]: durable queue of summaries awaiting delivery.
 //! - [`sink`]: the DingTalk client: signing, rate budget, answer classification, retry.
 //! - [`agent`]: wires `logding run`: tail → scan → window → outbox → deliver, shutdown, reload.
+//! - [`ruletest`]: `logding test`: rule test files run on a virtual clock through scan, window
+//!   and render.
 //! - [`cmd`], [`cli`], [`logging`]: the command line.
 
 pub mod agent;
@@ -26,6 +28,7 @@ pub mod logging;
 pub mod outbox;
 pub mod render;
 pub mod rules;
+pub mod ruletest;
 pub mod scan;
 pub mod sink;
 pub mod summary;

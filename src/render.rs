@@ -58,7 +58,10 @@ pub fn render(summary: &Summary, options: &RenderOptions) -> Vec<String> {
 pub fn render_text(summary: &Summary, options: &RenderOptions) -> String {
     let mut out = format!("[{}] {}\n", options.keyword, summary.host);
     for rule in &summary.rules {
-        out.push_str(&format!("{} {} x{}\n", rule.severity, rule.name, rule.count));
+        out.push_str(&format!(
+            "{} {} x{}\n",
+            rule.severity, rule.name, rule.count
+        ));
     }
     out
 }

@@ -1,0 +1,559 @@
+//! The test file format: YAML shapes (`raw`), parsed into validated [`TestFile`]s.
+//!
+//! Parsing happens in two steps so that every problem gets a `file:line:column`:
+//! [`parse`] checks the shape of the file alone (unknown keys, durations, times, which fields go
+//! together), and [`resolve`] checks it against the loaded configuration (rule names, source
+//! names, `group` keys). Both keep going after the first problem and return all of them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::config::{Config, Diagnostic};
+use crate::rules::Severity;
+
+/// The virtual clock's start when a file does not say.
+pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
+
+/// A 1-based (line, column) in a test file.
+pub type Position = Option<(usize, usize)>;
+
+/// A parsed test file.
+#[derive(Clone, Debug)]
+pub struct TestFile {
+    /// The test file, as given.
+    pub path: PathBuf,
+    /// The config under test, resolved against the test file's directory.
+    pub config: PathBuf,
+    /// Where `config:` is written.
+    pub config_position: Position,
+    /// The virtual clock at `at: 0s`.
+    pub start: Timestamp,
+    /// The cases, in file order.
+    pub cases: Vec<Case>,
+}
+
+/// One test case: input lines and what the windows they make must look like.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Shown in the report.
+    pub name: String,
+    /// Where `name:` is written.
+    pub position: Position,
+    /// Input entries, in file order (the runner sorts them by time).
+    pub input: Vec<Input>,
+    /// Expectations per window.
+    pub expect: Vec<WindowExpect>,
+    /// No window may report any rule (no message would be sent).
+    pub expect_no_alerts: bool,
+    /// Exactly this many windows must close.
+    pub windows: Option<u32>,
+}
+
+/// One input entry: one or more lines, written once or repeated.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Time of the first write, after the file's `start`.
+    pub at: Duration,
+    /// Interval between repeats.
+    pub every: Duration,
+    /// How many times the lines are written (1 when not repeated).
+    pub repeat: u32,
+    /// The source the lines are written to; `None` when the config has a single source.
+    pub source: Option<Named>,
+    /// Where the entry is written.
+    pub position: Position,
+    /// The file name shown in summaries; defaults to the source's first path.
+    pub file: Option<String>,
+    /// The lines, written one after the other at the same instant.
+    pub lines: Vec<String>,
+}
+
+/// What one window must look like.
+#[derive(Clone, Debug, Default)]
+pub struct WindowExpect {
+    /// 1-based, in order of closing.
+    pub window: u32,
+    /// Where `window:` is written.
+    pub position: Position,
+    /// Rules that must be reported, with their counts.
+    pub fires: Vec<Fire>,
+    /// Rules that must not be reported.
+    pub not_firing: Vec<Named>,
+    /// Sub-strings the rendered message must contain.
+    pub contains: Vec<String>,
+    /// Sub-strings the rendered message must not contain.
+    pub not_contains: Vec<String>,
+}
+
+/// A rule that must be reported.
+#[derive(Clone, Debug)]
+pub struct Fire {
+    /// Rule name (and where it is written).
+    pub rule: Named,
+    /// Exact number of hits: of the rule, or of the groups matching `group` when given.
+    pub count: u64,
+    /// `group_by` values the counted groups must have, in the test file's order.
+    pub group: Vec<(String, String)>,
+    /// The severity the rule must be reported with.
+    pub severity: Option<Severity>,
+}
+
+/// A name written in a test file, with its position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    /// The name.
+    pub name: String,
+    /// Where it is written.
+    pub position: Position,
+}
+
+/// Parses a test file's text. `path` is used in diagnostics and to resolve `config:`.
+///
+/// # Errors
+///
+/// Every problem found, each with a position when there is one.
+pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
+    let raw: raw::File =
+        serde_saphyr::from_str(text).map_err(|err| vec![yaml_error(path, &err)])?;
+    let mut problems = Problems {
+        file: path,
+        diagnostics: Vec::new(),
+    };
+    let start = match &raw.start {
+        None => DEFAULT_START
+            .parse()
+            .expect("the default start is a valid timestamp"),
+        Some(start) => start.value.parse().unwrap_or_else(|err| {
+            problems.push(
+                &start.referenced,
+                format!("invalid `start` time `{}`: {err}", start.value),
+                Some("write an RFC 3339 time like `2026-11-28T10:00:00+08:00`"),
+            );
+            Timestamp::UNIX_EPOCH
+        }),
+    };
+    let base = path.parent().unwrap_or(Path::new(""));
+    if raw.cases.is_empty() {
+        problems.push_at(None, "the file has no `cases`".into(), None);
+    }
+    let cases = raw
+        .cases
+        .into_iter()
+        .map(|case| parse_case(case, &mut problems))
+        .collect();
+    if !problems.diagnostics.is_empty() {
+        return Err(problems.diagnostics);
+    }
+    Ok(TestFile {
+        path: path.to_owned(),
+        config: base.join(&raw.config.value),
+        config_position: position(&raw.config.referenced),
+        start,
+        cases,
+    })
+}
+
+/// Checks a parsed file against the configuration it tests: rule and source names exist and
+/// `group` keys are `group_by` names of their rule.
+///
+/// # Errors
+///
+/// Every problem found.
+pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    let mut push = |position: Position, message: String, help: Option<String>| {
+        diagnostics.push(Diagnostic {
+            file: file.path.clone(),
+            position,
+            message,
+            help,
+        });
+    };
+    let source_names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let rule_names: Vec<&str> = config
+        .rules
+        .rules()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    for case in &file.cases {
+        for input in &case.input {
+            match &input.source {
+                None if config.sources.len() != 1 => push(
+                    input.position,
+                    format!(
+                        "input needs a `source`: the config has {} sources",
+                        config.sources.len()
+                    ),
+                    Some(format!("one of: {}", source_names.join(", "))),
+                ),
+                Some(source) if !source_names.contains(&source.name.as_str()) => push(
+                    source.position,
+                    format!("unknown source `{}`", source.name),
+                    Some(did_you_mean(&source.name, &source_names)),
+                ),
+                _ => {}
+            }
+        }
+        for expect in &case.expect {
+            let named = expect.fires.iter().map(|f| &f.rule);
+            for rule in named.chain(&expect.not_firing) {
+                if !rule_names.contains(&rule.name.as_str()) {
+                    push(
+                        rule.position,
+                        format!("unknown rule `{}`", rule.name),
+                        Some(did_you_mean(&rule.name, &rule_names)),
+                    );
+                }
+            }
+            for fire in &expect.fires {
+                let Some(id) = config.rules.find(&fire.rule.name) else {
+                    continue;
+                };
+                let group_by = &config.rules.get(id).group_by;
+                for (key, _) in &fire.group {
+                    if !group_by.contains(key) {
+                        push(
+                            fire.rule.position,
+                            format!("rule `{}` has no `group_by` named `{key}`", fire.rule.name),
+                            Some(if group_by.is_empty() {
+                                "the rule has no `group_by`; remove `group`".into()
+                            } else {
+                                format!("its `group_by` is: {}", group_by.join(", "))
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(diagnostics)
+    }
+}
+
+fn did_you_mean(name: &str, known: &[&str]) -> String {
+    let closest = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match closest {
+        Some((_, k)) => format!("did you mean `{k}`?"),
+        None if known.is_empty() => "the config defines none".into(),
+        None => format!("known: {}", known.join(", ")),
+    }
+}
+
+struct Problems<'a> {
+    file: &'a Path,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Problems<'_> {
+    fn push(&mut self, at: &serde_saphyr::Location, message: String, help: Option<&str>) {
+        self.push_at(position(at), message, help);
+    }
+
+    fn push_at(&mut self, position: Position, message: String, help: Option<&str>) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            position,
+            message,
+            help: help.map(str::to_owned),
+        });
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, key: &str) -> Duration {
+        humantime::parse_duration(&value.value).unwrap_or_else(|err| {
+            self.push(
+                &value.referenced,
+                format!("invalid duration `{}` in `{key}`: {err}", value.value),
+                Some("write a duration like `0s`, `1500ms`, `2m` or `1h 30m`"),
+            );
+            Duration::ZERO
+        })
+    }
+}
+
+fn parse_case(raw: raw::Case, problems: &mut Problems<'_>) -> Case {
+    let input = raw
+        .input
+        .into_iter()
+        .map(|input| parse_input(input, problems))
+        .collect();
+    let expect: Vec<WindowExpect> = raw
+        .expect
+        .into_iter()
+        .map(|expect| parse_expect(expect, problems))
+        .collect();
+    let at = &raw.name.referenced;
+    if raw.expect_no_alerts && !expect.is_empty() {
+        problems.push(
+            at,
+            format!(
+                "case `{}` has both `expect` and `expect_no_alerts: true`",
+                raw.name.value
+            ),
+            Some("keep one: `expect_no_alerts` already means no rule fires in any window"),
+        );
+    }
+    if !raw.expect_no_alerts && expect.is_empty() && raw.windows.is_none() {
+        problems.push(
+            at,
+            format!("case `{}` expects nothing", raw.name.value),
+            Some("add `expect:`, `expect_no_alerts: true` or `windows:`"),
+        );
+    }
+    Case {
+        name: raw.name.value,
+        position: position(at),
+        input,
+        expect,
+        expect_no_alerts: raw.expect_no_alerts,
+        windows: raw.windows,
+    }
+}
+
+fn parse_input(raw: Spanned<raw::Input>, problems: &mut Problems<'_>) -> Input {
+    let at = &raw.referenced;
+    let raw = raw.value;
+    let lines = match (raw.line, raw.lines) {
+        (Some(line), None) => vec![line],
+        (None, Some(lines)) if !lines.is_empty() => lines,
+        (None, Some(_)) => {
+            problems.push(at, "`lines` is empty".into(), None);
+            Vec::new()
+        }
+        (Some(_), Some(_)) => {
+            problems.push(
+                at,
+                "input has both `line` and `lines`".into(),
+                Some("use `line` for one line, `lines` for several"),
+            );
+            Vec::new()
+        }
+        (None, None) => {
+            problems.push(
+                at,
+                "input has neither `line` nor `lines`".into(),
+                Some("add `line: \"...\"` or `lines: [\"...\", \"...\"]`"),
+            );
+            Vec::new()
+        }
+    };
+    let every = match &raw.every {
+        Some(every) => problems.duration(every, "every"),
+        None => Duration::ZERO,
+    };
+    let repeat = match (&raw.every, raw.repeat) {
+        (Some(every), None) => {
+            problems.push(
+                &every.referenced,
+                "`every` without `repeat`".into(),
+                Some("add `repeat: N`, the number of times the line is written"),
+            );
+            1
+        }
+        (_, Some(repeat)) if repeat.value == 0 => {
+            problems.push(
+                &repeat.referenced,
+                "`repeat` must be at least 1".into(),
+                None,
+            );
+            1
+        }
+        (_, Some(repeat)) => repeat.value,
+        (None, None) => 1,
+    };
+    Input {
+        at: problems.duration(&raw.at, "at"),
+        every,
+        repeat,
+        source: raw.source.map(named),
+        position: position(at),
+        file: raw.file,
+        lines,
+    }
+}
+
+fn parse_expect(raw: Spanned<raw::Expect>, problems: &mut Problems<'_>) -> WindowExpect {
+    let at = &raw.referenced;
+    let raw = raw.value;
+    if raw.window.value == 0 {
+        problems.push(
+            &raw.window.referenced,
+            "windows are numbered from 1".into(),
+            None,
+        );
+    }
+    let fires = raw
+        .fires
+        .into_iter()
+        .map(|fire| Fire {
+            rule: named(fire.rule),
+            count: fire.count,
+            group: fire.group.into_iter().collect(),
+            severity: fire.severity,
+        })
+        .collect();
+    let expect = WindowExpect {
+        window: raw.window.value,
+        position: position(at),
+        fires,
+        not_firing: raw.not_firing.into_iter().map(named).collect(),
+        contains: raw.contains,
+        not_contains: raw.not_contains,
+    };
+    for fire in &expect.fires {
+        if expect.not_firing.iter().any(|n| n.name == fire.rule.name) {
+            problems.push_at(
+                fire.rule.position,
+                format!(
+                    "rule `{}` is both in `fires` and `not_firing`",
+                    fire.rule.name
+                ),
+                None,
+            );
+        }
+    }
+    expect
+}
+
+fn named(value: Spanned<String>) -> Named {
+    Named {
+        position: position(&value.referenced),
+        name: value.value,
+    }
+}
+
+fn position(location: &serde_saphyr::Location) -> Position {
+    let (line, column) = (location.line(), location.column());
+    (line > 0).then_some((line as usize, column as usize))
+}
+
+/// A YAML syntax or shape error as a diagnostic: the crate's message without its own location
+/// suffix or snippet, and the location as a position.
+// TODO(ruletest): use the config module's converter once it is on main, so `check` and `test`
+// word YAML errors the same way.
+fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Diagnostic {
+    use serde_saphyr::MessageFormatter;
+    let bare = err.without_snippet();
+    let message = serde_saphyr::DefaultMessageFormatter
+        .format_message(bare)
+        .into_owned();
+    Diagnostic {
+        file: path.to_owned(),
+        position: err.location().as_ref().and_then(position),
+        message,
+        help: None,
+    }
+}
+
+/// The serde shapes of a test file. Unknown keys are errors.
+mod raw {
+    use super::*;
+
+    /// A test file.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct File {
+        /// The config under test, relative to the test file.
+        pub(super) config: Spanned<String>,
+        /// RFC 3339 time of `at: 0s`.
+        #[serde(default)]
+        pub(super) start: Option<Spanned<String>>,
+        /// The cases.
+        #[serde(default)]
+        pub(super) cases: Vec<Case>,
+    }
+
+    /// A case.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Case {
+        /// Shown in the report.
+        pub(super) name: Spanned<String>,
+        /// Lines written to the sources.
+        #[serde(default)]
+        pub(super) input: Vec<Spanned<Input>>,
+        /// Expectations per window.
+        #[serde(default)]
+        pub(super) expect: Vec<Spanned<Expect>>,
+        /// No rule may fire in any window.
+        #[serde(default)]
+        pub(super) expect_no_alerts: bool,
+        /// Exactly this many windows close.
+        #[serde(default)]
+        pub(super) windows: Option<u32>,
+    }
+
+    /// An input entry.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Input {
+        /// Time after `start`.
+        pub(super) at: Spanned<String>,
+        /// Interval between repeats.
+        #[serde(default)]
+        pub(super) every: Option<Spanned<String>>,
+        /// Number of writes.
+        #[serde(default)]
+        pub(super) repeat: Option<Spanned<u32>>,
+        /// Source name.
+        #[serde(default)]
+        pub(super) source: Option<Spanned<String>>,
+        /// File name shown in summaries.
+        #[serde(default)]
+        pub(super) file: Option<String>,
+        /// One line.
+        #[serde(default)]
+        pub(super) line: Option<String>,
+        /// Several lines.
+        #[serde(default)]
+        pub(super) lines: Option<Vec<String>>,
+    }
+
+    /// Expectations of one window.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Expect {
+        /// 1-based window number.
+        pub(super) window: Spanned<u32>,
+        /// Rules that must be reported.
+        #[serde(default)]
+        pub(super) fires: Vec<Fire>,
+        /// Rules that must not be reported.
+        #[serde(default)]
+        pub(super) not_firing: Vec<Spanned<String>>,
+        /// Sub-strings of the message.
+        #[serde(default)]
+        pub(super) contains: Vec<String>,
+        /// Sub-strings not in the message.
+        #[serde(default)]
+        pub(super) not_contains: Vec<String>,
+    }
+
+    /// A rule that must be reported.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Fire {
+        /// Rule name.
+        pub(super) rule: Spanned<String>,
+        /// Exact count.
+        pub(super) count: u64,
+        /// `group_by` values.
+        #[serde(default)]
+        pub(super) group: BTreeMap<String, String>,
+        /// Reported severity.
+        #[serde(default)]
+        pub(super) severity: Option<Severity>,
+    }
+}

@@ -1,0 +1,81 @@
+//! Rule tests (`logding test`): YAML files of input lines with times and the summaries they must
+//! produce, run on a virtual clock through the same scan, window and render code as `run`.
+//!
+//! This is `promtool test rules` for log rules: the rules live in the service's repository, and
+//! CI fails with a readable diff when a rule stops matching what it should.
+//!
+//! - [`format`]: the file format, parsed and checked with `file:line:column` diagnostics.
+//! - [`runner`]: one case through scan → window → render, with injected time.
+//! - [`compare`]: expectations versus windows, as `- expected` / `+ actual` lines.
+//!
+//! Apart from reading the test file in [`load`], everything here is pure.
+
+pub mod compare;
+pub mod format;
+mod interim_window;
+pub mod runner;
+
+use std::path::Path;
+
+use crate::config::{Config, Diagnostic, LoadError};
+
+pub use compare::Mismatch;
+pub use format::TestFile;
+
+/// The outcome of one case.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// The case's name.
+    pub name: String,
+    /// Empty if and only if the case passed.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Reads and parses a test file.
+///
+/// # Errors
+///
+/// The file cannot be read, or every problem in it.
+pub fn load(path: &Path) -> Result<TestFile, LoadError> {
+    let text = fs_err::read_to_string(path).map_err(|err| LoadError {
+        diagnostics: vec![Diagnostic {
+            file: path.to_owned(),
+            position: None,
+            message: format!("failed to read test file: {}", io_reason(&err)),
+            help: None,
+        }],
+    })?;
+    format::parse(path, &text).map_err(|diagnostics| LoadError { diagnostics })
+}
+
+/// Checks a test file against its configuration, then runs every case.
+///
+/// # Errors
+///
+/// The file names rules, sources or groups the configuration does not have.
+pub fn run_file(file: &TestFile, config: &Config) -> Result<Vec<CaseResult>, LoadError> {
+    format::resolve(file, config).map_err(|diagnostics| LoadError { diagnostics })?;
+    Ok(file
+        .cases
+        .iter()
+        .map(|case| {
+            let windows = runner::run_case(case, config, file.start);
+            CaseResult {
+                name: case.name.clone(),
+                mismatches: compare::compare(case, &windows, file.start),
+            }
+        })
+        .collect())
+}
+
+/// The OS's reason without the path (the diagnostic already names the file).
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => std::error::Error::source(err).map_or_else(|| err.to_string(), |s| s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! Runs one case: its input lines, in time order, through the same scan, window and render code
+//! as `logding run`, on a virtual clock (nothing sleeps; time is whatever the next event says).
+//!
+//! Time moves from event to event. Before a line written at `t` is scanned, everything due at
+//! or before `t` happens first, earliest first: windows whose deadline has come close (window
+//! deadlines before multiline timeouts at the same instant), and open multiline events whose
+//! timeout has passed are scanned. After the last line the clock runs on until every open
+//! event is flushed and every window has closed, so each window ends at its natural deadline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::config::{Config, Multiline};
+use crate::render::{self, RenderOptions};
+use crate::ruletest::format::Case;
+use crate::ruletest::interim_window::{Aggregator, HitRef, WindowOptions};
+use crate::scan::{Hit, Matcher};
+use crate::summary::Summary;
+
+/// A window that closed while a case ran.
+#[derive(Clone, Debug)]
+pub struct ClosedWindow {
+    /// What the window produced.
+    pub summary: Summary,
+    /// The message a person would read (the DingTalk markdown or text of the first body), when
+    /// a message would be sent (some rule reached its threshold).
+    pub message: Option<String>,
+    /// Everything `contains:` looks in: `render_text` and the text of every JSON body.
+    pub haystack: String,
+}
+
+/// Runs a case against a configuration, the virtual clock starting at `start`.
+///
+/// Assumes the case was checked with [`crate::ruletest::format::resolve`] against `config`.
+pub fn run_case(case: &Case, config: &Config, start: Timestamp) -> Vec<ClosedWindow> {
+    let mut run = Run::new(config);
+    for write in writes(case, config, start) {
+        run.advance(write.at);
+        run.write(&write);
+    }
+    run.finish();
+    run.closed
+}
+
+/// One line written at one instant.
+struct Write<'a> {
+    at: Timestamp,
+    source: usize,
+    file: &'a str,
+    line: &'a str,
+}
+
+/// Expands a case's input into single writes, sorted by time (file order among equal times).
+fn writes<'a>(case: &'a Case, config: &'a Config, start: Timestamp) -> Vec<Write<'a>> {
+    let mut out = Vec::new();
+    for input in &case.input {
+        let source = match &input.source {
+            Some(named) => config.sources.iter().position(|s| s.name == named.name),
+            None => (config.sources.len() == 1).then_some(0),
+        }
+        .expect("resolve checked the source");
+        let file = input
+            .file
+            .as_deref()
+            .or_else(|| config.sources[source].paths.first().map(String::as_str))
+            .unwrap_or(config.sources[source].name.as_str());
+        for n in 0..input.repeat {
+            let offset = input.at.saturating_add(input.every.saturating_mul(n));
+            let at = start.checked_add(offset).unwrap_or(Timestamp::MAX);
+            for line in &input.lines {
+                out.push(Write {
+                    at,
+                    source,
+                    file,
+                    line,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|w| w.at);
+    out
+}
+
+/// A multiline event being assembled.
+struct OpenEvent {
+    bytes: Vec<u8>,
+    lines: usize,
+    last: Timestamp,
+}
+
+struct Run<'a> {
+    config: &'a Config,
+    matchers: Vec<Matcher>,
+    aggregator: Aggregator,
+    render: RenderOptions,
+    /// Open multiline events by (source, file).
+    open: BTreeMap<(usize, &'a str), OpenEvent>,
+    hits: Vec<Hit>,
+    closed: Vec<ClosedWindow>,
+}
+
+impl<'a> Run<'a> {
+    fn new(config: &'a Config) -> Run<'a> {
+        let rules = Arc::clone(&config.rules);
+        Run {
+            config,
+            matchers: config
+                .sources
+                .iter()
+                .map(|s| Matcher::new(Arc::clone(&rules), &s.name))
+                .collect(),
+            aggregator: Aggregator::new(rules, WindowOptions::from_config(config)),
+            render: RenderOptions::from_config(config),
+            open: BTreeMap::new(),
+            hits: Vec::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// Makes everything due at or before `now` happen, earliest first.
+    fn advance(&mut self, now: Timestamp) {
+        while self.step(now) {}
+    }
+
+    /// Runs the clock on until nothing is pending.
+    fn finish(&mut self) {
+        while let Some(next) = [
+            self.aggregator.deadline(),
+            self.next_timeout().map(|(t, _)| t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        {
+            if !self.step(next) {
+                return;
+            }
+        }
+    }
+
+    /// Does the earliest thing due at or before `now`. Returns true if and only if something
+    /// happened (a window that does not close at its deadline counts as nothing, so a broken
+    /// window cannot hang the run).
+    fn step(&mut self, now: Timestamp) -> bool {
+        let window = self.aggregator.deadline().filter(|d| *d <= now);
+        let event = self.next_timeout().filter(|(t, _)| *t <= now);
+        match (window, event) {
+            (Some(deadline), Some((timeout, _))) if deadline <= timeout => {
+                self.close_window(deadline)
+            }
+            (_, Some((timeout, key))) => {
+                self.flush_event(key, timeout);
+                true
+            }
+            (Some(deadline), None) => self.close_window(deadline),
+            (None, None) => false,
+        }
+    }
+
+    fn close_window(&mut self, deadline: Timestamp) -> bool {
+        match self.aggregator.poll(deadline) {
+            Some(summary) => {
+                self.closed.push(close(summary, &self.render));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn next_timeout(&self) -> Option<(Timestamp, (usize, &'a str))> {
+        self.open
+            .iter()
+            .filter_map(|(key, event)| {
+                let timeout = self.config.sources[key.0].multiline.as_ref()?.timeout;
+                Some((event.last.checked_add(timeout).ok()?, *key))
+            })
+            .min()
+    }
+
+    fn write(&mut self, write: &Write<'a>) {
+        let Some(multiline) = self.config.sources[write.source].multiline.as_ref() else {
+            self.scan(
+                write.source,
+                write.file,
+                write.line.as_bytes(),
+                false,
+                write.at,
+            );
+            return;
+        };
+        let key = (write.source, write.file);
+        let starts = multiline.start.is_match(write.line.as_bytes());
+        if starts {
+            self.flush_event(key, write.at);
+        }
+        let event = self.open.entry(key).or_insert_with(|| OpenEvent {
+            bytes: Vec::new(),
+            lines: 0,
+            last: write.at,
+        });
+        if event.lines > 0 {
+            event.bytes.push(b'\n');
+        }
+        event.bytes.extend_from_slice(write.line.as_bytes());
+        event.lines += 1;
+        event.last = write.at;
+        if is_full(event, multiline) {
+            self.flush_event(key, write.at);
+        }
+    }
+
+    fn flush_event(&mut self, key: (usize, &'a str), now: Timestamp) {
+        if let Some(event) = self.open.remove(&key) {
+            self.scan(key.0, key.1, &event.bytes, true, now);
+        }
+    }
+
+    fn scan(&mut self, source: usize, file: &str, record: &[u8], is_event: bool, now: Timestamp) {
+        self.hits.clear();
+        let matcher = &self.matchers[source];
+        let stats = if is_event {
+            matcher.scan_record(record, &mut self.hits)
+        } else {
+            matcher.scan(record, &mut self.hits)
+        };
+        for hit in &self.hits {
+            let groups: Vec<Option<&[u8]>> = hit
+                .groups
+                .iter()
+                .map(|g| g.clone().map(|r| &record[r]))
+                .collect();
+            self.aggregator.observe(
+                now,
+                HitRef {
+                    rule: hit.rule,
+                    line: &record[hit.line.clone()],
+                    groups: &groups,
+                    file,
+                },
+            );
+        }
+        if stats.excluded > 0 {
+            self.aggregator.observe_excluded(now, stats.excluded);
+        }
+    }
+}
+
+fn is_full(event: &OpenEvent, multiline: &Multiline) -> bool {
+    event.lines >= multiline.max_lines || event.bytes.len() >= multiline.max_bytes
+}
+
+/// Renders a closed window the way it would be sent.
+fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
+    if summary.rules.is_empty() {
+        return ClosedWindow {
+            summary,
+            message: None,
+            haystack: String::new(),
+        };
+    }
+    let text = render::render_text(&summary, options);
+    let bodies: Vec<(String, String)> = render::render(&summary, options)
+        .iter()
+        .map(|body| body_text(body))
+        .collect();
+    let message = bodies
+        .first()
+        .map_or_else(|| text.clone(), |(_, shown)| shown.clone());
+    let mut haystack = text;
+    for (title, shown) in &bodies {
+        haystack.push('\n');
+        haystack.push_str(title);
+        haystack.push('\n');
+        haystack.push_str(shown);
+    }
+    ClosedWindow {
+        summary,
+        message: Some(message),
+        haystack,
+    }
+}
+
+/// The human-visible parts of a DingTalk JSON body: (markdown title, markdown text) or
+/// (empty, text content). A body that is not such JSON is taken as text.
+fn body_text(body: &str) -> (String, String) {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return (String::new(), body.to_owned());
+    };
+    let get = |pointer: &str| {
+        json.pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    match (get("/markdown/text"), get("/text/content")) {
+        (Some(text), _) => (get("/markdown/title").unwrap_or_default(), text),
+        (None, Some(text)) => (String::new(), text),
+        (None, None) => (String::new(), body.to_owned()),
+    }
+}

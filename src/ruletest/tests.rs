@@ -1,0 +1,337 @@
+//! Unit tests of the test-file format, the runner and the diff, on a hand-built config.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{
+    Config, DingTalk, Mention, MsgType, Multiline, OutboxOptions, Source, StartAt, SummaryOptions,
+    TailOptions,
+};
+use crate::rules::{Rule, RuleDef, RuleSet, Severity};
+use crate::ruletest::{compare, format, run_file};
+
+fn rule(name: &str, pattern: &str) -> RuleDef {
+    RuleDef {
+        name: name.into(),
+        patterns: vec![pattern.into()],
+        ..RuleDef::default()
+    }
+}
+
+fn source(name: &str, multiline: Option<&str>) -> Source {
+    Source {
+        name: name.into(),
+        paths: vec![format!("/var/log/{name}/*.log")],
+        exclude: Vec::new(),
+        start_at: StartAt::End,
+        multiline: multiline.map(|start| Multiline {
+            start: crate::rules::compile_pattern(start).expect("valid multiline start"),
+            max_lines: 500,
+            max_bytes: 1 << 20,
+            timeout: Duration::from_secs(1),
+        }),
+        max_line_bytes: 16 * 1024,
+    }
+}
+
+/// A config with a `java` source (multiline on a date) and an `nginx` source, and rules
+/// `db-timeout` (grouped by peer), `java-oom` (critical) and `upstream-5xx` (min_count 3).
+fn config() -> Config {
+    let mut db = rule("db-timeout", r"db: timeout to (?P<peer>[\d.]+)");
+    db.severity = Some(Severity::Warning);
+    db.group_by = vec!["peer".into()];
+    let mut oom = rule("java-oom", r"java\.lang\.OutOfMemoryError");
+    oom.severity = Some(Severity::Critical);
+    let mut upstream = rule("upstream-5xx", r#"" (?P<status>5\d\d) "#);
+    upstream.sources = vec!["nginx".into()];
+    upstream.min_count = Some(3);
+    upstream.exclude = vec!["/healthz".into()];
+    upstream.group_by = vec!["status".into()];
+    let rules = [db, oom, upstream]
+        .iter()
+        .map(|def| Rule::compile(def).expect("valid test rule"))
+        .collect();
+    Config {
+        path: PathBuf::from("/etc/logding/logding.yaml"),
+        host: "app-01".into(),
+        state_dir: PathBuf::from("/var/lib/logding"),
+        window: Duration::from_secs(60),
+        dingtalk: DingTalk {
+            webhook: None,
+            secret: None,
+            keyword: "alert".into(),
+            msgtype: MsgType::Markdown,
+            mention: Mention::default(),
+            max_per_minute: 18,
+            throttle_pause: Duration::from_secs(600),
+            max_body_bytes: 20_000,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            allow_insecure_http: false,
+        },
+        sources: vec![
+            source("java", Some(r"^\d{4}-\d{2}-\d{2}")),
+            source("nginx", None),
+        ],
+        rules: Arc::new(RuleSet::new(rules)),
+        rule_files: Vec::new(),
+        summary: SummaryOptions {
+            max_groups: 10,
+            max_patterns: 5,
+            masks: Vec::new(),
+            custom_masks: Vec::new(),
+            timezone: jiff::tz::TimeZone::UTC,
+        },
+        tail: TailOptions {
+            poll_interval: Duration::from_secs(1),
+            rescan_interval: Duration::from_secs(10),
+            rotate_wait: Duration::from_secs(5),
+            poll_only: false,
+            max_open_files: 100,
+            read_budget_bytes: 1 << 20,
+            checkpoint_interval: Duration::from_secs(5),
+        },
+        outbox: OutboxOptions { max_entries: 100 },
+    }
+}
+
+fn parse(text: &str) -> format::TestFile {
+    match format::parse(Path::new("tests/t.yaml"), text) {
+        Ok(file) => file,
+        Err(diagnostics) => panic!("{}", errors(&diagnostics)),
+    }
+}
+
+fn errors(diagnostics: &[crate::config::Diagnostic]) -> String {
+    crate::config::LoadError {
+        diagnostics: diagnostics.to_vec(),
+    }
+    .to_string()
+}
+
+/// Runs a test file's text against [`config`] and returns each case as `name: ok` or
+/// `name: FAILED` followed by its diff.
+#[track_caller]
+fn run(text: &str) -> String {
+    let file = parse(text);
+    let results = run_file(&file, &config()).unwrap_or_else(|err| panic!("{err}"));
+    results
+        .iter()
+        .map(|result| {
+            if result.mismatches.is_empty() {
+                format!("{}: ok", result.name)
+            } else {
+                format!(
+                    "{}: FAILED\n{}",
+                    result.name,
+                    compare::render_diff(&result.mismatches, "  ")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[track_caller]
+fn malformed(text: &str) -> String {
+    match format::parse(Path::new("tests/t.yaml"), text) {
+        Ok(file) => match format::resolve(&file, &config()) {
+            Ok(()) => panic!("expected errors"),
+            Err(diagnostics) => errors(&diagnostics),
+        },
+        Err(diagnostics) => errors(&diagnostics),
+    }
+}
+
+#[test]
+fn config_path_is_relative_to_the_test_file_and_start_defaults() {
+    let file = parse("config: ../logding.yaml\ncases: [{name: a, windows: 0}]\n");
+    assert_eq!(file.config, Path::new("tests/../logding.yaml"));
+    assert_eq!(file.start.to_string(), "2026-01-01T00:00:00Z");
+    assert_eq!(file.config_position, Some((1, 9)));
+}
+
+#[test]
+fn repeat_writes_at_every_interval() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: five DB timeouts in a minute fire once, grouped by peer
+    input:
+      - {at: 0s, source: java, line: "2026-11-28 10:00:00.100 ERROR db: timeout to 10.0.0.5"}
+      - {at: 10s, every: 10s, repeat: 4, source: java, line: "2026-11-28 10:00:10 ERROR db: timeout to 10.0.0.5"}
+    windows: 1
+    expect:
+      - window: 1
+        fires: [{rule: db-timeout, count: 5, group: {peer: 10.0.0.5}, severity: warning}]
+        not_firing: [java-oom]
+        contains: ["alert", "db-timeout"]
+"#);
+    assert_eq!(
+        out,
+        "five DB timeouts in a minute fire once, grouped by peer: ok"
+    );
+}
+
+#[test]
+fn a_stack_trace_is_one_event() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: oom with trace
+    input:
+      - at: 5s
+        source: java
+        lines:
+          - "2026-11-28 10:00:00 ERROR [main] c.a.OrderService - failed"
+          - "java.lang.OutOfMemoryError: Java heap space"
+          - "    at c.a.OrderService.load(OrderService.java:42)"
+      - {at: 30s, source: java, line: "2026-11-28 10:00:30 INFO done"}
+    expect:
+      - window: 1
+        fires: [{rule: java-oom, count: 1, severity: critical}]
+"#);
+    assert_eq!(out, "oom with trace: ok");
+}
+
+#[test]
+fn min_count_and_exclude() {
+    let out = run(r#"
+config: x.yaml
+start: 2026-11-28T10:00:00+08:00
+cases:
+  - name: two 502 stay below min_count, healthz is excluded
+    input:
+      - {at: 0s, every: 1s, repeat: 2, source: nginx, line: '1.2.3.4 "GET /api HTTP/1.1" 502 0'}
+      - {at: 3s, every: 1s, repeat: 5, source: nginx, line: '1.2.3.4 "GET /healthz HTTP/1.1" 503 0'}
+    expect_no_alerts: true
+  - name: three 502 fire
+    input:
+      - {at: 0s, every: 1s, repeat: 3, source: nginx, line: '1.2.3.4 "GET /api HTTP/1.1" 502 0'}
+    expect:
+      - {window: 1, fires: [{rule: upstream-5xx, count: 3, group: {status: 502}}]}
+"#);
+    assert_eq!(
+        out,
+        "two 502 stay below min_count, healthz is excluded: ok\nthree 502 fire: ok"
+    );
+}
+
+#[test]
+fn windows_are_numbered_in_order_of_closing() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: two windows
+    input:
+      - {at: 0s, source: nginx, line: "java.lang.OutOfMemoryError"}
+      - {at: 2m, source: nginx, line: "db: timeout to 10.0.0.1"}
+    windows: 2
+    expect:
+      - {window: 1, fires: [{rule: java-oom, count: 1}], not_firing: [db-timeout]}
+      - {window: 2, fires: [{rule: db-timeout, count: 1}], not_firing: [java-oom]}
+"#);
+    assert_eq!(out, "two windows: ok");
+}
+
+#[test]
+fn a_failing_case_shows_expected_and_actual() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: broken
+    input:
+      - {at: 0s, every: 1s, repeat: 4, source: nginx, line: "db: timeout to 10.0.0.5"}
+      - {at: 1s, source: nginx, line: "java.lang.OutOfMemoryError"}
+    windows: 2
+    expect:
+      - window: 1
+        fires:
+          - {rule: db-timeout, count: 5}
+          - {rule: db-timeout, count: 4, group: {peer: 10.0.0.9}}
+          - {rule: java-oom, count: 1, severity: warning}
+        not_firing: [upstream-5xx]
+        contains: ["disk full"]
+      - {window: 3, fires: [{rule: java-oom, count: 1}]}
+"#);
+    insta::assert_snapshot!(out, @r#"
+    broken: FAILED
+      windows:
+      - 2 windows close
+      + 1 window closed
+        window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
+      window 1 (0s to 1m):
+      - db-timeout ×5
+      + db-timeout ×4 (warning)
+      - db-timeout peer=10.0.0.9 ×4
+      + db-timeout peer=10.0.0.5 ×4
+      - java-oom ×1 (warning)
+      + java-oom ×1 (critical)
+      - message contains "disk full"
+      + message does not contain it:
+        | [alert] app-01
+        | critical java-oom x1
+        | warning db-timeout x4
+      window 3:
+      - window 3 closes
+      + only 1 window closed
+        window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
+    "#);
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    insta::assert_snapshot!(malformed(r#"
+config: x.yaml
+cases:
+  - name: typo
+    input:
+      - {at: 0s, sorce: java, line: x}
+"#), @"tests/t.yaml:6:18: unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines");
+}
+
+#[test]
+fn malformed_values_are_all_reported() {
+    insta::assert_snapshot!(malformed(r#"
+config: x.yaml
+start: yesterday
+cases:
+  - name: bad values
+    input:
+      - {at: soon, source: java, line: x}
+      - {at: 0s, every: 1s, source: java, line: x}
+      - {at: 0s, source: java}
+    expect:
+      - window: 0
+        fires: [{rule: java-oom, count: 1}]
+"#), @r#"
+        tests/t.yaml:3:8: invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y
+        tests/t.yaml:7:14: invalid duration `soon` in `at`: expected number at 0
+        tests/t.yaml:8:25: `every` without `repeat`
+        tests/t.yaml:9:9: input has neither `line` nor `lines`
+        tests/t.yaml:11:17: windows are numbered from 1
+    "#);
+}
+
+#[test]
+fn unknown_names_are_errors_with_suggestions() {
+    insta::assert_snapshot!(malformed(r#"
+config: x.yaml
+cases:
+  - name: unknown names
+    input:
+      - {at: 0s, source: jav, line: x}
+      - {at: 0s, line: x}
+    expect:
+      - window: 1
+        fires: [{rule: java-om, count: 1}, {rule: db-timeout, count: 1, group: {host: a}}]
+        not_firing: [nope]
+"#), @r#"
+        tests/t.yaml:6:26: unknown source `jav`
+        tests/t.yaml:7:9: input needs a `source`: the config has 2 sources
+        tests/t.yaml:10:24: unknown rule `java-om`
+        tests/t.yaml:11:22: unknown rule `nope`
+        tests/t.yaml:10:51: rule `db-timeout` has no `group_by` named `host`
+    "#);
+}
