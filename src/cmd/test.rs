@@ -2,19 +2,19 @@
 //! ending with `N passed, N failed`.
 //!
 //! A malformed test file (or a config it cannot load) is reported on stderr with
-//! `file:line:column` errors and skipped; the other files still run. Exit code: 2 if any file
-//! was malformed, else 1 if any case failed, else 0.
+//! `file:line:column` errors and skipped; the other files still run, as ripgrep goes on after
+//! an unreadable file. Exit code: 2 if any file was malformed, else 1 if any case failed, else 0.
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
 use crate::cli::TestArgs;
 use crate::cmd::Exit;
 use crate::config::{self, Config};
-use crate::ruletest::{self, compare};
+use crate::ruletest::{self, TestFile, compare};
 
 /// Indentation of a failed case's diff under its `FAILED` line.
 const DIFF_INDENT: &str = "          ";
@@ -23,20 +23,18 @@ const DIFF_INDENT: &str = "          ";
 ///
 /// # Errors
 ///
-/// Writing to stdout failed.
+/// Writing to stdout failed, or a directory argument cannot be listed.
 #[allow(clippy::print_stderr)]
 pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
     let mut configs: HashMap<PathBuf, Result<Config, String>> = HashMap::new();
-    let mut passed = 0usize;
-    let mut failed = 0usize;
-    let mut malformed = false;
+    let (mut passed, mut failed, mut malformed) = (0usize, 0usize, false);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for path in &args.files {
-        let file = match ruletest::load(path) {
+    for path in expand(&args.files)? {
+        let file = match ruletest::load(&path) {
             Ok(file) => file,
             Err(err) => {
-                eprintln!("{err}");
+                eprintln!("error: {err}\n");
                 malformed = true;
                 continue;
             }
@@ -47,12 +45,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
         let config = match config {
             Ok(config) => config,
             Err(err) => {
-                let (line, col) = file.config_position.unwrap_or((1, 1));
-                eprintln!(
-                    "{}:{line}:{col}: failed to load config `{}`:\n{err}",
-                    path.display(),
-                    file.config.display()
-                );
+                eprintln!("error: {err}\n{}\n", named_by(&file));
                 malformed = true;
                 continue;
             }
@@ -60,26 +53,24 @@ pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
         let results = match ruletest::run_file(&file, config) {
             Ok(results) => results,
             Err(err) => {
-                eprintln!("{err}");
+                eprintln!("error: {err}\n");
                 malformed = true;
                 continue;
             }
         };
-        writeln!(out, "{}", path.display()).context("failed to write to stdout")?;
+        let write = |out: &mut std::io::StdoutLock<'_>, text: String| {
+            writeln!(out, "{text}").context("failed to write to stdout")
+        };
+        write(&mut out, path.display().to_string())?;
         for result in results {
             if result.mismatches.is_empty() {
                 passed += 1;
-                writeln!(out, "  ok      {}", result.name)
+                write(&mut out, format!("  ok      {}", result.name))?;
             } else {
                 failed += 1;
-                writeln!(
-                    out,
-                    "  FAILED  {}\n{}",
-                    result.name,
-                    compare::render_diff(&result.mismatches, DIFF_INDENT)
-                )
+                let diff = compare::render_diff(&result.mismatches, DIFF_INDENT);
+                write(&mut out, format!("  FAILED  {}\n{diff}", result.name))?;
             }
-            .context("failed to write to stdout")?;
         }
     }
     writeln!(out, "\n{passed} passed, {failed} failed").context("failed to write to stdout")?;
@@ -90,4 +81,40 @@ pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The files to run: each argument, or the `*.yaml` / `*.yml` files of a directory argument
+/// (sorted, not recursive).
+fn expand(arguments: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for argument in arguments {
+        if !argument.is_dir() {
+            files.push(argument.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in fs_err::read_dir(argument).context("failed to list test directory")? {
+            let path = entry.context("failed to list test directory")?.path();
+            if is_yaml(&path) && path.is_file() {
+                found.push(path);
+            }
+        }
+        found.sort();
+        files.append(&mut found);
+    }
+    Ok(files)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "yaml" || ext == "yml")
+}
+
+/// Where the config that failed to load is named, so the user knows which test file it was.
+fn named_by(file: &TestFile) -> String {
+    let at = match file.config_position {
+        Some((line, column)) => format!("{}:{line}:{column}", file.path.display()),
+        None => file.path.display().to_string(),
+    };
+    format!("  = note: the config of the test file, named by `config:` at {at}")
 }
