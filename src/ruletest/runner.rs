@@ -190,9 +190,14 @@ impl<'a> Run<'a> {
             );
             return;
         };
+        // The same assembly rule as the tailer's (`tail::multiline`): a start line, or a line
+        // that would overflow `max_lines`/`max_bytes`, closes the open event first.
+        // TODO(ruletest): use `tail::multiline::Assembler` itself once it is on main.
         let key = (write.source, write.file);
-        let starts = multiline.start.is_match(write.line.as_bytes());
-        if starts {
+        let line = write.line.as_bytes();
+        if let Some(event) = self.open.get(&key)
+            && (multiline.start.is_match(line) || is_full(event, line, multiline))
+        {
             self.flush_event(key, write.at);
         }
         let event = self.open.entry(key).or_insert_with(|| OpenEvent {
@@ -200,15 +205,10 @@ impl<'a> Run<'a> {
             lines: 0,
             last: write.at,
         });
-        if event.lines > 0 {
-            event.bytes.push(b'\n');
-        }
-        event.bytes.extend_from_slice(write.line.as_bytes());
+        event.bytes.extend_from_slice(line);
+        event.bytes.push(b'\n');
         event.lines += 1;
         event.last = write.at;
-        if is_full(event, multiline) {
-            self.flush_event(key, write.at);
-        }
     }
 
     fn flush_event(&mut self, key: (usize, &'a str), now: Timestamp) {
@@ -247,8 +247,10 @@ impl<'a> Run<'a> {
     }
 }
 
-fn is_full(event: &OpenEvent, multiline: &Multiline) -> bool {
-    event.lines >= multiline.max_lines || event.bytes.len() >= multiline.max_bytes
+/// Returns true if and only if `line` cannot join `event` without overflowing its bounds.
+fn is_full(event: &OpenEvent, line: &[u8], multiline: &Multiline) -> bool {
+    event.lines >= multiline.max_lines.max(1)
+        || event.bytes.len() + line.len() + 1 > multiline.max_bytes
 }
 
 /// Renders a closed window the way it would be sent.

@@ -236,6 +236,36 @@ cases:
 }
 
 #[test]
+fn an_event_is_observed_when_it_closes() {
+    // The trace starts before the first window's deadline, but its event only closes after
+    // `multiline.timeout` (1s) of silence, in the next window, as it would in the agent.
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: closed by timeout
+    input:
+      - {at: 0s, source: nginx, line: "java.lang.OutOfMemoryError"}
+      - {at: 59500ms, source: java, lines: ["2026-11-28 10:00:59 ERROR failed", "  db: timeout to 10.0.0.1"]}
+    windows: 2
+    expect:
+      - {window: 1, not_firing: [db-timeout]}
+      - {window: 2, fires: [{rule: db-timeout, count: 1}]}
+  - name: closed by the next start line
+    input:
+      - {at: 0s, source: nginx, line: "java.lang.OutOfMemoryError"}
+      - {at: 59s, source: java, lines: ["2026-11-28 10:00:59 ERROR failed", "  db: timeout to 10.0.0.1"]}
+      - {at: 59900ms, source: java, line: "2026-11-28 10:00:59 INFO next"}
+    windows: 1
+    expect:
+      - {window: 1, fires: [{rule: db-timeout, count: 1}]}
+"#);
+    assert_eq!(
+        out,
+        "closed by timeout: ok\nclosed by the next start line: ok"
+    );
+}
+
+#[test]
 fn a_failing_case_shows_expected_and_actual() {
     let out = run(r#"
 config: x.yaml
