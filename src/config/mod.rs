@@ -7,12 +7,19 @@
 //!
 //! The YAML crate (`serde-saphyr`) is used here and nowhere else.
 
+mod build;
+mod diag;
+mod expand;
+mod rule_files;
 mod secret;
+mod walk;
+mod yaml;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use build::BUILTIN_MASKS;
 pub use secret::Secret;
 
 use crate::rules::{RuleSet, Severity};
@@ -191,9 +198,12 @@ pub struct OutboxOptions {
     pub max_entries: usize,
 }
 
-/// Every problem found while loading a configuration. `Display` prints them all, one block each.
+/// Every problem found while loading a configuration.
+///
+/// `Display` renders them all, compiler-style. The first has no `error: ` prefix, because
+/// whoever prints the error adds one (`error: {err}`); the following ones have it.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", render_diagnostics(.diagnostics))]
+#[error("{}", diag::render(self))]
 pub struct LoadError {
     /// The problems, in file order.
     pub diagnostics: Vec<Diagnostic>,
@@ -202,39 +212,133 @@ pub struct LoadError {
 /// One problem in a config or rule file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// The file.
+    /// The file, as the user named it (or as found through `include:`).
     pub file: PathBuf,
     /// 1-based line and column, when the problem has a position.
     pub position: Option<(usize, usize)>,
-    /// What is wrong.
+    /// What is wrong: lowercase, no trailing period.
     pub message: String,
     /// How to fix it, when known.
     pub help: Option<String>,
+    /// The source line at `position`, when it may be shown (never for secrets).
+    pub snippet: Option<Snippet>,
 }
 
-fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| match d.position {
-            Some((line, col)) => format!("{}:{line}:{col}: {}", d.file.display(), d.message),
-            None => format!("{}: {}", d.file.display(), d.message),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The source line of a diagnostic and how much of it to underline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snippet {
+    /// The whole line, without its newline.
+    pub line: String,
+    /// Number of characters to underline from the diagnostic's column (at least 1).
+    pub underline: usize,
 }
 
 /// Loads and validates a configuration file and the rule files it includes.
 ///
+/// Relative paths in the file (state directory, source globs, includes, `*_file` secrets) are
+/// resolved against the file's directory. `${VAR}` references read the process environment.
+///
+/// # Errors
+///
+/// Every problem found, not only the first.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    load_with(path, false, &|name| std::env::var(name).ok())
+}
+
+/// Like [`load`], and also tests every rule against its `examples:` (what `logding check`
+/// does): a `match` example must be a hit, a `no_match` example must not.
+///
+/// # Errors
+///
+/// Every problem found, failing examples included.
+pub fn check(path: &Path) -> Result<Config, LoadError> {
+    load_with(path, true, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] or [`check`] with an explicit environment (for tests).
+///
 /// # Errors
 ///
 /// Every problem found.
-pub fn load(path: &std::path::Path) -> Result<Config, LoadError> {
-    Err(LoadError {
-        diagnostics: vec![Diagnostic {
-            file: path.to_owned(),
-            position: None,
-            message: "config loading is not implemented yet".into(),
-            help: None,
-        }],
+pub fn load_with(
+    path: &Path,
+    check_examples: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, LoadError> {
+    let origin = build::Origin {
+        display: path.to_owned(),
+        absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    };
+    let text = match read_text(path) {
+        Ok(text) => text,
+        Err((message, position)) => {
+            return Err(LoadError {
+                diagnostics: vec![Diagnostic {
+                    file: path.to_owned(),
+                    position,
+                    message,
+                    help: None,
+                    snippet: None,
+                }],
+            });
+        }
+    };
+    let mut ctx = walk::Ctx::new(path.to_owned(), text.clone(), env);
+    let config = match yaml::parse(&text) {
+        Ok(root) => build::config(&mut ctx, &root, &origin, check_examples),
+        Err(err) => {
+            report_syntax_error(&mut ctx, &err);
+            None
+        }
+    };
+    match config {
+        Some(config) if ctx.diagnostics.is_empty() => Ok(config),
+        _ => Err(LoadError {
+            diagnostics: ctx.diagnostics,
+        }),
+    }
+}
+
+/// Reads a config or rule file as UTF-8 text; the error is a message and maybe a position.
+fn read_text(path: &Path) -> Result<String, (String, Option<(usize, usize)>)> {
+    // Plain `std::fs`: the message names the path itself, and `fs-err` would repeat it.
+    let bytes = std::fs::read(path).map_err(|err| {
+        let what = "failed to read";
+        (
+            format!("{what} `{}`: {}", path.display(), build::io_reason(&err)),
+            None,
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        (
+            format!("`{}` is not valid UTF-8", path.display()),
+            Some((line, column)),
+        )
     })
+}
+
+/// Records a YAML syntax error of the current file.
+fn report_syntax_error(ctx: &mut walk::Ctx<'_>, err: &yaml::SyntaxError) {
+    let (line, column) = err.position.unwrap_or((0, 0));
+    let pos = yaml::Pos {
+        line,
+        column,
+        bytes: None,
+    };
+    if err.message.contains("multiple YAML documents") {
+        ctx.error(
+            pos,
+            "invalid YAML: a config file holds one document, this one has several",
+            Some("remove the `---` separator and merge the documents".into()),
+        );
+    } else {
+        ctx.error(pos, format!("invalid YAML: {}", err.message), None);
+    }
 }

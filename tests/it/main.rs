@@ -1,1 +1,2 @@
 //! The one integration-test binary (matklad): every module below is a suite.
+mod config;

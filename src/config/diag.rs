@@ -1,0 +1,148 @@
+//! Rendering of [`Diagnostic`]s the way rustc and uv do it: the message, ` --> file:line:col`,
+//! the source line with a caret under the culprit, and a `help:` line when there is one.
+//!
+//! Also the "did you mean" helper used for unknown keys and values.
+
+use std::fmt;
+
+use super::{Diagnostic, LoadError, Snippet};
+
+/// Snippet lines longer than this are cut (unless the caret is further right).
+const MAX_SNIPPET_CHARS: usize = 120;
+/// Characters kept after the caret's column when a line is cut.
+const MAX_SNIPPET_TAIL: usize = 60;
+
+impl fmt::Display for Diagnostic {
+    /// The message, then the location, snippet and help lines. Without the `error: ` prefix,
+    /// which the caller adds (as `print_error` does for every error).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        let file = self.file.display();
+        let gutter = match (&self.position, &self.snippet) {
+            (Some((line, _)), Some(_)) => line.to_string().len(),
+            _ => 1,
+        };
+        let pad = " ".repeat(gutter);
+        match self.position {
+            Some((line, column)) => write!(f, "\n{pad}--> {file}:{line}:{column}")?,
+            None => write!(f, "\n{pad}--> {file}")?,
+        }
+        if let (Some((line, column)), Some(snippet)) = (self.position, &self.snippet) {
+            // Long lines are cut a little past the caret, as compilers do.
+            let keep = column
+                .saturating_add(MAX_SNIPPET_TAIL)
+                .max(MAX_SNIPPET_CHARS);
+            let mut text: String = snippet
+                .line
+                .chars()
+                .take(keep)
+                .map(|c| if c == '\t' { ' ' } else { c })
+                .collect();
+            if snippet.line.chars().count() > keep {
+                text.push_str(" ...");
+            }
+            let room = keep.saturating_sub(column.saturating_sub(1)).max(1);
+            let carets = "^".repeat(snippet.underline.clamp(1, room));
+            let indent = " ".repeat(column.saturating_sub(1));
+            write!(
+                f,
+                "\n{pad} |\n{line} | {text}\n{pad} | {indent}{carets}",
+                text = text.trim_end()
+            )?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n{pad} = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders every diagnostic. The first has no `error: ` prefix (the caller prints
+/// `error: {err}`); the others have it, so the whole reads like a compiler's output.
+pub(super) fn render(error: &LoadError) -> String {
+    let mut out = String::new();
+    for (i, diagnostic) in error.diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\nerror: ");
+        }
+        out.push_str(&diagnostic.to_string());
+    }
+    let count = error.diagnostics.len();
+    if count > 1 {
+        out.push_str(&format!("\n\nerror: found {count} problems"));
+    }
+    out
+}
+
+/// The snippet for a position in `text`: the line, and how many characters to underline
+/// (`len` bytes from the position, cut at the end of the line).
+pub(super) fn snippet(text: &str, line: usize, column: usize, len: usize) -> Option<Snippet> {
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    let start = source
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(source.len(), |(i, _)| i);
+    let end = source.len().min(start.saturating_add(len));
+    let underline = source
+        .get(start..end)
+        .map_or(1, |s| s.trim_end().chars().count().max(1));
+    Some(Snippet {
+        line: source.to_owned(),
+        underline,
+    })
+}
+
+/// The closest candidate to `word`, when it is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// `did you mean `x`?` or `expected one of: `a`, `b``.
+pub(crate) fn suggestion_help(word: &str, candidates: &[&str]) -> String {
+    match suggest(word, candidates) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("expected one of: {}", backticked(candidates)),
+    }
+}
+
+/// `` `a`, `b`, `c` ``.
+pub(crate) fn backticked(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn renders_like_a_compiler() {
+        let text = "window: 10s\nwindw: 5s\n";
+        let d = Diagnostic {
+            file: PathBuf::from("logding.yaml"),
+            position: Some((2, 1)),
+            message: "unknown key `windw`".into(),
+            help: Some("did you mean `window`?".into()),
+            snippet: snippet(text, 2, 1, 5),
+        };
+        assert_eq!(
+            d.to_string(),
+            "unknown key `windw`\n --> logding.yaml:2:1\n  |\n2 | windw: 5s\n  | ^^^^^\n  = help: did you mean `window`?"
+        );
+    }
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(suggest("windw", &["window", "host"]), Some("window"));
+        assert_eq!(suggest("zzz", &["window", "host"]), None);
+    }
+}

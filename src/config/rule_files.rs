@@ -1,0 +1,505 @@
+//! Rules: read from the main file and from the rule files it includes, compiled, and (for
+//! `check`) tested against their own examples.
+//!
+//! Rules are compiled right where they are read, so that a regex error points at the pattern
+//! in the right file. Names must be unique across all files; a duplicate's error names both
+//! places.
+
+use std::path::{Path, PathBuf};
+
+use super::build::{Origin, io_reason, severity};
+use super::diag::{backticked, suggest};
+use super::walk::{Ctx, Map};
+use super::yaml::{self, Kind, Node, Pos};
+use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
+
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "pattern",
+    "exclude",
+    "severity",
+    "min_count",
+    "group_by",
+    "sources",
+    "examples",
+];
+const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
+/// Upper bound of files an include glob may walk through, against runaway `**`.
+const MAX_GLOB_ENTRIES: usize = 10_000;
+
+/// Collects rules across files.
+pub(crate) struct RuleReader {
+    source_names: Vec<String>,
+    check_examples: bool,
+    rules: Vec<Rule>,
+    is_ok: bool,
+    /// Name, file (as displayed) and position of every rule read, for duplicate errors.
+    seen: Vec<(String, PathBuf, Pos)>,
+}
+
+/// Positions of the parts of a rule, to point compile errors at the right spot.
+struct Positions {
+    patterns: Vec<Pos>,
+    excludes: Vec<Pos>,
+    group_by: Vec<Pos>,
+    examples: Vec<(String, Pos, bool)>,
+}
+
+impl RuleReader {
+    /// A reader checking rule `sources:` against `source_names`.
+    pub(crate) fn new(source_names: Vec<String>, check_examples: bool) -> RuleReader {
+        RuleReader {
+            source_names,
+            check_examples,
+            rules: Vec::new(),
+            is_ok: true,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads a `rules:` list in the current file.
+    pub(crate) fn read_rules(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
+        let items = match &node.kind {
+            Kind::Seq(items) => items,
+            Kind::Null => return,
+            other => {
+                ctx.error(
+                    node.pos,
+                    format!(
+                        "`rules` must be a list of rules, found {}",
+                        other.describe()
+                    ),
+                    None,
+                );
+                self.is_ok = false;
+                return;
+            }
+        };
+        for (index, item) in items.iter().enumerate() {
+            let before = ctx.diagnostics.len();
+            match self.read_rule(ctx, item, index) {
+                Some(rule) if ctx.diagnostics.len() == before => self.rules.push(rule),
+                _ => self.is_ok = false,
+            }
+        }
+    }
+
+    fn read_rule(&mut self, ctx: &mut Ctx<'_>, node: &Node, index: usize) -> Option<Rule> {
+        let map = ctx.map(node, &format!("rules[{index}]"), RULE_KEYS)?;
+        let name = ctx
+            .required(&map, "name", &format!("rule #{}", index + 1))
+            .and_then(|n| {
+                Some((
+                    ctx.non_empty_string(n, &format!("rules[{index}].name"))?,
+                    n.pos,
+                ))
+            });
+        if let Some((name, pos)) = &name {
+            self.check_unique(ctx, name, *pos);
+        }
+        ctx.set_prefix(Some(match &name {
+            Some((name, _)) => format!("rule `{name}`"),
+            None => format!("rule #{}", index + 1),
+        }));
+        let patterns = ctx
+            .required(&map, "pattern", "the rule")
+            .and_then(|n| ctx.strings(n, "pattern"));
+        let excludes = list(ctx, &map, "exclude");
+        let group_by = list(ctx, &map, "group_by");
+        let sources = list(ctx, &map, "sources");
+        if let Some(sources) = &sources {
+            self.check_sources(ctx, sources);
+        }
+        let severity = match map.get("severity") {
+            Some(n) => severity(ctx, n, "severity").map(Some),
+            None => Some(None),
+        };
+        let min_count = match map.get("min_count") {
+            Some(n) => ctx.integer(n, "min_count", 1, 1_000_000_000).map(Some),
+            None => Some(None),
+        };
+        let examples = match map.get("examples") {
+            Some(n) => examples(ctx, n),
+            None => Some(Vec::new()),
+        };
+        ctx.set_prefix(None);
+        let (patterns, excludes, group_by, sources) = (patterns?, excludes?, group_by?, sources?);
+        let positions = Positions {
+            patterns: patterns.iter().map(|p| p.1).collect(),
+            excludes: excludes.iter().map(|p| p.1).collect(),
+            group_by: group_by.iter().map(|p| p.1).collect(),
+            examples: examples?,
+        };
+        let def = RuleDef {
+            name: name?.0,
+            patterns: strings_of(patterns),
+            exclude: strings_of(excludes),
+            severity: severity?,
+            min_count: min_count?,
+            group_by: strings_of(group_by),
+            sources: strings_of(sources),
+            examples_match: examples_of(&positions.examples, true),
+            examples_no_match: examples_of(&positions.examples, false),
+        };
+        let pattern_node_pos = map.get("pattern").map_or(map.pos, |n| n.pos);
+        let rule = match Rule::compile(&def) {
+            Ok(rule) => rule,
+            Err(errors) => {
+                for error in errors {
+                    report_compile_error(ctx, &error, &positions, pattern_node_pos);
+                }
+                return None;
+            }
+        };
+        if self.check_examples {
+            check_examples(ctx, &rule, &positions.examples);
+        }
+        Some(rule)
+    }
+
+    fn check_unique(&mut self, ctx: &mut Ctx<'_>, name: &str, pos: Pos) {
+        if let Some((_, file, first)) = self.seen.iter().find(|(n, _, _)| n == name) {
+            let (line, column) = first.line_col().unwrap_or((1, 1));
+            let help = format!(
+                "`{name}` is first defined at {}:{line}:{column}",
+                file.display()
+            );
+            ctx.error(pos, format!("duplicate rule name `{name}`"), Some(help));
+            self.is_ok = false;
+        }
+        self.seen
+            .push((name.to_owned(), ctx.file().to_owned(), pos));
+    }
+
+    fn check_sources(&mut self, ctx: &mut Ctx<'_>, sources: &[(String, Pos)]) {
+        let known: Vec<&str> = self.source_names.iter().map(String::as_str).collect();
+        for (name, pos) in sources {
+            if known.contains(&name.as_str()) {
+                continue;
+            }
+            let help = match suggest(name, &known) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if known.is_empty() => {
+                    "no sources are defined; add them under `sources:`".into()
+                }
+                None => format!("defined sources: {}", backticked(&known)),
+            };
+            ctx.error(*pos, format!("unknown source `{name}`"), Some(help));
+        }
+    }
+
+    /// Reads the rule files named by `include:` globs; returns the files read (absolute).
+    pub(crate) fn read_includes(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        node: &Node,
+        origin: &Origin,
+    ) -> Vec<PathBuf> {
+        let Some(patterns) = ctx.strings(node, "include") else {
+            self.is_ok = false;
+            return Vec::new();
+        };
+        let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for (pattern, pos) in patterns {
+            let absolute = origin.resolve(&pattern);
+            let found = match expand_glob(&absolute) {
+                Ok(found) => found,
+                Err(reason) => {
+                    ctx.error(
+                        pos,
+                        format!("`include` has an invalid glob `{pattern}`: {reason}"),
+                        None,
+                    );
+                    self.is_ok = false;
+                    continue;
+                }
+            };
+            if found.is_empty() {
+                let dir = origin.display_of(".");
+                ctx.error(
+                    pos,
+                    format!("include `{pattern}` matches no file"),
+                    Some(format!(
+                        "include globs are relative to the config file's directory, `{}`",
+                        dir.display()
+                    )),
+                );
+                self.is_ok = false;
+            }
+            for file in found {
+                if file != origin.absolute && !files.iter().any(|(f, _)| *f == file) {
+                    let display = display_path(&file, &pattern, origin);
+                    files.push((file, display));
+                }
+            }
+        }
+        for (file, display) in &files {
+            self.read_include(ctx, file, display);
+        }
+        files.into_iter().map(|(f, _)| f).collect()
+    }
+
+    fn read_include(&mut self, ctx: &mut Ctx<'_>, file: &Path, display: &Path) {
+        let text = match std::fs::read(file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) => {
+                ctx.error_file(
+                    display,
+                    format!(
+                        "failed to read rule file `{}`: {}",
+                        display.display(),
+                        io_reason(&err)
+                    ),
+                    None,
+                );
+                self.is_ok = false;
+                return;
+            }
+        };
+        let (outer_file, outer_text) = ctx.enter(display.to_owned(), text.clone());
+        match yaml::parse(&text) {
+            Ok(root) => {
+                if let Some(map) = ctx.map(&root, "", &["rules"]) {
+                    match map.get("rules") {
+                        Some(rules) => self.read_rules(ctx, rules),
+                        None => ctx.error(
+                            root.pos,
+                            "rule file has no `rules:`",
+                            Some("an included file holds a `rules:` list and nothing else".into()),
+                        ),
+                    }
+                }
+            }
+            Err(err) => super::report_syntax_error(ctx, &err),
+        }
+        ctx.enter(outer_file, outer_text);
+    }
+
+    /// The compiled rules, or `None` when any rule had a problem; an empty set is a problem.
+    pub(crate) fn finish(
+        self,
+        ctx: &mut Ctx<'_>,
+        pos: Option<Pos>,
+        origin: &Origin,
+    ) -> Option<Vec<Rule>> {
+        if !self.is_ok {
+            return None;
+        }
+        if self.rules.is_empty() {
+            let message = "no rules: the config and its included files define none";
+            let help = Some(
+                "add rules under `rules:`, or include rule files with `include: [rules/*.yaml]`"
+                    .to_owned(),
+            );
+            match pos {
+                Some(pos) => ctx.error(pos, message, help),
+                None => ctx.error_file(&origin.display, message, help),
+            }
+            return None;
+        }
+        Some(self.rules)
+    }
+}
+
+fn list(ctx: &mut Ctx<'_>, map: &Map<'_>, key: &str) -> Option<Vec<(String, Pos)>> {
+    match map.get(key) {
+        Some(node) => ctx.strings(node, key),
+        None => Some(Vec::new()),
+    }
+}
+
+fn strings_of(items: Vec<(String, Pos)>) -> Vec<String> {
+    items.into_iter().map(|(s, _)| s).collect()
+}
+
+fn examples_of(examples: &[(String, Pos, bool)], should_match: bool) -> Vec<String> {
+    examples
+        .iter()
+        .filter(|e| e.2 == should_match)
+        .map(|e| e.0.clone())
+        .collect()
+}
+
+fn examples(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, Pos, bool)>> {
+    let map = ctx.map(node, "examples", EXAMPLE_KEYS)?;
+    let mut out = Vec::new();
+    for (key, should_match) in [("match", true), ("no_match", false)] {
+        if let Some(n) = map.get(key) {
+            let items = ctx.strings(n, &format!("examples.{key}"))?;
+            out.extend(items.into_iter().map(|(s, p)| (s, p, should_match)));
+        }
+    }
+    Some(out)
+}
+
+fn report_compile_error(
+    ctx: &mut Ctx<'_>,
+    error: &RuleError,
+    positions: &Positions,
+    fallback: Pos,
+) {
+    let at = |kind: &PatternKind| match kind {
+        PatternKind::Pattern(i) => positions.patterns.get(*i).copied(),
+        PatternKind::Exclude(i) => positions.excludes.get(*i).copied(),
+    };
+    match error {
+        RuleError::NoPattern { .. } => ctx.error(fallback, error.to_string(), None),
+        RuleError::InvalidRegex { rule, kind, pattern, message } => {
+            let field = if matches!(kind, PatternKind::Exclude(_)) { "exclude" } else { "pattern" };
+            ctx.error(
+                at(kind).unwrap_or(fallback),
+                format!("rule `{rule}`: invalid regex in `{field}`: {}", super::build::short_regex_error(message)),
+                Some(format!("the regex is `{}`", shorten(pattern))),
+            );
+        }
+        RuleError::Unsupported { rule, kind, pattern, feature, hint } => ctx.error(
+            at(kind).unwrap_or(fallback),
+            format!("rule `{rule}`: {feature} in `{}` is not supported", shorten(pattern)),
+            Some(format!(
+                "logding matches in linear time (the `regex` crate), which rules out {feature}; {hint}"
+            )),
+        ),
+        RuleError::UnknownGroup { name, .. } => {
+            let pos = positions
+                .group_by
+                .iter()
+                .zip(0..)
+                .map(|(p, _)| *p)
+                .find(|p| ctx_text_is(ctx, *p, name))
+                .or_else(|| positions.group_by.first().copied())
+                .unwrap_or(fallback);
+            ctx.error(pos, error.to_string(), None);
+        }
+    }
+}
+
+/// Returns true if and only if the node at `pos` spells `name` (to find a `group_by` entry).
+fn ctx_text_is(ctx: &Ctx<'_>, pos: Pos, name: &str) -> bool {
+    ctx.text_at(pos)
+        .is_some_and(|t| t.trim_matches(['"', '\'']) == name)
+}
+
+/// Checks a rule against its examples: `match` lines must be hits, `no_match` lines must not.
+fn check_examples(ctx: &mut Ctx<'_>, rule: &Rule, examples: &[(String, Pos, bool)]) {
+    for (line, pos, should_match) in examples {
+        let verdict = rule.verdict(line.as_bytes());
+        let name = &rule.name;
+        match (should_match, verdict) {
+            (true, Verdict::Match { .. })
+            | (false, Verdict::NoMatch | Verdict::Excluded { .. }) => {}
+            (true, Verdict::NoMatch) => ctx.error(
+                *pos,
+                format!("rule `{name}`: example does not match"),
+                Some(
+                    "no pattern of the rule matches this line; fix the pattern or the example"
+                        .into(),
+                ),
+            ),
+            (true, Verdict::Excluded { exclude }) => ctx.error(
+                *pos,
+                format!("rule `{name}`: example is excluded"),
+                Some(format!(
+                    "the line matches, but `exclude` pattern `{}` removes it",
+                    shorten(rule.excludes[exclude].as_str())
+                )),
+            ),
+            (false, Verdict::Match { pattern }) => ctx.error(
+                *pos,
+                format!("rule `{name}`: `no_match` example is a hit"),
+                Some(format!(
+                    "pattern `{}` matches it; tighten the pattern or add an `exclude:` pattern",
+                    shorten(rule.patterns[pattern].as_str())
+                )),
+            ),
+        }
+    }
+}
+
+/// A pattern cut to a readable length for messages.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!("{head}...")
+}
+
+/// How to show an included file: under the config's displayed directory when the include
+/// pattern was relative, else as found.
+fn display_path(file: &Path, pattern: &str, origin: &Origin) -> PathBuf {
+    if Path::new(pattern).is_absolute() {
+        return file.to_owned();
+    }
+    let dir = origin.absolute.parent().unwrap_or(Path::new("/"));
+    match file.strip_prefix(dir) {
+        Ok(relative) => origin.display_of(&relative.to_string_lossy()),
+        Err(_) => file.to_owned(),
+    }
+}
+
+/// The files matching an absolute glob, sorted. A pattern without glob characters names one
+/// file. Directories are walked from the longest literal prefix, as deep as the pattern reaches
+/// (any depth for `**`), at most [`MAX_GLOB_ENTRIES`] entries.
+fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    let text = pattern.to_string_lossy();
+    let is_meta = |s: &str| s.contains(['*', '?', '[', '{']);
+    if !is_meta(&text) {
+        return Ok(if pattern.is_file() {
+            vec![pattern.to_owned()]
+        } else {
+            Vec::new()
+        });
+    }
+    let matcher = globset::GlobBuilder::new(&text)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| e.kind().to_string())?
+        .compile_matcher();
+    let mut base = PathBuf::new();
+    let mut depth = 0usize;
+    let mut recursive = false;
+    let mut in_pattern = false;
+    for component in pattern.components() {
+        let part = component.as_os_str().to_string_lossy();
+        if in_pattern || is_meta(&part) {
+            in_pattern = true;
+            depth += 1;
+            recursive |= part.contains("**");
+        } else {
+            base.push(component);
+        }
+    }
+    let max_depth = if recursive { 32 } else { depth };
+    let mut found = Vec::new();
+    let mut budget = MAX_GLOB_ENTRIES;
+    walk(&base, 1, max_depth, &matcher, &mut found, &mut budget);
+    found.sort();
+    Ok(found)
+}
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    max_depth: usize,
+    matcher: &globset::GlobMatcher,
+    found: &mut Vec<PathBuf>,
+    budget: &mut usize,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let path = entry.path();
+        let is_dir = path.is_dir();
+        if !is_dir && matcher.is_match(&path) {
+            found.push(path);
+        } else if is_dir && depth < max_depth {
+            walk(&path, depth + 1, max_depth, matcher, found, budget);
+        }
+    }
+}

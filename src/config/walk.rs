@@ -1,0 +1,536 @@
+//! Typed reading of a [`Node`] tree, collecting every problem instead of stopping at the first.
+//!
+//! [`Ctx`] is the one place diagnostics are made: it knows the file being read (for the
+//! `file:line:column` and the snippet) and how to look environment variables up. Each reader
+//! returns `Option<T>`: `None` means "a diagnostic was recorded, keep going".
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Diagnostic;
+use super::diag::{self, backticked, suggestion_help};
+use super::expand::{ExpandError, expand};
+use super::yaml::{Kind, Node, Pos};
+
+/// Looks an environment variable up.
+pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+
+/// The reading context: the current file and the problems found so far.
+pub(crate) struct Ctx<'e> {
+    /// Every problem found, in the order found.
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    file: PathBuf,
+    text: String,
+    env: Env<'e>,
+    prefix: Option<String>,
+}
+
+/// A YAML mapping whose keys were checked against the schema.
+pub(crate) struct Map<'a> {
+    /// Where the mapping starts.
+    pub(crate) pos: Pos,
+    entries: Vec<(&'a str, &'a Node, &'a Node)>,
+}
+
+impl<'a> Map<'a> {
+    /// The value of `key` (its first occurrence).
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, v)| *v)
+    }
+
+    /// The position of `key` itself.
+    pub(crate) fn key_pos(&self, key: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, k, _)| k.pos)
+    }
+}
+
+impl<'e> Ctx<'e> {
+    /// A context reading `file` (its display path) whose text is `text`.
+    pub(crate) fn new(file: PathBuf, text: String, env: Env<'e>) -> Ctx<'e> {
+        Ctx {
+            diagnostics: Vec::new(),
+            file,
+            text,
+            env,
+            prefix: None,
+        }
+    }
+
+    /// Switches to another file (an included one), returning the previous one.
+    pub(crate) fn enter(&mut self, file: PathBuf, text: String) -> (PathBuf, String) {
+        let file = std::mem::replace(&mut self.file, file);
+        let text = std::mem::replace(&mut self.text, text);
+        (file, text)
+    }
+
+    /// The display path of the current file.
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Sets what every message starts with (`rule `x`: ...`), or clears it.
+    pub(crate) fn set_prefix(&mut self, prefix: Option<String>) {
+        self.prefix = prefix;
+    }
+
+    fn message(&self, message: impl Into<String>) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}: {}", message.into()),
+            None => message.into(),
+        }
+    }
+
+    /// The source text of the node at `pos`, when known.
+    pub(crate) fn text_at(&self, pos: Pos) -> Option<&str> {
+        let (start, len) = pos.bytes?;
+        self.text.get(start..start.checked_add(len)?)
+    }
+
+    /// Records a problem at `pos` with a snippet of the source.
+    pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
+        let message = self.message(message);
+        let position = pos.line_col();
+        let len = pos.bytes.map_or(1, |(_, len)| len);
+        let snippet = position.and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            position,
+            message,
+            help,
+            snippet,
+        });
+    }
+
+    /// Records a problem about a secret: position only, never the source line.
+    pub(crate) fn error_secret(
+        &mut self,
+        pos: Pos,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let message = self.message(message);
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            position: pos.line_col(),
+            message,
+            help,
+            snippet: None,
+        });
+    }
+
+    /// Records a problem about the file as a whole.
+    pub(crate) fn error_file(
+        &mut self,
+        file: &Path,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        self.diagnostics.push(Diagnostic {
+            file: file.to_owned(),
+            position: None,
+            message: message.into(),
+            help,
+            snippet: None,
+        });
+    }
+
+    /// Reads a mapping whose keys must be among `known`. Unknown and duplicate keys are
+    /// reported (and ignored); a null value reads as an empty mapping. `what` names the
+    /// mapping in messages (`""` for the top level).
+    pub(crate) fn map<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        known: &[&str],
+    ) -> Option<Map<'a>> {
+        let entries = match &node.kind {
+            Kind::Null => {
+                return Some(Map {
+                    pos: node.pos,
+                    entries: Vec::new(),
+                });
+            }
+            Kind::Map(entries) => entries,
+            other => {
+                let name = if what.is_empty() {
+                    "the config file".to_owned()
+                } else {
+                    format!("`{what}`")
+                };
+                self.error(
+                    node.pos,
+                    format!(
+                        "{name} must be a mapping of keys to values, found {}",
+                        other.describe()
+                    ),
+                    Some(format!("valid keys: {}", backticked(known))),
+                );
+                return None;
+            }
+        };
+        let within = if what.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{what}`")
+        };
+        let mut map = Map {
+            pos: node.pos,
+            entries: Vec::new(),
+        };
+        for (key, value) in entries {
+            let Kind::Str(name) = &key.kind else {
+                self.error(
+                    key.pos,
+                    format!(
+                        "keys must be strings{within}, found {}",
+                        key.kind.describe()
+                    ),
+                    None,
+                );
+                continue;
+            };
+            if let Some(first) = map.key_pos(name) {
+                self.error(
+                    key.pos,
+                    format!("duplicate key `{name}`{within}"),
+                    Some(format!(
+                        "`{name}` is first set at line {}; keep one of them",
+                        first.line
+                    )),
+                );
+            } else if known.contains(&name.as_str()) {
+                map.entries.push((name.as_str(), key, value));
+            } else {
+                self.error(
+                    key.pos,
+                    format!("unknown key `{name}`{within}"),
+                    Some(suggestion_help(name, known)),
+                );
+            }
+        }
+        Some(map)
+    }
+
+    /// Reads a required mapping entry, reporting its absence.
+    pub(crate) fn required<'a>(
+        &mut self,
+        map: &Map<'a>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'a Node> {
+        let value = map.get(key);
+        if value.is_none() {
+            self.error(
+                map.pos,
+                format!("{what} is missing the required key `{key}`"),
+                None,
+            );
+        }
+        value
+    }
+
+    /// Reads a string, with `${VAR}` expanded. Numbers and booleans are taken as written.
+    pub(crate) fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        let raw = self.scalar_text(node, what, false)?;
+        self.expand(node.pos, &raw, what, false)
+    }
+
+    /// Reads a secret string: like [`Ctx::string`] but no diagnostic ever shows its text.
+    pub(crate) fn secret(&mut self, node: &Node, what: &str) -> Option<String> {
+        let raw = self.scalar_text(node, what, true)?;
+        self.expand(node.pos, &raw, what, true)
+    }
+
+    fn scalar_text(&mut self, node: &Node, what: &str, secret: bool) -> Option<String> {
+        let text = match &node.kind {
+            Kind::Str(s) => s.clone(),
+            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => self.source_text(node),
+            other => {
+                let message = format!("`{what}` must be a string, found {}", other.describe());
+                if secret {
+                    self.error_secret(node.pos, message, None);
+                } else {
+                    self.error(node.pos, message, None);
+                }
+                return None;
+            }
+        };
+        Some(text)
+    }
+
+    /// The text of a plain scalar as written (so `1.10` stays `1.10`).
+    fn source_text(&self, node: &Node) -> String {
+        let written = self.text_at(node.pos);
+        match (written, &node.kind) {
+            (Some(text), _) if !text.is_empty() => text.to_owned(),
+            (_, Kind::Int(i)) => i.to_string(),
+            (_, Kind::Float(x)) => x.to_string(),
+            (_, Kind::Bool(b)) => b.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn expand(&mut self, pos: Pos, raw: &str, what: &str, secret: bool) -> Option<String> {
+        match expand(raw, self.env) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let (message, help) = match err {
+                    ExpandError::Unset(name) => (
+                        format!("environment variable `{name}` is not set (used in `{what}`)"),
+                        format!("set it, or give a default: `${{{name}:-default}}`"),
+                    ),
+                    ExpandError::Malformed(reference) => (
+                        format!("invalid variable reference `{reference}` in `{what}`"),
+                        "write `${NAME}` or `${NAME:-default}`; `$${` is a literal `${`".to_owned(),
+                    ),
+                };
+                if secret {
+                    self.error_secret(pos, message, Some(help));
+                } else {
+                    self.error(pos, message, Some(help));
+                }
+                None
+            }
+        }
+    }
+
+    /// Reads a non-empty string.
+    pub(crate) fn non_empty_string(&mut self, node: &Node, what: &str) -> Option<String> {
+        let value = self.string(node, what)?;
+        if value.trim().is_empty() {
+            self.error(node.pos, format!("`{what}` must not be empty"), None);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Reads a list of strings; a single string is a list of one.
+    pub(crate) fn strings(&mut self, node: &Node, what: &str) -> Option<Vec<(String, Pos)>> {
+        match &node.kind {
+            Kind::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.string(item, &format!("{what}[{i}]")) {
+                        Some(s) => out.push((s, item.pos)),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            Kind::Null => Some(Vec::new()),
+            Kind::Map(_) => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a list of strings, found a mapping"),
+                    None,
+                );
+                None
+            }
+            _ => self.string(node, what).map(|s| vec![(s, node.pos)]),
+        }
+    }
+
+    /// Reads a boolean (`true` or `false`).
+    pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.kind {
+            Kind::Bool(b) => Some(*b),
+            other => {
+                self.error(
+                    node.pos,
+                    format!(
+                        "`{what}` must be `true` or `false`, found {}",
+                        other.describe()
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads an integer in `min..=max`.
+    pub(crate) fn integer(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
+        let value = match &node.kind {
+            Kind::Int(i) => *i,
+            other => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be an integer, found {}", other.describe()),
+                    None,
+                );
+                return None;
+            }
+        };
+        match u64::try_from(value) {
+            Ok(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be between {min} and {max}, found {value}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads a byte size: an integer, or a string with a unit (`64KiB`, `1MiB`, `19000`).
+    pub(crate) fn byte_size(
+        &mut self,
+        node: &Node,
+        what: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<usize> {
+        let value = match &node.kind {
+            Kind::Int(_) => self.integer(node, what, min, max)?,
+            Kind::Str(s) => match parse_byte_size(s) {
+                Some(v) if (min..=max).contains(&v) => v,
+                Some(v) => {
+                    self.error(
+                        node.pos,
+                        format!("`{what}` must be between {min} and {max} bytes, found {v}"),
+                        None,
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(
+                        node.pos,
+                        format!("`{what}` is not a byte size: `{s}`"),
+                        Some(
+                            "write a number of bytes, or use a unit: `64KiB`, `1MiB`, `500KB`"
+                                .into(),
+                        ),
+                    );
+                    return None;
+                }
+            },
+            other => {
+                self.error(
+                    node.pos,
+                    format!(
+                        "`{what}` must be a byte size like `64KiB`, found {}",
+                        other.describe()
+                    ),
+                    None,
+                );
+                return None;
+            }
+        };
+        usize::try_from(value).ok()
+    }
+
+    /// Reads a human duration (`500ms`, `30s`, `5m`) that is greater than zero.
+    pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let text = match &node.kind {
+            Kind::Str(s) => s.clone(),
+            Kind::Int(i) => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` needs a unit: `{i}` is ambiguous"),
+                    Some(format!(
+                        "write `{i}s` for seconds, `{i}ms` for milliseconds, `{i}m` for minutes"
+                    )),
+                );
+                return None;
+            }
+            other => {
+                self.error(
+                    node.pos,
+                    format!(
+                        "`{what}` must be a duration like `30s`, found {}",
+                        other.describe()
+                    ),
+                    None,
+                );
+                return None;
+            }
+        };
+        let text = self.expand(node.pos, &text, what, false)?;
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if d.is_zero() => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be greater than zero"),
+                    None,
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(err) => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` is not a valid duration: {err}"),
+                    Some("write a number and a unit, like `500ms`, `30s`, `5m` or `1h`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads one of `choices` (a lowercase word), suggesting the closest on a typo.
+    pub(crate) fn choice<'c>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        choices: &[&'c str],
+    ) -> Option<&'c str> {
+        let value = self.string(node, what)?;
+        if let Some(found) = choices.iter().find(|c| **c == value) {
+            return Some(found);
+        }
+        self.error(
+            node.pos,
+            format!(
+                "`{what}` must be one of {}, found `{value}`",
+                backticked(choices)
+            ),
+            diag::suggest(&value, choices).map(|best| format!("did you mean `{best}`?")),
+        );
+        None
+    }
+}
+
+/// Parses `19000`, `64KiB`, `1 MiB`, `500KB`, `2MB`, `1GiB`.
+fn parse_byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("19000"), Some(19_000));
+        assert_eq!(parse_byte_size("64KiB"), Some(65_536));
+        assert_eq!(parse_byte_size("1 MiB"), Some(1 << 20));
+        assert_eq!(parse_byte_size("500KB"), Some(500_000));
+        assert_eq!(parse_byte_size("12 parsecs"), None);
+        assert_eq!(parse_byte_size("99999999999999999999GiB"), None);
+    }
+}
