@@ -172,6 +172,7 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
             position,
             message,
             help,
+            snippet: None,
         });
     };
     let source_names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
@@ -268,6 +269,7 @@ impl Problems<'_> {
             position,
             message,
             help: help.map(str::to_owned),
+            snippet: None,
         });
     }
 
@@ -454,6 +456,7 @@ fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Diagnostic {
         position: err.location().as_ref().and_then(position),
         message,
         help: None,
+        snippet: None,
     }
 }
 

@@ -43,6 +43,7 @@ pub fn load(path: &Path) -> Result<TestFile, LoadError> {
             position: None,
             message: format!("failed to read test file: {}", io_reason(&err)),
             help: None,
+            snippet: None,
         }],
     })?;
     format::parse(path, &text).map_err(|diagnostics| LoadError { diagnostics })

@@ -318,7 +318,10 @@ cases:
   - name: typo
     input:
       - {at: 0s, sorce: java, line: x}
-"#), @"tests/t.yaml:6:18: unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines");
+"#), @r#"
+        unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines
+         --> tests/t.yaml:6:18
+    "#);
 }
 
 #[test]
@@ -336,11 +339,26 @@ cases:
       - window: 0
         fires: [{rule: java-oom, count: 1}]
 "#), @r#"
-        tests/t.yaml:3:8: invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y
-        tests/t.yaml:7:14: invalid duration `soon` in `at`: expected number at 0
-        tests/t.yaml:8:25: `every` without `repeat`
-        tests/t.yaml:9:9: input has neither `line` nor `lines`
-        tests/t.yaml:11:17: windows are numbered from 1
+        invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y
+         --> tests/t.yaml:3:8
+          = help: write an RFC 3339 time like `2026-11-28T10:00:00+08:00`
+
+        error: invalid duration `soon` in `at`: expected number at 0
+         --> tests/t.yaml:7:14
+          = help: write a duration like `0s`, `1500ms`, `2m` or `1h 30m`
+
+        error: `every` without `repeat`
+         --> tests/t.yaml:8:25
+          = help: add `repeat: N`, the number of times the line is written
+
+        error: input has neither `line` nor `lines`
+         --> tests/t.yaml:9:9
+          = help: add `line: "..."` or `lines: ["...", "..."]`
+
+        error: windows are numbered from 1
+         --> tests/t.yaml:11:17
+
+        error: found 5 problems
     "#);
 }
 
@@ -358,10 +376,26 @@ cases:
         fires: [{rule: java-om, count: 1}, {rule: db-timeout, count: 1, group: {host: a}}]
         not_firing: [nope]
 "#), @r#"
-        tests/t.yaml:6:26: unknown source `jav`
-        tests/t.yaml:7:9: input needs a `source`: the config has 2 sources
-        tests/t.yaml:10:24: unknown rule `java-om`
-        tests/t.yaml:11:22: unknown rule `nope`
-        tests/t.yaml:10:51: rule `db-timeout` has no `group_by` named `host`
+        unknown source `jav`
+         --> tests/t.yaml:6:26
+          = help: did you mean `java`?
+
+        error: input needs a `source`: the config has 2 sources
+         --> tests/t.yaml:7:9
+          = help: one of: java, nginx
+
+        error: unknown rule `java-om`
+         --> tests/t.yaml:10:24
+          = help: did you mean `java-oom`?
+
+        error: unknown rule `nope`
+         --> tests/t.yaml:11:22
+          = help: known: db-timeout, java-oom, upstream-5xx
+
+        error: rule `db-timeout` has no `group_by` named `host`
+         --> tests/t.yaml:10:51
+          = help: its `group_by` is: peer
+
+        error: found 5 problems
     "#);
 }
