@@ -1,1 +1,456 @@
-//! `outbox`: to be written.
+//! [`Outbox`]: the durable queue of summaries awaiting delivery, and the persisted post times
+//! of the rate budget ([`SendTimes`]). With `checkpoint`, the only writer of state files.
+//!
+//! A summary is in the outbox (written, fsynced, renamed into place, directory fsynced) before
+//! [`Outbox::push`] returns, and the agent commits tail offsets only after that: a crash or a
+//! DingTalk outage loses nothing, and on restart the outbox is delivered first.
+//!
+//! Layout, under `state_dir/outbox/`: one file per entry, `<seq>.json`, with a zero-padded,
+//! ever-increasing sequence number, so the directory listing *is* the delivery order. One file
+//! per entry rather than an append log because entries are few (one per window) and small:
+//! every write is a plain atomic replace, removing an entry is one `unlink`, a torn or corrupt
+//! entry damages nobody else (it is moved to `corrupt/`), and merging entries when the outbox
+//! is full is a rewrite of one file, with no compaction to get right.
+//!
+//! Bounded: when `max_entries` summaries wait, the two oldest (not being sent right now) are
+//! merged into one, so counts are never lost, only folded together.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::OutboxOptions;
+use crate::summary::Summary;
+
+/// Format version of entry files.
+const ENTRY_VERSION: u32 = 1;
+/// Entries refused by DingTalk for good are kept here, at most this many.
+const MAX_DROPPED: usize = 100;
+
+/// A failure to read or write the outbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("failed to {action} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One queued summary and its position in the delivery order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Sequence number: delivery order, and the file name.
+    pub seq: u64,
+    /// The summary.
+    pub summary: Summary,
+}
+
+/// The durable queue. Owned by one task (the delivery task); not shared.
+#[derive(Debug)]
+pub struct Outbox {
+    dir: PathBuf,
+    entries: VecDeque<Entry>,
+    next_seq: u64,
+    max_entries: usize,
+    pinned: BTreeSet<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EntryFile {
+    version: u32,
+    summary: Summary,
+}
+
+impl Outbox {
+    /// Opens (creating it if needed) the outbox in `state_dir`, loading what it holds.
+    ///
+    /// Leftover temporary files are removed; entries that cannot be read are moved to
+    /// `outbox/corrupt/` and logged at error level.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be created or listed.
+    pub fn open(state_dir: &Path, options: &OutboxOptions) -> Result<Outbox, Error> {
+        let dir = state_dir.join("outbox");
+        fs_err::create_dir_all(&dir).map_err(io("create the outbox directory", &dir))?;
+        let mut seqs = Vec::new();
+        let listing = fs_err::read_dir(&dir).map_err(io("list the outbox directory", &dir))?;
+        for item in listing {
+            let item = item.map_err(io("list the outbox directory", &dir))?;
+            let path = item.path();
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                // A write interrupted by a crash: its entry was never acknowledged.
+                if let Err(err) = fs_err::remove_file(&path) {
+                    tracing::warn!(error = %err, "failed to remove a leftover temporary file");
+                }
+            } else if let Some(seq) = name.strip_suffix(".json").and_then(|s| s.parse().ok()) {
+                seqs.push(seq);
+            }
+        }
+        seqs.sort_unstable();
+        let mut outbox = Outbox {
+            next_seq: seqs.last().map_or(1, |last| last + 1),
+            dir,
+            entries: VecDeque::new(),
+            max_entries: options.max_entries.max(2),
+            pinned: BTreeSet::new(),
+        };
+        for seq in seqs {
+            match outbox.read_entry(seq) {
+                Ok(summary) => outbox.entries.push_back(Entry { seq, summary }),
+                Err(reason) => outbox.set_aside_corrupt(seq, &reason),
+            }
+        }
+        while outbox.entries.len() > outbox.max_entries {
+            outbox.merge_oldest()?;
+        }
+        Ok(outbox)
+    }
+
+    /// Appends a summary, durably. When the outbox is full, the two oldest entries that are not
+    /// pinned are merged first.
+    ///
+    /// # Errors
+    ///
+    /// The entry could not be written and synced: it is not in the outbox.
+    pub fn push(&mut self, summary: Summary) -> Result<u64, Error> {
+        while self.entries.len() >= self.max_entries {
+            if !self.merge_oldest()? {
+                break;
+            }
+        }
+        let seq = self.next_seq;
+        self.write_entry(seq, &summary)?;
+        self.next_seq += 1;
+        self.entries.push_back(Entry { seq, summary });
+        Ok(seq)
+    }
+
+    /// The queued entries, in delivery order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// Number of queued entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Returns true if and only if nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Protects entries from being merged by [`Outbox::push`] (they are being sent).
+    pub fn pin(&mut self, seqs: &[u64]) {
+        self.pinned.extend(seqs);
+    }
+
+    /// Lifts [`Outbox::pin`].
+    pub fn unpin_all(&mut self) {
+        self.pinned.clear();
+    }
+
+    /// Removes delivered entries.
+    ///
+    /// # Errors
+    ///
+    /// A file could not be removed (it will be delivered again after a restart).
+    pub fn remove(&mut self, seqs: &[u64]) -> Result<(), Error> {
+        self.entries.retain(|entry| !seqs.contains(&entry.seq));
+        for seq in seqs {
+            self.pinned.remove(seq);
+            let path = self.entry_path(*seq);
+            match fs_err::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(io("remove a delivered entry", &path)(err)),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Replaces entries `seqs` (in order, the first the oldest) by one merged summary, kept at
+    /// the position of the first. The merged file is in place before the others are removed,
+    /// so a crash in between may deliver counts twice, never lose them.
+    ///
+    /// # Errors
+    ///
+    /// A file could not be written or removed.
+    pub fn replace(&mut self, seqs: &[u64], merged: Summary) -> Result<(), Error> {
+        let Some((&first, rest)) = seqs.split_first() else {
+            return Ok(());
+        };
+        self.write_entry(first, &merged)?;
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.seq == first) {
+            entry.summary = merged;
+        }
+        self.remove(rest)
+    }
+
+    /// Moves entries DingTalk refuses for good to `outbox/dropped/` (kept for the operator,
+    /// the newest [`MAX_DROPPED`]) and out of the queue.
+    ///
+    /// # Errors
+    ///
+    /// A file could not be moved.
+    pub fn set_aside_dropped(&mut self, seqs: &[u64]) -> Result<(), Error> {
+        let dropped = self.dir.join("dropped");
+        fs_err::create_dir_all(&dropped).map_err(io("create a directory", &dropped))?;
+        for seq in seqs {
+            let from = self.entry_path(*seq);
+            let to = dropped.join(format!("{seq:020}.json"));
+            fs_err::rename(&from, &to).map_err(io("move a dropped entry", &from))?;
+        }
+        self.entries.retain(|entry| !seqs.contains(&entry.seq));
+        prune(&dropped, MAX_DROPPED);
+        sync_dir(&self.dir)
+    }
+
+    /// Merges the two oldest unpinned entries. Returns false when there are not two.
+    fn merge_oldest(&mut self) -> Result<bool, Error> {
+        let mut unpinned = self
+            .entries
+            .iter()
+            .filter(|e| !self.pinned.contains(&e.seq));
+        let (Some(first), Some(second)) = (unpinned.next(), unpinned.next()) else {
+            return Ok(false);
+        };
+        let seqs = [first.seq, second.seq];
+        let mut merged = first.summary.clone();
+        merge_summaries(&mut merged, second.summary.clone());
+        tracing::warn!(
+            max_entries = self.max_entries,
+            windows = merged.windows,
+            "outbox full: merged its two oldest summaries"
+        );
+        self.replace(&seqs, merged)?;
+        Ok(true)
+    }
+
+    fn entry_path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}.json"))
+    }
+
+    fn read_entry(&self, seq: u64) -> Result<Summary, String> {
+        let path = self.entry_path(seq);
+        let bytes = fs_err::read(&path).map_err(|err| err.to_string())?;
+        let file: EntryFile = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
+        if file.version != ENTRY_VERSION {
+            return Err(format!("unsupported entry version {}", file.version));
+        }
+        Ok(file.summary)
+    }
+
+    fn write_entry(&self, seq: u64, summary: &Summary) -> Result<(), Error> {
+        let file = EntryFile {
+            version: ENTRY_VERSION,
+            summary: summary.clone(),
+        };
+        let bytes = serde_json::to_vec(&file).expect("a summary always serializes");
+        write_atomic(&self.dir, &self.entry_path(seq), &bytes)
+    }
+
+    fn set_aside_corrupt(&self, seq: u64, reason: &str) {
+        let from = self.entry_path(seq);
+        let corrupt = self.dir.join("corrupt");
+        let to = corrupt.join(format!("{seq:020}.json"));
+        let moved = fs_err::create_dir_all(&corrupt).and_then(|()| fs_err::rename(&from, &to));
+        match moved {
+            Ok(()) => tracing::error!(
+                path = %to.display(),
+                reason,
+                "outbox entry unreadable: moved aside, its alerts are not delivered"
+            ),
+            Err(err) => tracing::error!(
+                path = %from.display(),
+                reason,
+                error = %err,
+                "outbox entry unreadable and could not be moved aside: skipped"
+            ),
+        }
+        prune(&corrupt, MAX_DROPPED);
+    }
+}
+
+/// Merges `other` (the later one) into `into`: counts exact, lists no longer than the longer
+/// of the two, what is cut counted in the `other_*` fields.
+///
+/// A local stand-in until `Summary::merge` (the window module's) lands on main; then this body
+/// becomes `into.merge(other)`.
+pub(crate) fn merge_summaries(into: &mut Summary, other: Summary) {
+    use crate::summary::{GroupCount, PatternCount};
+    into.start = into.start.min(other.start);
+    into.end = into.end.max(other.end);
+    into.windows = into.windows.saturating_add(other.windows);
+    into.excluded = into.excluded.saturating_add(other.excluded);
+    for (name, hits) in other.below_threshold {
+        match into.below_threshold.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total = total.saturating_add(hits),
+            None => into.below_threshold.push((name, hits)),
+        }
+    }
+    for rule in other.rules {
+        let Some(mine) = into.rules.iter_mut().find(|r| r.name == rule.name) else {
+            into.rules.push(rule);
+            continue;
+        };
+        mine.severity = mine.severity.max(rule.severity);
+        mine.count = mine.count.saturating_add(rule.count);
+        mine.first = mine.first.min(rule.first);
+        mine.last = mine.last.max(rule.last);
+        let cap = mine.files.len().max(rule.files.len());
+        mine.other_files = mine.other_files.saturating_add(rule.other_files);
+        for file in rule.files {
+            if mine.files.contains(&file) {
+            } else if mine.files.len() < cap {
+                mine.files.push(file);
+            } else {
+                mine.other_files = mine.other_files.saturating_add(1);
+            }
+        }
+        let cap = mine.groups.len().max(rule.groups.len());
+        mine.other_groups_count = mine
+            .other_groups_count
+            .saturating_add(rule.other_groups_count);
+        for group in rule.groups {
+            match mine.groups.iter_mut().find(|g| g.values == group.values) {
+                Some(g) => g.count = g.count.saturating_add(group.count),
+                None => mine.groups.push(group),
+            }
+        }
+        mine.groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+        for cut in mine.groups.split_off(cap.min(mine.groups.len())) {
+            let GroupCount { count, .. } = cut;
+            mine.other_groups_count = mine.other_groups_count.saturating_add(count);
+        }
+        let cap = mine.patterns.len().max(rule.patterns.len());
+        mine.other_patterns = mine.other_patterns.saturating_add(rule.other_patterns);
+        mine.other_patterns_count = mine
+            .other_patterns_count
+            .saturating_add(rule.other_patterns_count);
+        for pattern in rule.patterns {
+            match mine
+                .patterns
+                .iter_mut()
+                .find(|p| p.pattern == pattern.pattern)
+            {
+                Some(p) => p.count = p.count.saturating_add(pattern.count),
+                None => mine.patterns.push(pattern),
+            }
+        }
+        mine.patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
+        for cut in mine.patterns.split_off(cap.min(mine.patterns.len())) {
+            let PatternCount { count, .. } = cut;
+            mine.other_patterns = mine.other_patterns.saturating_add(1);
+            mine.other_patterns_count = mine.other_patterns_count.saturating_add(count);
+        }
+    }
+    into.rules
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
+}
+
+/// Post times of the rate budget, persisted so a restart does not allow a burst.
+/// Stored as wall-clock milliseconds (instants do not survive a restart).
+#[derive(Debug)]
+pub struct SendTimes {
+    path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SendTimesFile {
+    version: u32,
+    sent_ms: Vec<u64>,
+}
+
+impl SendTimes {
+    /// The send times file in `state_dir` (created on first save).
+    pub fn new(state_dir: &Path) -> SendTimes {
+        SendTimes {
+            path: state_dir.join("dingtalk-send-times.json"),
+        }
+    }
+
+    /// The saved post times (wall-clock ms), or none if the file is absent or unreadable.
+    pub fn load(&self) -> Vec<u64> {
+        let Ok(bytes) = fs_err::read(&self.path) else {
+            return Vec::new();
+        };
+        match serde_json::from_slice::<SendTimesFile>(&bytes) {
+            Ok(file) => file.sent_ms,
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), error = %err, "ignoring unreadable send times");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Saves the post times of the last minute (wall-clock ms).
+    ///
+    /// # Errors
+    ///
+    /// The file could not be written.
+    pub fn save(&self, sent_ms: Vec<u64>) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(&SendTimesFile {
+            version: 1,
+            sent_ms,
+        })
+        .expect("numbers always serialize");
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        write_atomic(dir, &self.path, &bytes)
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably: temporary file, fsync, rename, fsync dir.
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let written = fs_err::File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    written.map_err(io("write", &tmp))?;
+    fs_err::rename(&tmp, path).map_err(io("rename into place", path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    fs_err::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync the directory", dir))
+}
+
+/// Keeps the `keep` newest files (by name) of `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(listing) = fs_err::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<PathBuf> = listing.filter_map(Result::ok).map(|e| e.path()).collect();
+    names.sort();
+    let excess = names.len().saturating_sub(keep);
+    for path in &names[..excess] {
+        if let Err(err) = fs_err::remove_file(path) {
+            tracing::warn!(error = %err, "failed to prune a set-aside outbox entry");
+        }
+    }
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}

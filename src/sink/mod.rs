@@ -1,1 +1,185 @@
-//! `sink`: to be written.
+//! `sink`: delivery of summaries to a DingTalk custom robot, which never loses a summary and
+//! never floods the group. The only module that knows HTTP and DingTalk.
+//!
+//! - [`Delivery`] / [`DeliveryHandle`]: the delivery task. [`DeliveryHandle::enqueue`] returns
+//!   once a summary is durable in the [`crate::outbox::Outbox`]; the task delivers the outbox
+//!   in order, within the rate budget, merging summaries that queue up.
+//! - `dingtalk`: the HTTP client, signing, and the classification of DingTalk's answers into
+//!   [`Answer`] (HTTP 200 is not success: `errcode` decides).
+//! - `sign`: the URL signature. `budget`: at most `max_per_minute` posts in any rolling minute.
+//! - [`send_test`]: one test message, for `logding send-test`.
+//!
+//! No secret leaves this module: the webhook stays in a [`crate::config::Secret`], errors are
+//! stripped of URLs, and DingTalk's messages are redacted before they are logged.
+
+mod budget;
+mod deliver;
+mod dingtalk;
+mod sign;
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use dingtalk::{Answer, ConfigProblem};
+
+use crate::config;
+use crate::outbox::{Outbox, SendTimes};
+use crate::render::RenderOptions;
+use crate::summary::Summary;
+
+/// Why delivery could not be set up, or a summary could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `dingtalk.webhook` is not set.
+    #[error("no DingTalk webhook configured: set `dingtalk.webhook` (or `webhook_file`)")]
+    NoWebhook,
+    /// The webhook is not an `http(s)://` URL. The value is not shown: it is a credential.
+    #[error("the DingTalk webhook is not a valid `https://` URL")]
+    InvalidWebhook,
+    /// Plain `http://` to a host other than loopback.
+    #[error(
+        "the DingTalk webhook uses plain `http://` to a host other than loopback: use `https://` \
+         or set `dingtalk.allow_insecure_http: true`"
+    )]
+    InsecureWebhook,
+    /// The HTTP client could not be built.
+    #[error("failed to build the HTTP client")]
+    Client {
+        /// The cause (its URL stripped).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The outbox could not be opened or written.
+    #[error("failed to queue the summary in the outbox")]
+    Outbox {
+        /// The cause.
+        #[from]
+        source: crate::outbox::Error,
+    },
+    /// The delivery task is gone.
+    #[error("the delivery task has stopped")]
+    Stopped,
+}
+
+/// The delivery task, ready to be spawned: owns the outbox, the DingTalk client and the rate
+/// budget.
+#[derive(Debug)]
+pub struct Delivery {
+    worker: deliver::Worker,
+}
+
+/// The handle the agent keeps on the running delivery task.
+#[derive(Debug)]
+pub struct DeliveryHandle {
+    commands: mpsc::Sender<deliver::Command>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Delivery {
+    /// Opens (or creates) the outbox and the persisted send times in `state_dir`, and builds
+    /// the DingTalk client.
+    ///
+    /// # Errors
+    ///
+    /// No webhook configured, an invalid or insecure webhook, or an unusable state directory.
+    pub fn open(
+        dingtalk: &config::DingTalk,
+        render: RenderOptions,
+        state_dir: &Path,
+        outbox: &config::OutboxOptions,
+    ) -> Result<Delivery, Error> {
+        let client = dingtalk::Client::new(dingtalk)?;
+        let outbox = Outbox::open(state_dir, outbox)?;
+        let send_times = SendTimes::new(state_dir);
+        Ok(Delivery {
+            worker: deliver::Worker::new(dingtalk, client, render, outbox, send_times),
+        })
+    }
+
+    /// Starts the delivery task. It first delivers what the outbox already holds.
+    pub fn spawn(self) -> DeliveryHandle {
+        let (commands, receiver) = mpsc::channel(16);
+        let task = tokio::spawn(self.worker.run(receiver));
+        DeliveryHandle { commands, task }
+    }
+}
+
+impl DeliveryHandle {
+    /// Queues a summary; returns once it is durable (fsynced) in the outbox.
+    ///
+    /// # Errors
+    ///
+    /// The outbox could not be written (the summary is not queued), or the task is gone.
+    pub async fn enqueue(&self, summary: Summary) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(deliver::Command::Enqueue(Box::new(summary), reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Stops accepting summaries, tries to deliver what is pending within `grace`, then
+    /// returns. What is not delivered stays in the outbox for the next start.
+    ///
+    /// Dropping the handle instead stops the task at once, like a crash (the outbox keeps
+    /// everything).
+    pub async fn shutdown(self, grace: Duration) {
+        let DeliveryHandle { commands, task } = self;
+        if commands
+            .send(deliver::Command::Shutdown(grace))
+            .await
+            .is_err()
+        {
+            tracing::debug!("delivery task already stopped");
+        }
+        if let Err(err) = task.await {
+            tracing::error!(error = %err, "delivery task failed");
+        }
+    }
+}
+
+/// Posts one short test message carrying the keyword, and returns DingTalk's answer.
+///
+/// # Errors
+///
+/// No webhook, or an invalid or insecure one, or the HTTP client could not be built. What
+/// DingTalk answered (even a rejection) is an `Ok`.
+pub async fn send_test(
+    dingtalk: &config::DingTalk,
+    render: &RenderOptions,
+) -> Result<Answer, Error> {
+    let client = dingtalk::Client::new(dingtalk)?;
+    let text = format!(
+        "[{keyword}] logding send-test: this robot accepts logding's messages (keyword '{keyword}')",
+        keyword = render.keyword
+    );
+    let body = match render.msgtype {
+        config::MsgType::Markdown => serde_json::json!({
+            "msgtype": "markdown",
+            "markdown": {"title": format!("[{}] logding send-test", render.keyword), "text": text},
+        }),
+        config::MsgType::Text => serde_json::json!({"msgtype": "text", "text": {"content": text}}),
+    }
+    .to_string();
+    let answer = client.post(body.clone()).await;
+    if matches!(answer, Answer::InvalidTimestamp { .. }) {
+        // Re-sign once with a fresh timestamp, as delivery does.
+        return Ok(client.post(body).await);
+    }
+    Ok(answer)
+}
+
+/// An error and its causes on one line (`a: b: c`), for logs.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

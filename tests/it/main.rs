@@ -1,2 +1,5 @@
 //! The one integration-test binary (matklad): every module below is a suite.
 mod config;
+mod delivery;
+mod dingtalk;
+mod support;

@@ -1,0 +1,409 @@
+//! The delivery task against the local DingTalk-like robot, in paused tokio time: the rate
+//! budget, outages, throttling, configuration errors, crashes, and secret hygiene.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use logding::config::OutboxOptions;
+use logding::rules::Severity;
+use logding::sink::{Delivery, DeliveryHandle};
+use logding::summary::{RuleSummary, Summary};
+use tokio::time::Instant;
+
+use crate::support::dingtalk_server::{
+    MockDingTalk, MockOptions, Mode, Request, TOKEN, render_options,
+};
+use crate::support::logs::{self, Logs};
+
+const RULE: &str = "java-oom";
+
+/// A one-window summary with `hits` hits of [`RULE`].
+fn summary(window: i64, hits: u64) -> Summary {
+    let start = Timestamp::from_second(1_800_000_000 + window * 60).expect("valid");
+    let end = Timestamp::from_second(1_800_000_060 + window * 60).expect("valid");
+    Summary {
+        host: "web-01".into(),
+        start,
+        end,
+        rules: vec![RuleSummary {
+            name: RULE.into(),
+            severity: Severity::Critical,
+            count: hits,
+            first: start,
+            last: end,
+            files: vec!["/var/log/app/app.log".into()],
+            other_files: 0,
+            groups: vec![],
+            other_groups_count: 0,
+            patterns: vec![],
+            other_patterns: 0,
+            other_patterns_count: 0,
+        }],
+        below_threshold: vec![],
+        excluded: 0,
+        windows: 1,
+    }
+}
+
+/// The hit count a posted message reports for [`RULE`] (`java-oom ×12`, `java-oom** ×12`,
+/// `java-oom x12`).
+fn hits_in(request: &Request) -> u64 {
+    let pattern = regex::Regex::new(&format!(r"{RULE}\**\s*(?:·\s*)?[×x]\s*(\d+)")).expect("valid");
+    let text = request.text();
+    let captures = pattern
+        .captures(&text)
+        .unwrap_or_else(|| panic!("no count in {text}"));
+    captures[1].parse().expect("a number")
+}
+
+fn open(mock: &MockDingTalk, state_dir: &Path) -> DeliveryHandle {
+    let dingtalk = mock.dingtalk_config();
+    Delivery::open(
+        &dingtalk,
+        render_options(&dingtalk),
+        state_dir,
+        &OutboxOptions { max_entries: 1000 },
+    )
+    .expect("opens")
+    .spawn()
+}
+
+/// Lets virtual time pass, one second at a time, until `done` holds or `limit` has passed.
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    done()
+}
+
+fn total_accepted_hits(mock: &MockDingTalk) -> u64 {
+    mock.accepted().iter().map(hits_in).sum()
+}
+
+/// The most requests in any 60 s.
+fn max_per_rolling_minute(requests: &[Request]) -> usize {
+    requests
+        .iter()
+        .map(|first| {
+            requests
+                .iter()
+                .filter(|r| r.at >= first.at && r.at - first.at < Duration::from_secs(60))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn assert_no_secret(logs: &Logs, mock: &MockDingTalk) {
+    let text = logs.contents();
+    assert!(
+        !text.contains(TOKEN),
+        "the token leaked into the logs:\n{text}"
+    );
+    if let Some(secret) = mock.secret() {
+        assert!(
+            !text.contains(&secret),
+            "the secret leaked into the logs:\n{text}"
+        );
+    }
+    for request in mock.requests() {
+        if let Some((_, sign)) = request.query.split_once("sign=") {
+            assert!(!text.contains(sign), "a signature leaked into the logs");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_windows_in_a_minute_stay_within_the_budget_and_lose_no_hit() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    let mut expected = 0;
+    for window in 0..100 {
+        let hits = u64::try_from(window).expect("small") + 1;
+        delivery
+            .enqueue(summary(window, hits))
+            .await
+            .expect("queued");
+        expected += hits;
+        tokio::time::sleep(Duration::from_millis(590)).await;
+    }
+    let delivered = wait_until(Duration::from_secs(600), || {
+        total_accepted_hits(&mock) >= expected
+    })
+    .await;
+    let requests = mock.requests();
+    assert!(
+        delivered,
+        "{} of {expected} hits delivered",
+        total_accepted_hits(&mock)
+    );
+    assert_eq!(
+        total_accepted_hits(&mock),
+        expected,
+        "every hit accounted for once"
+    );
+    assert!(
+        requests.iter().all(Request::is_accepted),
+        "the robot was never throttled"
+    );
+    assert!(
+        max_per_rolling_minute(&requests) <= 18,
+        "{} posts in a minute",
+        max_per_rolling_minute(&requests)
+    );
+    assert!(
+        requests.len() < 40,
+        "backlog merged rather than trickled: {} posts",
+        requests.len()
+    );
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_loses_nothing_keeps_order_and_retries_slowly() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Down);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    // Powers of two: any run of consecutive summaries has a distinct sum, so the posted counts
+    // show both what was merged and in which order.
+    let sent: Vec<u64> = (0..6).map(|i| 1 << i).collect();
+    for (window, hits) in sent.iter().enumerate() {
+        delivery
+            .enqueue(summary(i64::try_from(window).expect("small"), *hits))
+            .await
+            .expect("queued");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    }
+    assert!(mock.requests().is_empty());
+    let attempts_while_down = logs.lines_with("post to DingTalk failed").len();
+    assert!(
+        attempts_while_down >= 3,
+        "it kept trying: {attempts_while_down}"
+    );
+    assert!(
+        attempts_while_down <= 12,
+        "no hot retry loop: {attempts_while_down} attempts in 2 minutes"
+    );
+
+    mock.set_mode(Mode::Normal);
+    let expected: u64 = sent.iter().sum();
+    let delivered = wait_until(Duration::from_secs(900), || {
+        total_accepted_hits(&mock) >= expected
+    })
+    .await;
+    assert!(
+        delivered,
+        "{} of {expected} hits delivered",
+        total_accepted_hits(&mock)
+    );
+    let posted: Vec<u64> = mock.accepted().iter().map(hits_in).collect();
+    let prefix_sums: Vec<u64> = sent
+        .iter()
+        .scan(0, |sum, h| {
+            *sum += h;
+            Some(*sum)
+        })
+        .collect();
+    let mut running = 0;
+    for hits in &posted {
+        running += hits;
+        assert!(
+            prefix_sums.contains(&running),
+            "out of order or partial: posted {posted:?}"
+        );
+    }
+    assert_eq!(running, expected, "posted {posted:?}");
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_robot_gets_silence_then_one_merged_message() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Answer {
+        errcode: 660_026,
+        errmsg: "sending too many messages per minute".into(),
+    });
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 1)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(10), || mock.requests().len() == 1).await);
+    let throttled_at = mock.requests()[0].at;
+    mock.set_mode(Mode::Normal);
+    for window in 1..5 {
+        delivery.enqueue(summary(window, 10)).await.expect("queued");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    // Still inside the 10-minute pause: nothing posted.
+    tokio::time::sleep_until(throttled_at + Duration::from_secs(590)).await;
+    assert_eq!(mock.requests().len(), 1, "posted during the pause");
+    assert!(wait_until(Duration::from_secs(60), || mock.requests().len() >= 2).await);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "one merged message after the pause");
+    assert!(requests[1].at >= throttled_at + Duration::from_secs(600));
+    assert_eq!(
+        hits_in(&requests[1]),
+        41,
+        "the merged message carries every hit"
+    );
+    assert_eq!(
+        logs.lines_with("throttled")
+            .iter()
+            .filter(|l| l.contains("WARN"))
+            .count(),
+        1
+    );
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyword_rejection_is_logged_once_and_kept_until_fixed() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions {
+        keywords: vec!["告警".into()],
+        ..MockOptions::default()
+    })
+    .await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    for window in 0..3 {
+        delivery.enqueue(summary(window, 5)).await.expect("queued");
+    }
+    tokio::time::sleep(Duration::from_secs(30 * 60)).await;
+    let errors: Vec<String> = logs.lines_with("ERROR");
+    assert_eq!(errors.len(), 1, "logged once: {errors:#?}");
+    assert!(
+        errors[0].contains("keywords not in content"),
+        "DingTalk's errmsg: {}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains("set dingtalk.keyword"),
+        "a hint: {}",
+        errors[0]
+    );
+    let attempts = mock.requests().len();
+    assert!(
+        attempts <= 8,
+        "no retry storm: {attempts} posts in 30 minutes"
+    );
+    assert!(mock.accepted().is_empty());
+
+    // The operator adds logding's keyword to the robot: what was kept is delivered.
+    mock.set_keywords(&["告警", "alert"]);
+    assert!(
+        wait_until(Duration::from_secs(600), || total_accepted_hits(&mock)
+            == 15)
+        .await
+    );
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_during_an_outage_loses_nothing() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Down);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    for window in 0..3 {
+        delivery.enqueue(summary(window, 7)).await.expect("queued");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    // Dropped without shutdown: the task stops at once, as in a crash.
+    drop(delivery);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    mock.set_mode(Mode::Normal);
+    let delivery = open(&mock, state.path());
+    assert!(
+        wait_until(Duration::from_secs(600), || total_accepted_hits(&mock)
+            == 21)
+        .await
+    );
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(total_accepted_hits(&mock), 21, "delivered once");
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_faults_are_retried_until_delivered_once() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    mock.set_mode(Mode::Http500);
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 3)).await.expect("queued");
+    for mode in [
+        Mode::Html,
+        Mode::Answer {
+            errcode: -1,
+            errmsg: "系统繁忙".into(),
+        },
+        Mode::Reset,
+        Mode::Hang,
+    ] {
+        let seen = mock.connections();
+        assert!(
+            wait_until(Duration::from_secs(600), || mock.connections() > seen).await,
+            "{mode:?}"
+        );
+        mock.set_mode(mode);
+    }
+    let seen = mock.connections();
+    assert!(wait_until(Duration::from_secs(600), || mock.connections() > seen).await);
+    mock.set_mode(Mode::Normal);
+    assert!(wait_until(Duration::from_secs(900), || total_accepted_hits(&mock) == 3).await);
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(mock.accepted().len(), 1);
+    assert_no_secret(&logs, &mock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_does_not_reset_the_budget() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    for window in 0..18 {
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+    }
+    assert!(wait_until(Duration::from_secs(30), || mock.accepted().len() == 18).await);
+    delivery.shutdown(Duration::from_secs(1)).await;
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(18, 1)).await.expect("queued");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(mock.requests().len(), 18, "the restart allowed a burst");
+    delivery.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_delivers_what_it_can_within_grace_and_keeps_the_rest() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Down);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 2)).await.expect("queued");
+    let started = Instant::now();
+    delivery.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(6),
+        "bounded by grace"
+    );
+    mock.set_mode(Mode::Normal);
+    let delivery = open(&mock, state.path());
+    assert!(wait_until(Duration::from_secs(60), || total_accepted_hits(&mock) == 2).await);
+    delivery.shutdown(Duration::from_secs(1)).await;
+}

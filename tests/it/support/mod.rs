@@ -1,0 +1,4 @@
+//! Helpers shared by the integration suites.
+
+pub(crate) mod dingtalk_server;
+pub(crate) mod logs;
