@@ -199,7 +199,7 @@ impl Outbox {
     }
 
     /// Moves entries DingTalk refuses for good to `outbox/dropped/` (kept for the operator,
-    /// the newest [`MAX_DROPPED`]) and out of the queue.
+    /// the newest hundred) and out of the queue.
     ///
     /// # Errors
     ///
@@ -452,5 +452,159 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
         action,
         path,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::rules::Severity;
+    use crate::summary::{PatternCount, RuleSummary};
+
+    fn summary(window: i64, rule: &str, hits: u64) -> Summary {
+        let start = Timestamp::from_second(1_800_000_000 + window * 60).expect("valid");
+        let end = Timestamp::from_second(1_800_000_060 + window * 60).expect("valid");
+        Summary {
+            host: "web-01".into(),
+            start,
+            end,
+            rules: vec![RuleSummary {
+                name: rule.into(),
+                severity: Severity::Error,
+                count: hits,
+                first: start,
+                last: end,
+                files: vec![format!("/var/log/{rule}.log")],
+                other_files: 0,
+                groups: vec![],
+                other_groups_count: 0,
+                patterns: vec![PatternCount {
+                    pattern: format!("{rule} failed <n>"),
+                    count: hits,
+                    sample: format!("{rule} failed {window}"),
+                    extra_lines: 0,
+                    cause: None,
+                }],
+                other_patterns: 0,
+                other_patterns_count: 0,
+            }],
+            below_threshold: vec![],
+            excluded: 0,
+            windows: 1,
+        }
+    }
+
+    fn open(dir: &Path, max_entries: usize) -> Outbox {
+        Outbox::open(dir, &OutboxOptions { max_entries }).expect("opens")
+    }
+
+    fn hits(outbox: &Outbox) -> Vec<u64> {
+        outbox
+            .entries()
+            .map(|e| e.summary.rules.iter().map(|r| r.count).sum())
+            .collect()
+    }
+
+    #[test]
+    fn entries_survive_a_reopen_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut outbox = open(dir.path(), 10);
+        for window in 0..3 {
+            outbox
+                .push(summary(window, "db", 1 << window))
+                .expect("pushed");
+        }
+        let first = outbox.entries().next().expect("one").seq;
+        outbox.remove(&[first]).expect("removed");
+        drop(outbox);
+        let mut outbox = open(dir.path(), 10);
+        assert_eq!(hits(&outbox), [2, 4]);
+        let seq = outbox.push(summary(3, "db", 8)).expect("pushed");
+        assert!(seq > 3, "sequence numbers are never reused: {seq}");
+        assert_eq!(hits(&open(dir.path(), 10)), [2, 4, 8]);
+    }
+
+    #[test]
+    fn corrupt_entries_are_moved_aside_and_leftovers_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut outbox = open(dir.path(), 10);
+        outbox.push(summary(0, "db", 1)).expect("pushed");
+        outbox.push(summary(1, "db", 2)).expect("pushed");
+        drop(outbox);
+        let entries = dir.path().join("outbox");
+        fs_err::write(
+            entries.join(format!("{:020}.json", 1)),
+            b"{\"version\":1,\"summ",
+        )
+        .expect("torn");
+        fs_err::write(entries.join(format!("{:020}.json.tmp", 3)), b"half").expect("leftover");
+        let outbox = open(dir.path(), 10);
+        assert_eq!(hits(&outbox), [2]);
+        assert!(
+            entries
+                .join("corrupt")
+                .join(format!("{:020}.json", 1))
+                .exists()
+        );
+        assert!(!entries.join(format!("{:020}.json.tmp", 3)).exists());
+    }
+
+    #[test]
+    fn a_full_outbox_merges_its_oldest_entries_and_keeps_every_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut outbox = open(dir.path(), 3);
+        for window in 0..6 {
+            outbox
+                .push(summary(window, "db", 1 << window))
+                .expect("pushed");
+        }
+        assert_eq!(outbox.len(), 3);
+        assert_eq!(hits(&outbox), [1 + 2 + 4 + 8, 16, 32]);
+        assert_eq!(outbox.entries().next().expect("one").summary.windows, 4);
+        assert_eq!(
+            hits(&open(dir.path(), 3)),
+            [15, 16, 32],
+            "merges are durable"
+        );
+    }
+
+    #[test]
+    fn pinned_entries_are_not_merged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut outbox = open(dir.path(), 2);
+        let first = outbox.push(summary(0, "db", 1)).expect("pushed");
+        outbox.pin(&[first]);
+        outbox.push(summary(1, "db", 2)).expect("pushed");
+        outbox.push(summary(2, "db", 4)).expect("pushed");
+        outbox.push(summary(3, "db", 8)).expect("pushed");
+        assert_eq!(hits(&outbox), [1, 6, 8]);
+    }
+
+    #[test]
+    fn merging_adds_counts_and_keeps_rules_apart() {
+        let mut merged = summary(0, "db", 3);
+        merge_summaries(&mut merged, summary(1, "db", 4));
+        merge_summaries(&mut merged, summary(2, "oom", 5));
+        assert_eq!(merged.windows, 3);
+        assert_eq!(merged.start, summary(0, "db", 1).start);
+        assert_eq!(merged.end, summary(2, "db", 1).end);
+        let db = &merged.rules[0];
+        assert_eq!((db.name.as_str(), db.count), ("db", 7));
+        assert_eq!(db.patterns.len(), 1);
+        assert_eq!(db.patterns[0].count, 7);
+        assert_eq!(merged.rules[1].count, 5);
+    }
+
+    #[test]
+    fn send_times_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let times = SendTimes::new(dir.path());
+        assert!(times.load().is_empty());
+        times.save(vec![1, 2, 3]).expect("saved");
+        assert_eq!(SendTimes::new(dir.path()).load(), [1, 2, 3]);
+        fs_err::write(dir.path().join("dingtalk-send-times.json"), "garbage").expect("written");
+        assert!(times.load().is_empty(), "unreadable is empty, not a panic");
     }
 }

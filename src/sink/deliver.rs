@@ -61,6 +61,8 @@ pub(crate) struct Worker {
     failures: u32,
     /// Send everything pending as one message next (after a throttle).
     merge_all: bool,
+    /// Send the oldest entry alone next (a merged message was refused for good: find which).
+    single_next: bool,
     /// The message being delivered, when it spans several attempts.
     current: Option<Batch>,
     /// Configuration errors already logged at error level since the last success.
@@ -101,6 +103,7 @@ impl Worker {
             retry_at: None,
             failures: 0,
             merge_all: false,
+            single_next: false,
             current: None,
             logged: HashSet::new(),
             deadline: None,
@@ -212,10 +215,15 @@ impl Worker {
                 () = sleep_until(deadline) => break None,
             }
         };
-        self.outbox.unpin_all();
         // Without an answer (grace over, or abandoned mid-post) the entries stay in the outbox.
         if let Some(answer) = answer {
             self.on_answer(answer, batch, parts);
+        }
+        // A message kept for the next attempt stays pinned: merging its entries away in the
+        // meantime would make its removal on success lose what was merged into them.
+        self.outbox.unpin_all();
+        if let Some(batch) = &self.current {
+            self.outbox.pin(&batch.seqs);
         }
     }
 
@@ -224,7 +232,9 @@ impl Worker {
     fn next_batch(&mut self, now: Instant) -> Batch {
         let free = self.budget.free(now).max(1);
         let pending = self.outbox.len();
-        let take = if self.merge_all || pending > free {
+        let take = if self.single_next {
+            1
+        } else if self.merge_all || pending > free {
             if self.merge_all {
                 pending
             } else {
@@ -234,6 +244,7 @@ impl Worker {
             1
         };
         self.merge_all = false;
+        self.single_next = false;
         let mut entries = self.outbox.entries().take(take);
         let first = entries.next().expect("the outbox is not empty");
         let mut seqs = vec![first.seq];
@@ -356,6 +367,16 @@ impl Worker {
     }
 
     fn drop_batch(&mut self, batch: Batch, errcode: i64, errmsg: &str) {
+        if batch.seqs.len() > 1 {
+            tracing::warn!(
+                errcode,
+                errmsg,
+                summaries = batch.seqs.len(),
+                "DingTalk refuses a merged message: sending its summaries one by one"
+            );
+            self.single_next = true;
+            return;
+        }
         let rules: Vec<String> = batch
             .summary
             .rules

@@ -99,8 +99,14 @@ fn max_per_rolling_minute(requests: &[Request]) -> usize {
         .unwrap_or(0)
 }
 
-fn assert_no_secret(logs: &Logs, mock: &MockDingTalk) {
-    let text = logs.contents();
+/// Neither the logs nor any state file holds the token, the secret or a signature.
+fn assert_no_secret(logs: &Logs, mock: &MockDingTalk, state_dir: &Path) {
+    let mut text = logs.contents();
+    for file in walk(state_dir) {
+        text.push_str(&String::from_utf8_lossy(
+            &std::fs::read(&file).expect("readable"),
+        ));
+    }
     assert!(
         !text.contains(TOKEN),
         "the token leaked into the logs:\n{text}"
@@ -116,6 +122,19 @@ fn assert_no_secret(logs: &Logs, mock: &MockDingTalk) {
             assert!(!text.contains(sign), "a signature leaked into the logs");
         }
     }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("listable") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,7 +183,7 @@ async fn a_hundred_windows_in_a_minute_stay_within_the_budget_and_lose_no_hit() 
         requests.len()
     );
     delivery.shutdown(Duration::from_secs(5)).await;
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,7 +243,7 @@ async fn an_outage_loses_nothing_keeps_order_and_retries_slowly() {
     }
     assert_eq!(running, expected, "posted {posted:?}");
     delivery.shutdown(Duration::from_secs(5)).await;
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,7 +285,7 @@ async fn a_throttled_robot_gets_silence_then_one_merged_message() {
         1
     );
     delivery.shutdown(Duration::from_secs(5)).await;
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -310,7 +329,7 @@ async fn a_keyword_rejection_is_logged_once_and_kept_until_fixed() {
         .await
     );
     delivery.shutdown(Duration::from_secs(5)).await;
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -336,7 +355,7 @@ async fn a_crash_during_an_outage_loses_nothing() {
     );
     delivery.shutdown(Duration::from_secs(5)).await;
     assert_eq!(total_accepted_hits(&mock), 21, "delivered once");
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -369,7 +388,7 @@ async fn transient_faults_are_retried_until_delivered_once() {
     assert!(wait_until(Duration::from_secs(900), || total_accepted_hits(&mock) == 3).await);
     delivery.shutdown(Duration::from_secs(5)).await;
     assert_eq!(mock.accepted().len(), 1);
-    assert_no_secret(&logs, &mock);
+    assert_no_secret(&logs, &mock, state.path());
 }
 
 #[tokio::test(start_paused = true)]
@@ -406,4 +425,42 @@ async fn shutdown_delivers_what_it_can_within_grace_and_keeps_the_rest() {
     let delivery = open(&mock, state.path());
     assert!(wait_until(Duration::from_secs(60), || total_accepted_hits(&mock) == 2).await);
     delivery.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_too_long_is_rendered_smaller_or_set_aside_never_retried_forever() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    let mut huge = summary(0, 1);
+    huge.rules[0].files = (0..400)
+        .map(|i| format!("/var/log/app/{i:0>60}.log"))
+        .collect();
+    huge.rules[0].name = format!("{RULE}-{}", "x".repeat(25_000));
+    delivery.enqueue(huge).await.expect("queued");
+    delivery.enqueue(summary(1, 2)).await.expect("queued");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let requests = mock.requests();
+    assert!(requests.len() <= 8, "{} posts", requests.len());
+    let dropped = state.path().join("outbox").join("dropped");
+    let set_aside = dropped.exists() && std::fs::read_dir(&dropped).expect("listable").count() == 1;
+    let delivered_smaller = requests
+        .iter()
+        .any(|r| r.is_accepted() && r.text().contains("-xxx"));
+    assert!(
+        set_aside || delivered_smaller,
+        "neither delivered nor set aside"
+    );
+    if set_aside {
+        assert_eq!(logs.lines_with("refuses this message for good").len(), 1);
+    }
+    // The next summary is not held up.
+    assert!(
+        requests
+            .last()
+            .is_some_and(|r| r.is_accepted() && r.text().contains("web-01"))
+    );
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &mock, state.path());
 }
