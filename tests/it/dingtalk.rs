@@ -169,3 +169,63 @@ async fn mock_rejects_oversized_bodies_and_unsigned_requests() {
         .expect("json");
     assert_eq!(answer["errcode"], 460_101);
 }
+
+/// Runs `logding send-test -c FILE` against the mock, with the webhook and secret from the
+/// environment as an operator would pass them. Returns (exit code, stdout, stderr).
+async fn send_test_cli(mock: &MockDingTalk, keyword: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("logding.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir: {dir}/state\n\
+             dingtalk:\n  webhook: ${{DINGTALK_WEBHOOK}}\n  secret: ${{DINGTALK_SECRET}}\n  keyword: {keyword}\n\
+             sources:\n  - name: app\n    paths: [{dir}/*.log]\n\
+             rules:\n  - name: oom\n    pattern: 'OutOfMemoryError'\n",
+            dir = dir.path().display()
+        ),
+    )
+    .expect("config written");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_logding"))
+        .arg("send-test")
+        .arg("-c")
+        .arg(&config)
+        .env("DINGTALK_WEBHOOK", mock.url())
+        .env("DINGTALK_SECRET", mock.secret().expect("the mock signs"))
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run logding");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn send_test_command_prints_ok_and_exits_0() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let (code, stdout, stderr) = send_test_cli(&mock, "alert").await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "ok\n"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(mock.accepted().len(), 1);
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+}
+
+#[tokio::test]
+async fn send_test_command_explains_a_rejection_and_exits_1() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let (code, stdout, stderr) = send_test_cli(&mock, "logding").await;
+    assert_eq!(code, Some(1), "stdout: {stdout} stderr: {stderr}");
+    assert!(
+        stdout.starts_with(
+            "rejected: keyword not in content — the robot expects one of its keywords; logding sends 'logding'"
+        ),
+        "{stdout}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(TOKEN));
+}
