@@ -49,7 +49,10 @@ fn summary(window: i64, hits: u64) -> Summary {
 /// The hit count a posted message reports for [`RULE`] (`java-oom ×12`, `java-oom** ×12`,
 /// `java-oom x12`).
 fn hits_in(request: &Request) -> u64 {
-    let pattern = regex::Regex::new(&format!(r"{RULE}\**\s*(?:·\s*)?[×x]\s*(\d+)")).expect("valid");
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(&format!(r"{RULE}\**\s*(?:·\s*)?[×x]\s*(\d+)")).expect("valid")
+    });
+    let pattern = &*PATTERN;
     let text = request.text();
     let captures = pattern
         .captures(&text)
@@ -463,4 +466,84 @@ async fn a_message_too_long_is_rendered_smaller_or_set_aside_never_retried_forev
     );
     delivery.shutdown(Duration::from_secs(1)).await;
     assert_no_secret(&logs, &mock, state.path());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_timestamp_is_signed_again_once_then_reported_as_a_clock_problem() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Answer {
+        errcode: 310_000,
+        errmsg: "invalid timestamp".into(),
+    });
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 4)).await.expect("queued");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "signed again once, then waits");
+    assert_ne!(requests[0].query, requests[1].query, "a fresh signature");
+    let errors = logs.lines_with("ERROR");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("synchronise this host's clock"),
+        "{}",
+        errors[0]
+    );
+    mock.set_mode(Mode::Normal);
+    assert!(wait_until(Duration::from_secs(600), || total_accepted_hits(&mock) == 4).await);
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &mock, state.path());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_above_dingtalks_limit_is_throttled_and_recovers_without_loss() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let mut dingtalk = mock.dingtalk_config();
+    dingtalk.max_per_minute = 30;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = Delivery::open(
+        &dingtalk,
+        render_options(&dingtalk),
+        state.path(),
+        &OutboxOptions { max_entries: 1000 },
+    )
+    .expect("opens")
+    .spawn();
+    for window in 0..40 {
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+    }
+    assert!(
+        wait_until(Duration::from_secs(1200), || total_accepted_hits(&mock)
+            == 40)
+        .await
+    );
+    let requests = mock.requests();
+    let throttled: Vec<&Request> = requests.iter().filter(|r| r.errcode == 660_026).collect();
+    assert_eq!(throttled.len(), 1, "one throttle answer, then silence");
+    let after: Vec<&Request> = requests.iter().filter(|r| r.at > throttled[0].at).collect();
+    assert_eq!(after.len(), 1, "then one merged message");
+    assert!(after[0].at - throttled[0].at >= Duration::from_secs(600));
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &mock, state.path());
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_the_webhook() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let dingtalk = mock.dingtalk_config();
+    let delivery = Delivery::open(
+        &dingtalk,
+        render_options(&dingtalk),
+        state.path(),
+        &OutboxOptions { max_entries: 10 },
+    )
+    .expect("opens");
+    let text = format!("{delivery:?} {dingtalk:?}");
+    assert!(!text.contains(TOKEN), "{text}");
+    let handle = delivery.spawn();
+    assert!(!format!("{handle:?}").contains(TOKEN));
+    handle.shutdown(Duration::ZERO).await;
 }
