@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::config;
 use crate::sink::{Error, sign};
@@ -273,6 +274,8 @@ impl Client {
             .timeout(dingtalk.timeout)
             // A redirect would carry the token to wherever it points; DingTalk never redirects.
             .redirect(reqwest::redirect::Policy::none())
+            // Do not reuse a connection the server may already have closed.
+            .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("logding/", env!("CARGO_PKG_VERSION")));
         if is_loopback {
             builder = builder.no_proxy();
