@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Config, Diagnostic};
+use crate::config::{Config, Diagnostic, Snippet};
 use crate::rules::Severity;
 
 /// The virtual clock's start when a file does not say.
@@ -27,6 +27,8 @@ pub type Position = Option<(usize, usize)>;
 pub struct TestFile {
     /// The test file, as given.
     pub path: PathBuf,
+    /// Its text, for the source lines shown under diagnostics.
+    pub text: String,
     /// The config under test, resolved against the test file's directory.
     pub config: PathBuf,
     /// Where `config:` is written.
@@ -118,11 +120,17 @@ pub struct Named {
 ///
 /// Every problem found, each with a position when there is one.
 pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
-    let raw: raw::File =
-        serde_saphyr::from_str(text).map_err(|err| vec![yaml_error(path, &err)])?;
     let mut problems = Problems {
         file: path,
+        text,
         diagnostics: Vec::new(),
+    };
+    let raw: raw::File = match serde_saphyr::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            problems.yaml_error(&err);
+            return Err(problems.diagnostics);
+        }
     };
     let start = match &raw.start {
         None => DEFAULT_START
@@ -139,7 +147,7 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
     };
     let base = path.parent().unwrap_or(Path::new(""));
     if raw.cases.is_empty() {
-        problems.push_at(None, "the file has no `cases`".into(), None);
+        problems.push_at(None, 1, "the file has no `cases`".into(), None);
     }
     let cases = raw
         .cases
@@ -151,6 +159,7 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
     }
     Ok(TestFile {
         path: path.to_owned(),
+        text: text.to_owned(),
         config: base.join(&raw.config.value),
         config_position: position(&raw.config.referenced),
         start,
@@ -165,15 +174,13 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
 ///
 /// Every problem found.
 pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> {
-    let mut diagnostics = Vec::new();
-    let mut push = |position: Position, message: String, help: Option<String>| {
-        diagnostics.push(Diagnostic {
-            file: file.path.clone(),
-            position,
-            message,
-            help,
-            snippet: None,
-        });
+    let mut problems = Problems {
+        file: &file.path,
+        text: &file.text,
+        diagnostics: Vec::new(),
+    };
+    let mut push = |named: &Named, message: String, help: String| {
+        problems.push_at(named.position, named.name.len(), message, Some(&help));
     };
     let source_names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let rule_names: Vec<&str> = config
@@ -186,17 +193,20 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
         for input in &case.input {
             match &input.source {
                 None if config.sources.len() != 1 => push(
-                    input.position,
+                    &Named {
+                        name: String::new(),
+                        position: input.position,
+                    },
                     format!(
                         "input needs a `source`: the config has {} sources",
                         config.sources.len()
                     ),
-                    Some(format!("one of: {}", source_names.join(", "))),
+                    format!("add `source:` with one of: {}", source_names.join(", ")),
                 ),
                 Some(source) if !source_names.contains(&source.name.as_str()) => push(
-                    source.position,
+                    source,
                     format!("unknown source `{}`", source.name),
-                    Some(did_you_mean(&source.name, &source_names)),
+                    did_you_mean(&source.name, &source_names),
                 ),
                 _ => {}
             }
@@ -206,9 +216,9 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
             for rule in named.chain(&expect.not_firing) {
                 if !rule_names.contains(&rule.name.as_str()) {
                     push(
-                        rule.position,
+                        rule,
                         format!("unknown rule `{}`", rule.name),
-                        Some(did_you_mean(&rule.name, &rule_names)),
+                        did_you_mean(&rule.name, &rule_names),
                     );
                 }
             }
@@ -220,23 +230,23 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
                 for (key, _) in &fire.group {
                     if !group_by.contains(key) {
                         push(
-                            fire.rule.position,
+                            &fire.rule,
                             format!("rule `{}` has no `group_by` named `{key}`", fire.rule.name),
-                            Some(if group_by.is_empty() {
+                            if group_by.is_empty() {
                                 "the rule has no `group_by`; remove `group`".into()
                             } else {
                                 format!("its `group_by` is: {}", group_by.join(", "))
-                            }),
+                            },
                         );
                     }
                 }
             }
         }
     }
-    if diagnostics.is_empty() {
+    if problems.diagnostics.is_empty() {
         Ok(())
     } else {
-        Err(diagnostics)
+        Err(problems.diagnostics)
     }
 }
 
@@ -253,24 +263,42 @@ fn did_you_mean(name: &str, known: &[&str]) -> String {
     }
 }
 
+/// Collects the diagnostics of one file.
 struct Problems<'a> {
     file: &'a Path,
+    text: &'a str,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Problems<'_> {
     fn push(&mut self, at: &serde_saphyr::Location, message: String, help: Option<&str>) {
-        self.push_at(position(at), message, help);
+        let len = at.span().byte_len().map_or(1, |len| len as usize);
+        self.push_at(position(at), len, message, help);
     }
 
-    fn push_at(&mut self, position: Position, message: String, help: Option<&str>) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_owned(),
-            position,
+    /// Records a problem at `position`, underlining `len` characters there.
+    fn push_at(&mut self, position: Position, len: usize, message: String, help: Option<&str>) {
+        self.diagnostics.push(diagnostic(
+            self.file,
+            Some(self.text),
+            (position, len),
             message,
-            help: help.map(str::to_owned),
-            snippet: None,
-        });
+            help.map(str::to_owned),
+        ));
+    }
+
+    /// A YAML syntax or shape error: the crate's message without its own location suffix or
+    /// snippet, and the location as a position.
+    // TODO(ruletest): share the config module's wording of YAML errors once it is on main.
+    fn yaml_error(&mut self, err: &serde_saphyr::Error) {
+        use serde_saphyr::MessageFormatter;
+        let message = serde_saphyr::DefaultMessageFormatter
+            .format_message(err.without_snippet())
+            .into_owned();
+        match err.location() {
+            Some(at) => self.push(&at, message, None),
+            None => self.push_at(None, 1, message, None),
+        }
     }
 
     fn duration(&mut self, value: &Spanned<String>, key: &str) -> Duration {
@@ -418,6 +446,7 @@ fn parse_expect(raw: Spanned<raw::Expect>, problems: &mut Problems<'_>) -> Windo
         if expect.not_firing.iter().any(|n| n.name == fire.rule.name) {
             problems.push_at(
                 fire.rule.position,
+                fire.rule.name.len(),
                 format!(
                     "rule `{}` is both in `fires` and `not_firing`",
                     fire.rule.name
@@ -441,23 +470,38 @@ fn position(location: &serde_saphyr::Location) -> Position {
     (line > 0).then_some((line as usize, column as usize))
 }
 
-/// A YAML syntax or shape error as a diagnostic: the crate's message without its own location
-/// suffix or snippet, and the location as a position.
-// TODO(ruletest): use the config module's converter once it is on main, so `check` and `test`
-// word YAML errors the same way.
-fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Diagnostic {
-    use serde_saphyr::MessageFormatter;
-    let bare = err.without_snippet();
-    let message = serde_saphyr::DefaultMessageFormatter
-        .format_message(bare)
-        .into_owned();
+/// A diagnostic of a test file; with its `text`, the line at `position` is kept to be shown
+/// under the message, `len` characters underlined.
+pub(crate) fn diagnostic(
+    file: &Path,
+    text: Option<&str>,
+    (position, len): (Position, usize),
+    message: String,
+    help: Option<String>,
+) -> Diagnostic {
+    let snippet = match (text, position) {
+        (Some(text), Some((line, column))) => snippet(text, line, column, len),
+        _ => None,
+    };
     Diagnostic {
-        file: path.to_owned(),
-        position: err.location().as_ref().and_then(position),
+        file: file.to_owned(),
+        position,
         message,
-        help: None,
-        snippet: None,
+        help,
+        snippet,
     }
+}
+
+/// The line at `line` and how many characters from `column` to underline (at most to the end
+/// of the line, at least 1).
+// TODO(ruletest): use `config`'s own snippet helper if it becomes `pub(crate)`.
+fn snippet(text: &str, line: usize, column: usize, len: usize) -> Option<Snippet> {
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    let rest = source.chars().count().saturating_sub(column.saturating_sub(1));
+    Some(Snippet {
+        line: source.to_owned(),
+        underline: len.min(rest).max(1),
+    })
 }
 
 /// The serde shapes of a test file. Unknown keys are errors.

@@ -17,7 +17,7 @@ pub mod runner;
 
 use std::path::Path;
 
-use crate::config::{Config, Diagnostic, LoadError};
+use crate::config::{Config, LoadError};
 
 pub use compare::Mismatch;
 pub use format::TestFile;
@@ -38,13 +38,17 @@ pub struct CaseResult {
 /// The file cannot be read, or every problem in it.
 pub fn load(path: &Path) -> Result<TestFile, LoadError> {
     let text = fs_err::read_to_string(path).map_err(|err| LoadError {
-        diagnostics: vec![Diagnostic {
-            file: path.to_owned(),
-            position: None,
-            message: format!("failed to read test file: {}", io_reason(&err)),
-            help: None,
-            snippet: None,
-        }],
+        diagnostics: vec![format::diagnostic(
+            path,
+            None,
+            (None, 0),
+            format!(
+                "failed to read test file `{}`: {}",
+                path.display(),
+                io_reason(&err)
+            ),
+            None,
+        )],
     })?;
     format::parse(path, &text).map_err(|diagnostics| LoadError { diagnostics })
 }
