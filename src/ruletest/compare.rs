@@ -30,7 +30,10 @@ pub fn compare(case: &Case, windows: &[ClosedWindow], start: Timestamp) -> Vec<M
     {
         out.push(Mismatch {
             place: "windows".into(),
-            expected: format!("{expected} {} close", plural(expected as usize, "window")),
+            expected: match expected {
+                1 => "1 window closes".into(),
+                n => format!("{n} windows close"),
+            },
             actual: vec![format!(
                 "{} {} closed",
                 windows.len(),
@@ -266,7 +269,10 @@ fn relative(time: Timestamp, start: Timestamp) -> String {
 }
 
 fn quote(message: &str) -> Vec<String> {
-    message.lines().map(|line| format!("| {line}")).collect()
+    message
+        .lines()
+        .map(|line| format!("| {line}").trim_end().to_owned())
+        .collect()
 }
 
 fn plural(n: usize, word: &str) -> String {

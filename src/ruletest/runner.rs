@@ -8,11 +8,12 @@
 //! event is flushed and every window has closed, so each window ends at its natural deadline.
 
 use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::config::{Config, Multiline};
+use crate::config::{Config, Multiline, Source};
 use crate::render::{self, RenderOptions};
 use crate::ruletest::format::Case;
 use crate::ruletest::interim_window::{Aggregator, HitRef, WindowOptions};
@@ -35,8 +36,9 @@ pub struct ClosedWindow {
 ///
 /// Assumes the case was checked with [`crate::ruletest::format::resolve`] against `config`.
 pub fn run_case(case: &Case, config: &Config, start: Timestamp) -> Vec<ClosedWindow> {
+    let default_files: Vec<String> = config.sources.iter().map(default_file).collect();
     let mut run = Run::new(config);
-    for write in writes(case, config, start) {
+    for write in writes(case, config, &default_files, start) {
         run.advance(write.at);
         run.write(&write);
     }
@@ -53,7 +55,12 @@ struct Write<'a> {
 }
 
 /// Expands a case's input into single writes, sorted by time (file order among equal times).
-fn writes<'a>(case: &'a Case, config: &'a Config, start: Timestamp) -> Vec<Write<'a>> {
+fn writes<'a>(
+    case: &'a Case,
+    config: &Config,
+    default_files: &'a [String],
+    start: Timestamp,
+) -> Vec<Write<'a>> {
     let mut out = Vec::new();
     for input in &case.input {
         let source = match &input.source {
@@ -61,11 +68,7 @@ fn writes<'a>(case: &'a Case, config: &'a Config, start: Timestamp) -> Vec<Write
             None => (config.sources.len() == 1).then_some(0),
         }
         .expect("resolve checked the source");
-        let file = input
-            .file
-            .as_deref()
-            .or_else(|| config.sources[source].paths.first().map(String::as_str))
-            .unwrap_or(config.sources[source].name.as_str());
+        let file = input.file.as_deref().unwrap_or(&default_files[source]);
         for n in 0..input.repeat {
             let offset = input.at.saturating_add(input.every.saturating_mul(n));
             let at = start.checked_add(offset).unwrap_or(Timestamp::MAX);
@@ -81,6 +84,38 @@ fn writes<'a>(case: &'a Case, config: &'a Config, start: Timestamp) -> Vec<Write
     }
     out.sort_by_key(|w| w.at);
     out
+}
+
+/// The file name hits of a source are attributed to when the input does not say: the source's
+/// first path, or for a glob, `<source>.log` in the glob's directory (`/var/log/app/*.log`
+/// gives `/var/log/app/app.log`), with `.` and `..` resolved lexically.
+fn default_file(source: &Source) -> String {
+    let Some(first) = source.paths.first() else {
+        return format!("{}.log", source.name);
+    };
+    let mut path = PathBuf::new();
+    for component in Path::new(first).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(path.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                path.pop();
+            }
+            other => path.push(other),
+        }
+    }
+    let is_glob = |text: &str| text.contains(['*', '?', '[', '{']);
+    if path
+        .file_name()
+        .is_some_and(|name| is_glob(&name.to_string_lossy()))
+    {
+        path.set_file_name(format!("{}.log", source.name));
+    }
+    if is_glob(&path.to_string_lossy()) {
+        return format!("{}.log", source.name);
+    }
+    path.to_string_lossy().into_owned()
 }
 
 /// A multiline event being assembled.
@@ -299,5 +334,35 @@ fn body_text(body: &str) -> (String, String) {
         (Some(text), _) => (get("/markdown/title").unwrap_or_default(), text),
         (None, Some(text)) => (String::new(), text),
         (None, None) => (String::new(), body.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(name: &str, path: &str, expected: &str) {
+        let source = Source {
+            name: name.into(),
+            paths: vec![path.into()],
+            exclude: Vec::new(),
+            start_at: crate::config::StartAt::End,
+            multiline: None,
+            max_line_bytes: 1024,
+        };
+        assert_eq!(default_file(&source), expected);
+    }
+
+    #[test]
+    fn default_file_names_read_like_files() {
+        check("app", "/var/log/app/app.log", "/var/log/app/app.log");
+        check("app", "/var/log/app/*.log", "/var/log/app/app.log");
+        check(
+            "nginx",
+            "config/tests/../../logs/nginx-*.log",
+            "logs/nginx.log",
+        );
+        check("app", "/var/log/*/app.log", "app.log");
     }
 }
