@@ -28,6 +28,7 @@ const DIFF_INDENT: &str = "          ";
 pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
     let mut configs: HashMap<PathBuf, Result<Config, String>> = HashMap::new();
     let (mut passed, mut failed, mut malformed) = (0usize, 0usize, false);
+    let mut has_reported = false;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in expand(&args.files)? {
@@ -62,6 +63,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
             writeln!(out, "{text}").context("failed to write to stdout")
         };
         write(&mut out, path.display().to_string())?;
+        has_reported = true;
         for result in results {
             if result.mismatches.is_empty() {
                 passed += 1;
@@ -73,7 +75,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    writeln!(out, "\n{passed} passed, {failed} failed").context("failed to write to stdout")?;
+    // A blank line separates the count from the last file's cases.
+    let separator = if has_reported { "\n" } else { "" };
+    writeln!(out, "{separator}{passed} passed, {failed} failed")
+        .context("failed to write to stdout")?;
     Ok(if malformed {
         Exit::Usage
     } else if failed > 0 {

@@ -103,15 +103,27 @@ fn parse(text: &str) -> format::TestFile {
     }
 }
 
+/// `file:line:column: message (help)` per diagnostic: the facts, independent of how `config`
+/// renders diagnostics (the CLI tests pin that).
 fn errors(diagnostics: &[crate::config::Diagnostic]) -> String {
-    crate::config::LoadError {
-        diagnostics: diagnostics.to_vec(),
-    }
-    .to_string()
+    diagnostics
+        .iter()
+        .map(|d| {
+            let (line, column) = d.position.unwrap_or((0, 0));
+            let help = d
+                .help
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            format!("{}:{line}:{column}: {}{help}", d.file.display(), d.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs a test file's text against [`config`] and returns each case as `name: ok` or
-/// `name: FAILED` followed by its diff.
+/// `name: FAILED` followed by its diff, the quoted message shortened to `| ...` (the render
+/// tests pin the message itself).
 #[track_caller]
 fn run(text: &str) -> String {
     let file = parse(text);
@@ -122,11 +134,15 @@ fn run(text: &str) -> String {
             if result.mismatches.is_empty() {
                 format!("{}: ok", result.name)
             } else {
-                format!(
-                    "{}: FAILED\n{}",
-                    result.name,
-                    compare::render_diff(&result.mismatches, "  ")
-                )
+                let diff = compare::render_diff(&result.mismatches, "  ");
+                let mut lines: Vec<&str> = Vec::new();
+                for line in diff.lines() {
+                    let is_quote = line.trim_start().starts_with('|');
+                    if !(is_quote && lines.last().is_some_and(|l| l.ends_with("| ..."))) {
+                        lines.push(if is_quote { "    | ..." } else { line });
+                    }
+                }
+                format!("{}: FAILED\n{}", result.name, lines.join("\n"))
             }
         })
         .collect::<Vec<_>>()
@@ -286,27 +302,25 @@ cases:
       - {window: 3, fires: [{rule: java-oom, count: 1}]}
 "#);
     insta::assert_snapshot!(out, @r#"
-    broken: FAILED
-      windows:
-      - 2 windows close
-      + 1 window closed
-        window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
-      window 1 (0s to 1m):
-      - db-timeout ×5
-      + db-timeout ×4 (warning)
-      - db-timeout peer=10.0.0.9 ×4
-      + db-timeout peer=10.0.0.5 ×4
-      - java-oom ×1 (warning)
-      + java-oom ×1 (critical)
-      - message contains "disk full"
-      + message does not contain it:
-        | [alert] app-01
-        | critical java-oom x1
-        | warning db-timeout x4
-      window 3:
-      - window 3 closes
-      + only 1 window closed
-        window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
+        broken: FAILED
+          windows:
+          - 2 windows close
+          + 1 window closed
+            window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
+          window 1 (0s to 1m):
+          - db-timeout ×5
+          + db-timeout ×4 (warning)
+          - db-timeout peer=10.0.0.9 ×4
+          + db-timeout peer=10.0.0.5 ×4
+          - java-oom ×1 (warning)
+          + java-oom ×1 (critical)
+          - message contains "disk full"
+          + message does not contain it:
+            | ...
+          window 3:
+          - window 3 closes
+          + only 1 window closed
+            window 1 (0s to 1m): java-oom ×1 (critical), db-timeout ×4 (warning)
     "#);
 }
 
@@ -318,10 +332,7 @@ cases:
   - name: typo
     input:
       - {at: 0s, sorce: java, line: x}
-"#), @r#"
-        unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines
-         --> tests/t.yaml:6:18
-    "#);
+"#), @"tests/t.yaml:6:18: unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines");
 }
 
 #[test]
@@ -339,26 +350,11 @@ cases:
       - window: 0
         fires: [{rule: java-oom, count: 1}]
 "#), @r#"
-        invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y
-         --> tests/t.yaml:3:8
-          = help: write an RFC 3339 time like `2026-11-28T10:00:00+08:00`
-
-        error: invalid duration `soon` in `at`: expected number at 0
-         --> tests/t.yaml:7:14
-          = help: write a duration like `0s`, `1500ms`, `2m` or `1h 30m`
-
-        error: `every` without `repeat`
-         --> tests/t.yaml:8:25
-          = help: add `repeat: N`, the number of times the line is written
-
-        error: input has neither `line` nor `lines`
-         --> tests/t.yaml:9:9
-          = help: add `line: "..."` or `lines: ["...", "..."]`
-
-        error: windows are numbered from 1
-         --> tests/t.yaml:11:17
-
-        error: found 5 problems
+        tests/t.yaml:3:8: invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y (write an RFC 3339 time like `2026-11-28T10:00:00+08:00`)
+        tests/t.yaml:7:14: invalid duration `soon` in `at`: expected number at 0 (write a duration like `0s`, `1500ms`, `2m` or `1h 30m`)
+        tests/t.yaml:8:25: `every` without `repeat` (add `repeat: N`, the number of times the line is written)
+        tests/t.yaml:9:9: input has neither `line` nor `lines` (add `line: "..."` or `lines: ["...", "..."]`)
+        tests/t.yaml:11:17: windows are numbered from 1
     "#);
 }
 
@@ -376,26 +372,10 @@ cases:
         fires: [{rule: java-om, count: 1}, {rule: db-timeout, count: 1, group: {host: a}}]
         not_firing: [nope]
 "#), @r#"
-        unknown source `jav`
-         --> tests/t.yaml:6:26
-          = help: did you mean `java`?
-
-        error: input needs a `source`: the config has 2 sources
-         --> tests/t.yaml:7:9
-          = help: one of: java, nginx
-
-        error: unknown rule `java-om`
-         --> tests/t.yaml:10:24
-          = help: did you mean `java-oom`?
-
-        error: unknown rule `nope`
-         --> tests/t.yaml:11:22
-          = help: known: db-timeout, java-oom, upstream-5xx
-
-        error: rule `db-timeout` has no `group_by` named `host`
-         --> tests/t.yaml:10:51
-          = help: its `group_by` is: peer
-
-        error: found 5 problems
+        tests/t.yaml:6:26: unknown source `jav` (did you mean `java`?)
+        tests/t.yaml:7:9: input needs a `source`: the config has 2 sources (add `source:` with one of: java, nginx)
+        tests/t.yaml:10:24: unknown rule `java-om` (did you mean `java-oom`?)
+        tests/t.yaml:11:22: unknown rule `nope` (known: db-timeout, java-oom, upstream-5xx)
+        tests/t.yaml:10:51: rule `db-timeout` has no `group_by` named `host` (its `group_by` is: peer)
     "#);
 }
