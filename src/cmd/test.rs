@@ -121,5 +121,5 @@ fn named_by(file: &TestFile) -> String {
         Some((line, column)) => format!("{}:{line}:{column}", file.path.display()),
         None => file.path.display().to_string(),
     };
-    format!("  = note: the config of the test file, named by `config:` at {at}")
+    format!(" = note: the config of the test file, named by `config:` at {at}")
 }
