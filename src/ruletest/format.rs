@@ -497,7 +497,10 @@ pub(crate) fn diagnostic(
 // TODO(ruletest): use `config`'s own snippet helper if it becomes `pub(crate)`.
 fn snippet(text: &str, line: usize, column: usize, len: usize) -> Option<Snippet> {
     let source = text.lines().nth(line.checked_sub(1)?)?;
-    let rest = source.chars().count().saturating_sub(column.saturating_sub(1));
+    let rest = source
+        .chars()
+        .count()
+        .saturating_sub(column.saturating_sub(1));
     Some(Snippet {
         line: source.to_owned(),
         underline: len.min(rest).max(1),

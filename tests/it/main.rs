@@ -2,4 +2,5 @@
 mod config;
 mod delivery;
 mod dingtalk;
+mod ruletest;
 mod support;
