@@ -45,6 +45,8 @@ impl Write for Writer {
 /// Starts capturing every event (all levels, all crates, including reqwest and hyper) on this
 /// thread until the guard is dropped.
 pub(crate) fn capture() -> (DefaultGuard, Logs) {
+    // reqwest logs through `log`: forward it (once per process; later calls fail harmlessly).
+    drop(tracing_log::LogTracer::init());
     let logs = Logs::default();
     let buffer = logs.0.clone();
     let subscriber = tracing_subscriber::fmt()
