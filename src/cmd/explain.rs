@@ -79,7 +79,7 @@ fn describe(rule: &Rule, verdict: &Verdict) -> String {
         Verdict::NoMatch => "no match".to_owned(),
         Verdict::Match { pattern } => {
             format!(
-                "match     `{}` ({})",
+                "match `{}` ({})",
                 rule.patterns[*pattern].as_str(),
                 rule.severity
             )

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::rule_files::RuleReader;
 use super::walk::{Ctx, Map};
-use super::yaml::{Node, Pos};
+use super::yaml::{Kind, Node, Pos};
 use super::{
     Config, DingTalk, Mention, MsgType, Multiline, OutboxOptions, Secret, Source, StartAt,
     SummaryOptions, TailOptions,
@@ -110,7 +110,15 @@ impl Origin {
         self.dir().join(path)
     }
 
-    /// The same, as it should appear in messages.
+    /// The directory of the config file, as it should appear in messages.
+    pub(crate) fn display_dir(&self) -> PathBuf {
+        match self.display.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// A path written in the config file, as it should appear in messages.
     pub(crate) fn display_of(&self, path: &str) -> PathBuf {
         let written = Path::new(path);
         if written.is_absolute() {
@@ -127,6 +135,14 @@ pub(crate) fn config(
     origin: &Origin,
     check_examples: bool,
 ) -> Option<Config> {
+    if root.kind == Kind::Null {
+        ctx.error(
+            root.pos,
+            "the config file is empty",
+            Some("start from the bundled `config/logding.yaml`".into()),
+        );
+        return None;
+    }
     let top = ctx.map(root, "", TOP_KEYS)?;
     let host = host(ctx, &top);
     let state_dir = match top.get("state_dir") {
@@ -145,7 +161,9 @@ pub(crate) fn config(
     let tail = tail(ctx, top.get("tail"));
     let outbox = outbox(ctx, top.get("outbox"));
 
-    let source_names: Vec<String> = sources.iter().flatten().map(|s| s.name.clone()).collect();
+    // Names as written, even of sources with other problems: a rule naming one of them should
+    // not get a second, confusing "unknown source" error.
+    let source_names = top.get("sources").map(source_names).unwrap_or_default();
     let mut reader = RuleReader::new(source_names, check_examples);
     if let Some(node) = top.get("rules") {
         reader.read_rules(ctx, node);
@@ -311,6 +329,7 @@ fn secret_pair(
         (None, Some(node)) => {
             let written = ctx.non_empty_string(node, &file_what)?;
             let path = origin.resolve(&written);
+            let shown = origin.display_of(&written);
             // Plain `std::fs`: the message names the path itself, and `fs-err` would repeat it.
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
@@ -318,7 +337,7 @@ fn secret_pair(
                     if value.is_empty() {
                         ctx.error(
                             node.pos,
-                            format!("`{file_what}` `{}` is empty", path.display()),
+                            format!("`{file_what}` `{}` is empty", shown.display()),
                             None,
                         );
                         return None;
@@ -330,7 +349,7 @@ fn secret_pair(
                         node.pos,
                         format!(
                             "failed to read `{file_what}` `{}`: {}",
-                            path.display(),
+                            shown.display(),
                             io_reason(&err)
                         ),
                         None,
@@ -434,8 +453,8 @@ fn sources(ctx: &mut Ctx<'_>, node: Option<&Node>, origin: &Origin) -> Option<Ve
         return Some(Vec::new());
     };
     let items = match &node.kind {
-        super::yaml::Kind::Seq(items) => items,
-        super::yaml::Kind::Null => return Some(Vec::new()),
+        Kind::Seq(items) => items,
+        Kind::Null => return Some(Vec::new()),
         other => {
             ctx.error(
                 node.pos,
@@ -468,6 +487,21 @@ fn sources(ctx: &mut Ctx<'_>, node: Option<&Node>, origin: &Origin) -> Option<Ve
         out.push(source.0);
     }
     ok.then_some(out)
+}
+
+/// The `name:` of every source mapping, without validation.
+fn source_names(node: &Node) -> Vec<String> {
+    let Kind::Seq(items) = &node.kind else {
+        return Vec::new();
+    };
+    let name_of = |item: &Node| match &item.kind {
+        Kind::Map(entries) => entries.iter().find_map(|(k, v)| match (&k.kind, &v.kind) {
+            (Kind::Str(k), Kind::Str(v)) if k == "name" => Some(v.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    items.iter().filter_map(name_of).collect()
 }
 
 fn source(ctx: &mut Ctx<'_>, node: &Node, index: usize, origin: &Origin) -> Option<(Source, Pos)> {
@@ -671,8 +705,8 @@ fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
 
 fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Regex)>> {
     let items = match &node.kind {
-        super::yaml::Kind::Seq(items) => items.as_slice(),
-        super::yaml::Kind::Null => &[],
+        Kind::Seq(items) => items.as_slice(),
+        Kind::Null => &[],
         other => {
             ctx.error(
                 node.pos,

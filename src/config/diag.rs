@@ -87,9 +87,49 @@ pub(super) fn snippet(text: &str, line: usize, column: usize, len: usize) -> Opt
         .get(start..end)
         .map_or(1, |s| s.trim_end().chars().count().max(1));
     Some(Snippet {
-        line: source.to_owned(),
+        line: redact(source),
         underline,
     })
+}
+
+/// Hides what looks like a credential in a source line shown in a snippet: the value of an
+/// `access_token=` parameter and DingTalk signing secrets (`SEC` and 20 or more letters and
+/// digits). Errors about the secret fields show no snippet at all; this covers the others,
+/// such as a typo in the key of a line holding a literal webhook URL.
+pub(super) fn redact(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find("access_token=") {
+        let value = i + "access_token=".len();
+        out.push_str(&rest[..value]);
+        out.push_str("<redacted>");
+        let end = rest[value..]
+            .find(|c: char| c == '&' || c == '\'' || c == '"' || c.is_whitespace())
+            .map_or(rest.len(), |j| value + j);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    redact_signing_secrets(&out)
+}
+
+fn redact_signing_secrets(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find("SEC") {
+        let tail = &rest[i + 3..];
+        let len = tail
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(tail.len());
+        out.push_str(&rest[..i + 3]);
+        if len >= 20 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(&tail[..len]);
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The closest candidate to `word`, when it is close enough to be a likely typo.
@@ -137,6 +177,20 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "unknown key `windw`\n --> logding.yaml:2:1\n  |\n2 | windw: 5s\n  | ^^^^^\n  = help: did you mean `window`?"
+        );
+    }
+
+    #[test]
+    fn snippets_hide_tokens_and_signing_secrets() {
+        assert_eq!(
+            redact(
+                "  webhok: https://oapi.dingtalk.com/robot/send?access_token=made-up-token-1234&x=1"
+            ),
+            "  webhok: https://oapi.dingtalk.com/robot/send?access_token=<redacted>&x=1"
+        );
+        assert_eq!(
+            redact("  secrt: 'SEC0123456789abcdef0123456789'  # SECURITY"),
+            "  secrt: 'SEC<redacted>'  # SECURITY"
         );
     }
 

@@ -15,6 +15,9 @@ mod secret;
 mod walk;
 mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,10 +268,6 @@ pub fn load_with(
     check_examples: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
-    let origin = build::Origin {
-        display: path.to_owned(),
-        absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
-    };
     let text = match read_text(path) {
         Ok(text) => text,
         Err((message, position)) => {
@@ -283,8 +282,23 @@ pub fn load_with(
             });
         }
     };
-    let mut ctx = walk::Ctx::new(path.to_owned(), text.clone(), env);
-    let config = match yaml::parse(&text) {
+    load_text(path, text, check_examples, env)
+}
+
+/// Loads a configuration from its text; `path` names it and anchors relative paths.
+fn load_text(
+    path: &Path,
+    text: String,
+    check_examples: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, LoadError> {
+    let origin = build::Origin {
+        display: path.to_owned(),
+        absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    };
+    let parsed = yaml::parse(&text);
+    let mut ctx = walk::Ctx::new(path.to_owned(), text, env);
+    let config = match parsed {
         Ok(root) => build::config(&mut ctx, &root, &origin, check_examples),
         Err(err) => {
             report_syntax_error(&mut ctx, &err);
@@ -293,10 +307,36 @@ pub fn load_with(
     };
     match config {
         Some(config) if ctx.diagnostics.is_empty() => Ok(config),
+        _ if ctx.diagnostics.is_empty() => Err(LoadError {
+            // Every `None` records its reason; this is a safety net, not a path.
+            diagnostics: vec![Diagnostic {
+                file: path.to_owned(),
+                position: None,
+                message: "the configuration is invalid".into(),
+                help: None,
+                snippet: None,
+            }],
+        }),
         _ => Err(LoadError {
-            diagnostics: ctx.diagnostics,
+            diagnostics: in_file_order(ctx.diagnostics),
         }),
     }
+}
+
+/// Sorts diagnostics by file (in the order files were read), then by position; problems
+/// without a position come first in their file.
+fn in_file_order(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in &diagnostics {
+        if !files.contains(&d.file) {
+            files.push(d.file.clone());
+        }
+    }
+    diagnostics.sort_by_key(|d| {
+        let file = files.iter().position(|f| *f == d.file);
+        (file, d.position.unwrap_or((0, 0)))
+    });
+    diagnostics
 }
 
 /// Reads a config or rule file as UTF-8 text; the error is a message and maybe a position.

@@ -215,7 +215,7 @@ impl RuleReader {
                 }
             };
             if found.is_empty() {
-                let dir = origin.display_of(".");
+                let dir = origin.display_dir();
                 ctx.error(
                     pos,
                     format!("include `{pattern}` matches no file"),
@@ -346,15 +346,20 @@ fn report_compile_error(
         RuleError::NoPattern { .. } => ctx.error(fallback, error.to_string(), None),
         RuleError::InvalidRegex { rule, kind, pattern, message } => {
             let field = if matches!(kind, PatternKind::Exclude(_)) { "exclude" } else { "pattern" };
+            let pos = regex_error_pos(ctx, at(kind).unwrap_or(fallback), pattern);
             ctx.error(
-                at(kind).unwrap_or(fallback),
+                pos,
                 format!("rule `{rule}`: invalid regex in `{field}`: {}", super::build::short_regex_error(message)),
                 Some(format!("the regex is `{}`", shorten(pattern))),
             );
         }
         RuleError::Unsupported { rule, kind, pattern, feature, hint } => ctx.error(
-            at(kind).unwrap_or(fallback),
-            format!("rule `{rule}`: {feature} in `{}` is not supported", shorten(pattern)),
+            regex_error_pos(ctx, at(kind).unwrap_or(fallback), pattern),
+            format!(
+                "rule `{rule}`: {feature} in `{}` {} not supported",
+                shorten(pattern),
+                if feature.ends_with('s') { "are" } else { "is" }
+            ),
             Some(format!(
                 "logding matches in linear time (the `regex` crate), which rules out {feature}; {hint}"
             )),
@@ -370,6 +375,36 @@ fn report_compile_error(
                 .unwrap_or(fallback);
             ctx.error(pos, error.to_string(), None);
         }
+    }
+}
+
+/// Where in the file the regex error is: the exact character when the pattern is written on
+/// one line without escapes (plain, or quoted), else the start of the value.
+fn regex_error_pos(ctx: &Ctx<'_>, pos: Pos, pattern: &str) -> Pos {
+    let Some(offset) = regex_syntax::ast::parse::Parser::new()
+        .parse(pattern)
+        .err()
+        .map(|e| e.span().start.offset)
+    else {
+        return pos;
+    };
+    let Some(written) = ctx.text_at(pos) else {
+        return pos;
+    };
+    // Quoted: the text between the quotes equals the pattern only when nothing was escaped.
+    let quote = usize::from(written.starts_with(['\'', '"']));
+    let inner = written.get(quote..written.len().saturating_sub(quote));
+    if inner != Some(pattern) || written.contains('\n') || offset > pattern.len() {
+        return pos;
+    }
+    let Some((start, _)) = pos.bytes else {
+        return pos;
+    };
+    let chars_before = pattern.get(..offset).map_or(0, |p| p.chars().count());
+    Pos {
+        line: pos.line,
+        column: pos.column + quote + chars_before,
+        bytes: Some((start + quote + offset, 1)),
     }
 }
 

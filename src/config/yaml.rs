@@ -77,6 +77,9 @@ pub(crate) struct SyntaxError {
     pub(crate) position: Option<(usize, usize)>,
 }
 
+/// Deepest nesting of mappings and lists accepted (a config needs 5).
+const MAX_DEPTH: usize = 24;
+
 /// Parses one YAML document. An empty document is a `Null` node at 1:1.
 pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     if text.trim().is_empty()
@@ -94,6 +97,11 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
         });
     }
     let mut options = serde_saphyr::Options::default();
+    let mut budget = serde_saphyr::Budget::default();
+    // A config is 5 levels deep; each level of the span-keeping tree costs tens of KiB of stack
+    // in debug builds, so deep nesting must stop early, with an error, not a stack overflow.
+    budget.max_depth = MAX_DEPTH;
+    options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.strict_booleans = true;
     options.with_snippet = false;
@@ -112,6 +120,15 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
 /// The crate's message without its trailing location (we print positions our own way).
 fn plain_message(err: &serde_saphyr::Error) -> String {
     let text = err.without_snippet().to_string();
+    if text.contains("budget breached: Depth") || text.contains("recursion limit exceeded") {
+        return format!("lists and mappings are nested more than {MAX_DEPTH} levels deep");
+    }
+    if let Some(i) = text.find("budget breached") {
+        return format!(
+            "the document is too large for a config file ({})",
+            &text[i..]
+        );
+    }
     let text = match text.rfind(" at line ") {
         Some(i) if text[i..].contains("column") => text[..i].to_owned(),
         _ => text,
