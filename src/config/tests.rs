@@ -365,7 +365,7 @@ fn apply(text: &str, mutation: &Mutation) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Random mutations of the example config only ever give `Ok` or `Err`.
     #[test]

@@ -237,3 +237,76 @@ fn explain_with_a_broken_config_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--> tests/fixtures/config/bad-regex.yaml:3:26"));
 }
+
+#[test]
+fn the_optional_example_rule_files_pass_check() {
+    let out = logding(&["check", "-c", "tests/fixtures/config/example-rules.yaml"]);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(stdout(&out), "ok: 5 rules from 3 files, 0 sources\n");
+}
+
+/// Every rule of the bundled config catches something in the example logs of its sources, so
+/// `run --dry-run` on the quick start shows every kind of summary. Events are assembled with the
+/// source's `multiline.start` the simple way (a start line begins an event).
+#[test]
+fn every_bundled_rule_catches_something_in_the_example_logs() {
+    let config = logding::config::load(Path::new("config/logding.yaml")).expect("load");
+    let mut caught = std::collections::BTreeSet::new();
+    for source in &config.sources {
+        for pattern in &source.paths {
+            let dir = Path::new(pattern).parent().expect("a directory");
+            let name_glob = globset::Glob::new(
+                &Path::new(pattern)
+                    .file_name()
+                    .expect("a file glob")
+                    .to_string_lossy(),
+            )
+            .expect("glob")
+            .compile_matcher();
+            for entry in std::fs::read_dir(dir).expect("read examples/logs") {
+                let path = entry.expect("entry").path();
+                if !name_glob.is_match(path.file_name().expect("file name")) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read log");
+                for event in events(&text, source.multiline.as_ref().map(|m| &m.start)) {
+                    for rule in config.rules.rules() {
+                        if rule.applies_to(&source.name)
+                            && matches!(
+                                rule.verdict(event.as_bytes()),
+                                logding::rules::Verdict::Match { .. }
+                            )
+                        {
+                            caught.insert(rule.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let missed: Vec<&str> = config
+        .rules
+        .rules()
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|name| !caught.contains(*name) && *name != "logding-smoke-test")
+        .collect();
+    assert!(missed.is_empty(), "no example log line for: {missed:?}");
+}
+
+fn events(text: &str, start: Option<&regex::bytes::Regex>) -> Vec<String> {
+    let Some(start) = start else {
+        return text.lines().map(str::to_owned).collect();
+    };
+    let mut events: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match events.last_mut() {
+            Some(event) if !start.is_match(line.as_bytes()) => {
+                event.push('\n');
+                event.push_str(line);
+            }
+            _ => events.push(line.to_owned()),
+        }
+    }
+    events
+}
