@@ -1,12 +1,44 @@
-//! `render`: a [`Summary`] into DingTalk JSON bodies. Pure.
+//! `render`: a [`Summary`] into DingTalk JSON bodies (and the same text for a terminal). Pure.
 //!
-//! STUB: the window/render issue replaces this body; the signatures are the contract the sink
-//! and the agent code against.
+//! What a person on call sees first decides whether they act, so the message leads with the
+//! keyword, the host and the totals, then one entry per rule in rank order (severity, then
+//! count): its counts, files, `group_by` split, and its top line shapes with one raw sample
+//! each. See DESIGN.md, "What a summary looks like".
+//!
+//! Two guarantees hold for every body returned, whatever the summary holds:
+//! - it carries the robot's keyword (the markdown title and the first line of the text), since
+//!   DingTalk rejects a message without it;
+//! - its serialized JSON is at most `max_body_bytes`. When the full form is larger, detail is
+//!   shed in this order, lowest-ranked entries first: samples (an entry with a single line
+//!   shape keeps a shortened sample), then all but the top pattern, then every pattern; then each severity (lowest first) collapses to one line listing its
+//!   rules and counts. Header, keyword and every count stay. When even that is too large, the
+//!   message is split into numbered parts `(1/3)`, each with the keyword and within budget.
+//!
+//! Log text is untrusted and is escaped here and nowhere else (see `escape`): it can never
+//! create a mention, a link, an image, a heading, a list or a quote, nor break the layout.
+
+mod escape;
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
+use self::escape::{Flavor, escape};
 use crate::config::{Config, Mention, MsgType};
-use crate::summary::Summary;
+use crate::rules::Severity;
+use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
+
+/// Default of `dingtalk.max_body_bytes`: under DingTalk's 20,000-byte limit, with margin.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 19_000;
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_FILE_CHARS: usize = 120;
+const MAX_SAMPLE_CHARS: usize = 300;
+const MAX_SHORT_SAMPLE_CHARS: usize = 100;
+const MAX_PATTERN_CHARS: usize = 200;
+const MAX_GROUP_CHARS: usize = 80;
+const FILES_SHOWN: usize = 3;
+const BELOW_THRESHOLD_SHOWN: usize = 10;
 
 /// Everything `render` needs besides the summary.
 #[derive(Clone, Debug)]
@@ -41,27 +73,571 @@ impl RenderOptions {
 
 /// Renders a summary into one or more JSON bodies (more than one only when even the most
 /// compact form exceeds the budget), each at most `max_body_bytes`, each with the keyword.
+/// Mentions (the `at` object and the `@` tokens) are added, to the first body only, when the
+/// summary has a rule at or above `mention.min_severity`.
 pub fn render(summary: &Summary, options: &RenderOptions) -> Vec<String> {
-    let text = render_text(summary, options);
-    let title = format!("[{}] {}", options.keyword, summary.host);
-    let body = match options.msgtype {
-        MsgType::Markdown => serde_json::json!({
-            "msgtype": "markdown",
-            "markdown": {"title": title, "text": text},
-        }),
-        MsgType::Text => serde_json::json!({"msgtype": "text", "text": {"content": text}}),
+    let flavor = match options.msgtype {
+        MsgType::Markdown => Flavor::Markdown,
+        MsgType::Text => Flavor::Text,
     };
-    vec![body.to_string()]
+    Doc::new(summary, options, flavor).bodies()
 }
 
-/// The human-readable text of a summary (what `--dry-run` prints).
+/// The human-readable text of a summary, in full detail (what `--dry-run` prints).
 pub fn render_text(summary: &Summary, options: &RenderOptions) -> String {
-    let mut out = format!("[{}] {}\n", options.keyword, summary.host);
-    for rule in &summary.rules {
-        out.push_str(&format!(
-            "{} {} x{}\n",
-            rule.severity, rule.name, rule.count
-        ));
-    }
-    out
+    let doc = Doc::new(summary, options, Flavor::Text);
+    let blocks: Vec<String> = summary
+        .rules
+        .iter()
+        .map(|rule| doc.entry(rule, Detail::Full))
+        .collect();
+    doc.text(None, &blocks, true, true)
 }
+
+/// How much of a rule entry is shown, from most to least.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    Full,
+    NoSamples,
+    TopPattern,
+    Bare,
+}
+
+const DETAILS: [Detail; 4] = [
+    Detail::Full,
+    Detail::NoSamples,
+    Detail::TopPattern,
+    Detail::Bare,
+];
+
+/// What is shown of each entry: the state of the shrinking loop.
+struct Plan {
+    details: Vec<Detail>,
+    collapsed: [bool; 4],
+}
+
+impl Plan {
+    /// One step less detail; false when nothing is left to shed.
+    fn shrink(&mut self, rules: &[RuleSummary]) -> bool {
+        for level in &DETAILS[1..] {
+            if let Some(i) = (0..self.details.len())
+                .rev()
+                .find(|&i| self.details[i] < *level)
+            {
+                self.details[i] = *level;
+                return true;
+            }
+        }
+        for severity in Severity::ALL {
+            let index = severity as usize;
+            if !self.collapsed[index] && rules.iter().any(|r| r.severity == severity) {
+                self.collapsed[index] = true;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+struct Doc<'a> {
+    summary: &'a Summary,
+    options: &'a RenderOptions,
+    flavor: Flavor,
+    /// The `@...` tokens line and the `at` object, when mentions apply.
+    mention: Option<(String, Value)>,
+}
+
+impl<'a> Doc<'a> {
+    fn new(summary: &'a Summary, options: &'a RenderOptions, flavor: Flavor) -> Doc<'a> {
+        Doc {
+            summary,
+            options,
+            flavor,
+            mention: mention(summary, &options.mention),
+        }
+    }
+
+    fn budget(&self) -> usize {
+        self.options.max_body_bytes
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        let rules = &self.summary.rules;
+        let sizes: Vec<[usize; 4]> = rules
+            .iter()
+            .map(|rule| DETAILS.map(|detail| json_len(&self.entry(rule, detail))))
+            .collect();
+        let collapsed_sizes = Severity::ALL.map(|severity| {
+            self.collapsed_lines(severity, usize::MAX)
+                .first()
+                .map_or(0, |line| json_len(line))
+        });
+        let separator = json_len("\n\n");
+        let base = self
+            .body(None, &self.text(None, &[], true, true), true)
+            .len();
+        let mut plan = Plan {
+            details: vec![Detail::Full; rules.len()],
+            collapsed: [false; 4],
+        };
+        loop {
+            let mut estimate = base;
+            for (i, rule) in rules.iter().enumerate() {
+                if !plan.collapsed[rule.severity as usize] {
+                    estimate += separator + sizes[i][plan.details[i] as usize];
+                }
+            }
+            for severity in Severity::ALL {
+                if plan.collapsed[severity as usize] {
+                    estimate += separator + collapsed_sizes[severity as usize];
+                }
+            }
+            if estimate <= self.budget() {
+                let blocks = self.blocks(&plan);
+                let body = self.body(None, &self.text(None, &blocks, true, true), true);
+                if body.len() <= self.budget() {
+                    return vec![body];
+                }
+            }
+            if !plan.shrink(rules) {
+                return self.split();
+            }
+        }
+    }
+
+    /// The blocks of the message body for a plan, in rank order.
+    fn blocks(&self, plan: &Plan) -> Vec<String> {
+        let mut blocks = Vec::new();
+        let mut collapsed_done = [false; 4];
+        for (rule, detail) in self.summary.rules.iter().zip(&plan.details) {
+            let index = rule.severity as usize;
+            if !plan.collapsed[index] {
+                blocks.push(self.entry(rule, *detail));
+            } else if !collapsed_done[index] {
+                collapsed_done[index] = true;
+                blocks.extend(self.collapsed_lines(rule.severity, usize::MAX));
+            }
+        }
+        blocks
+    }
+
+    /// The most compact form, cut into numbered parts that each fit the budget.
+    fn split(&self) -> Vec<String> {
+        let widest = Some((9999, 9999));
+        let reserve = self
+            .body(widest, &self.text(widest, &[], true, true), true)
+            .len();
+        let separator = json_len("\n\n");
+        let available = self.budget().saturating_sub(reserve);
+        let mut atoms = Vec::new();
+        for severity in Severity::ALL.iter().rev() {
+            atoms.extend(self.collapsed_lines(*severity, available.saturating_sub(separator)));
+        }
+        let mut parts: Vec<Vec<String>> = vec![Vec::new()];
+        let mut used = 0;
+        for atom in atoms {
+            let size = separator + json_len(&atom);
+            let current = parts.last_mut().expect("parts starts non-empty");
+            if used + size > available && !current.is_empty() {
+                parts.push(vec![atom]);
+                used = size;
+            } else {
+                current.push(atom);
+                used += size;
+            }
+        }
+        let count = parts.len();
+        parts
+            .iter()
+            .enumerate()
+            .map(|(k, blocks)| {
+                let part = (count > 1).then_some((k + 1, count));
+                let (first, last) = (k == 0, k + 1 == count);
+                let text = self.text(part, blocks, last, first);
+                let body = self.body(part, &text, first);
+                if body.len() <= self.budget() {
+                    body
+                } else {
+                    self.fit(part, &text, first)
+                }
+            })
+            .collect()
+    }
+
+    /// Last resort (a budget too small for even one line per part): the text cut to fit.
+    fn fit(&self, part: Option<(usize, usize)>, text: &str, with_at: bool) -> String {
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let (mut low, mut high) = (0, chars.len());
+        let cut = |n: usize| {
+            let end = chars.get(n).map_or(text.len(), |(i, _)| *i);
+            format!("{}…", &text[..end])
+        };
+        while low < high {
+            let mid = (low + high).div_ceil(2);
+            if self.body(part, &cut(mid), with_at).len() <= self.budget() {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        self.body(part, &cut(low), with_at)
+    }
+
+    fn body(&self, part: Option<(usize, usize)>, text: &str, with_at: bool) -> String {
+        let mut body = match self.flavor {
+            Flavor::Markdown => json!({
+                "msgtype": "markdown",
+                "markdown": {"title": self.title(part), "text": text},
+            }),
+            Flavor::Text => json!({"msgtype": "text", "text": {"content": text}}),
+        };
+        if with_at && let Some((_, at)) = &self.mention {
+            body["at"] = at.clone();
+        }
+        body.to_string()
+    }
+
+    fn text(
+        &self,
+        part: Option<(usize, usize)>,
+        blocks: &[String],
+        with_footer: bool,
+        with_mention: bool,
+    ) -> String {
+        let mut sections = vec![self.heading(part)];
+        sections.extend(blocks.iter().cloned());
+        if with_footer {
+            sections.push(self.footer());
+        }
+        if with_mention
+            && let Some((tokens, _)) = &self.mention
+            && !tokens.is_empty()
+        {
+            sections.push(tokens.clone());
+        }
+        sections.join("\n\n")
+    }
+
+    fn totals(&self) -> (String, String) {
+        let rules = self.summary.rules.len();
+        let matches = self.summary.matches();
+        (plural(rules as u64, "rule"), plural(matches, "match"))
+    }
+
+    fn title(&self, part: Option<(usize, usize)>) -> String {
+        let (rules, matches) = self.totals();
+        format!(
+            "[{}] {}: {rules}, {matches}{}",
+            self.options.keyword,
+            self.host(),
+            part_label(part)
+        )
+    }
+
+    fn heading(&self, part: Option<(usize, usize)>) -> String {
+        let (rules, matches) = self.totals();
+        let first = format!(
+            "[{}] {} · {rules} · {matches}{}",
+            self.options.keyword,
+            self.host(),
+            part_label(part)
+        );
+        let prefix = if self.flavor == Flavor::Markdown {
+            "### "
+        } else {
+            ""
+        };
+        format!("{prefix}{first}\n{}", self.span())
+    }
+
+    fn host(&self) -> String {
+        escape(&self.summary.host, MAX_NAME_CHARS, Flavor::Text)
+    }
+
+    /// `2026-11-28 10:00:00–10:01:00 (+08:00)`.
+    fn span(&self) -> String {
+        let tz = &self.options.timezone;
+        let start = self.summary.start.to_zoned_datetime(tz.clone());
+        let end = self.summary.end.to_zoned_datetime(tz.clone());
+        let end_format = if start.date() == end.date() {
+            "%H:%M:%S"
+        } else {
+            "%Y-%m-%d %H:%M:%S"
+        };
+        let mut span = format!(
+            "{}–{} ({})",
+            start.strftime("%Y-%m-%d %H:%M:%S"),
+            end.strftime(end_format),
+            start.strftime("%:z"),
+        );
+        if self.summary.windows > 1 {
+            span.push_str(&format!(" · {} windows", self.summary.windows));
+        }
+        span
+    }
+
+    fn footer(&self) -> String {
+        let mut footer = format!(
+            "logding {} · window {}",
+            env!("CARGO_PKG_VERSION"),
+            humantime::format_duration(self.options.window)
+        );
+        if self.summary.excluded > 0 {
+            footer.push_str(&format!(
+                " · {} excluded",
+                plural(self.summary.excluded, "match")
+            ));
+        }
+        let below = &self.summary.below_threshold;
+        if !below.is_empty() {
+            let shown: Vec<String> = below
+                .iter()
+                .take(BELOW_THRESHOLD_SHOWN)
+                .map(|(name, count)| format!("{} ×{count}", self.name(name)))
+                .collect();
+            footer.push_str(&format!(" · below threshold: {}", shown.join(", ")));
+            if below.len() > BELOW_THRESHOLD_SHOWN {
+                let rest = &below[BELOW_THRESHOLD_SHOWN..];
+                let count: u64 = rest.iter().map(|(_, n)| n).sum();
+                footer.push_str(&format!(
+                    " (+{} more, {})",
+                    rest.len(),
+                    plural(count, "match")
+                ));
+            }
+        }
+        footer
+    }
+
+    fn name(&self, name: &str) -> String {
+        escape(name, MAX_NAME_CHARS, self.flavor)
+    }
+
+    fn entry(&self, rule: &RuleSummary, detail: Detail) -> String {
+        let mut lines = vec![self.rule_line(rule)];
+        lines.extend(self.groups_line(rule));
+        if detail != Detail::Bare {
+            lines.extend(self.pattern_lines(rule, detail));
+        }
+        lines.join("\n")
+    }
+
+    /// `**CRITICAL · java-oom** ×2 · /var/log/app/app.log`.
+    fn rule_line(&self, rule: &RuleSummary) -> String {
+        let severity = rule.severity.as_str().to_uppercase();
+        let name = self.name(&rule.name);
+        let mut line = match self.flavor {
+            Flavor::Markdown => format!("**{severity} · {name}**"),
+            Flavor::Text => format!("{severity} · {name}"),
+        };
+        if let [group] = rule.groups.as_slice()
+            && rule.other_groups_count == 0
+        {
+            line.push(' ');
+            line.push_str(&self.group_label(group));
+        }
+        line.push_str(&format!(" ×{}", rule.count));
+        if !rule.files.is_empty() {
+            let files: Vec<String> = rule
+                .files
+                .iter()
+                .take(FILES_SHOWN)
+                .map(|f| escape(f, MAX_FILE_CHARS, self.flavor))
+                .collect();
+            line.push_str(" · ");
+            line.push_str(&files.join(", "));
+            let more = (rule.files.len().saturating_sub(FILES_SHOWN) as u64)
+                .saturating_add(rule.other_files);
+            if more > 0 {
+                line.push_str(&format!(" +{}", plural(more, "file")));
+            }
+        }
+        line
+    }
+
+    /// `status=502 ×57 · status=504 ×20 · other ×3`, when the split is worth its own line.
+    fn groups_line(&self, rule: &RuleSummary) -> Option<String> {
+        if rule.groups.len() <= 1 && rule.other_groups_count == 0 {
+            return None;
+        }
+        let mut items: Vec<String> = rule
+            .groups
+            .iter()
+            .map(|g| format!("{} ×{}", self.group_label(g), g.count))
+            .collect();
+        if rule.other_groups_count > 0 {
+            items.push(format!("other ×{}", rule.other_groups_count));
+        }
+        let indent = if self.flavor == Flavor::Text {
+            "  "
+        } else {
+            ""
+        };
+        Some(format!("{indent}{}", items.join(" · ")))
+    }
+
+    fn group_label(&self, group: &GroupCount) -> String {
+        let label: Vec<String> = group
+            .values
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        escape(&label.join(" "), MAX_GROUP_CHARS, self.flavor)
+    }
+
+    fn pattern_lines(&self, rule: &RuleSummary, detail: Detail) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let [only] = rule.patterns.as_slice()
+            && rule.other_patterns_count == 0
+        {
+            if detail == Detail::Full {
+                lines.push(self.quote(&only.sample, more_lines(only), false));
+                lines.extend(
+                    only.cause
+                        .iter()
+                        .map(|c| self.quote(c, String::new(), false)),
+                );
+            } else {
+                // The sample is the entry's content: shortened rather than replaced by its masked
+                // pattern (often longer once escaped).
+                let short = escape(&only.sample, MAX_SHORT_SAMPLE_CHARS, self.flavor);
+                lines.push(self.quote_escaped(&short, more_lines(only), false));
+            }
+            return lines;
+        }
+        let shown = match detail {
+            Detail::TopPattern => 1.min(rule.patterns.len()),
+            _ => rule.patterns.len(),
+        };
+        for pattern in &rule.patterns[..shown] {
+            let text = escape(&pattern.pattern, MAX_PATTERN_CHARS, self.flavor);
+            lines.push(self.item(&format!("×{} {text}{}", pattern.count, more_lines(pattern))));
+            if detail == Detail::Full {
+                lines.push(self.quote(&pattern.sample, String::new(), true));
+                lines.extend(
+                    pattern
+                        .cause
+                        .iter()
+                        .map(|c| self.quote(c, String::new(), true)),
+                );
+            }
+        }
+        let rest = &rule.patterns[shown..];
+        let kinds = (rest.len() as u64).saturating_add(rule.other_patterns);
+        let count = rest
+            .iter()
+            .map(|p| p.count)
+            .sum::<u64>()
+            .saturating_add(rule.other_patterns_count);
+        if count > 0 {
+            let text = if kinds > 0 {
+                format!(
+                    "+{} more {}, {}",
+                    kinds,
+                    if kinds == 1 { "pattern" } else { "patterns" },
+                    plural(count, "match")
+                )
+            } else {
+                format!("+{} more", plural(count, "match"))
+            };
+            lines.push(self.item(&text));
+        }
+        lines
+    }
+
+    fn quote(&self, untrusted: &str, suffix: String, nested: bool) -> String {
+        let text = escape(untrusted, MAX_SAMPLE_CHARS, self.flavor);
+        self.quote_escaped(&text, suffix, nested)
+    }
+
+    fn quote_escaped(&self, text: &str, suffix: String, nested: bool) -> String {
+        match (self.flavor, nested) {
+            (Flavor::Markdown, _) => format!("> {text}{suffix}"),
+            (Flavor::Text, false) => format!("  > {text}{suffix}"),
+            (Flavor::Text, true) => format!("    > {text}{suffix}"),
+        }
+    }
+
+    fn item(&self, text: &str) -> String {
+        match self.flavor {
+            Flavor::Markdown => format!("- {text}"),
+            Flavor::Text => format!("  - {text}"),
+        }
+    }
+
+    /// One severity's rules on as few lines as fit `max_json_bytes` each:
+    /// `**WARNING** db-timeout ×2 · slow-query ×5`.
+    fn collapsed_lines(&self, severity: Severity, max_json_bytes: usize) -> Vec<String> {
+        let label = severity.as_str().to_uppercase();
+        let prefix = match self.flavor {
+            Flavor::Markdown => format!("**{label}** "),
+            Flavor::Text => format!("{label}: "),
+        };
+        let mut lines: Vec<String> = Vec::new();
+        let mut current = String::new();
+        for rule in self.summary.rules.iter().filter(|r| r.severity == severity) {
+            let item = format!("{} ×{}", self.name(&rule.name), rule.count);
+            let candidate = if current.is_empty() {
+                format!("{prefix}{item}")
+            } else {
+                format!("{current} · {item}")
+            };
+            if !current.is_empty() && json_len(&candidate) > max_json_bytes {
+                lines.push(std::mem::replace(&mut current, format!("{prefix}{item}")));
+            } else {
+                current = candidate;
+            }
+        }
+        if !current.is_empty() {
+            lines.push(current);
+        }
+        lines
+    }
+}
+
+fn mention(summary: &Summary, mention: &Mention) -> Option<(String, Value)> {
+    let max = summary.max_severity()?;
+    let has_anyone = !mention.mobiles.is_empty() || !mention.user_ids.is_empty() || mention.all;
+    if max < mention.min_severity || !has_anyone {
+        return None;
+    }
+    let tokens: Vec<String> = mention
+        .mobiles
+        .iter()
+        .chain(&mention.user_ids)
+        .map(|who| format!("@{who}"))
+        .collect();
+    let at = json!({
+        "atMobiles": mention.mobiles,
+        "atUserIds": mention.user_ids,
+        "isAtAll": mention.all,
+    });
+    Some((tokens.join(" "), at))
+}
+
+fn more_lines(pattern: &PatternCount) -> String {
+    match pattern.extra_lines {
+        0 => String::new(),
+        n => format!(" (+{})", plural(u64::from(n), "line")),
+    }
+}
+
+fn part_label(part: Option<(usize, usize)>) -> String {
+    part.map_or_else(String::new, |(k, n)| format!(" ({k}/{n})"))
+}
+
+fn plural(count: u64, noun: &str) -> String {
+    match (count, noun) {
+        (1, _) => format!("1 {noun}"),
+        (_, "match") => format!("{count} matches"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
+/// Bytes `text` takes inside a JSON string (without the quotes).
+fn json_len(text: &str) -> usize {
+    serde_json::to_string(text).map_or(text.len() * 6, |s| s.len() - 2)
+}
+
+#[cfg(test)]
+mod tests;

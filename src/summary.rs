@@ -96,3 +96,116 @@ pub struct PatternCount {
     #[serde(default)]
     pub cause: Option<String>,
 }
+
+/// Sorts rules in rank order: severity (critical first), then count (largest first), then name.
+pub fn sort_rules(rules: &mut [RuleSummary]) {
+    rules.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| b.count.cmp(&a.count))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+impl Summary {
+    /// Hits of the rules reported (those that reached their `min_count`).
+    pub fn matches(&self) -> u64 {
+        self.rules.iter().map(|r| r.count).sum()
+    }
+
+    /// Hits of the rules (or groups) that stayed below their `min_count`.
+    pub fn below_threshold_matches(&self) -> u64 {
+        self.below_threshold.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The highest severity reported, if any rule is.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.rules.iter().map(|r| r.severity).max()
+    }
+
+    /// Folds a later (or earlier) summary into this one, as the outbox does when summaries
+    /// queue up behind DingTalk's rate limit. Counts add exactly; the time span covers both;
+    /// `windows` adds up; lists stay within the larger of the two lengths (what no longer fits
+    /// is counted in the `other_*` fields). Rules are matched by name.
+    pub fn merge(&mut self, other: Summary) {
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.windows = self.windows.saturating_add(other.windows);
+        self.excluded = self.excluded.saturating_add(other.excluded);
+        for rule in other.rules {
+            match self.rules.iter_mut().find(|r| r.name == rule.name) {
+                Some(mine) => mine.merge(rule),
+                None => self.rules.push(rule),
+            }
+        }
+        sort_rules(&mut self.rules);
+        for (name, count) in other.below_threshold {
+            match self.below_threshold.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, mine)) => *mine = mine.saturating_add(count),
+                None => self.below_threshold.push((name, count)),
+            }
+        }
+        self.below_threshold
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+}
+
+impl RuleSummary {
+    /// Folds the same rule's entry from another window into this one.
+    pub fn merge(&mut self, other: RuleSummary) {
+        self.severity = self.severity.max(other.severity);
+        self.count = self.count.saturating_add(other.count);
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+
+        let cap = self.files.len().max(other.files.len());
+        self.other_files = self.other_files.saturating_add(other.other_files);
+        for file in other.files {
+            if !self.files.contains(&file) {
+                self.files.push(file);
+            }
+        }
+        if self.files.len() > cap {
+            self.other_files = self
+                .other_files
+                .saturating_add((self.files.len() - cap) as u64);
+            self.files.truncate(cap);
+        }
+
+        let cap = self.groups.len().max(other.groups.len());
+        self.other_groups_count = self
+            .other_groups_count
+            .saturating_add(other.other_groups_count);
+        for group in other.groups {
+            match self.groups.iter_mut().find(|g| g.values == group.values) {
+                Some(mine) => mine.count = mine.count.saturating_add(group.count),
+                None => self.groups.push(group),
+            }
+        }
+        self.groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+        for dropped in self.groups.drain(cap.min(self.groups.len())..) {
+            self.other_groups_count = self.other_groups_count.saturating_add(dropped.count);
+        }
+
+        let cap = self.patterns.len().max(other.patterns.len());
+        self.other_patterns = self.other_patterns.saturating_add(other.other_patterns);
+        self.other_patterns_count = self
+            .other_patterns_count
+            .saturating_add(other.other_patterns_count);
+        for pattern in other.patterns {
+            match self
+                .patterns
+                .iter_mut()
+                .find(|p| p.pattern == pattern.pattern)
+            {
+                Some(mine) => mine.count = mine.count.saturating_add(pattern.count),
+                None => self.patterns.push(pattern),
+            }
+        }
+        self.patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
+        for dropped in self.patterns.drain(cap.min(self.patterns.len())..) {
+            self.other_patterns = self.other_patterns.saturating_add(1);
+            self.other_patterns_count = self.other_patterns_count.saturating_add(dropped.count);
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! `window`: hits to one [`Summary`] per time window. Pure: no IO, and `now` is always passed in.
+//!
+//! The first hit after a quiet period opens a window at that instant; `window` later it closes
+//! and yields one [`Summary`] holding every rule that had hits. That is the whole anti-flood
+//! policy: however bursty the log, a robot sees at most one message per window per host.
+//!
+//! Memory is bounded however many hits arrive (the agent may see millions of identical errors
+//! during an outage): per rule, counts and first/last times are exact, while files, `group_by`
+//! values and de-duplicated patterns are kept in fixed-size structures ([`topk`]):
+//! - patterns: the [`Masker`] turns each line into its shape; the top shapes are tracked with
+//!   "space-saving" eviction, so the frequent ones survive a long tail of rare ones. A shown
+//!   count is a lower bound of the shape's true count, exact unless the rule saw more distinct
+//!   shapes than it tracks; a shape whose count is mostly uncertain (inherited from evicted
+//!   shapes) is not shown. Hits not attributed to a shown pattern are counted in
+//!   `other_patterns_count`, so the counts always add up to the rule's hits. The number of
+//!   further distinct shapes (`other_patterns`) is exact up to 256 and estimated beyond.
+//! - groups: the same structure over `group_by` values. `min_count` applies per group: groups
+//!   below it go to the summary's `below_threshold` (one entry per rule, with their total);
+//!   groups beyond `max_groups` are folded into `other_groups_count`.
+//! - files: the first [`MAX_FILES`] names are kept, the rest counted in `other_files`.
+//!
+//! A window in which no rule reached its `min_count` still yields a [`Summary`] (with empty
+//! `rules`) so that callers see the below-threshold counts; the agent does not send those.
+
+mod event;
+mod mask;
+mod topk;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
+use self::topk::{Distinct, TopK};
+use crate::config::Config;
+use crate::rules::{Rule, RuleId, RuleSet, Severity};
+use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
+
+/// Default of `summary.max_groups`.
+pub const DEFAULT_MAX_GROUPS: usize = 20;
+/// Default of `summary.max_patterns`.
+pub const DEFAULT_MAX_PATTERNS: usize = 5;
+/// File names kept per rule; further files are only counted.
+pub const MAX_FILES: usize = 5;
+/// Longest raw sample (or cause line) kept, in bytes.
+pub const MAX_SAMPLE_BYTES: usize = 512;
+/// Longest masked pattern kept, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 256;
+/// Longest `group_by` value kept for display, in bytes (the full value tells groups apart).
+pub const MAX_GROUP_VALUE_BYTES: usize = 64;
+/// Longest file name kept, in bytes.
+pub const MAX_FILE_BYTES: usize = 256;
+
+/// How windows are built.
+#[derive(Clone, Debug)]
+pub struct WindowOptions {
+    /// Length of a window.
+    pub window: Duration,
+    /// Host name put in every summary.
+    pub host: String,
+    /// At most this many groups shown per rule; the rest are folded into "other".
+    pub max_groups: usize,
+    /// At most this many de-duplicated patterns shown per rule.
+    pub max_patterns: usize,
+    /// Built-in masks, by name (see [`BUILTIN_MASKS`]).
+    pub masks: Vec<String>,
+    /// Custom masks: (placeholder, regex), applied before the built-in ones.
+    pub custom_masks: Vec<(String, regex::Regex)>,
+}
+
+impl WindowOptions {
+    /// The options a configuration implies.
+    pub fn from_config(config: &Config) -> WindowOptions {
+        WindowOptions {
+            window: config.window,
+            host: config.host.clone(),
+            max_groups: config.summary.max_groups,
+            max_patterns: config.summary.max_patterns,
+            masks: config.summary.masks.clone(),
+            custom_masks: config.summary.custom_masks.clone(),
+        }
+    }
+
+    /// Defaults (all built-in masks, [`DEFAULT_MAX_GROUPS`], [`DEFAULT_MAX_PATTERNS`]) for a
+    /// window length and host.
+    pub fn new(window: Duration, host: impl Into<String>) -> WindowOptions {
+        WindowOptions {
+            window,
+            host: host.into(),
+            max_groups: DEFAULT_MAX_GROUPS,
+            max_patterns: DEFAULT_MAX_PATTERNS,
+            masks: BUILTIN_MASKS.iter().map(|&m| m.to_owned()).collect(),
+            custom_masks: Vec::new(),
+        }
+    }
+
+    /// The masker these options describe.
+    pub fn masker(&self) -> Masker {
+        Masker::new(&self.masks, &self.custom_masks)
+    }
+
+    fn tracked_patterns(&self) -> usize {
+        (self.max_patterns.saturating_mul(8)).clamp(64, 1024)
+    }
+
+    fn tracked_groups(&self) -> usize {
+        (self.max_groups.saturating_mul(4)).clamp(32, 4096)
+    }
+}
+
+/// One hit, borrowed from the scanner's chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct HitRef<'a> {
+    /// The rule that matched.
+    pub rule: RuleId,
+    /// The line, or a multiline event (lines separated by `\n`).
+    pub line: &'a [u8],
+    /// The rule's `group_by` values, in order (`None`: the capture did not participate).
+    pub groups: &'a [Option<&'a [u8]>],
+    /// The file the line came from.
+    pub file: &'a str,
+}
+
+/// Turns hits into one [`Summary`] per window.
+#[derive(Debug)]
+pub struct Aggregator {
+    rules: Arc<RuleSet>,
+    options: WindowOptions,
+    masker: Masker,
+    open: Option<OpenWindow>,
+    ready: VecDeque<Summary>,
+    scratch: Scratch,
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    pattern: String,
+    cause: String,
+    key: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct OpenWindow {
+    start: Timestamp,
+    deadline: Timestamp,
+    /// Index into `states` by [`RuleId`] of the current rule set.
+    slots: Vec<Option<usize>>,
+    states: Vec<RuleState>,
+    excluded: u64,
+}
+
+#[derive(Debug)]
+struct RuleState {
+    name: String,
+    severity: Severity,
+    min_count: u64,
+    group_by: Vec<String>,
+    count: u64,
+    first: Timestamp,
+    last: Timestamp,
+    files: Vec<String>,
+    file_hashes: Distinct,
+    last_file_hash: Option<u64>,
+    groups: TopK<Vec<Option<String>>>,
+    /// Hits whose group values were dropped (the rule's `group_by` changed on reload).
+    folded_groups: u64,
+    patterns: TopK<PatternValue>,
+}
+
+#[derive(Clone, Debug)]
+struct PatternValue {
+    pattern: String,
+    sample: String,
+    extra_lines: u32,
+    cause: Option<String>,
+}
+
+impl Aggregator {
+    /// An aggregator with no open window.
+    pub fn new(rules: Arc<RuleSet>, options: WindowOptions) -> Aggregator {
+        Aggregator {
+            rules,
+            masker: options.masker(),
+            options,
+            open: None,
+            ready: VecDeque::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Counts a hit seen at `now`. The first hit while no window is open opens one at `now`.
+    /// A window whose deadline has passed is closed first (its summary waits for [`poll`]), so
+    /// a hit never lands in a window that should already be closed.
+    ///
+    /// [`poll`]: Aggregator::poll
+    pub fn observe(&mut self, now: Timestamp, hit: HitRef<'_>) {
+        self.close_if_due(now);
+        let deadline = add(now, self.options.window);
+        let rule_count = self.rules.len();
+        let window = self
+            .open
+            .get_or_insert_with(|| OpenWindow::new(now, deadline, rule_count));
+        let index = window.state_index(&self.rules, hit.rule, &self.options);
+        window.states[index].observe(now, &hit, &self.masker, &mut self.scratch);
+    }
+
+    /// Counts lines removed by a rule's `exclude` at `now`, for the open window's footer.
+    /// Does not open a window: exclusions alone are not worth a message.
+    pub fn observe_excluded(&mut self, now: Timestamp, count: u64) {
+        self.close_if_due(now);
+        if let Some(window) = &mut self.open {
+            window.excluded = window.excluded.saturating_add(count);
+        }
+    }
+
+    /// When [`poll`](Aggregator::poll) should next be called: the open window's deadline, or a
+    /// past instant when a closed summary is waiting. `None` when there is nothing to wait for.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self.ready.front() {
+            Some(summary) => Some(summary.end),
+            None => self.open.as_ref().map(|window| window.deadline),
+        }
+    }
+
+    /// Returns a closed window's summary: one waiting already, or the open window if `now` is
+    /// at or past its deadline (it then ends at its deadline). The summary's `rules` may be
+    /// empty when no rule reached its `min_count`; callers do not send those.
+    pub fn poll(&mut self, now: Timestamp) -> Option<Summary> {
+        self.close_if_due(now);
+        self.ready.pop_front()
+    }
+
+    /// Closes the open window early (shutdown) and returns its summary, ending at `now`. Call
+    /// until `None`: summaries already closed come out first.
+    pub fn flush(&mut self, now: Timestamp) -> Option<Summary> {
+        if let Some(summary) = self.ready.pop_front() {
+            return Some(summary);
+        }
+        let window = self.open.take()?;
+        let end = now.min(window.deadline).max(window.start);
+        Some(window.close(end, &self.options))
+    }
+
+    /// Returns true if and only if a window is open.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Swaps in a reloaded rule set, keeping the open window. Rules are matched by name (ids
+    /// change); a rule that disappeared keeps its counts in the open window, and a rule whose
+    /// `group_by` changed has its earlier hits counted as "other".
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        if let Some(window) = &mut self.open {
+            window.slots = vec![None; rules.len()];
+            for (index, state) in window.states.iter_mut().enumerate() {
+                if let Some(id) = rules.find(&state.name) {
+                    window.slots[id.index()] = Some(index);
+                    state.update_from(rules.get(id), &self.options);
+                }
+            }
+        }
+        self.rules = rules;
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &WindowOptions {
+        &self.options
+    }
+
+    fn close_if_due(&mut self, now: Timestamp) {
+        if let Some(window) = self.open.take_if(|window| now >= window.deadline) {
+            let deadline = window.deadline;
+            self.ready.push_back(window.close(deadline, &self.options));
+        }
+    }
+}
+
+fn add(start: Timestamp, window: Duration) -> Timestamp {
+    SignedDuration::try_from(window)
+        .ok()
+        .and_then(|d| start.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+impl OpenWindow {
+    fn new(start: Timestamp, deadline: Timestamp, rule_count: usize) -> OpenWindow {
+        OpenWindow {
+            start,
+            deadline,
+            slots: vec![None; rule_count],
+            states: Vec::new(),
+            excluded: 0,
+        }
+    }
+
+    fn state_index(&mut self, rules: &RuleSet, id: RuleId, options: &WindowOptions) -> usize {
+        if let Some(Some(index)) = self.slots.get(id.index()) {
+            return *index;
+        }
+        let state = match rules.rules().get(id.index()) {
+            Some(rule) => RuleState::new(rule, options),
+            None => {
+                // A caller bug (an id from another rule set): still counted, never dropped.
+                let name = format!("rule-{}", id.0);
+                if let Some(found) = self.states.iter().position(|s| s.name == name) {
+                    return found;
+                }
+                RuleState::unknown(name, options)
+            }
+        };
+        self.states.push(state);
+        let index = self.states.len() - 1;
+        if let Some(slot) = self.slots.get_mut(id.index()) {
+            *slot = Some(index);
+        }
+        index
+    }
+
+    fn close(self, end: Timestamp, options: &WindowOptions) -> Summary {
+        let mut rules = Vec::new();
+        let mut below_threshold = Vec::new();
+        for state in self.states {
+            let (reported, below) = state.summarize(options);
+            rules.extend(reported);
+            below_threshold.extend(below);
+        }
+        crate::summary::sort_rules(&mut rules);
+        below_threshold.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Summary {
+            host: options.host.clone(),
+            start: self.start,
+            end,
+            rules,
+            below_threshold,
+            excluded: self.excluded,
+            windows: 1,
+        }
+    }
+}
+
+impl RuleState {
+    fn new(rule: &Rule, options: &WindowOptions) -> RuleState {
+        RuleState {
+            name: rule.name.clone(),
+            severity: rule.severity,
+            min_count: rule.min_count.get(),
+            group_by: rule.group_by.clone(),
+            count: 0,
+            first: Timestamp::MAX,
+            last: Timestamp::MIN,
+            files: Vec::new(),
+            file_hashes: Distinct::default(),
+            last_file_hash: None,
+            groups: TopK::new(options.tracked_groups()),
+            folded_groups: 0,
+            patterns: TopK::new(options.tracked_patterns()),
+        }
+    }
+
+    fn unknown(name: String, options: &WindowOptions) -> RuleState {
+        let rule = Rule {
+            name,
+            severity: Severity::Error,
+            min_count: std::num::NonZeroU64::MIN,
+            group_by: Vec::new(),
+            sources: Vec::new(),
+            patterns: Vec::new(),
+            excludes: Vec::new(),
+            group_slots: Vec::new(),
+            examples_match: Vec::new(),
+            examples_no_match: Vec::new(),
+        };
+        RuleState::new(&rule, options)
+    }
+
+    fn update_from(&mut self, rule: &Rule, options: &WindowOptions) {
+        self.severity = rule.severity;
+        self.min_count = rule.min_count.get();
+        if self.group_by != rule.group_by {
+            let groups = std::mem::replace(&mut self.groups, TopK::new(options.tracked_groups()));
+            self.folded_groups += groups.total();
+            self.group_by = rule.group_by.clone();
+        }
+    }
+
+    fn observe(
+        &mut self,
+        now: Timestamp,
+        hit: &HitRef<'_>,
+        masker: &Masker,
+        scratch: &mut Scratch,
+    ) {
+        self.count += 1;
+        self.first = self.first.min(now);
+        self.last = self.last.max(now);
+        self.observe_file(hit.file);
+        if !self.group_by.is_empty() {
+            self.observe_groups(hit.groups, &mut scratch.key);
+        }
+        self.observe_pattern(hit.line, masker, scratch);
+    }
+
+    fn observe_file(&mut self, file: &str) {
+        let hash = xxhash_rust::xxh3::xxh3_64(file.as_bytes());
+        if self.last_file_hash == Some(hash) {
+            return;
+        }
+        self.last_file_hash = Some(hash);
+        self.file_hashes.insert(hash);
+        let name = cut(file, MAX_FILE_BYTES);
+        if self.files.len() < MAX_FILES && !self.files.iter().any(|f| f == name) {
+            self.files.push(name.to_owned());
+        }
+    }
+
+    fn observe_groups(&mut self, values: &[Option<&[u8]>], key: &mut Vec<u8>) {
+        key.clear();
+        for i in 0..self.group_by.len() {
+            match values.get(i).copied().flatten() {
+                Some(value) => {
+                    key.push(1);
+                    key.extend_from_slice(&(value.len() as u64).to_le_bytes());
+                    key.extend_from_slice(value);
+                }
+                None => key.push(0),
+            }
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(key);
+        let width = self.group_by.len();
+        self.groups.add(hash, 1, || {
+            (0..width)
+                .map(|i| {
+                    values
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .map(|v| lossy_capped(v, MAX_GROUP_VALUE_BYTES))
+                })
+                .collect()
+        });
+    }
+
+    fn observe_pattern(&mut self, line: &[u8], masker: &Masker, scratch: &mut Scratch) {
+        let event = event::split(line);
+        masker.mask_into(event.first, &mut scratch.pattern);
+        let mut hash = xxhash_rust::xxh3::xxh3_64(scratch.pattern.as_bytes());
+        if let Some(cause) = event.cause {
+            masker.mask_into(cause, &mut scratch.cause);
+            hash ^= xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes()).rotate_left(1);
+        }
+        let pattern = &scratch.pattern;
+        self.patterns.add(hash, 1, || PatternValue {
+            pattern: cut(pattern, MAX_PATTERN_BYTES).to_owned(),
+            sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
+            extra_lines: event.extra_lines,
+            cause: event.cause.map(|c| lossy_capped(c, MAX_SAMPLE_BYTES)),
+        });
+    }
+
+    /// The rule's entry in the summary (when it reached `min_count`) and its below-threshold
+    /// entry (hits of groups, or of the whole rule, under `min_count`).
+    fn summarize(self, options: &WindowOptions) -> (Option<RuleSummary>, Option<(String, u64)>) {
+        let (count, groups, other_groups_count, below) = if self.group_by.is_empty() {
+            if self.count >= self.min_count {
+                (self.count, Vec::new(), 0, 0)
+            } else {
+                (0, Vec::new(), 0, self.count)
+            }
+        } else {
+            self.split_groups(options.max_groups)
+        };
+        let below = (below > 0).then(|| (self.name.clone(), below));
+        if count == 0 {
+            return (None, below);
+        }
+        let distinct_patterns = self.patterns.distinct();
+        let ranked = self.patterns.into_ranked();
+        let patterns: Vec<PatternCount> = ranked
+            .into_iter()
+            .take(options.max_patterns)
+            .filter(|slot| slot.guaranteed() > slot.error)
+            .map(|slot| PatternCount {
+                count: slot.guaranteed(),
+                pattern: slot.value.pattern,
+                sample: slot.value.sample,
+                extra_lines: slot.value.extra_lines,
+                cause: slot.value.cause,
+            })
+            .collect();
+        let shown: u64 = patterns.iter().map(|p| p.count).sum();
+        let other_files = self
+            .file_hashes
+            .count()
+            .saturating_sub(self.files.len() as u64);
+        let summary = RuleSummary {
+            name: self.name,
+            severity: self.severity,
+            count,
+            first: self.first,
+            last: self.last,
+            files: self.files,
+            other_files,
+            groups,
+            other_groups_count,
+            other_patterns: distinct_patterns.saturating_sub(patterns.len() as u64),
+            other_patterns_count: self.count.saturating_sub(shown),
+            patterns,
+        };
+        (Some(summary), below)
+    }
+
+    /// (reported count, shown groups, "other" count, below-threshold count) of a rule with
+    /// `group_by`. Groups under `min_count` are below threshold; when no group reaches it, the
+    /// whole rule is.
+    fn split_groups(&self, max_groups: usize) -> (u64, Vec<GroupCount>, u64, u64) {
+        let ranked = self.groups.clone().into_ranked();
+        let (passing, failing): (Vec<_>, Vec<_>) = ranked
+            .into_iter()
+            .partition(|slot| slot.guaranteed() >= self.min_count);
+        if passing.is_empty() {
+            return (0, Vec::new(), 0, self.count);
+        }
+        let below: u64 = failing.iter().map(|slot| slot.guaranteed()).sum();
+        let count = self.count - below;
+        let groups: Vec<GroupCount> = passing
+            .into_iter()
+            .take(max_groups)
+            .map(|slot| GroupCount {
+                values: self
+                    .group_by
+                    .iter()
+                    .cloned()
+                    .zip(
+                        slot.value
+                            .iter()
+                            .map(|v| v.clone().unwrap_or_else(|| "-".into())),
+                    )
+                    .collect(),
+                count: slot.guaranteed(),
+            })
+            .collect();
+        let shown: u64 = groups.iter().map(|g| g.count).sum();
+        (count, groups, count - shown, below)
+    }
+}
+
+/// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
+pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
+    let head = &bytes[..bytes.len().min(max.saturating_add(4))];
+    cut(&String::from_utf8_lossy(head), max).to_owned()
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a character boundary.
+pub(crate) fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
