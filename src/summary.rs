@@ -209,3 +209,125 @@ impl RuleSummary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_795_831_200 + seconds).expect("a valid test time")
+    }
+
+    fn pattern(text: &str, count: u64) -> PatternCount {
+        PatternCount {
+            pattern: text.into(),
+            count,
+            sample: format!("{text} sample"),
+            extra_lines: 0,
+            cause: None,
+        }
+    }
+
+    fn rule(name: &str, severity: Severity, count: u64, first: i64) -> RuleSummary {
+        RuleSummary {
+            name: name.into(),
+            severity,
+            count,
+            first: at(first),
+            last: at(first + 10),
+            files: vec![format!("/var/log/{name}.log")],
+            other_files: 0,
+            groups: Vec::new(),
+            other_groups_count: 0,
+            patterns: vec![pattern("a <n>", count)],
+            other_patterns: 0,
+            other_patterns_count: 0,
+        }
+    }
+
+    fn summary(start: i64, rules: Vec<RuleSummary>) -> Summary {
+        Summary {
+            host: "app-01".into(),
+            start: at(start),
+            end: at(start + 60),
+            rules,
+            below_threshold: vec![("quiet".into(), 2)],
+            excluded: 3,
+            windows: 1,
+        }
+    }
+
+    #[test]
+    fn merge_adds_counts_and_covers_both_spans() {
+        let mut merged = summary(0, vec![rule("oom", Severity::Critical, 2, 5)]);
+        merged.merge(summary(
+            60,
+            vec![
+                rule("oom", Severity::Critical, 3, 70),
+                rule("npe", Severity::Error, 40, 61),
+            ],
+        ));
+        assert_eq!(
+            (merged.start, merged.end, merged.windows),
+            (at(0), at(120), 2)
+        );
+        assert_eq!((merged.excluded, merged.below_threshold_matches()), (6, 4));
+        let oom = &merged.rules[0];
+        assert_eq!((oom.name.as_str(), oom.count), ("oom", 5));
+        assert_eq!((oom.first, oom.last), (at(5), at(80)));
+        assert_eq!(oom.patterns[0].count, 5);
+        assert_eq!(merged.rules[1].name, "npe");
+        assert_eq!(merged.matches(), 45);
+    }
+
+    #[test]
+    fn merge_keeps_caps_and_counts_what_no_longer_fits() {
+        let mut first = rule("r", Severity::Error, 10, 0);
+        first.patterns = vec![pattern("a", 6), pattern("b", 4)];
+        first.files = vec!["/a".into(), "/b".into()];
+        let mut second = rule("r", Severity::Error, 9, 60);
+        second.patterns = vec![pattern("c", 5), pattern("a", 1)];
+        second.other_patterns = 1;
+        second.other_patterns_count = 3;
+        second.files = vec!["/c".into()];
+        second.groups = vec![GroupCount {
+            values: vec![("status".into(), "502".into())],
+            count: 9,
+        }];
+        let mut merged = summary(0, vec![first]);
+        merged.merge(summary(60, vec![second]));
+        let r = &merged.rules[0];
+        assert_eq!(r.count, 19);
+        let patterns: Vec<(&str, u64)> = r
+            .patterns
+            .iter()
+            .map(|p| (p.pattern.as_str(), p.count))
+            .collect();
+        assert_eq!(patterns, [("a", 7), ("c", 5)]);
+        assert_eq!((r.other_patterns, r.other_patterns_count), (2, 7));
+        let shown: u64 = r.patterns.iter().map(|p| p.count).sum();
+        assert_eq!(shown + r.other_patterns_count, r.count);
+        assert_eq!((r.files.len(), r.other_files), (2, 1));
+        assert_eq!((r.groups.len(), r.other_groups_count), (1, 0));
+    }
+
+    #[test]
+    fn merge_ranks_by_severity_then_count() {
+        let mut merged = summary(0, vec![rule("warn", Severity::Warning, 100, 0)]);
+        merged.merge(summary(60, vec![rule("crit", Severity::Critical, 1, 60)]));
+        merged.merge(summary(
+            120,
+            vec![rule("warn2", Severity::Warning, 200, 120)],
+        ));
+        let names: Vec<&str> = merged.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["crit", "warn2", "warn"]);
+        assert_eq!(merged.windows, 3);
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() {
+        let original = summary(0, vec![rule("oom", Severity::Critical, 2, 5)]);
+        let json = serde_json::to_string(&original).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), original);
+    }
+}
