@@ -9,9 +9,13 @@
 
 mod build;
 mod diag;
+mod dingtalk;
 mod expand;
+mod glob;
 mod rule_files;
 mod secret;
+mod sources;
+mod summary;
 mod walk;
 mod yaml;
 
@@ -22,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use build::BUILTIN_MASKS;
 pub use secret::Secret;
+pub use summary::BUILTIN_MASKS;
 
 use crate::rules::{RuleSet, Severity};
 

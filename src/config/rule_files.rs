@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::build::{Origin, io_reason, severity};
 use super::diag::{backticked, suggest};
+use super::glob::expand_glob;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
@@ -24,8 +25,6 @@ const RULE_KEYS: &[&str] = &[
     "examples",
 ];
 const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
-/// Upper bound of files an include glob may walk through, against runaway `**`.
-const MAX_GLOB_ENTRIES: usize = 10_000;
 
 /// Collects rules across files.
 pub(crate) struct RuleReader {
@@ -470,71 +469,5 @@ fn display_path(file: &Path, pattern: &str, origin: &Origin) -> PathBuf {
     match file.strip_prefix(dir) {
         Ok(relative) => origin.display_of(&relative.to_string_lossy()),
         Err(_) => file.to_owned(),
-    }
-}
-
-/// The files matching an absolute glob, sorted. A pattern without glob characters names one
-/// file. Directories are walked from the longest literal prefix, as deep as the pattern reaches
-/// (any depth for `**`), at most [`MAX_GLOB_ENTRIES`] entries.
-fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
-    let text = pattern.to_string_lossy();
-    let is_meta = |s: &str| s.contains(['*', '?', '[', '{']);
-    if !is_meta(&text) {
-        return Ok(if pattern.is_file() {
-            vec![pattern.to_owned()]
-        } else {
-            Vec::new()
-        });
-    }
-    let matcher = globset::GlobBuilder::new(&text)
-        .literal_separator(true)
-        .build()
-        .map_err(|e| e.kind().to_string())?
-        .compile_matcher();
-    let mut base = PathBuf::new();
-    let mut depth = 0usize;
-    let mut recursive = false;
-    let mut in_pattern = false;
-    for component in pattern.components() {
-        let part = component.as_os_str().to_string_lossy();
-        if in_pattern || is_meta(&part) {
-            in_pattern = true;
-            depth += 1;
-            recursive |= part.contains("**");
-        } else {
-            base.push(component);
-        }
-    }
-    let max_depth = if recursive { 32 } else { depth };
-    let mut found = Vec::new();
-    let mut budget = MAX_GLOB_ENTRIES;
-    walk(&base, 1, max_depth, &matcher, &mut found, &mut budget);
-    found.sort();
-    Ok(found)
-}
-
-fn walk(
-    dir: &Path,
-    depth: usize,
-    max_depth: usize,
-    matcher: &globset::GlobMatcher,
-    found: &mut Vec<PathBuf>,
-    budget: &mut usize,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let path = entry.path();
-        let is_dir = path.is_dir();
-        if !is_dir && matcher.is_match(&path) {
-            found.push(path);
-        } else if is_dir && depth < max_depth {
-            walk(&path, depth + 1, max_depth, matcher, found, budget);
-        }
     }
 }

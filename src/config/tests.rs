@@ -189,6 +189,18 @@ fn plain_http_is_allowed_to_loopback_or_when_asked() {
 }
 
 #[test]
+fn a_malformed_reference_in_a_secret_does_not_show_it() {
+    let err = load_err(&format!(
+        "dingtalk:\n  webhook: https://x.invalid/robot?access_token=${{0made-up-token}}\n{RULE}"
+    ));
+    assert!(
+        err.contains("invalid variable reference in `dingtalk.webhook`"),
+        "{err}"
+    );
+    assert!(!err.contains("made-up"), "{err}");
+}
+
+#[test]
 fn a_typo_next_to_a_literal_token_does_not_show_it() {
     let err = load_err(&format!(
         "dingtalk:\n  webhok: https://oapi.dingtalk.com/robot/send?access_token=made-up-token-1234\n{RULE}"

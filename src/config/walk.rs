@@ -285,6 +285,11 @@ impl<'e> Ctx<'e> {
                         format!("environment variable `{name}` is not set (used in `{what}`)"),
                         format!("set it, or give a default: `${{{name}:-default}}`"),
                     ),
+                    // In a secret, the text around `${` may be part of the credential.
+                    ExpandError::Malformed(_) if secret => (
+                        format!("invalid variable reference in `{what}`"),
+                        "write `${NAME}` or `${NAME:-default}`; `$${` is a literal `${`".to_owned(),
+                    ),
                     ExpandError::Malformed(reference) => (
                         format!("invalid variable reference `{reference}` in `{what}`"),
                         "write `${NAME}` or `${NAME:-default}`; `$${` is a literal `${`".to_owned(),

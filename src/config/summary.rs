@@ -1,0 +1,168 @@
+//! The `summary` section: how matches are folded into a summary (group and pattern caps,
+//! de-duplication masks, the time zone of the times shown).
+
+use super::SummaryOptions;
+use super::build::{opt, short_regex_error};
+use super::walk::Ctx;
+use super::yaml::{Kind, Node};
+use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+
+/// Built-in masks of `summary.masks`, in the order they apply.
+pub const BUILTIN_MASKS: [&str; 6] = ["timestamp", "uuid", "ip", "hex", "quoted", "number"];
+
+const SUMMARY_KEYS: &[&str] = &[
+    "max_groups",
+    "max_patterns",
+    "masks",
+    "custom_masks",
+    "timezone",
+];
+
+const CUSTOM_MASK_KEYS: &[&str] = &["name", "pattern"];
+
+const DEFAULT_MAX_GROUPS: u64 = 20;
+
+const DEFAULT_MAX_PATTERNS: u64 = 5;
+
+pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryOptions> {
+    let null = Node::null();
+    let map = ctx.map(node.unwrap_or(&null), "summary", SUMMARY_KEYS)?;
+    let max_groups = opt(ctx, &map, "max_groups", DEFAULT_MAX_GROUPS, |c, n, _| {
+        c.integer(n, "summary.max_groups", 1, 1_000)
+    });
+    let max_patterns = opt(
+        ctx,
+        &map,
+        "max_patterns",
+        DEFAULT_MAX_PATTERNS,
+        |c, n, _| c.integer(n, "summary.max_patterns", 1, 100),
+    );
+    let masks = match map.get("masks") {
+        Some(n) => masks(ctx, n),
+        None => Some(BUILTIN_MASKS.iter().map(|m| (*m).to_owned()).collect()),
+    };
+    let custom_masks = match map.get("custom_masks") {
+        Some(n) => custom_masks(ctx, n),
+        None => Some(Vec::new()),
+    };
+    let timezone = match map.get("timezone") {
+        Some(n) => timezone(ctx, n),
+        None => Some(jiff::tz::TimeZone::system()),
+    };
+    Some(SummaryOptions {
+        max_groups: usize::try_from(max_groups?).ok()?,
+        max_patterns: usize::try_from(max_patterns?).ok()?,
+        masks: masks?,
+        custom_masks: custom_masks?,
+        timezone: timezone?,
+    })
+}
+
+fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
+    let names = ctx.strings(node, "summary.masks")?;
+    let mut ok = true;
+    for (name, pos) in &names {
+        if !BUILTIN_MASKS.contains(&name.as_str()) {
+            ctx.error(
+                *pos,
+                format!("unknown mask `{name}` in `summary.masks`"),
+                Some(super::diag::suggestion_help(name, &BUILTIN_MASKS)),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| names.into_iter().map(|(n, _)| n).collect())
+}
+
+fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Regex)>> {
+    let items = match &node.kind {
+        Kind::Seq(items) => items.as_slice(),
+        Kind::Null => &[],
+        other => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "`summary.custom_masks` must be a list, found {}",
+                    other.describe()
+                ),
+                None,
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("summary.custom_masks[{i}]");
+        let Some(map) = ctx.map(item, &what, CUSTOM_MASK_KEYS) else {
+            ok = false;
+            continue;
+        };
+        let name = ctx
+            .required(&map, "name", &format!("`{what}`"))
+            .and_then(|n| ctx.non_empty_string(n, &format!("{what}.name")));
+        let pattern = ctx
+            .required(&map, "pattern", &format!("`{what}`"))
+            .and_then(|n| {
+                let text = ctx.non_empty_string(n, &format!("{what}.pattern"))?;
+                match regex::RegexBuilder::new(&text)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => Some(re),
+                    Err(err) => {
+                        let message = short_regex_error(&err.to_string());
+                        ctx.error(
+                            n.pos,
+                            format!("`{what}.pattern` is not a valid regex: {message}"),
+                            None,
+                        );
+                        None
+                    }
+                }
+            });
+        match (name, pattern) {
+            (Some(name), Some(pattern)) => out.push((name, pattern)),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn timezone(ctx: &mut Ctx<'_>, node: &Node) -> Option<jiff::tz::TimeZone> {
+    let name = ctx.non_empty_string(node, "summary.timezone")?;
+    if name == "local" {
+        return Some(jiff::tz::TimeZone::system());
+    }
+    if let Some(offset) = fixed_offset(&name) {
+        return Some(jiff::tz::TimeZone::fixed(offset));
+    }
+    match jiff::tz::TimeZone::get(&name) {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            ctx.error(
+                node.pos,
+                format!("unknown time zone `{name}` in `summary.timezone`"),
+                Some("use `local`, an IANA name like `Asia/Shanghai`, `UTC`, or an offset like `+08:00`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// Parses `+08:00`, `-05:30`, `+8`.
+fn fixed_offset(text: &str) -> Option<jiff::tz::Offset> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text[1..].split_once(':').unwrap_or((&text[1..], "0"));
+    let hours: i32 = hours.parse().ok()?;
+    let minutes: i32 = minutes.parse().ok()?;
+    if hours > 14 || minutes > 59 {
+        return None;
+    }
+    jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
+}
