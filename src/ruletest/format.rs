@@ -19,6 +19,12 @@ use crate::rules::Severity;
 /// The virtual clock's start when a file does not say.
 pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
 
+/// Most writes one input entry may make (the runner holds a case's writes in memory).
+pub const MAX_REPEAT: u32 = 1_000_000;
+
+/// Latest input time after `start`, so the virtual clock never overflows.
+const MAX_OFFSET: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 /// A 1-based (line, column) in a test file.
 pub type Position = Option<(usize, usize)>;
 
@@ -392,10 +398,10 @@ fn parse_input(raw: Spanned<raw::Input>, problems: &mut Problems<'_>) -> Input {
             );
             1
         }
-        (_, Some(repeat)) if repeat.value == 0 => {
+        (_, Some(repeat)) if repeat.value == 0 || repeat.value > MAX_REPEAT => {
             problems.push(
                 &repeat.referenced,
-                "`repeat` must be at least 1".into(),
+                format!("`repeat` must be between 1 and {MAX_REPEAT}"),
                 None,
             );
             1
@@ -403,8 +409,19 @@ fn parse_input(raw: Spanned<raw::Input>, problems: &mut Problems<'_>) -> Input {
         (_, Some(repeat)) => repeat.value,
         (None, None) => 1,
     };
+    let first = problems.duration(&raw.at, "at");
+    let last = every
+        .checked_mul(repeat.saturating_sub(1))
+        .and_then(|span| span.checked_add(first));
+    if last.is_none_or(|last| last > MAX_OFFSET) {
+        problems.push(
+            &raw.at.referenced,
+            "input times must stay within 10 years of `start`".into(),
+            None,
+        );
+    }
     Input {
-        at: problems.duration(&raw.at, "at"),
+        at: first,
         every,
         repeat,
         source: raw.source.map(named),

@@ -346,6 +346,8 @@ cases:
       - {at: soon, source: java, line: x}
       - {at: 0s, every: 1s, source: java, line: x}
       - {at: 0s, source: java}
+      - {at: 0s, every: 1s, repeat: 0, source: java, line: x}
+      - {at: 4000d, source: java, line: x}
     expect:
       - window: 0
         fires: [{rule: java-oom, count: 1}]
@@ -354,7 +356,9 @@ cases:
         tests/t.yaml:7:14: invalid duration `soon` in `at`: expected number at 0 (write a duration like `0s`, `1500ms`, `2m` or `1h 30m`)
         tests/t.yaml:8:25: `every` without `repeat` (add `repeat: N`, the number of times the line is written)
         tests/t.yaml:9:9: input has neither `line` nor `lines` (add `line: "..."` or `lines: ["...", "..."]`)
-        tests/t.yaml:11:17: windows are numbered from 1
+        tests/t.yaml:10:37: `repeat` must be between 1 and 1000000
+        tests/t.yaml:11:14: input times must stay within 10 years of `start`
+        tests/t.yaml:13:17: windows are numbered from 1
     "#);
 }
 
