@@ -383,3 +383,27 @@ cases:
         tests/t.yaml:10:51: rule `db-timeout` has no `group_by` named `host` (its `group_by` is: peer)
     "#);
 }
+
+#[test]
+fn expectations_on_a_silent_window_say_why_it_is_silent() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: below min_count
+    input:
+      - {at: 0s, every: 1s, repeat: 2, source: nginx, line: '1.2.3.4 "GET /api HTTP/1.1" 502 0'}
+    expect:
+      - window: 1
+        fires: [{rule: upstream-5xx, count: 2}]
+        contains: [upstream-5xx]
+        not_contains: [java-oom]
+"#);
+    insta::assert_snapshot!(out, @r#"
+        below min_count: FAILED
+          window 1 (0s to 1m):
+          - upstream-5xx ×2
+          + upstream-5xx not reported: ×2, below its min_count
+          - message contains "upstream-5xx"
+          + no message: no rule reached its threshold
+    "#);
+}
