@@ -12,7 +12,6 @@
 
 pub mod compare;
 pub mod format;
-mod interim_window;
 pub mod runner;
 
 use std::path::Path;

@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use crate::config::{Config, Multiline, Source};
 use crate::render::{self, RenderOptions};
 use crate::ruletest::format::Case;
-use crate::ruletest::interim_window::{Aggregator, HitRef, WindowOptions};
 use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
+use crate::window::{Aggregator, HitRef, WindowOptions};
 
 /// A window that closed while a case ran.
 #[derive(Clone, Debug)]
