@@ -228,7 +228,7 @@ impl Outbox {
         };
         let seqs = [first.seq, second.seq];
         let mut merged = first.summary.clone();
-        merge_summaries(&mut merged, second.summary.clone());
+        merged.merge(second.summary.clone());
         tracing::warn!(
             max_entries = self.max_entries,
             windows = merged.windows,
@@ -281,83 +281,6 @@ impl Outbox {
         }
         prune(&corrupt, MAX_DROPPED);
     }
-}
-
-/// Merges `other` (the later one) into `into`: counts exact, lists no longer than the longer
-/// of the two, what is cut counted in the `other_*` fields.
-///
-/// A local stand-in until `Summary::merge` (the window module's) lands on main; then this body
-/// becomes `into.merge(other)`.
-pub(crate) fn merge_summaries(into: &mut Summary, other: Summary) {
-    use crate::summary::{GroupCount, PatternCount};
-    into.start = into.start.min(other.start);
-    into.end = into.end.max(other.end);
-    into.windows = into.windows.saturating_add(other.windows);
-    into.excluded = into.excluded.saturating_add(other.excluded);
-    for (name, hits) in other.below_threshold {
-        match into.below_threshold.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, total)) => *total = total.saturating_add(hits),
-            None => into.below_threshold.push((name, hits)),
-        }
-    }
-    for rule in other.rules {
-        let Some(mine) = into.rules.iter_mut().find(|r| r.name == rule.name) else {
-            into.rules.push(rule);
-            continue;
-        };
-        mine.severity = mine.severity.max(rule.severity);
-        mine.count = mine.count.saturating_add(rule.count);
-        mine.first = mine.first.min(rule.first);
-        mine.last = mine.last.max(rule.last);
-        let cap = mine.files.len().max(rule.files.len());
-        mine.other_files = mine.other_files.saturating_add(rule.other_files);
-        for file in rule.files {
-            if mine.files.contains(&file) {
-            } else if mine.files.len() < cap {
-                mine.files.push(file);
-            } else {
-                mine.other_files = mine.other_files.saturating_add(1);
-            }
-        }
-        let cap = mine.groups.len().max(rule.groups.len());
-        mine.other_groups_count = mine
-            .other_groups_count
-            .saturating_add(rule.other_groups_count);
-        for group in rule.groups {
-            match mine.groups.iter_mut().find(|g| g.values == group.values) {
-                Some(g) => g.count = g.count.saturating_add(group.count),
-                None => mine.groups.push(group),
-            }
-        }
-        mine.groups.sort_by_key(|g| std::cmp::Reverse(g.count));
-        for cut in mine.groups.split_off(cap.min(mine.groups.len())) {
-            let GroupCount { count, .. } = cut;
-            mine.other_groups_count = mine.other_groups_count.saturating_add(count);
-        }
-        let cap = mine.patterns.len().max(rule.patterns.len());
-        mine.other_patterns = mine.other_patterns.saturating_add(rule.other_patterns);
-        mine.other_patterns_count = mine
-            .other_patterns_count
-            .saturating_add(rule.other_patterns_count);
-        for pattern in rule.patterns {
-            match mine
-                .patterns
-                .iter_mut()
-                .find(|p| p.pattern == pattern.pattern)
-            {
-                Some(p) => p.count = p.count.saturating_add(pattern.count),
-                None => mine.patterns.push(pattern),
-            }
-        }
-        mine.patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
-        for cut in mine.patterns.split_off(cap.min(mine.patterns.len())) {
-            let PatternCount { count, .. } = cut;
-            mine.other_patterns = mine.other_patterns.saturating_add(1);
-            mine.other_patterns_count = mine.other_patterns_count.saturating_add(count);
-        }
-    }
-    into.rules
-        .sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
 }
 
 /// Post times of the rate budget, persisted so a restart does not allow a burst.
@@ -580,21 +503,6 @@ mod tests {
         outbox.push(summary(2, "db", 4)).expect("pushed");
         outbox.push(summary(3, "db", 8)).expect("pushed");
         assert_eq!(hits(&outbox), [1, 6, 8]);
-    }
-
-    #[test]
-    fn merging_adds_counts_and_keeps_rules_apart() {
-        let mut merged = summary(0, "db", 3);
-        merge_summaries(&mut merged, summary(1, "db", 4));
-        merge_summaries(&mut merged, summary(2, "oom", 5));
-        assert_eq!(merged.windows, 3);
-        assert_eq!(merged.start, summary(0, "db", 1).start);
-        assert_eq!(merged.end, summary(2, "db", 1).end);
-        let db = &merged.rules[0];
-        assert_eq!((db.name.as_str(), db.count), ("db", 7));
-        assert_eq!(db.patterns.len(), 1);
-        assert_eq!(db.patterns[0].count, 7);
-        assert_eq!(merged.rules[1].count, 5);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config;
-use crate::outbox::{self, Outbox, SendTimes};
+use crate::outbox::{Outbox, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
 use crate::sink::dingtalk::{Answer, Client, ConfigProblem};
@@ -251,7 +251,7 @@ impl Worker {
         let mut summary = first.summary.clone();
         for entry in entries {
             seqs.push(entry.seq);
-            outbox::merge_summaries(&mut summary, entry.summary.clone());
+            summary.merge(entry.summary.clone());
         }
         if seqs.len() > 1 {
             tracing::info!(
