@@ -1,6 +1,7 @@
 //! `logding explain`: for rule authors. For each rule, says whether a line is a hit (and by
 //! which pattern), is excluded (and by which `exclude` pattern), or does not match, and shows
-//! the named captures the matching pattern extracts.
+//! the named captures the matching pattern extracts. It also shows the line's masked shape: what
+//! a summary would show as its pattern, and what similar lines are folded into.
 
 use std::io::Read as _;
 
@@ -10,6 +11,7 @@ use crate::cli::ExplainArgs;
 use crate::cmd::Exit;
 use crate::config;
 use crate::rules::{Rule, RuleSet, Verdict};
+use crate::window::Masker;
 
 /// Runs the command.
 ///
@@ -34,18 +36,23 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
                 .collect()
         }
     };
+    let masker = Masker::new(&config.summary.masks, &config.summary.custom_masks);
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             println!();
         }
-        print!("{}", explain(&config.rules, line));
+        print!("{}", explain(&config.rules, &masker, line));
     }
     Ok(Exit::Success)
 }
 
 /// The explanation of one line against every rule, aligned, ending with a newline.
-pub fn explain(rules: &RuleSet, line: &[u8]) -> String {
-    let mut out = format!("line: {}\n", String::from_utf8_lossy(line));
+pub fn explain(rules: &RuleSet, masker: &Masker, line: &[u8]) -> String {
+    let mut out = format!(
+        "line:   {}\nmasked: {}\n",
+        String::from_utf8_lossy(line),
+        masker.mask(line)
+    );
     let width = rules
         .rules()
         .iter()

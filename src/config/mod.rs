@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use secret::Secret;
-pub use summary::BUILTIN_MASKS;
 
 use crate::rules::{RuleSet, Severity};
 
@@ -173,7 +172,8 @@ pub struct SummaryOptions {
     /// Built-in masks used to de-duplicate similar lines, by name
     /// (see `window::BUILTIN_MASKS`).
     pub masks: Vec<String>,
-    /// Extra masks: (placeholder shown, regex).
+    /// Extra masks: (placeholder shown instead of a match, `<name>` for a mask named `name`;
+    /// regex).
     pub custom_masks: Vec<(String, regex::Regex)>,
     /// Time zone used to show window times.
     pub timezone: jiff::tz::TimeZone,

@@ -6,9 +6,7 @@ use super::build::{opt, short_regex_error};
 use super::walk::Ctx;
 use super::yaml::{Kind, Node};
 use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
-
-/// Built-in masks of `summary.masks`, in the order they apply.
-pub const BUILTIN_MASKS: [&str; 6] = ["timestamp", "uuid", "ip", "hex", "quoted", "number"];
+use crate::window::BUILTIN_MASKS;
 
 const SUMMARY_KEYS: &[&str] = &[
     "max_groups",
@@ -66,7 +64,7 @@ fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
             ctx.error(
                 *pos,
                 format!("unknown mask `{name}` in `summary.masks`"),
-                Some(super::diag::suggestion_help(name, &BUILTIN_MASKS)),
+                Some(super::diag::suggestion_help(name, BUILTIN_MASKS)),
             );
             ok = false;
         }
@@ -123,7 +121,8 @@ fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Re
                 }
             });
         match (name, pattern) {
-            (Some(name), Some(pattern)) => out.push((name, pattern)),
+            // The placeholder shown in patterns in place of what the regex matched.
+            (Some(name), Some(pattern)) => out.push((format!("<{name}>"), pattern)),
             _ => ok = false,
         }
     }

@@ -57,7 +57,10 @@ fn defaults_fill_every_section() {
     assert_eq!(config.summary.max_patterns, 5);
     assert_eq!(
         config.summary.masks,
-        BUILTIN_MASKS.map(String::from).to_vec()
+        crate::window::BUILTIN_MASKS
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
     );
     assert_eq!(config.tail.poll_interval, Duration::from_secs(1));
     assert_eq!(config.tail.rescan_interval, Duration::from_secs(10));

@@ -173,7 +173,8 @@ fn explain_shows_the_matching_pattern_and_captures() {
     assert_eq!(stderr(&out), "");
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(stdout(&out), @r#"
-    line: 10.0.0.11 - - [28/Nov/2026:10:00:03 +0800] "GET /api/orders/1002 HTTP/1.1" 502 157 "-" "okhttp/4.12.0"
+    line:   10.0.0.11 - - [28/Nov/2026:10:00:03 +0800] "GET /api/orders/1002 HTTP/1.1" 502 157 "-" "okhttp/4.12.0"
+    masked: <ip> - - [<ts>] "<str>" <n> <n> "<str>" "<str>"
       logding-smoke-test      no match
       go-panic                no match
       go-fatal                no match
@@ -211,21 +212,24 @@ fn explain_reads_stdin_and_names_the_excluding_pattern() {
     assert_eq!(stderr(&out), "");
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(stdout(&out), @r"
-    line: GET /healthz 503
+    line:   GET /healthz 503
+    masked: GET /healthz <n>
       upstream-5xx  excluded by `/healthz`
                     method = GET
                     path = /healthz
                     status = 503
       pay           no match
 
-    line: GET /api/pay 502
+    line:   GET /api/pay 502
+    masked: GET <api> <n>
       upstream-5xx  match `(?P<method>GET|POST) (?P<path>\S+) (?P<status>5\d\d)` (error)
                     method = GET
                     path = /api/pay
                     status = 502
       pay           match `/api/pay` (critical)
 
-    line: nothing to see
+    line:   nothing to see
+    masked: nothing to see
       upstream-5xx  no match
       pay           no match
     ");
