@@ -40,7 +40,7 @@ pub(crate) struct RuleReader {
 struct Positions {
     patterns: Vec<Pos>,
     excludes: Vec<Pos>,
-    group_by: Vec<Pos>,
+    group_by: Vec<(String, Pos)>,
     examples: Vec<(String, Pos, bool)>,
 }
 
@@ -126,7 +126,7 @@ impl RuleReader {
         let positions = Positions {
             patterns: patterns.iter().map(|p| p.1).collect(),
             excludes: excludes.iter().map(|p| p.1).collect(),
-            group_by: group_by.iter().map(|p| p.1).collect(),
+            group_by: group_by.clone(),
             examples: examples?,
         };
         let def = RuleDef {
@@ -367,11 +367,8 @@ fn report_compile_error(
             let pos = positions
                 .group_by
                 .iter()
-                .zip(0..)
-                .map(|(p, _)| *p)
-                .find(|p| ctx_text_is(ctx, *p, name))
-                .or_else(|| positions.group_by.first().copied())
-                .unwrap_or(fallback);
+                .find(|(written, _)| written == name)
+                .map_or(fallback, |(_, pos)| *pos);
             ctx.error(pos, error.to_string(), None);
         }
     }
@@ -405,12 +402,6 @@ fn regex_error_pos(ctx: &Ctx<'_>, pos: Pos, pattern: &str) -> Pos {
         column: pos.column + quote + chars_before,
         bytes: Some((start + quote + offset, 1)),
     }
-}
-
-/// Returns true if and only if the node at `pos` spells `name` (to find a `group_by` entry).
-fn ctx_text_is(ctx: &Ctx<'_>, pos: Pos, name: &str) -> bool {
-    ctx.text_at(pos)
-        .is_some_and(|t| t.trim_matches(['"', '\'']) == name)
 }
 
 /// Checks a rule against its examples: `match` lines must be hits, `no_match` lines must not.
