@@ -213,6 +213,13 @@ fn the_rules_repo_example_passes_check_and_test() {
     let test = logding(dir, &args);
     assert!(test.starts_with("exit: 0\n"), "{test}");
     assert!(test.contains(" passed, 0 failed\n"), "{test}");
+    // The CI snippets run exactly these two commands, from the repository's root.
+    for ci in [".github/workflows/rules.yml", ".gitlab-ci.yml"] {
+        let text = fs_err::read_to_string(Path::new(dir).join(ci)).expect("the CI snippet exists");
+        for command in ["logding check -c logding.yaml", "logding test tests/*.yaml"] {
+            assert!(text.contains(command), "{ci} does not run `{command}`");
+        }
+    }
 }
 
 #[test]
