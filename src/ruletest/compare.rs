@@ -157,12 +157,7 @@ fn compare_fire(fire: &Fire, window: &ClosedWindow) -> Option<(String, Vec<Strin
     let name = &fire.rule.name;
     let expected = expected_fire(fire);
     let Some(reported) = find(window, name) else {
-        let below = window
-            .summary
-            .below_threshold
-            .iter()
-            .find(|(rule, _)| rule == name);
-        let actual = match below {
+        let actual = match below_threshold(window, name) {
             Some((_, hits)) => format!("{name} not reported: ×{hits}, below its min_count"),
             None => format!("{name} not reported"),
         };
@@ -198,6 +193,9 @@ fn compare_fire(fire: &Fire, window: &ClosedWindow) -> Option<(String, Vec<Strin
             reported.other_groups_count
         ));
     }
+    if let Some((_, hits)) = below_threshold(window, name) {
+        actual.push(format!("{name} (groups below its min_count) ×{hits}"));
+    }
     if actual.is_empty() {
         actual.push(format!("{name} ×{} without groups", reported.count));
     }
@@ -220,6 +218,15 @@ fn expected_fire(fire: &Fire) -> String {
 /// One line for a reported rule: `name ×count (severity)`.
 fn describe(rule: &RuleSummary) -> String {
     format!("{} ×{} ({})", rule.name, rule.count, rule.severity)
+}
+
+/// The rule's hits in groups (or windows) that stayed below its `min_count`.
+fn below_threshold<'w>(window: &'w ClosedWindow, name: &str) -> Option<&'w (String, u64)> {
+    window
+        .summary
+        .below_threshold
+        .iter()
+        .find(|(rule, _)| rule == name)
 }
 
 fn find<'w>(window: &'w ClosedWindow, name: &str) -> Option<&'w RuleSummary> {

@@ -407,3 +407,25 @@ cases:
           + no message: no rule reached its threshold
     "#);
 }
+
+#[test]
+fn groups_below_min_count_are_shown() {
+    let out = run(r#"
+config: x.yaml
+cases:
+  - name: one group reaches min_count, the other does not
+    input:
+      - {at: 0s, every: 1s, repeat: 3, source: nginx, line: '1.2.3.4 "GET /api HTTP/1.1" 502 0'}
+      - {at: 0s, every: 1s, repeat: 2, source: nginx, line: '1.2.3.4 "GET /api HTTP/1.1" 504 0'}
+    expect:
+      - window: 1
+        fires: [{rule: upstream-5xx, count: 2, group: {status: 504}}]
+"#);
+    insta::assert_snapshot!(out, @r#"
+        one group reaches min_count, the other does not: FAILED
+          window 1 (0s to 1m):
+          - upstream-5xx status=504 ×2
+          + upstream-5xx status=502 ×3
+          + upstream-5xx (groups below its min_count) ×2
+    "#);
+}
