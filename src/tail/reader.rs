@@ -1,0 +1,272 @@
+//! Line splitting of raw file bytes with exact offsets, partial lines held back, and long lines
+//! cut to `max_line_bytes`.
+//!
+//! The reader is fed raw chunks read at explicit offsets and hands out *segments*: either a run
+//! of complete lines copied as they are (the fast path: one `memchr` per line, one copy per run),
+//! or one cut line (its first `max_line_bytes` bytes plus `\n`) with the number of bytes skipped.
+//! Bytes after the last `\n` are held (at most `max_line_bytes` of them) until the line ends; they
+//! are only handed out by [`LineReader::flush_fragment`], when their file is rotated or deleted
+//! and idle. Pure: no IO.
+
+/// A piece of output: a run of complete lines, or one cut line, or a final fragment.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Segment<'a> {
+    /// Bytes to hand out: complete `\n`-terminated lines (a fragment has no `\n`).
+    pub bytes: &'a [u8],
+    /// File offset of the first byte.
+    pub start: u64,
+    /// File offset just past the last byte consumed (the `\n` of the last line).
+    pub end: u64,
+    /// Bytes of the line dropped by the cut (0 for a run of whole lines).
+    pub skipped: u64,
+}
+
+/// Splits a file's bytes into lines.
+#[derive(Debug)]
+pub(crate) struct LineReader {
+    max_line_bytes: usize,
+    /// Head of the current incomplete line (at most `max_line_bytes`).
+    pending: Vec<u8>,
+    /// Bytes of the current incomplete line beyond `max_line_bytes`, dropped.
+    pending_skipped: u64,
+    /// File offset where the current incomplete line starts (= `pos` when there is none).
+    line_start: u64,
+    /// File offset of the next byte to be fed.
+    pos: u64,
+    /// Scratch for assembling a line that straddles chunks.
+    scratch: Vec<u8>,
+}
+
+impl LineReader {
+    /// A reader positioned at `pos`, which must be a line start.
+    pub(crate) fn new(max_line_bytes: usize, pos: u64) -> LineReader {
+        LineReader {
+            max_line_bytes: max_line_bytes.max(1),
+            pending: Vec::new(),
+            pending_skipped: 0,
+            line_start: pos,
+            pos,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// File offset of the next byte to feed.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// File offset of the start of the held incomplete line (= [`Self::pos`] when none).
+    pub(crate) fn line_start(&self) -> u64 {
+        self.line_start
+    }
+
+    /// Returns true if and only if bytes of an incomplete line are held.
+    pub(crate) fn has_fragment(&self) -> bool {
+        self.line_start < self.pos
+    }
+
+    /// The cut length.
+    pub(crate) fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// Changes the cut length for lines that start from now on.
+    pub(crate) fn set_max_line_bytes(&mut self, max_line_bytes: usize) {
+        self.max_line_bytes = max_line_bytes.max(1);
+    }
+
+    /// Feeds `chunk`, the file's bytes at [`Self::pos`], calling `emit` for every segment.
+    pub(crate) fn feed(&mut self, chunk: &[u8], emit: &mut impl FnMut(Segment<'_>)) {
+        let base = self.pos;
+        let had_fragment = self.has_fragment();
+        self.pos += chunk.len() as u64;
+        let mut run_start = 0;
+        if had_fragment {
+            let Some(nl) = memchr::memchr(b'\n', chunk) else {
+                self.hold(chunk);
+                return;
+            };
+            self.finish_held_line(&chunk[..=nl], base + nl as u64 + 1, emit);
+            run_start = nl + 1;
+        }
+        let mut line_begin = run_start;
+        for nl in memchr::memchr_iter(b'\n', &chunk[run_start..]) {
+            let nl = run_start + nl;
+            if nl - line_begin > self.max_line_bytes {
+                if run_start < line_begin {
+                    emit(Segment {
+                        bytes: &chunk[run_start..line_begin],
+                        start: base + run_start as u64,
+                        end: base + line_begin as u64,
+                        skipped: 0,
+                    });
+                }
+                self.emit_cut(&chunk[line_begin..nl], base + line_begin as u64, 0, emit);
+                run_start = nl + 1;
+            }
+            line_begin = nl + 1;
+        }
+        if run_start < line_begin {
+            emit(Segment {
+                bytes: &chunk[run_start..line_begin],
+                start: base + run_start as u64,
+                end: base + line_begin as u64,
+                skipped: 0,
+            });
+        }
+        self.line_start = base + line_begin as u64;
+        self.hold(&chunk[line_begin..]);
+    }
+
+    /// Hands out the held incomplete line as a final fragment (no `\n`), if any.
+    pub(crate) fn flush_fragment(&mut self, emit: &mut impl FnMut(Segment<'_>)) {
+        if !self.has_fragment() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        emit(Segment {
+            bytes: &pending,
+            start: self.line_start,
+            end: self.pos,
+            skipped: self.pending_skipped,
+        });
+        self.pending = pending;
+        self.pending.clear();
+        self.pending_skipped = 0;
+        self.line_start = self.pos;
+    }
+
+    fn hold(&mut self, bytes: &[u8]) {
+        let room = self.max_line_bytes.saturating_sub(self.pending.len());
+        let kept = bytes.len().min(room);
+        self.pending.extend_from_slice(&bytes[..kept]);
+        self.pending_skipped += (bytes.len() - kept) as u64;
+    }
+
+    /// Completes the held line with `tail` (which ends with `\n`), ending at file offset `end`.
+    fn finish_held_line(&mut self, tail: &[u8], end: u64, emit: &mut impl FnMut(Segment<'_>)) {
+        let content_len = self.pending.len() as u64 + self.pending_skipped + tail.len() as u64 - 1;
+        let start = self.line_start;
+        if content_len <= self.max_line_bytes as u64 {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.pending);
+            self.scratch.extend_from_slice(tail);
+            emit(Segment {
+                bytes: &self.scratch,
+                start,
+                end,
+                skipped: 0,
+            });
+        } else {
+            let content = &tail[..tail.len() - 1];
+            let room = self.max_line_bytes - self.pending.len().min(self.max_line_bytes);
+            let kept = content.len().min(room);
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.pending);
+            self.scratch.extend_from_slice(&content[..kept]);
+            self.scratch.push(b'\n');
+            let skipped = self.pending_skipped + (content.len() - kept) as u64;
+            emit(Segment {
+                bytes: &self.scratch,
+                start,
+                end,
+                skipped,
+            });
+        }
+        self.pending.clear();
+        self.pending_skipped = 0;
+        self.line_start = end;
+    }
+
+    fn emit_cut(
+        &mut self,
+        content: &[u8],
+        start: u64,
+        already_skipped: u64,
+        emit: &mut impl FnMut(Segment<'_>),
+    ) {
+        self.scratch.clear();
+        self.scratch
+            .extend_from_slice(&content[..self.max_line_bytes.min(content.len())]);
+        self.scratch.push(b'\n');
+        let skipped = already_skipped + content.len().saturating_sub(self.max_line_bytes) as u64;
+        emit(Segment {
+            bytes: &self.scratch,
+            start,
+            end: start + content.len() as u64 + 1,
+            skipped,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Out = Vec<(String, u64, u64, u64)>;
+
+    fn feed_all(max: usize, chunks: &[&[u8]]) -> (Out, LineReader) {
+        let mut reader = LineReader::new(max, 0);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.feed(chunk, &mut |s: Segment<'_>| {
+                out.push((
+                    String::from_utf8_lossy(s.bytes).into_owned(),
+                    s.start,
+                    s.end,
+                    s.skipped,
+                ));
+            });
+        }
+        (out, reader)
+    }
+
+    #[test]
+    fn runs_of_lines_and_held_partial() {
+        let (out, reader) = feed_all(100, &[b"a\nbb\nccc"]);
+        assert_eq!(out, vec![("a\nbb\n".into(), 0, 5, 0)]);
+        assert_eq!(reader.line_start(), 5);
+        assert_eq!(reader.pos(), 8);
+    }
+
+    #[test]
+    fn partial_write_is_one_line() {
+        let (out, _) = feed_all(100, &[b"Hello ", b"Wor", b"ld\nnext\n"]);
+        assert_eq!(
+            out,
+            vec![("Hello World\n".into(), 0, 12, 0), ("next\n".into(), 12, 17, 0)]
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_with_exact_offsets() {
+        let (out, _) = feed_all(4, &[b"ok\n0123456789\nab\n"]);
+        assert_eq!(
+            out,
+            vec![
+                ("ok\n".into(), 0, 3, 0),
+                ("0123\n".into(), 3, 14, 6),
+                ("ab\n".into(), 14, 17, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_line_across_chunks_is_cut_once() {
+        let (out, reader) = feed_all(4, &[b"0123", b"456", b"789\nx\n"]);
+        assert_eq!(
+            out,
+            vec![("0123\n".into(), 0, 11, 6), ("x\n".into(), 11, 13, 0)]
+        );
+        assert!(!reader.has_fragment());
+    }
+
+    #[test]
+    fn fragment_flush() {
+        let (_, mut reader) = feed_all(100, &[b"a\ntail"]);
+        let mut out = Vec::new();
+        reader.flush_fragment(&mut |s: Segment<'_>| out.push((s.bytes.to_vec(), s.start, s.end)));
+        assert_eq!(out, vec![(b"tail".to_vec(), 2, 6)]);
+        assert!(!reader.has_fragment());
+    }
+}

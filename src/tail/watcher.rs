@@ -1,0 +1,516 @@
+//! One followed file generation: its descriptor, its read position, its held partial line and
+//! open multiline event, its committed offset, and the checks that tell whether it is still the
+//! same content (head fingerprint, offset marker).
+//!
+//! A state machine with no channels and no clock: the tailer calls [`FileWatcher::read`],
+//! [`FileWatcher::observe`] and friends with `now`, and gets batches back.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::checkpoint::Entry;
+use crate::config::Multiline;
+use crate::tail::multiline::{Assembler, Event};
+use crate::tail::reader::{LineReader, Segment};
+use crate::tail::{Batch, Cut, FileId, FileRef};
+
+/// Bytes of the head fingerprint.
+pub(crate) const HEAD_BYTES: u64 = 1024;
+/// Bytes of the offset marker.
+pub(crate) const MARKER_BYTES: u64 = 64;
+/// Most batch ends remembered (with their markers) while waiting for their commits.
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// An xxh3 hash of `len` bytes of a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub len: u64,
+    pub hash: u64,
+}
+
+/// Where a watcher is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// The file is (as far as we know) at its path.
+    Active,
+    /// Its path now names another file (or nothing) but it still has links: drained, then
+    /// closed once idle at EOF for `rotate_wait`.
+    Rotated { since: Instant },
+    /// It has no links left: drained, then closed once idle at EOF for `rotate_wait`.
+    Deleted { since: Instant },
+    /// Closed after draining to `end`; kept until `end` is committed.
+    Done { end: u64 },
+}
+
+/// What `observe` found out about the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Observed {
+    /// Nothing special.
+    Same,
+    /// Its content no longer matches what was read: truncated (maybe regrown).
+    Truncated,
+}
+
+/// The state of one followed file generation.
+#[derive(Debug)]
+pub(crate) struct FileWatcher {
+    pub(crate) file: FileRef,
+    pub(crate) source: usize,
+    pub(crate) fd: Option<File>,
+    pub(crate) state: State,
+    reader: LineReader,
+    assembler: Option<Assembler>,
+    /// Marker of the bytes before `reader.pos()`, to detect truncate-and-regrow.
+    pos_mark: Mark,
+    pub(crate) head: Mark,
+    pub(crate) committed: u64,
+    committed_mark: Mark,
+    in_flight: VecDeque<(u64, Mark)>,
+    /// Size and mtime at the last observation.
+    pub(crate) size: u64,
+    mtime: (i64, i64),
+    pub(crate) last_growth: Instant,
+    pub(crate) last_read: Instant,
+    /// The last read stopped on the budget, not at EOF.
+    pub(crate) has_more: bool,
+    /// A hint says it changed.
+    pub(crate) dirty: bool,
+}
+
+/// Hashes `len` bytes of `file` at `offset`; `None` when the file is shorter.
+pub(crate) fn hash_at(file: &File, offset: u64, len: u64) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0; len as usize];
+    match file.read_exact_at(&mut buf, offset) {
+        Ok(()) => Ok(Some(xxhash_rust::xxh3::xxh3_64(&buf))),
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The marker of the bytes just before `offset`.
+pub(crate) fn mark_before(file: &File, offset: u64) -> Mark {
+    let len = offset.min(MARKER_BYTES);
+    match hash_at(file, offset - len, len) {
+        Ok(Some(hash)) => Mark { len, hash },
+        _ => Mark::default(),
+    }
+}
+
+/// The head fingerprint of a file of `size` bytes.
+pub(crate) fn head_of(file: &File, size: u64) -> Mark {
+    let len = size.min(HEAD_BYTES);
+    match hash_at(file, 0, len) {
+        Ok(Some(hash)) => Mark { len, hash },
+        _ => Mark::default(),
+    }
+}
+
+/// Returns true if and only if `file` (of `size` bytes) still holds the content `entry` saw.
+pub(crate) fn is_valid_resume(file: &File, size: u64, entry: &Entry) -> bool {
+    let head_ok = entry.head_len <= size
+        && hash_at(file, 0, entry.head_len).ok().flatten() == Some(entry.head_hash);
+    let marker_ok = entry.offset <= size
+        && hash_at(file, entry.offset - entry.marker_len, entry.marker_len)
+            .ok()
+            .flatten()
+            == Some(entry.marker_hash);
+    head_ok && marker_ok
+}
+
+/// The first line start at or before `size` found in the last 64 KiB (or `size` when none):
+/// where "start at end" begins, so that a line being written is not cut in two.
+pub(crate) fn end_line_start(file: &File, size: u64) -> u64 {
+    let window = size.min(64 * 1024);
+    let mut buf = vec![0; window as usize];
+    if file.read_exact_at(&mut buf, size - window).is_err() {
+        return size;
+    }
+    match memchr::memrchr(b'\n', &buf) {
+        Some(i) => size - window + i as u64 + 1,
+        None if window == size => 0,
+        None => size,
+    }
+}
+
+/// Builds the batch of one read pass.
+struct Builder {
+    data: Vec<u8>,
+    events: Option<Vec<std::ops::Range<usize>>>,
+    start: Option<u64>,
+    end: u64,
+    cuts: Vec<Cut>,
+}
+
+impl Builder {
+    fn new(is_multiline: bool) -> Builder {
+        Builder {
+            data: Vec::new(),
+            events: is_multiline.then(Vec::new),
+            start: None,
+            end: 0,
+            cuts: Vec::new(),
+        }
+    }
+
+    fn push_segment(&mut self, segment: &Segment<'_>) {
+        self.start.get_or_insert(segment.start);
+        self.data.extend_from_slice(segment.bytes);
+        if segment.skipped > 0 {
+            self.cuts.push(Cut {
+                at: self.data.len() - 1,
+                skipped: segment.skipped,
+            });
+        }
+        self.end = segment.end;
+    }
+
+    fn push_event(&mut self, event: &Event<'_>) {
+        self.start.get_or_insert(event.start);
+        let base = self.data.len();
+        self.data.extend_from_slice(event.bytes);
+        for &(at, skipped) in event.cuts {
+            self.cuts.push(Cut {
+                at: base + at,
+                skipped,
+            });
+        }
+        if let Some(events) = &mut self.events {
+            events.push(base..self.data.len());
+        }
+        self.end = event.end;
+    }
+
+    fn finish(self, file: &FileRef, source: usize) -> Option<Batch> {
+        let start = self.start?;
+        Some(Batch {
+            source,
+            file: file.clone(),
+            start,
+            end: self.end,
+            lines_cut: self.cuts.len() as u64,
+            data: self.data,
+            events: self.events,
+            cuts: self.cuts,
+        })
+    }
+}
+
+/// The settings a watcher takes from its source.
+#[derive(Clone, Debug)]
+pub(crate) struct FileSettings {
+    pub max_line_bytes: usize,
+    pub multiline: Option<Multiline>,
+}
+
+impl FileWatcher {
+    /// Starts following `fd` (of `size` bytes, named `path`) at `pos`, a line start whose bytes
+    /// before are considered committed (`committed_mark` is their marker).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: FileId,
+        path: Arc<Path>,
+        source: usize,
+        fd: File,
+        meta: &std::fs::Metadata,
+        pos: u64,
+        settings: &FileSettings,
+        now: Instant,
+    ) -> FileWatcher {
+        let size = meta.len();
+        let head = head_of(&fd, size);
+        let pos_mark = mark_before(&fd, pos);
+        FileWatcher {
+            file: FileRef { id, path },
+            source,
+            state: State::Active,
+            reader: LineReader::new(settings.max_line_bytes, pos),
+            assembler: settings.multiline.clone().map(Assembler::new),
+            pos_mark,
+            head,
+            committed: pos,
+            committed_mark: pos_mark,
+            in_flight: VecDeque::new(),
+            size,
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            last_growth: now,
+            last_read: now,
+            has_more: size > pos,
+            dirty: false,
+            fd: Some(fd),
+        }
+    }
+
+    /// The `(dev, ino)` of the file.
+    pub(crate) fn key(&self) -> (u64, u64) {
+        (self.file.id.dev, self.file.id.ino)
+    }
+
+    /// Offset of the next byte to read.
+    pub(crate) fn pos(&self) -> u64 {
+        self.reader.pos()
+    }
+
+    /// Applies a source's (possibly reloaded) settings.
+    pub(crate) fn apply_settings(&mut self, settings: &FileSettings) {
+        self.reader.set_max_line_bytes(settings.max_line_bytes);
+        match (&mut self.assembler, &settings.multiline) {
+            (Some(assembler), Some(multiline)) => assembler.set_config(multiline.clone()),
+            (None, Some(multiline)) => self.assembler = Some(Assembler::new(multiline.clone())),
+            // Dropping the assembler loses nothing durable: its open event starts at or after
+            // the committed offset and is read again after a restart.
+            (Some(_), None) => self.assembler = None,
+            (None, None) => {}
+        }
+    }
+
+    /// Re-reads size and mtime from the descriptor (or from `meta` when the descriptor is
+    /// closed) and checks the content still matches what was read.
+    pub(crate) fn observe(&mut self, meta: &std::fs::Metadata, now: Instant) -> Observed {
+        let size = meta.len();
+        let mtime = (meta.mtime(), meta.mtime_nsec());
+        let pos = self.reader.pos();
+        let changed = size != self.size || mtime != self.mtime;
+        if size < pos {
+            return Observed::Truncated;
+        }
+        if changed && pos > 0 {
+            if let Some(fd) = &self.fd {
+                if mark_before(fd, pos) != self.pos_mark {
+                    return Observed::Truncated;
+                }
+            }
+        }
+        if size > self.size {
+            self.last_growth = now;
+        }
+        if changed && self.head.len < HEAD_BYTES && size > self.head.len {
+            if let Some(fd) = &self.fd {
+                self.head = head_of(fd, size);
+            }
+        }
+        self.size = size;
+        self.mtime = mtime;
+        Observed::Same
+    }
+
+    /// Restarts this file at offset 0 as generation `id` after a truncation, handing out the
+    /// open multiline event (complete lines read before the truncation) as a batch.
+    pub(crate) fn restart(&mut self, id: FileId, meta: &std::fs::Metadata, now: Instant) -> Option<Batch> {
+        let flushed = self.flush_events();
+        self.file = FileRef {
+            id,
+            path: self.file.path.clone(),
+        };
+        self.reader = LineReader::new(self.reader.max_line_bytes(), 0);
+        self.pos_mark = Mark::default();
+        self.committed = 0;
+        self.committed_mark = Mark::default();
+        self.in_flight.clear();
+        self.size = meta.len();
+        self.mtime = (meta.mtime(), meta.mtime_nsec());
+        self.head = self
+            .fd
+            .as_ref()
+            .map_or(Mark::default(), |fd| head_of(fd, self.size));
+        self.last_growth = now;
+        self.has_more = self.size > 0;
+        flushed
+    }
+
+    /// Takes back a descriptor reopened by path (after an idle close) and checks that the
+    /// content still matches what was read.
+    pub(crate) fn reopen(&mut self, fd: File, meta: &std::fs::Metadata, now: Instant) -> Observed {
+        self.fd = Some(fd);
+        self.mtime = (0, 0);
+        self.observe(meta, now)
+    }
+
+    /// Closes the descriptor (fd cap); the file is reopened by path when it changes.
+    pub(crate) fn close(&mut self) {
+        self.fd = None;
+    }
+
+    /// Reads up to `budget` bytes at the current position, using `buf` as the read buffer.
+    /// Returns the batch of complete lines (or closed events) read, if any.
+    pub(crate) fn read(
+        &mut self,
+        buf: &mut [u8],
+        budget: usize,
+        now: Instant,
+    ) -> std::io::Result<Option<Batch>> {
+        let Some(fd) = &self.fd else {
+            return Ok(None);
+        };
+        let mut builder = Builder::new(self.assembler.is_some());
+        let mut read = 0;
+        self.has_more = false;
+        self.dirty = false;
+        loop {
+            let want = buf.len().min(budget - read);
+            if want == 0 {
+                self.has_more = true;
+                break;
+            }
+            let n = fd.read_at(&mut buf[..want], self.reader.pos())?;
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            let assembler = &mut self.assembler;
+            self.reader.feed(chunk, &mut |segment: Segment<'_>| match assembler {
+                None => builder.push_segment(&segment),
+                Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
+            });
+            read += n;
+            if n < want {
+                break;
+            }
+        }
+        if read > 0 {
+            let pos = self.reader.pos();
+            self.pos_mark = mark_before(fd, pos);
+            self.last_read = now;
+            if pos > self.size {
+                self.size = pos;
+                self.last_growth = now;
+                if self.head.len < HEAD_BYTES {
+                    self.head = head_of(fd, pos);
+                }
+            }
+        }
+        Ok(self.finish_batch(builder))
+    }
+
+    /// Hands out the open multiline event when its timeout has passed.
+    pub(crate) fn flush_expired(&mut self, now: Instant) -> Option<Batch> {
+        let deadline = self.assembler.as_ref()?.deadline()?;
+        if now < deadline {
+            return None;
+        }
+        self.flush_events()
+    }
+
+    /// When the open multiline event times out, if one is open.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.assembler.as_ref()?.deadline()
+    }
+
+    /// Hands out the open multiline event, if any (timeout, rotation, shutdown).
+    pub(crate) fn flush_events(&mut self) -> Option<Batch> {
+        let assembler = self.assembler.as_mut()?;
+        let mut builder = Builder::new(true);
+        assembler.flush(&mut |event: Event<'_>| builder.push_event(&event));
+        self.finish_batch(builder)
+    }
+
+    /// Hands out the held partial line as a final fragment, then the open multiline event: the
+    /// file is rotated or deleted and idle, nothing more will come.
+    pub(crate) fn flush_all(&mut self, now: Instant) -> Option<Batch> {
+        let mut builder = Builder::new(self.assembler.is_some());
+        let assembler = &mut self.assembler;
+        self.reader.flush_fragment(&mut |segment: Segment<'_>| match assembler {
+            None => builder.push_segment(&segment),
+            Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
+        });
+        if let Some(assembler) = &mut self.assembler {
+            assembler.flush(&mut |event: Event<'_>| builder.push_event(&event));
+        }
+        self.finish_batch(builder)
+    }
+
+    fn finish_batch(&mut self, builder: Builder) -> Option<Batch> {
+        let batch = builder.finish(&self.file, self.source)?;
+        if let Some(fd) = &self.fd {
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                self.in_flight.pop_front();
+            }
+            self.in_flight.push_back((batch.end, mark_before(fd, batch.end)));
+        }
+        Some(batch)
+    }
+
+    /// Records that everything before `offset` is safe downstream.
+    pub(crate) fn commit(&mut self, offset: u64) {
+        if offset <= self.committed {
+            return;
+        }
+        while self.in_flight.front().is_some_and(|(end, _)| *end < offset) {
+            self.in_flight.pop_front();
+        }
+        let mark = match self.in_flight.front() {
+            Some(&(end, mark)) if end == offset => {
+                self.in_flight.pop_front();
+                Some(mark)
+            }
+            _ => self.fd.as_ref().map(|fd| mark_before(fd, offset)),
+        };
+        if let Some(mark) = mark {
+            self.committed = offset;
+            self.committed_mark = mark;
+        }
+    }
+
+    /// Returns true if and only if the file is drained and closed and all of it is committed.
+    pub(crate) fn is_retired(&self) -> bool {
+        matches!(self.state, State::Done { end } if self.committed >= end)
+    }
+
+    /// The end of the last complete line or closed event handed out or held: where a restart
+    /// resumes when everything handed out is committed.
+    pub(crate) fn safe_end(&self) -> u64 {
+        let line_start = self.reader.line_start();
+        self.assembler
+            .as_ref()
+            .and_then(Assembler::open_start)
+            .map_or(line_start, |start| start.min(line_start))
+    }
+
+    /// Returns true if and only if bytes remain unread or held (a fragment).
+    pub(crate) fn is_at_eof(&self) -> bool {
+        !self.has_more && self.reader.pos() >= self.size
+    }
+
+    /// The checkpoint entry of the committed position.
+    pub(crate) fn entry(&self, now_ns: i128) -> Entry {
+        Entry {
+            dev: self.file.id.dev,
+            ino: self.file.id.ino,
+            head_len: self.head.len,
+            head_hash: self.head.hash,
+            offset: self.committed,
+            marker_len: self.committed_mark.len,
+            marker_hash: self.committed_mark.hash,
+            path: self.file.path.to_path_buf(),
+            last_seen_ns: now_ns,
+        }
+    }
+
+    /// Adopts the committed marker of a validated checkpoint entry.
+    pub(crate) fn resume_from(&mut self, entry: &Entry) {
+        self.committed = entry.offset;
+        self.committed_mark = Mark {
+            len: entry.marker_len,
+            hash: entry.marker_hash,
+        };
+    }
+}
+
+/// Splits a segment into lines for the multiline assembler.
+fn push_lines(assembler: &mut Assembler, segment: &Segment<'_>, now: Instant, builder: &mut Builder) {
+    let mut emit = |event: Event<'_>| builder.push_event(&event);
+    if segment.skipped > 0 || !segment.bytes.ends_with(b"\n") {
+        assembler.push(segment.bytes, segment.start, segment.end, segment.skipped, now, &mut emit);
+        return;
+    }
+    let mut line_start = 0;
+    for nl in memchr::memchr_iter(b'\n', segment.bytes) {
+        let line = &segment.bytes[line_start..=nl];
+        let start = segment.start + line_start as u64;
+        assembler.push(line, start, start + line.len() as u64, 0, now, &mut emit);
+        line_start = nl + 1;
+    }
+}
