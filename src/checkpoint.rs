@@ -60,6 +60,10 @@ pub struct Entry {
     pub path: PathBuf,
     /// When the file was last seen, in Unix nanoseconds (for garbage collection).
     pub last_seen_ns: i128,
+    /// The file's birth time in Unix nanoseconds, where the filesystem records one: a reused
+    /// inode has another.
+    #[serde(default)]
+    pub born_ns: Option<i128>,
 }
 
 /// Errors of loading or saving a checkpoint.
@@ -248,6 +252,7 @@ mod tests {
                 marker_hash: 5,
                 path: "/var/log/app.log".into(),
                 last_seen_ns: 6,
+                born_ns: Some(7),
             }],
         }
     }

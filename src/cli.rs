@@ -58,6 +58,9 @@ pub enum Command {
     Test(TestArgs),
     /// Post a short test message to the configured robot and explain its answer.
     SendTest(ConfigArg),
+    /// Tail files and print every line with its offset (for tests of the tailer).
+    #[command(hide = true)]
+    TailProbe(TailProbeArgs),
 }
 
 /// The config file argument shared by most commands.
@@ -117,4 +120,36 @@ pub struct TestArgs {
     /// Test files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// `logding tail-probe` (hidden, for tests).
+#[derive(Debug, Args)]
+pub struct TailProbeArgs {
+    /// Absolute glob of files to follow (repeatable).
+    #[arg(long, required = true)]
+    pub path: Vec<String>,
+    /// Where the checkpoint is kept; none: nothing persisted.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Where files seen on the first run start: `beginning` or `end`.
+    #[arg(long, default_value = "end", value_parser = ["beginning", "end"])]
+    pub start_at: String,
+    /// Regex of the first line of a multiline event.
+    #[arg(long)]
+    pub multiline_start: Option<String>,
+    /// How long a rotated file stays open once idle at EOF.
+    #[arg(long, default_value = "1s")]
+    pub rotate_wait: humantime::Duration,
+    /// Stat reconcile and rescan interval.
+    #[arg(long, default_value = "250ms")]
+    pub poll_interval: humantime::Duration,
+    /// How often committed offsets are persisted.
+    #[arg(long, default_value = "200ms")]
+    pub checkpoint_interval: humantime::Duration,
+    /// Never use file notifications.
+    #[arg(long)]
+    pub poll_only: bool,
+    /// Lines longer than this are cut.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_line_bytes: usize,
 }

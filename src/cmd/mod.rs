@@ -5,6 +5,7 @@ pub mod explain;
 pub mod run;
 pub mod scan;
 pub mod send_test;
+pub mod tail_probe;
 pub mod test;
 
 use crate::cli::Command;
@@ -43,6 +44,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Scan(args) => scan::run(args),
         Command::Test(args) => test::run(args),
         Command::SendTest(args) => send_test::run(args),
+        Command::TailProbe(args) => tail_probe::run(args),
     }
 }
 

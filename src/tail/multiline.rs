@@ -57,6 +57,7 @@ impl Assembler {
     }
 
     /// File offset of the open event's first line, if one is open.
+    #[cfg(test)]
     pub(crate) fn open_start(&self) -> Option<u64> {
         (self.lines > 0).then_some(self.start)
     }
@@ -107,14 +108,6 @@ impl Assembler {
             end: self.end,
             cuts: &self.cuts,
         });
-        self.bytes.clear();
-        self.cuts.clear();
-        self.lines = 0;
-        self.last_line_at = None;
-    }
-
-    /// Drops the open event without handing it out (its bytes are read again from the file).
-    pub(crate) fn discard(&mut self) {
         self.bytes.clear();
         self.cuts.clear();
         self.lines = 0;

@@ -56,6 +56,7 @@ impl LineReader {
     }
 
     /// File offset of the start of the held incomplete line (= [`Self::pos`] when none).
+    #[cfg(test)]
     pub(crate) fn line_start(&self) -> u64 {
         self.line_start
     }
@@ -90,8 +91,9 @@ impl LineReader {
             run_start = nl + 1;
         }
         let mut line_begin = run_start;
-        for nl in memchr::memchr_iter(b'\n', &chunk[run_start..]) {
-            let nl = run_start + nl;
+        let scan_from = run_start;
+        for nl in memchr::memchr_iter(b'\n', &chunk[scan_from..]) {
+            let nl = scan_from + nl;
             if nl - line_begin > self.max_line_bytes {
                 if run_start < line_begin {
                     emit(Segment {

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use crate::checkpoint::{self, Checkpoint, Entry, Loaded};
 use crate::config::{Source, StartAt, TailOptions};
 use crate::tail::discover::{self, Globs};
-use crate::tail::watcher::{self, FileSettings, FileWatcher, Observed, State};
+use crate::tail::watcher::{self, FileSettings, FileWatcher, Observed, Resume, State};
 use crate::tail::{Batch, Counters, Error, FileId};
 
 /// Read chunk size (one `pread`).
@@ -588,7 +588,7 @@ impl Tailer {
         let config = &self.sources[source].config;
         let mut resume = None;
         let pos = if let Some(entry) = self.retained.remove(&key) {
-            if watcher::is_valid_resume(&fd, size, &entry) {
+            if watcher::compare(&fd, &meta, &entry) == Resume::Same {
                 debug!(path = %path.display(), offset = entry.offset, "resuming at the checkpoint");
                 let offset = entry.offset;
                 resume = Some(entry);
@@ -650,15 +650,29 @@ impl Tailer {
                     continue;
                 };
                 self.retained.remove(&key);
-                if !watcher::is_valid_resume(&fd, meta.len(), &entry) {
-                    self.counters.add(&self.counters.identity_resets, 1);
-                    info!(path = %sibling.display(), "rotated file changed since the checkpoint: not read");
-                    break;
-                }
+                let resume = watcher::compare(&fd, &meta, &entry);
+                let is_valid = resume == Resume::Same;
+                let offset = match resume {
+                    Resume::Same => entry.offset,
+                    Resume::Changed => {
+                        // Truncated and then rotated while stopped: none of it was read.
+                        self.counters.add(&self.counters.identity_resets, 1);
+                        info!(path = %sibling.display(), "rotated file changed since the checkpoint: reading it from the start");
+                        0
+                    }
+                    Resume::Other => {
+                        // A rotated file we never followed: reading it would duplicate.
+                        self.counters.add(&self.counters.identity_resets, 1);
+                        info!(path = %sibling.display(), "rotated file reuses a checkpointed inode: not read");
+                        break;
+                    }
+                };
                 let id = self.new_id(key);
                 let settings = settings_of(&self.sources[source].config);
-                let mut w = FileWatcher::new(id.clone(), Arc::from(sibling.as_path()), source, fd, &meta, entry.offset, &settings, now);
-                w.resume_from(&entry);
+                let mut w = FileWatcher::new(id.clone(), Arc::from(sibling.as_path()), source, fd, &meta, offset, &settings, now);
+                if is_valid {
+                    w.resume_from(&entry);
+                }
                 w.state = State::Rotated { since: now };
                 info!(path = %sibling.display(), offset = entry.offset, "draining a file rotated while stopped");
                 self.open_files += 1;
@@ -677,7 +691,7 @@ impl Tailer {
             .iter()
             .filter(|(_, w)| {
                 !matches!(w.state, State::Done { .. })
-                    && (w.has_more || w.dirty || w.size > w.pos() || w.fd.is_some())
+                    && (w.has_more || w.dirty || w.size > w.pos())
             })
             .map(|(g, _)| *g)
             .collect();
@@ -768,10 +782,12 @@ impl Tailer {
     /// Closes idle active files until `room` more descriptors fit under the cap.
     fn enforce_cap(&mut self, room: Option<usize>) {
         let cap = self.options.max_open_files.max(1);
-        let wanted = cap.saturating_sub(room.unwrap_or(0));
-        if self.open_files <= wanted {
+        let limit = cap.saturating_sub(room.unwrap_or(0));
+        if self.open_files <= limit {
             return;
         }
+        // Close a few more than needed so that the next opens do not each pay for a scan.
+        let wanted = limit.saturating_sub(cap / 8);
         let mut victims: Vec<(bool, Instant, u64)> = self
             .watchers
             .iter()
@@ -788,7 +804,7 @@ impl Tailer {
                 self.open_files -= 1;
             }
         }
-        if self.open_files > wanted && room.is_none() {
+        if self.open_files > limit && room.is_none() {
             let path = PathBuf::from("<descriptor cap>");
             self.warn_once(&path, Cause::FdCap, "rotated files pin more descriptors than `max_open_files`", None);
         }

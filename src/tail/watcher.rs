@@ -67,6 +67,7 @@ pub(crate) struct FileWatcher {
     /// Marker of the bytes before `reader.pos()`, to detect truncate-and-regrow.
     pos_mark: Mark,
     pub(crate) head: Mark,
+    born_ns: Option<i128>,
     pub(crate) committed: u64,
     committed_mark: Mark,
     in_flight: VecDeque<(u64, Mark)>,
@@ -109,8 +110,29 @@ pub(crate) fn head_of(file: &File, size: u64) -> Mark {
     }
 }
 
-/// Returns true if and only if `file` (of `size` bytes) still holds the content `entry` saw.
-pub(crate) fn is_valid_resume(file: &File, size: u64, entry: &Entry) -> bool {
+/// How a file found under a checkpoint entry's `(dev, ino)` compares with the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// The same content: resume at the entry's offset.
+    Same,
+    /// The same file, other content (truncated, maybe regrown): none of it was read.
+    Changed,
+    /// Another file that reused the inode.
+    Other,
+}
+
+/// The birth time of a file in Unix nanoseconds, if the filesystem records one.
+pub(crate) fn born_ns(meta: &std::fs::Metadata) -> Option<i128> {
+    let born = meta.created().ok()?;
+    Some(born.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i128)
+}
+
+/// Compares `file` with what `entry` saw.
+pub(crate) fn compare(file: &File, meta: &std::fs::Metadata, entry: &Entry) -> Resume {
+    if entry.born_ns.is_some() && born_ns(meta).is_some() && entry.born_ns != born_ns(meta) {
+        return Resume::Other;
+    }
+    let size = meta.len();
     let head_ok = entry.head_len <= size
         && hash_at(file, 0, entry.head_len).ok().flatten() == Some(entry.head_hash);
     let marker_ok = entry.offset <= size
@@ -118,7 +140,11 @@ pub(crate) fn is_valid_resume(file: &File, size: u64, entry: &Entry) -> bool {
             .ok()
             .flatten()
             == Some(entry.marker_hash);
-    head_ok && marker_ok
+    if head_ok && marker_ok {
+        Resume::Same
+    } else {
+        Resume::Changed
+    }
 }
 
 /// The first line start at or before `size` found in the last 64 KiB (or `size` when none):
@@ -231,6 +257,7 @@ impl FileWatcher {
             assembler: settings.multiline.clone().map(Assembler::new),
             pos_mark,
             head,
+            born_ns: born_ns(meta),
             committed: pos,
             committed_mark: pos_mark,
             in_flight: VecDeque::new(),
@@ -459,16 +486,6 @@ impl FileWatcher {
         matches!(self.state, State::Done { end } if self.committed >= end)
     }
 
-    /// The end of the last complete line or closed event handed out or held: where a restart
-    /// resumes when everything handed out is committed.
-    pub(crate) fn safe_end(&self) -> u64 {
-        let line_start = self.reader.line_start();
-        self.assembler
-            .as_ref()
-            .and_then(Assembler::open_start)
-            .map_or(line_start, |start| start.min(line_start))
-    }
-
     /// Returns true if and only if bytes remain unread or held (a fragment).
     pub(crate) fn is_at_eof(&self) -> bool {
         !self.has_more && self.reader.pos() >= self.size
@@ -486,6 +503,7 @@ impl FileWatcher {
             marker_hash: self.committed_mark.hash,
             path: self.file.path.to_path_buf(),
             last_seen_ns: now_ns,
+            born_ns: self.born_ns,
         }
     }
 

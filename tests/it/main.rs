@@ -4,3 +4,4 @@ mod delivery;
 mod dingtalk;
 mod ruletest;
 mod support;
+mod tail;
