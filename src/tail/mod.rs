@@ -154,6 +154,7 @@ pub struct Counters {
     lines_cut: AtomicU64,
     dropped_bytes: AtomicU64,
     identity_resets: AtomicU64,
+    copies_drained: AtomicU64,
     checkpoint_errors: AtomicU64,
     open_files: AtomicU64,
     open_files_peak: AtomicU64,
@@ -173,6 +174,8 @@ pub struct Stats {
     /// Checkpointed files whose content no longer matched (inode reuse, truncated while
     /// stopped): read from the start.
     pub identity_resets: u64,
+    /// Truncated files whose unread end was read from their copy (copytruncate).
+    pub copies_drained: u64,
     /// Checkpoint loads or writes that failed.
     pub checkpoint_errors: u64,
     /// Descriptors of followed files open now.
@@ -200,6 +203,7 @@ impl Counters {
             lines_cut: get(&self.lines_cut),
             dropped_bytes: get(&self.dropped_bytes),
             identity_resets: get(&self.identity_resets),
+            copies_drained: get(&self.copies_drained),
             checkpoint_errors: get(&self.checkpoint_errors),
             open_files: get(&self.open_files),
             open_files_peak: get(&self.open_files_peak),

@@ -56,7 +56,6 @@ impl LineReader {
     }
 
     /// File offset of the start of the held incomplete line (= [`Self::pos`] when none).
-    #[cfg(test)]
     pub(crate) fn line_start(&self) -> u64 {
         self.line_start
     }

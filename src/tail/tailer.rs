@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use crate::checkpoint::{self, Checkpoint, Entry, Loaded};
 use crate::config::{Source, StartAt, TailOptions};
 use crate::tail::discover::{self, Globs};
-use crate::tail::watcher::{self, FileSettings, FileWatcher, Observed, Resume, State};
+use crate::tail::watcher::{self, FileSettings, FileWatcher, Mark, Observed, Resume, State};
 use crate::tail::{Batch, Counters, Error, FileId};
 
 /// Read chunk size (one `pread`).
@@ -60,6 +60,35 @@ enum Cause {
     Truncated,
     Dropped,
     FdCap,
+}
+
+/// What identifies the old content of a truncated file in its copy.
+struct Copy {
+    head: Mark,
+    /// Bytes read (or committed) before the truncation.
+    offset: u64,
+    /// Marker of the bytes before `offset`.
+    mark: Mark,
+    /// Where to start reading the copy (a line start at or before `offset`).
+    start: u64,
+}
+
+impl Copy {
+    /// What a checkpoint entry knows of the content.
+    fn of(entry: &Entry) -> Copy {
+        Copy {
+            head: Mark {
+                len: entry.head_len,
+                hash: entry.head_hash,
+            },
+            offset: entry.offset,
+            mark: Mark {
+                len: entry.marker_len,
+                hash: entry.marker_hash,
+            },
+            start: entry.offset,
+        }
+    }
 }
 
 struct SourceState {
@@ -467,12 +496,57 @@ impl Tailer {
         let mut w = self.watchers.remove(&generation).expect("caller checked");
         let id = self.new_id(w.key());
         let path = w.file.path.clone();
+        let copy = Copy {
+            head: w.head,
+            offset: w.pos(),
+            mark: w.pos_mark(),
+            start: w.line_start(),
+        };
+        let source = w.source;
         let flushed = w.restart(id.clone(), meta, now);
         self.by_key.insert(w.key(), id.generation);
         self.watchers.insert(id.generation, w);
         self.counters.add(&self.counters.truncations, 1);
         self.warn_once(&path, Cause::Truncated, "file truncated: reading it again from the start", None);
+        self.drain_copy(&path, source, &copy, now);
         flushed.is_none_or(|batch| sink.send(batch))
+    }
+
+    /// After a truncation: copytruncate leaves a copy of the old content among the rotated
+    /// siblings. Its part after what was read is drained like a rotated file, which narrows the
+    /// loss to logrotate's own copy-to-truncate gap.
+    fn drain_copy(&mut self, path: &Path, source: usize, copy: &Copy, now: Instant) -> bool {
+        if copy.offset == 0 && copy.head.len == 0 {
+            // Nothing was seen of the old content: nothing to recognise it by.
+            return false;
+        }
+        for sibling in discover::rotated_siblings(path) {
+            let Ok(meta) = std::fs::metadata(&sibling) else {
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            if self.by_key.contains_key(&key) || meta.len() < copy.offset {
+                continue;
+            }
+            let Some((fd, meta)) = self.open_checked(&sibling, key) else {
+                continue;
+            };
+            if !watcher::has_head(&fd, copy.head) || watcher::mark_before(&fd, copy.offset) != copy.mark {
+                continue;
+            }
+            let id = self.new_id(key);
+            let settings = settings_of(&self.sources[source].config);
+            let mut w = FileWatcher::new(id.clone(), Arc::from(sibling.as_path()), source, fd, &meta, copy.start, &settings, now);
+            w.state = State::Rotated { since: now };
+            info!(path = %sibling.display(), offset = copy.start, "reading the unread end of the truncated file from its copy");
+            self.counters.add(&self.counters.copies_drained, 1);
+            self.open_files += 1;
+            self.counters.set_open(self.open_files);
+            self.by_key.insert(key, id.generation);
+            self.watchers.insert(id.generation, w);
+            return true;
+        }
+        false
     }
 
     /// A file closed by the fd cap is no longer at its path: look for it among its rotated
@@ -587,6 +661,7 @@ impl Tailer {
         let size = meta.len();
         let config = &self.sources[source].config;
         let mut resume = None;
+        let mut copy = None;
         let pos = if let Some(entry) = self.retained.remove(&key) {
             if watcher::compare(&fd, &meta, &entry) == Resume::Same {
                 debug!(path = %path.display(), offset = entry.offset, "resuming at the checkpoint");
@@ -596,6 +671,7 @@ impl Tailer {
             } else {
                 self.counters.add(&self.counters.identity_resets, 1);
                 info!(path = %path.display(), "checkpointed file changed (truncated or inode reused): reading it from the start");
+                copy = Some(Copy::of(&entry));
                 0
             }
         } else if self.sources[source].is_started {
@@ -625,6 +701,10 @@ impl Tailer {
         self.counters.set_open(self.open_files);
         self.by_key.insert(key, id.generation);
         self.watchers.insert(id.generation, w);
+        if let Some(copy) = copy {
+            // Copied and truncated while stopped: the copy holds what was not read.
+            self.drain_copy(path, source, &copy, now);
+        }
     }
 
     /// First pass: checkpointed files found under a rotated name are drained from their offset.
@@ -640,6 +720,9 @@ impl Tailer {
                 .or_insert_with(|| discover::rotated_siblings(&entry.path))
                 .clone();
             let key = (entry.dev, entry.ino);
+            // Unless the file itself is found intact, a copytruncate copy may hold its unread
+            // end (copied, truncated and deleted or rotated while stopped).
+            let mut copy = Some(Copy::of(&entry));
             for sibling in siblings {
                 if !std::fs::metadata(&sibling).is_ok_and(|m| (m.dev(), m.ino()) == key)
                     || self.by_key.contains_key(&key)
@@ -653,7 +736,10 @@ impl Tailer {
                 let resume = watcher::compare(&fd, &meta, &entry);
                 let is_valid = resume == Resume::Same;
                 let offset = match resume {
-                    Resume::Same => entry.offset,
+                    Resume::Same => {
+                        copy = None;
+                        entry.offset
+                    }
                     Resume::Changed => {
                         // Truncated and then rotated while stopped: none of it was read.
                         self.counters.add(&self.counters.identity_resets, 1);
@@ -679,6 +765,11 @@ impl Tailer {
                 self.by_key.insert(key, id.generation);
                 self.watchers.insert(id.generation, w);
                 break;
+            }
+            if let Some(copy) = copy {
+                if self.drain_copy(&entry.path, source, &copy, now) {
+                    self.retained.remove(&key);
+                }
             }
         }
     }

@@ -92,6 +92,11 @@ pub(crate) fn hash_at(file: &File, offset: u64, len: u64) -> std::io::Result<Opt
     }
 }
 
+/// Returns true if and only if the first bytes of `file` hash to `head`.
+pub(crate) fn has_head(file: &File, head: Mark) -> bool {
+    hash_at(file, 0, head.len).ok().flatten() == Some(head.hash)
+}
+
 /// The marker of the bytes just before `offset`.
 pub(crate) fn mark_before(file: &File, offset: u64) -> Mark {
     let len = offset.min(MARKER_BYTES);
@@ -279,6 +284,16 @@ impl FileWatcher {
     /// Offset of the next byte to read.
     pub(crate) fn pos(&self) -> u64 {
         self.reader.pos()
+    }
+
+    /// Offset where the held partial line starts (= `pos` when none).
+    pub(crate) fn line_start(&self) -> u64 {
+        self.reader.line_start()
+    }
+
+    /// Marker of the bytes before `pos`.
+    pub(crate) fn pos_mark(&self) -> Mark {
+        self.pos_mark
     }
 
     /// Applies a source's (possibly reloaded) settings.

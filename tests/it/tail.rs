@@ -596,3 +596,44 @@ fn logrotate_create_and_copytruncate_under_20k_lines_per_second() {
     assert_eq!(duplicated, 0, "copytruncate mode: duplicated");
     println!("copytruncate: {lost} lines lost in logrotate's copy/truncate gap");
 }
+
+#[test]
+fn copytruncate_unread_end_is_read_from_the_copy_running_and_stopped() {
+    let mut h = Harness::new("app.log", StartAt::Beginning);
+    h.start();
+    let truncate = |h: &Harness, copy: &str| {
+        std::fs::copy(h.path("app.log"), h.path(copy)).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(h.path("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    };
+    h.append("app.log", lines("a", 0, 10).as_bytes());
+    h.poll();
+    h.append("app.log", lines("a", 10, 5).as_bytes());
+    h.append("app.log", b"a-partial");
+    truncate(&h, "app.log.1");
+    h.append("app.log", lines("b", 0, 3).as_bytes());
+    h.poll();
+    h.poll();
+    // Stopped: copied and truncated while down.
+    h.stop();
+    h.append("app.log", lines("b", 3, 2).as_bytes());
+    std::fs::rename(h.path("app.log.1"), h.path("app.log.2")).unwrap();
+    truncate(&h, "app.log.1");
+    h.append("app.log", lines("c", 0, 1).as_bytes());
+    h.start();
+    h.poll();
+    h.poll();
+    let mut expected = at(0, &line_list("a", 0, 15));
+    expected.push((15 * 9, "a-partial".into()));
+    expected.extend(at(0, &line_list("b", 0, 5)));
+    expected.extend(at(0, &line_list("c", 0, 1)));
+    let mut actual = offsets(&h);
+    actual.sort_by(|x, y| x.1.cmp(&y.1));
+    expected.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(actual, expected);
+    assert_eq!(h.stats().copies_drained, 2);
+}

@@ -3,8 +3,10 @@
 //! of what was written (in the spirit of Vector's file-source QuickCheck tests).
 //!
 //! The model knows, for every complete line written, its text and offset; and which lines
-//! *may* be lost by design (copytruncate's gap, files deleted or rotated out of reach before
-//! the tailer ever saw them, files deleted while the tailer was stopped). The tailer must
+//! *may* be lost by design (files deleted or rotated out of reach before the tailer ever saw
+//! them, files deleted while the tailer was stopped, a copytruncate copy deleted before the
+//! tailer got to it). Copy and truncate are atomic here, so copytruncate itself loses nothing:
+//! the unread end is read from the copy. The tailer must
 //! deliver every other line exactly once, at its exact offset, and nothing else.
 
 use std::collections::{HashMap, HashSet};
@@ -44,6 +46,11 @@ struct ModelFile {
     unpolled: Vec<String>,
     /// Polled by a running tailer while named `app.log`.
     is_seen: bool,
+    /// Polled by a running tailer since its last truncation: the tailer knows a position in
+    /// this content, so a copy of it can be recognised.
+    is_gen_seen: bool,
+    /// A copy left by copytruncate, holding lines the tailer has not read yet.
+    is_copy: bool,
     /// Bytes in the current generation.
     size: u64,
 }
@@ -84,6 +91,8 @@ impl Model {
         self.files.entry("app.log".into()).or_insert(ModelFile {
             unpolled: Vec::new(),
             is_seen: false,
+            is_gen_seen: false,
+            is_copy: false,
             size: 0,
         });
         let mut file = std::fs::OpenOptions::new()
@@ -138,7 +147,7 @@ impl Model {
     /// `name` disappears: what the tailer had no way to read is at risk.
     fn forget(&mut self, name: &str) {
         if let Some(file) = self.files.remove(name) {
-            if !self.is_running || !file.is_seen {
+            if file.is_copy || !self.is_running || !file.is_seen {
                 self.at_risk.extend(file.unpolled);
             }
         }
@@ -184,15 +193,6 @@ impl Model {
         }
         self.shift_rotated();
         std::fs::copy(self.path("app.log"), self.path("app.log.1")).unwrap();
-        // The copy is a new file nobody follows: its lines are the original's.
-        self.files.insert(
-            "app.log.1".into(),
-            ModelFile {
-                unpolled: Vec::new(),
-                is_seen: true,
-                size: 0,
-            },
-        );
         std::fs::OpenOptions::new()
             .write(true)
             .open(self.path("app.log"))
@@ -202,7 +202,25 @@ impl Model {
         let file = self.files.get_mut("app.log").unwrap();
         file.size = 0;
         let unpolled = std::mem::take(&mut file.unpolled);
-        self.at_risk.extend(unpolled);
+        let is_recoverable = std::mem::replace(&mut file.is_gen_seen, false);
+        // The tailer finds the copy by the marker of what it read: only a content it has a
+        // position in can be recognised; the rest is copytruncate's loss window.
+        let copy = if is_recoverable {
+            unpolled
+        } else {
+            self.at_risk.extend(unpolled);
+            Vec::new()
+        };
+        self.files.insert(
+            "app.log.1".into(),
+            ModelFile {
+                unpolled: copy,
+                is_seen: true,
+                is_gen_seen: false,
+                is_copy: true,
+                size: 0,
+            },
+        );
     }
 
     fn delete(&mut self) {
@@ -219,9 +237,11 @@ impl Model {
             return;
         }
         self.h.poll();
+        let has_bytes = std::fs::metadata(self.path("app.log")).is_ok_and(|m| m.len() > 0);
         for (name, file) in &mut self.files {
             if name == "app.log" {
                 file.is_seen = true;
+                file.is_gen_seen |= has_bytes;
             }
             if file.is_seen {
                 file.unpolled.clear();
