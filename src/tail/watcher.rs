@@ -82,8 +82,12 @@ pub(crate) struct FileWatcher {
     pub(crate) dirty: bool,
 }
 
-/// Hashes `len` bytes of `file` at `offset`; `None` when the file is shorter.
+/// Hashes `len` bytes of `file` at `offset`; `None` when the file is shorter. Zero bytes hash
+/// to 0 (the hash of [`Mark::default`]).
 pub(crate) fn hash_at(file: &File, offset: u64, len: u64) -> std::io::Result<Option<u64>> {
+    if len == 0 {
+        return Ok(Some(0));
+    }
     let mut buf = vec![0; len as usize];
     match file.read_exact_at(&mut buf, offset) {
         Ok(()) => Ok(Some(xxhash_rust::xxh3::xxh3_64(&buf))),
