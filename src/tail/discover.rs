@@ -142,10 +142,10 @@ impl Globs {
             Ok(_) => found.not_files.push(path.to_owned()),
             Err(_) => {}
         }
-        if let Some(parent) = path.parent() {
-            if parent.is_dir() {
-                found.dirs.push(parent.to_owned());
-            }
+        if let Some(parent) = path.parent()
+            && parent.is_dir()
+        {
+            found.dirs.push(parent.to_owned());
         }
     }
 
@@ -241,11 +241,8 @@ mod tests {
             std::fs::write(root.join(file), b"").unwrap();
         }
         std::fs::create_dir(root.join("dir.log")).unwrap();
-        let flat = Globs::new(
-            &[format!("{}/*.log", root.display())],
-            &["*.gz".to_owned()],
-        )
-        .unwrap();
+        let flat =
+            Globs::new(&[format!("{}/*.log", root.display())], &["*.gz".to_owned()]).unwrap();
         let found = flat.find();
         assert_eq!(found.files, vec![root.join("x.log")]);
         assert_eq!(found.not_files, vec![root.join("dir.log")]);
@@ -254,7 +251,11 @@ mod tests {
         let found = deep.find();
         assert_eq!(
             found.files,
-            vec![root.join("a/b/deeper.log"), root.join("a/deep.log"), root.join("x.log")]
+            vec![
+                root.join("a/b/deeper.log"),
+                root.join("a/deep.log"),
+                root.join("x.log")
+            ]
         );
     }
 
@@ -267,12 +268,21 @@ mod tests {
     #[test]
     fn siblings_exclude_compressed() {
         let dir = tempfile::tempdir().unwrap();
-        for file in ["app.log", "app.log.1", "app.log.2.gz", "app.log-2026", "other.log"] {
+        for file in [
+            "app.log",
+            "app.log.1",
+            "app.log.2.gz",
+            "app.log-2026",
+            "other.log",
+        ] {
             std::fs::write(dir.path().join(file), b"").unwrap();
         }
         assert_eq!(
             rotated_siblings(&dir.path().join("app.log")),
-            vec![dir.path().join("app.log-2026"), dir.path().join("app.log.1")]
+            vec![
+                dir.path().join("app.log-2026"),
+                dir.path().join("app.log.1")
+            ]
         );
     }
 }

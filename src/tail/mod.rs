@@ -106,7 +106,8 @@ impl Batch {
             if pos >= self.data.len() {
                 return None;
             }
-            let end = memchr::memchr(b'\n', &self.data[pos..]).map_or(self.data.len(), |i| pos + i + 1);
+            let end =
+                memchr::memchr(b'\n', &self.data[pos..]).map_or(self.data.len(), |i| pos + i + 1);
             let line = (self.file_offset(pos), &self.data[pos..end]);
             pos = end;
             Some(line)
@@ -191,7 +192,8 @@ impl Counters {
 
     fn set_open(&self, open: usize) {
         self.open_files.store(open as u64, Ordering::Relaxed);
-        self.open_files_peak.fetch_max(open as u64, Ordering::Relaxed);
+        self.open_files_peak
+            .fetch_max(open as u64, Ordering::Relaxed);
     }
 
     /// A snapshot.
@@ -253,10 +255,7 @@ impl Shared {
 }
 
 fn is_empty(inbox: &Inbox) -> bool {
-    inbox.commits.is_empty()
-        && inbox.reload.is_none()
-        && inbox.hints.is_empty()
-        && !inbox.is_rescan
+    inbox.commits.is_empty() && inbox.reload.is_none() && inbox.hints.is_empty() && !inbox.is_rescan
 }
 
 /// The running tailer.
@@ -268,6 +267,8 @@ pub struct TailHandle {
 
 /// The longest the thread sleeps without looking at the cancel token.
 const MAX_NAP: Duration = Duration::from_millis(100);
+/// The shortest sleep between passes when nothing is pending (no busy loop on a past deadline).
+const MIN_NAP: Duration = Duration::from_millis(5);
 /// After shutdown, how long a batch may wait for room downstream before it is given up (it is
 /// not committed, so it is read again after the restart).
 const SHUTDOWN_SEND_GRACE: Duration = Duration::from_secs(10);
@@ -351,6 +352,8 @@ struct ChannelSink<'a> {
     shutdown: &'a CancellationToken,
     /// Commits and hints that arrived while waiting.
     pending: Inbox,
+    /// The receiver is gone.
+    is_closed: bool,
 }
 
 impl Sink for ChannelSink<'_> {
@@ -360,13 +363,18 @@ impl Sink for ChannelSink<'_> {
         loop {
             match self.out.try_send(batch) {
                 Ok(()) => return true,
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.is_closed = true;
+                    return false;
+                }
                 Err(mpsc::error::TrySendError::Full(back)) => batch = back,
             }
             if self.shutdown.is_cancelled() {
                 let since = *cancelled_at.get_or_insert_with(Instant::now);
                 if since.elapsed() > SHUTDOWN_SEND_GRACE {
-                    warn!("downstream took no batch for a while after shutdown: giving up (the lines are read again at the next start)");
+                    warn!(
+                        "downstream took no batch for a while after shutdown: giving up (the lines are read again at the next start)"
+                    );
                     return false;
                 }
             }
@@ -401,6 +409,7 @@ fn run(
         shared: &shared,
         shutdown: &shutdown,
         pending: Inbox::default(),
+        is_closed: false,
     };
     let mut poll = Poll::default();
     while !shutdown.is_cancelled() {
@@ -410,7 +419,7 @@ fn run(
         } else {
             poll.deadline
                 .map_or(MAX_NAP, |d| d.saturating_duration_since(now))
-                .min(MAX_NAP)
+                .clamp(MIN_NAP, MAX_NAP)
         };
         let mut inbox = shared.wait(timeout);
         merge(&mut inbox, std::mem::take(&mut sink.pending));
@@ -420,14 +429,19 @@ fn run(
             break;
         }
         poll = tailer.poll_once(Instant::now(), &mut sink);
+        if sink.is_closed {
+            info!("tail: nobody takes batches any more: stopping");
+            break;
+        }
         if let Some(hints) = &mut hints {
             hints.sync(tailer.watch_dirs());
         }
-        if last_save.elapsed() >= tailer_checkpoint_interval(&tailer) {
+        if last_save.elapsed() >= tailer.options().checkpoint_interval {
             last_save = Instant::now();
             let pending = std::mem::take(&mut sink.pending);
+            is_finished |= pending.is_finished;
             apply(&mut tailer, pending, &mut hints);
-            if let Err(err) = tailer.save_checkpoint() {
+            if let Err(err) = tailer.save_checkpoint_if_changed() {
                 error!(error = %err, "failed to write checkpoint: will retry");
             }
         }
@@ -447,10 +461,6 @@ fn run(
     tailer.save_checkpoint().map_err(Error::Checkpoint)?;
     info!("tail: final checkpoint written");
     Ok(())
-}
-
-fn tailer_checkpoint_interval(tailer: &Tailer) -> Duration {
-    tailer.options().checkpoint_interval
 }
 
 fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {

@@ -144,7 +144,11 @@ mod tests {
             let line = format!("{line}\n");
             let end = offset + line.len() as u64;
             assembler.push(line.as_bytes(), offset, end, 0, now, &mut |e: Event<'_>| {
-                out.push((String::from_utf8_lossy(e.bytes).into_owned(), e.start, e.end));
+                out.push((
+                    String::from_utf8_lossy(e.bytes).into_owned(),
+                    e.start,
+                    e.end,
+                ));
             });
             offset = end;
         }
@@ -156,7 +160,13 @@ mod tests {
         let mut asm = assembler(100, 10_000);
         let out = run(
             &mut asm,
-            &["2026-1 boom", "\tat a.b", "\tat c.d", "2026-2 ok", "2026-3 x"],
+            &[
+                "2026-1 boom",
+                "\tat a.b",
+                "\tat c.d",
+                "2026-2 ok",
+                "2026-3 x",
+            ],
         );
         assert_eq!(
             out,

@@ -235,7 +235,10 @@ mod tests {
         let (out, _) = feed_all(100, &[b"Hello ", b"Wor", b"ld\nnext\n"]);
         assert_eq!(
             out,
-            vec![("Hello World\n".into(), 0, 12, 0), ("next\n".into(), 12, 17, 0)]
+            vec![
+                ("Hello World\n".into(), 0, 12, 0),
+                ("next\n".into(), 12, 17, 0)
+            ]
         );
     }
 

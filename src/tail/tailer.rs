@@ -28,6 +28,28 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const BIRTH_SLACK: Duration = Duration::from_secs(5);
 /// Checkpoint entries of files not seen for this long are dropped.
 const ENTRY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// An unchanged checkpoint is still rewritten this often (fresh `last_seen`).
+const REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What a checkpoint says, without its times: equal positions need no write.
+type Positions = Vec<(u64, u64, u64, u64, u64, PathBuf)>;
+
+fn positions(checkpoint: &Checkpoint) -> Positions {
+    checkpoint
+        .files
+        .iter()
+        .map(|e| {
+            (
+                e.dev,
+                e.ino,
+                e.offset,
+                e.head_len,
+                e.head_hash,
+                e.path.clone(),
+            )
+        })
+        .collect()
+}
 
 /// A place batches go. Returns false when nobody takes them any more (shutdown).
 pub trait Sink {
@@ -124,6 +146,7 @@ pub struct Tailer {
     warned: HashSet<(PathBuf, Cause)>,
     counters: Arc<Counters>,
     open_files: usize,
+    last_saved: Option<(Instant, Positions)>,
 }
 
 impl Tailer {
@@ -191,6 +214,7 @@ impl Tailer {
             warned: HashSet::new(),
             counters,
             open_files: 0,
+            last_saved: None,
         })
     }
 
@@ -246,7 +270,11 @@ impl Tailer {
     }
 
     fn next_poll(&self, now: Instant) -> Poll {
-        let mut deadline = self.next_reconcile.into_iter().chain(self.next_rescan).min();
+        let mut deadline = self
+            .next_reconcile
+            .into_iter()
+            .chain(self.next_rescan)
+            .min();
         let mut has_more = false;
         for w in self.watchers.values() {
             has_more |= w.has_more;
@@ -284,10 +312,10 @@ impl Tailer {
     /// again, whole, after the restart.
     pub fn flush_for_shutdown(&mut self, sink: &mut dyn Sink) {
         for w in self.watchers.values_mut() {
-            if let Some(batch) = w.flush_events() {
-                if !sink.send(batch) {
-                    return;
-                }
+            if let Some(batch) = w.flush_events()
+                && !sink.send(batch)
+            {
+                return;
             }
         }
     }
@@ -315,7 +343,10 @@ impl Tailer {
                 .sources
                 .iter()
                 .position(|s| old_names.get(w.source) == Some(&s.config.name));
-            let by_path = self.sources.iter().position(|s| s.globs.matches(&w.file.path));
+            let by_path = self
+                .sources
+                .iter()
+                .position(|s| s.globs.matches(&w.file.path));
             let new_index = match w.state {
                 State::Active => by_path,
                 _ => by_name.or(by_path),
@@ -335,7 +366,8 @@ impl Tailer {
                     self.open_files -= 1;
                 }
                 info!(path = %w.file.path.display(), "no source matches the file any more: not followed");
-                self.retained.insert(w.key(), w.entry(unix_ns(SystemTime::now())));
+                self.retained
+                    .insert(w.key(), w.entry(unix_ns(SystemTime::now())));
             }
         }
         self.is_rescan_requested = true;
@@ -379,15 +411,33 @@ impl Tailer {
     /// # Errors
     ///
     /// The write failed; the previous checkpoint stays in place.
-    pub fn save_checkpoint(&self) -> Result<(), checkpoint::Error> {
+    pub fn save_checkpoint(&mut self) -> Result<(), checkpoint::Error> {
         let Some(dir) = &self.state_dir else {
             return Ok(());
         };
-        let result = checkpoint::save(dir, &self.checkpoint(SystemTime::now()));
-        if result.is_err() {
-            self.counters.add(&self.counters.checkpoint_errors, 1);
+        let checkpoint = self.checkpoint(SystemTime::now());
+        let result = checkpoint::save(dir, &checkpoint);
+        match &result {
+            Ok(()) => self.last_saved = Some((Instant::now(), positions(&checkpoint))),
+            Err(_) => self.counters.add(&self.counters.checkpoint_errors, 1),
         }
         result
+    }
+
+    /// Persists the committed offsets if they changed since the last save (or once an hour, to
+    /// keep `last_seen` fresh for garbage collection).
+    ///
+    /// # Errors
+    ///
+    /// The write failed; the previous checkpoint stays in place.
+    pub fn save_checkpoint_if_changed(&mut self) -> Result<(), checkpoint::Error> {
+        if let Some((at, saved)) = &self.last_saved
+            && at.elapsed() < REFRESH_INTERVAL
+            && *saved == positions(&self.checkpoint(SystemTime::now()))
+        {
+            return Ok(());
+        }
+        self.save_checkpoint()
     }
 
     /// The options in force.
@@ -410,7 +460,13 @@ impl Tailer {
         }
     }
 
-    fn warn_once(&mut self, path: &Path, cause: Cause, message: &str, error: Option<&dyn std::fmt::Display>) {
+    fn warn_once(
+        &mut self,
+        path: &Path,
+        cause: Cause,
+        message: &str,
+        error: Option<&dyn std::fmt::Display>,
+    ) {
         let error = error.map(ToString::to_string).unwrap_or_default();
         if self.warned.insert((path.to_owned(), cause)) {
             warn!(path = %path.display(), error, "{message}");
@@ -507,7 +563,12 @@ impl Tailer {
         self.by_key.insert(w.key(), id.generation);
         self.watchers.insert(id.generation, w);
         self.counters.add(&self.counters.truncations, 1);
-        self.warn_once(&path, Cause::Truncated, "file truncated: reading it again from the start", None);
+        self.warn_once(
+            &path,
+            Cause::Truncated,
+            "file truncated: reading it again from the start",
+            None,
+        );
         self.drain_copy(&path, source, &copy, now);
         flushed.is_none_or(|batch| sink.send(batch))
     }
@@ -531,12 +592,23 @@ impl Tailer {
             let Some((fd, meta)) = self.open_checked(&sibling, key) else {
                 continue;
             };
-            if !watcher::has_head(&fd, copy.head) || watcher::mark_before(&fd, copy.offset) != copy.mark {
+            if !watcher::has_head(&fd, copy.head)
+                || watcher::mark_before(&fd, copy.offset) != copy.mark
+            {
                 continue;
             }
             let id = self.new_id(key);
             let settings = settings_of(&self.sources[source].config);
-            let mut w = FileWatcher::new(id.clone(), Arc::from(sibling.as_path()), source, fd, &meta, copy.start, &settings, now);
+            let mut w = FileWatcher::new(
+                id.clone(),
+                Arc::from(sibling.as_path()),
+                source,
+                fd,
+                &meta,
+                copy.start,
+                &settings,
+                now,
+            );
             w.state = State::Rotated { since: now };
             info!(path = %sibling.display(), offset = copy.start, "reading the unread end of the truncated file from its copy");
             self.counters.add(&self.counters.copies_drained, 1);
@@ -557,7 +629,10 @@ impl Tailer {
         let found = discover::rotated_siblings(&w.file.path)
             .into_iter()
             .find(|p| std::fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == key));
-        let reopened = found.and_then(|path| self.open_checked(&path, key).map(|(fd, meta)| (path, fd, meta)));
+        let reopened = found.and_then(|path| {
+            self.open_checked(&path, key)
+                .map(|(fd, meta)| (path, fd, meta))
+        });
         match reopened {
             Some((_, fd, meta)) => {
                 let w = self.watchers.get_mut(&generation).expect("caller checked");
@@ -579,7 +654,12 @@ impl Tailer {
                 let lost = w.size.saturating_sub(w.pos());
                 self.counters.add(&self.counters.dropped_bytes, lost);
                 let path = w.file.path.to_path_buf();
-                self.warn_once(&path, Cause::Dropped, "file vanished while closed by the descriptor cap", None);
+                self.warn_once(
+                    &path,
+                    Cause::Dropped,
+                    "file vanished while closed by the descriptor cap",
+                    None,
+                );
                 self.is_rescan_requested = true;
                 true
             }
@@ -614,10 +694,13 @@ impl Tailer {
         };
         let key = (meta.dev(), meta.ino());
         if let Some(generation) = self.by_key.get(&key) {
-            let w = self.watchers.get_mut(generation).expect("by_key is in sync");
+            let w = self
+                .watchers
+                .get_mut(generation)
+                .expect("by_key is in sync");
             if *w.file.path != *path {
-                let old_holds_it = std::fs::metadata(&*w.file.path)
-                    .is_ok_and(|m| (m.dev(), m.ino()) == key);
+                let old_holds_it =
+                    std::fs::metadata(&*w.file.path).is_ok_and(|m| (m.dev(), m.ino()) == key);
                 if !old_holds_it {
                     w.file.path = Arc::from(path);
                     if matches!(w.state, State::Rotated { .. }) {
@@ -636,12 +719,22 @@ impl Tailer {
         let fd = match File::open(path) {
             Ok(fd) => fd,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
-                self.warn_once(path, Cause::PermissionDenied, "permission denied: will retry", Some(&err));
+                self.warn_once(
+                    path,
+                    Cause::PermissionDenied,
+                    "permission denied: will retry",
+                    Some(&err),
+                );
                 return None;
             }
             Err(err) => {
                 if err.kind() != std::io::ErrorKind::NotFound {
-                    self.warn_once(path, Cause::OpenFailed, "failed to open file: will retry", Some(&err));
+                    self.warn_once(
+                        path,
+                        Cause::OpenFailed,
+                        "failed to open file: will retry",
+                        Some(&err),
+                    );
                 }
                 return None;
             }
@@ -692,7 +785,16 @@ impl Tailer {
         };
         let settings = settings_of(config);
         let id = self.new_id(key);
-        let mut w = FileWatcher::new(id.clone(), Arc::from(path), source, fd, &meta, pos, &settings, now);
+        let mut w = FileWatcher::new(
+            id.clone(),
+            Arc::from(path),
+            source,
+            fd,
+            &meta,
+            pos,
+            &settings,
+            now,
+        );
         if let Some(entry) = &resume {
             w.resume_from(entry);
         }
@@ -712,7 +814,11 @@ impl Tailer {
         let mut listed: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
         let entries: Vec<Entry> = self.retained.values().cloned().collect();
         for entry in entries {
-            let Some(source) = self.sources.iter().position(|s| s.globs.matches(&entry.path)) else {
+            let Some(source) = self
+                .sources
+                .iter()
+                .position(|s| s.globs.matches(&entry.path))
+            else {
                 continue;
             };
             let siblings = listed
@@ -755,7 +861,16 @@ impl Tailer {
                 };
                 let id = self.new_id(key);
                 let settings = settings_of(&self.sources[source].config);
-                let mut w = FileWatcher::new(id.clone(), Arc::from(sibling.as_path()), source, fd, &meta, offset, &settings, now);
+                let mut w = FileWatcher::new(
+                    id.clone(),
+                    Arc::from(sibling.as_path()),
+                    source,
+                    fd,
+                    &meta,
+                    offset,
+                    &settings,
+                    now,
+                );
                 if is_valid {
                     w.resume_from(&entry);
                 }
@@ -766,10 +881,10 @@ impl Tailer {
                 self.watchers.insert(id.generation, w);
                 break;
             }
-            if let Some(copy) = copy {
-                if self.drain_copy(&entry.path, source, &copy, now) {
-                    self.retained.remove(&key);
-                }
+            if let Some(copy) = copy
+                && self.drain_copy(&entry.path, source, &copy, now)
+            {
+                self.retained.remove(&key);
             }
         }
     }
@@ -788,7 +903,10 @@ impl Tailer {
             .collect();
         let budget = self.options.read_budget_bytes.max(1);
         for generation in generations {
-            if self.watchers.get(&generation).is_some_and(|w| w.fd.is_none())
+            if self
+                .watchers
+                .get(&generation)
+                .is_some_and(|w| w.fd.is_none())
                 && !self.reopen(generation, now, sink)
             {
                 continue;
@@ -827,10 +945,10 @@ impl Tailer {
 
     fn flush_expired(&mut self, now: Instant, sink: &mut dyn Sink) -> bool {
         for w in self.watchers.values_mut() {
-            if let Some(batch) = w.flush_expired(now) {
-                if !sink.send(batch) {
-                    return false;
-                }
+            if let Some(batch) = w.flush_expired(now)
+                && !sink.send(batch)
+            {
+                return false;
             }
         }
         true
@@ -857,10 +975,10 @@ impl Tailer {
             if w.is_retired() {
                 retired.push(*generation);
             }
-            if let Some(batch) = batch {
-                if !sink.send(batch) {
-                    return false;
-                }
+            if let Some(batch) = batch
+                && !sink.send(batch)
+            {
+                return false;
             }
         }
         for generation in retired {
@@ -897,7 +1015,12 @@ impl Tailer {
         }
         if self.open_files > limit && room.is_none() {
             let path = PathBuf::from("<descriptor cap>");
-            self.warn_once(&path, Cause::FdCap, "rotated files pin more descriptors than `max_open_files`", None);
+            self.warn_once(
+                &path,
+                Cause::FdCap,
+                "rotated files pin more descriptors than `max_open_files`",
+                None,
+            );
         }
         self.counters.set_open(self.open_files);
     }
@@ -907,10 +1030,11 @@ fn compile(sources: Vec<Source>) -> Result<Vec<SourceState>, Error> {
     sources
         .into_iter()
         .map(|config| {
-            let globs = Globs::new(&config.paths, &config.exclude).map_err(|source| Error::Glob {
-                source_name: config.name.clone(),
-                source,
-            })?;
+            let globs =
+                Globs::new(&config.paths, &config.exclude).map_err(|source| Error::Glob {
+                    source_name: config.name.clone(),
+                    source,
+                })?;
             Ok(SourceState {
                 config,
                 globs,

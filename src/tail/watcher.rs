@@ -323,20 +323,22 @@ impl FileWatcher {
         if size < pos {
             return Observed::Truncated;
         }
-        if changed && pos > 0 {
-            if let Some(fd) = &self.fd {
-                if mark_before(fd, pos) != self.pos_mark {
-                    return Observed::Truncated;
-                }
-            }
+        if changed
+            && pos > 0
+            && let Some(fd) = &self.fd
+            && mark_before(fd, pos) != self.pos_mark
+        {
+            return Observed::Truncated;
         }
         if size > self.size {
             self.last_growth = now;
         }
-        if changed && self.head.len < HEAD_BYTES && size > self.head.len {
-            if let Some(fd) = &self.fd {
-                self.head = head_of(fd, size);
-            }
+        if changed
+            && self.head.len < HEAD_BYTES
+            && size > self.head.len
+            && let Some(fd) = &self.fd
+        {
+            self.head = head_of(fd, size);
         }
         self.size = size;
         self.mtime = mtime;
@@ -345,7 +347,12 @@ impl FileWatcher {
 
     /// Restarts this file at offset 0 as generation `id` after a truncation, handing out the
     /// open multiline event (complete lines read before the truncation) as a batch.
-    pub(crate) fn restart(&mut self, id: FileId, meta: &std::fs::Metadata, now: Instant) -> Option<Batch> {
+    pub(crate) fn restart(
+        &mut self,
+        id: FileId,
+        meta: &std::fs::Metadata,
+        now: Instant,
+    ) -> Option<Batch> {
         let flushed = self.flush_events();
         self.file = FileRef {
             id,
@@ -407,10 +414,11 @@ impl FileWatcher {
             }
             let chunk = &buf[..n];
             let assembler = &mut self.assembler;
-            self.reader.feed(chunk, &mut |segment: Segment<'_>| match assembler {
-                None => builder.push_segment(&segment),
-                Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
-            });
+            self.reader
+                .feed(chunk, &mut |segment: Segment<'_>| match assembler {
+                    None => builder.push_segment(&segment),
+                    Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
+                });
             read += n;
             if n < want {
                 break;
@@ -458,10 +466,11 @@ impl FileWatcher {
     pub(crate) fn flush_all(&mut self, now: Instant) -> Option<Batch> {
         let mut builder = Builder::new(self.assembler.is_some());
         let assembler = &mut self.assembler;
-        self.reader.flush_fragment(&mut |segment: Segment<'_>| match assembler {
-            None => builder.push_segment(&segment),
-            Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
-        });
+        self.reader
+            .flush_fragment(&mut |segment: Segment<'_>| match assembler {
+                None => builder.push_segment(&segment),
+                Some(assembler) => push_lines(assembler, &segment, now, &mut builder),
+            });
         if let Some(assembler) = &mut self.assembler {
             assembler.flush(&mut |event: Event<'_>| builder.push_event(&event));
         }
@@ -474,7 +483,8 @@ impl FileWatcher {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 self.in_flight.pop_front();
             }
-            self.in_flight.push_back((batch.end, mark_before(fd, batch.end)));
+            self.in_flight
+                .push_back((batch.end, mark_before(fd, batch.end)));
         }
         Some(batch)
     }
@@ -537,10 +547,22 @@ impl FileWatcher {
 }
 
 /// Splits a segment into lines for the multiline assembler.
-fn push_lines(assembler: &mut Assembler, segment: &Segment<'_>, now: Instant, builder: &mut Builder) {
+fn push_lines(
+    assembler: &mut Assembler,
+    segment: &Segment<'_>,
+    now: Instant,
+    builder: &mut Builder,
+) {
     let mut emit = |event: Event<'_>| builder.push_event(&event);
     if segment.skipped > 0 || !segment.bytes.ends_with(b"\n") {
-        assembler.push(segment.bytes, segment.start, segment.end, segment.skipped, now, &mut emit);
+        assembler.push(
+            segment.bytes,
+            segment.start,
+            segment.end,
+            segment.skipped,
+            now,
+            &mut emit,
+        );
         return;
     }
     let mut line_start = 0;

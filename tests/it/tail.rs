@@ -1,6 +1,8 @@
 //! The tailer: the conformance cases of `reference/tailing.md`, a model-based property test,
 //! real logrotate, kill and restart of a process, many files. Each asserts no loss, no
 //! duplicates (except where a crash makes them expected) and exact offsets.
+//! Process-level tests print what they measured (and SKIP messages).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod harness;
 mod model;
@@ -131,8 +133,16 @@ fn c04_late_writes_to_the_renamed_file_are_read_until_rotate_wait() {
         .filter(|s| s.text.starts_with('w'))
         .map(|s| s.text.clone())
         .collect();
-    assert_eq!(old, line_list("w", 0, 14), "late writes within rotate_wait are read");
-    assert_eq!(h.tailer().open_files(), 1, "the rotated file is closed after rotate_wait");
+    assert_eq!(
+        old,
+        line_list("w", 0, 14),
+        "late writes within rotate_wait are read"
+    );
+    assert_eq!(
+        h.tailer().open_files(),
+        1,
+        "the rotated file is closed after rotate_wait"
+    );
 }
 
 #[test]
@@ -191,7 +201,11 @@ fn c07_delete_and_recreate_before_the_tailer_notices() {
     let mut expected = at(0, &line_list("a", 0, 15));
     expected.extend(at(0, &line_list("b", 0, 20)));
     assert_eq!(offsets(&h), expected);
-    assert_eq!(h.tailer().open_files(), 1, "the deleted file is closed once drained");
+    assert_eq!(
+        h.tailer().open_files(),
+        1,
+        "the deleted file is closed once drained"
+    );
 }
 
 #[test]
@@ -283,7 +297,10 @@ fn c11_invalid_utf8_and_crlf_are_delivered_as_bytes() {
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .filter(|line| rule.is_match(line))
         .collect();
-    assert_eq!(matched, vec![&b"ERROR caf\xe9 latin1"[..], &b"ERROR \xff\xfe"[..]]);
+    assert_eq!(
+        matched,
+        vec![&b"ERROR caf\xe9 latin1"[..], &b"ERROR \xff\xfe"[..]]
+    );
 }
 
 #[test]
@@ -301,27 +318,46 @@ fn c13_many_files_one_hot_every_file_progresses_and_fds_stay_capped() {
     h.options.rescan_interval = Duration::from_secs(10);
     let n = 1000;
     for i in 0..n {
-        h.append(&format!("f{i:04}.log"), format!("file {i} line 0\n").as_bytes());
+        h.append(
+            &format!("f{i:04}.log"),
+            format!("file {i} line 0\n").as_bytes(),
+        );
     }
     let hot = "x".repeat(200) + "\n";
     h.append("f0000.log", hot.repeat(10_000).as_bytes());
     h.start();
     // While the hot file still has megabytes to go, every other file is read.
     let mut passes = 0;
-    while h.seen.iter().filter(|s| s.text.starts_with("file ")).count() < n {
-        assert!(h.poll_once(), "the hot file was drained before the others were read");
+    while h
+        .seen
+        .iter()
+        .filter(|s| s.text.starts_with("file "))
+        .count()
+        < n
+    {
+        assert!(
+            h.poll_once(),
+            "the hot file was drained before the others were read"
+        );
         passes += 1;
         assert!(passes < 50, "files starved");
     }
     for i in 0..n {
-        h.append(&format!("f{i:04}.log"), format!("file {i} line 1\n").as_bytes());
+        h.append(
+            &format!("f{i:04}.log"),
+            format!("file {i} line 1\n").as_bytes(),
+        );
     }
     h.advance(Duration::from_secs(11));
     h.poll();
     for i in 0..n {
         for k in 0..2 {
             let text = format!("file {i} line {k}\n");
-            assert_eq!(h.texts().iter().filter(|t| **t == text).count(), 1, "{text}");
+            assert_eq!(
+                h.texts().iter().filter(|t| **t == text).count(),
+                1,
+                "{text}"
+            );
         }
     }
     assert_eq!(
@@ -338,7 +374,10 @@ fn c14_java_stack_trace_split_across_a_restart_and_a_rotation() {
     h.source.multiline = Some(multiline(r"^\d{4}-\d\d-\d\d "));
     h.start();
     h.append("app.log", b"2026-11-28 ok\n2026-11-28 ERROR boom\n");
-    h.append("app.log", b"java.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n");
+    h.append(
+        "app.log",
+        b"java.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n",
+    );
     h.poll();
     assert_eq!(h.texts(), vec!["2026-11-28 ok\n".to_owned()]);
     h.stop();
@@ -357,7 +396,10 @@ fn c14_java_stack_trace_split_across_a_restart_and_a_rotation() {
     texts.sort();
     assert_eq!(
         texts,
-        vec!["\tat d.E.f(E.java:2)\n".to_owned(), "2026-11-28 next\n".to_owned()]
+        vec![
+            "\tat d.E.f(E.java:2)\n".to_owned(),
+            "2026-11-28 next\n".to_owned()
+        ]
     );
 }
 
@@ -448,13 +490,18 @@ fn final_fragment_of_a_rotated_idle_file_is_flushed() {
     assert_eq!(h.texts(), vec!["full\n"]);
     h.advance(Duration::from_secs(2));
     h.poll();
-    assert_eq!(offsets(&h), vec![(0, "full\n".into()), (5, "no newline".into())]);
+    assert_eq!(
+        offsets(&h),
+        vec![(0, "full\n".into()), (5, "no newline".into())]
+    );
 }
 
 #[test]
 fn permission_denied_is_retried() {
     if rustix::process::geteuid().is_root() {
-        eprintln!("SKIP permission_denied_is_retried: running as root, permissions are not enforced");
+        eprintln!(
+            "SKIP permission_denied_is_retried: running as root, permissions are not enforced"
+        );
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -478,9 +525,18 @@ fn sigkill_mid_stream_and_restart_loses_nothing_and_duplicates_only_after_the_ch
     let writer = std::thread::spawn(move || {
         process::write_at_rate(&writer_log, 5_000, Duration::from_secs(3))
     });
-    let args = ["--start-at", "beginning", "--poll-interval", "50ms", "--checkpoint-interval", "100ms"];
+    let args = [
+        "--start-at",
+        "beginning",
+        "--poll-interval",
+        "50ms",
+        "--checkpoint-interval",
+        "100ms",
+    ];
     let first = process::Probe::start(&log, &state, &args);
-    process::wait_until(Duration::from_secs(10), "first lines", || first.count() > 2_000);
+    process::wait_until(Duration::from_secs(10), "first lines", || {
+        first.count() > 2_000
+    });
     let before = first.kill();
     let checkpoint = match logding::checkpoint::load(&state) {
         logding::checkpoint::Loaded::Found { checkpoint, .. } => checkpoint,
@@ -489,12 +545,22 @@ fn sigkill_mid_stream_and_restart_loses_nothing_and_duplicates_only_after_the_ch
     let persisted = checkpoint.files.iter().map(|e| e.offset).max().unwrap();
     let second = process::Probe::start(&log, &state, &args);
     let written = writer.join().unwrap();
-    let last = format!("seq-{:09} the quick brown fox jumps over the lazy dog", written - 1);
-    process::wait_until(Duration::from_secs(20), "the last line", || second.contains(&last));
+    let last = format!(
+        "seq-{:09} the quick brown fox jumps over the lazy dog",
+        written - 1
+    );
+    process::wait_until(Duration::from_secs(20), "the last line", || {
+        second.contains(&last)
+    });
     let after = second.stop();
     let counts = process::seq_counts(&before.iter().chain(&after).cloned().collect::<Vec<_>>());
     let lost: Vec<usize> = (0..written).filter(|n| !counts.contains_key(n)).collect();
-    assert!(lost.is_empty(), "lost {} lines, first {:?}", lost.len(), lost.first());
+    assert!(
+        lost.is_empty(),
+        "lost {} lines, first {:?}",
+        lost.len(),
+        lost.first()
+    );
     let first_seen: std::collections::HashSet<&str> =
         before.iter().map(|(_, _, t)| t.as_str()).collect();
     let mut duplicates = 0;
@@ -539,7 +605,14 @@ fn logrotate_run(mode: &str) -> (usize, usize, usize) {
     let probe = process::Probe::start(
         &log,
         &state,
-        &["--start-at", "beginning", "--poll-interval", "50ms", "--rotate-wait", "1s"],
+        &[
+            "--start-at",
+            "beginning",
+            "--poll-interval",
+            "50ms",
+            "--rotate-wait",
+            "1s",
+        ],
     );
     let writer_log = log.clone();
     let duration = Duration::from_secs(20);
@@ -566,8 +639,13 @@ fn logrotate_run(mode: &str) -> (usize, usize, usize) {
         rotations += 1;
     }
     let written = writer.join().unwrap();
-    let last = format!("seq-{:09} the quick brown fox jumps over the lazy dog", written - 1);
-    process::wait_until(Duration::from_secs(20), "the last line", || probe.contains(&last));
+    let last = format!(
+        "seq-{:09} the quick brown fox jumps over the lazy dog",
+        written - 1
+    );
+    process::wait_until(Duration::from_secs(20), "the last line", || {
+        probe.contains(&last)
+    });
     // Let the rotated files' late bytes drain (rotate_wait) before stopping.
     std::thread::sleep(Duration::from_millis(1500));
     let out = probe.stop();
@@ -583,7 +661,9 @@ fn logrotate_run(mode: &str) -> (usize, usize, usize) {
 #[test]
 fn logrotate_create_and_copytruncate_under_20k_lines_per_second() {
     if !logrotate_available() {
-        println!("SKIP logrotate_create_and_copytruncate_under_20k_lines_per_second: logrotate is not installed (.ci/run installs it)");
+        println!(
+            "SKIP logrotate_create_and_copytruncate_under_20k_lines_per_second: logrotate is not installed (.ci/run installs it)"
+        );
         return;
     }
     let create = std::thread::spawn(|| logrotate_run("create"));

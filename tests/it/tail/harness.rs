@@ -223,12 +223,16 @@ impl Harness {
 
 /// `n` numbered lines `prefix-i\n` starting at `from`.
 pub(crate) fn lines(prefix: &str, from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("{prefix}-{i:06}\n")).collect()
+    (from..from + n)
+        .map(|i| format!("{prefix}-{i:06}\n"))
+        .collect()
 }
 
 /// The same as `lines`, as a list of strings each with its `\n`.
 pub(crate) fn line_list(prefix: &str, from: usize, n: usize) -> Vec<String> {
-    (from..from + n).map(|i| format!("{prefix}-{i:06}\n")).collect()
+    (from..from + n)
+        .map(|i| format!("{prefix}-{i:06}\n"))
+        .collect()
 }
 
 pub(crate) fn rename(from: &Path, to: &Path) {

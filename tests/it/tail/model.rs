@@ -123,7 +123,11 @@ impl Model {
     fn append(&mut self, n: usize) {
         self.complete_partial();
         for _ in 0..n {
-            let text = format!("line-{:06}-{}\n", self.next_id, "x".repeat(self.next_id % 13));
+            let text = format!(
+                "line-{:06}-{}\n",
+                self.next_id,
+                "x".repeat(self.next_id % 13)
+            );
             self.next_id += 1;
             self.write(&text);
             let file = self.files.get_mut("app.log").unwrap();
@@ -146,10 +150,10 @@ impl Model {
 
     /// `name` disappears: what the tailer had no way to read is at risk.
     fn forget(&mut self, name: &str) {
-        if let Some(file) = self.files.remove(name) {
-            if file.is_copy || !self.is_running || !file.is_seen {
-                self.at_risk.extend(file.unpolled);
-            }
+        if let Some(file) = self.files.remove(name)
+            && (file.is_copy || !self.is_running || !file.is_seen)
+        {
+            self.at_risk.extend(file.unpolled);
         }
     }
 
@@ -176,12 +180,12 @@ impl Model {
             return;
         }
         self.shift_rotated();
-        if let Some(file) = self.files.get("app.log") {
-            if !file.is_seen {
-                // Never followed under the glob's name: its new name is out of reach.
-                let unpolled = file.unpolled.clone();
-                self.at_risk.extend(unpolled);
-            }
+        if let Some(file) = self.files.get("app.log")
+            && !file.is_seen
+        {
+            // Never followed under the glob's name: its new name is out of reach.
+            let unpolled = file.unpolled.clone();
+            self.at_risk.extend(unpolled);
         }
         self.rename("app.log", "app.log.1");
     }
@@ -285,7 +289,9 @@ impl Model {
         let mut delivered: HashMap<String, u64> = HashMap::new();
         for seen in &self.h.seen {
             let Some(&offset) = self.lines.get(&seen.text) else {
-                return Err(TestCaseError::fail(format!("unknown line delivered: {seen:?}")));
+                return Err(TestCaseError::fail(format!(
+                    "unknown line delivered: {seen:?}"
+                )));
             };
             prop_assert_eq!(seen.offset, offset, "offset of {:?}", seen.text);
             prop_assert!(

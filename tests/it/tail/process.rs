@@ -71,7 +71,11 @@ pub(crate) fn poll_only_thread_delivers_everything() {
                 .await
                 .expect("lines within 10 s")
                 .unwrap();
-            got.extend(batch.lines().map(|(_, l)| String::from_utf8_lossy(l).into_owned()));
+            got.extend(
+                batch
+                    .lines()
+                    .map(|(_, l)| String::from_utf8_lossy(l).into_owned()),
+            );
             handle.commit(&batch.file.id, batch.end);
         }
         std::fs::rename(logs.join("a.log"), logs.join("a.log.1")).unwrap();
@@ -82,12 +86,20 @@ pub(crate) fn poll_only_thread_delivers_everything() {
                 .await
                 .expect("lines within 10 s")
                 .unwrap();
-            got.extend(batch.lines().map(|(_, l)| String::from_utf8_lossy(l).into_owned()));
+            got.extend(
+                batch
+                    .lines()
+                    .map(|(_, l)| String::from_utf8_lossy(l).into_owned()),
+            );
             handle.commit(&batch.file.id, batch.end);
         }
         shutdown.cancel();
         while let Some(batch) = rx.recv().await {
-            got.extend(batch.lines().map(|(_, l)| String::from_utf8_lossy(l).into_owned()));
+            got.extend(
+                batch
+                    .lines()
+                    .map(|(_, l)| String::from_utf8_lossy(l).into_owned()),
+            );
             handle.commit(&batch.file.id, batch.end);
         }
         handle.finish().unwrap();
@@ -101,7 +113,11 @@ pub(crate) fn poll_only_thread_delivers_everything() {
     match logding::checkpoint::load(&state) {
         logding::checkpoint::Loaded::Found { checkpoint, .. } => {
             let total: u64 = checkpoint.files.iter().map(|e| e.offset).sum();
-            assert_eq!(total, 2 * 10 * 9, "only the followed files' committed offsets");
+            assert_eq!(
+                total,
+                2 * 10 * 9,
+                "only the followed files' committed offsets"
+            );
         }
         other => panic!("no final checkpoint: {other:?}"),
     }
@@ -220,14 +236,18 @@ pub(crate) fn write_at_rate(path: &Path, rate: usize, duration: Duration) -> usi
     let mut seq = 0;
     let mut buf = Vec::new();
     while start.elapsed() < duration {
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.ino() != file.metadata().unwrap().ino() {
-                file = open();
-            }
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.ino() != file.metadata().unwrap().ino()
+        {
+            file = open();
         }
         buf.clear();
         for _ in 0..per_tick {
-            writeln!(buf, "seq-{seq:09} the quick brown fox jumps over the lazy dog").unwrap();
+            writeln!(
+                buf,
+                "seq-{seq:09} the quick brown fox jumps over the lazy dog"
+            )
+            .unwrap();
             seq += 1;
         }
         file.write_all(&buf).unwrap();
