@@ -345,11 +345,19 @@ fn in_file_order(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 /// Reads a config or rule file as UTF-8 text; the error is a message and maybe a position.
 fn read_text(path: &Path) -> Result<String, (String, Option<(usize, usize)>)> {
+    read_text_as(path, path, "failed to read")
+}
+
+/// [`read_text`] of `path`, named `shown` in messages that start with `what`.
+fn read_text_as(
+    path: &Path,
+    shown: &Path,
+    what: &str,
+) -> Result<String, (String, Option<(usize, usize)>)> {
     // Plain `std::fs`: the message names the path itself, and `fs-err` would repeat it.
-    let bytes = std::fs::read(path).map_err(|err| {
-        let what = "failed to read";
+    let bytes = read_bounded(path).map_err(|err| {
         (
-            format!("{what} `{}`: {}", path.display(), build::io_reason(&err)),
+            format!("{what} `{}`: {}", shown.display(), build::io_reason(&err)),
             None,
         )
     })?;
@@ -362,10 +370,30 @@ fn read_text(path: &Path) -> Result<String, (String, Option<(usize, usize)>)> {
             .count()
             + 1;
         (
-            format!("`{}` is not valid UTF-8", path.display()),
+            format!("`{}` is not valid UTF-8", shown.display()),
             Some((line, column)),
         )
     })
+}
+
+/// Config and rule files larger than this are refused (a mistaken `-c /var/log/huge.log`, or
+/// `/dev/zero`, must not eat the host's memory).
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a whole file of at most [`MAX_FILE_BYTES`].
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, not a config file",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Records a YAML syntax error of the current file.

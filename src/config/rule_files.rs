@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build::{Origin, io_reason, severity};
+use super::build::{Origin, severity};
 use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
 use super::walk::{Ctx, Map};
@@ -239,18 +239,16 @@ impl RuleReader {
     }
 
     fn read_include(&mut self, ctx: &mut Ctx<'_>, file: &Path, display: &Path) {
-        let text = match std::fs::read(file) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(err) => {
-                ctx.error_file(
-                    display,
-                    format!(
-                        "failed to read rule file `{}`: {}",
-                        display.display(),
-                        io_reason(&err)
-                    ),
-                    None,
-                );
+        let text = match super::read_text_as(file, display, "failed to read rule file") {
+            Ok(text) => text,
+            Err((message, position)) => {
+                ctx.diagnostics.push(super::Diagnostic {
+                    file: display.to_owned(),
+                    position,
+                    message,
+                    help: None,
+                    snippet: None,
+                });
                 self.is_ok = false;
                 return;
             }

@@ -103,6 +103,8 @@ broken! {
         "not-utf8" at "tests/fixtures/config/not-utf8.yaml:2:14";
     an_empty_file_is_an_error:
         "empty" at "tests/fixtures/config/empty.yaml:1:1";
+    included_files_must_be_utf8:
+        "include-not-utf8" at "tests/fixtures/config/rules-bad-utf8/app.yaml:4:14";
 }
 
 #[test]
