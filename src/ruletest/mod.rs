@@ -4,11 +4,12 @@
 //! This is `promtool test rules` for log rules: the rules live in the service's repository, and
 //! CI fails with a readable diff when a rule stops matching what it should.
 //!
-//! - [`format`]: the file format, parsed and checked with `file:line:column` diagnostics.
+//! - [`format`](mod@format): the file format, parsed and checked with `file:line:column` diagnostics.
 //! - [`runner`]: one case through scan → window → render, with injected time.
 //! - [`compare`]: expectations versus windows, as `- expected` / `+ actual` lines.
 //!
-//! Apart from reading the test file in [`load`], everything here is pure.
+//! Apart from reading the test file in [`load`], nothing here does IO, and no outcome depends
+//! on the real clock.
 
 pub mod compare;
 pub mod format;

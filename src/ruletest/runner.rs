@@ -6,18 +6,25 @@
 //! deadlines before multiline timeouts at the same instant), and open multiline events whose
 //! timeout has passed are scanned. After the last line the clock runs on until every open
 //! event is flushed and every window has closed, so each window ends at its natural deadline.
+//!
+//! Multiline events are assembled by the tailer's own `tail::multiline::Assembler`, so a test
+//! sees exactly the events the agent would. It keeps time as `Instant`s: virtual time maps onto
+//! one `Instant` read at the start of the run, an anchor only (nothing waits on it, and the
+//! outcome does not depend on it).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use crate::config::{Config, Multiline, Source};
+use crate::config::{Config, Source};
 use crate::render::{self, RenderOptions};
 use crate::ruletest::format::Case;
 use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
+use crate::tail::multiline::{Assembler, Event};
 use crate::window::{Aggregator, HitRef, WindowOptions};
 
 /// A window that closed while a case ran.
@@ -37,7 +44,7 @@ pub struct ClosedWindow {
 /// Assumes the case was checked with [`crate::ruletest::format::resolve`] against `config`.
 pub fn run_case(case: &Case, config: &Config, start: Timestamp) -> Vec<ClosedWindow> {
     let default_files: Vec<String> = config.sources.iter().map(default_file).collect();
-    let mut run = Run::new(config);
+    let mut run = Run::new(config, start);
     for write in writes(case, config, &default_files, start) {
         run.advance(write.at);
         run.write(&write);
@@ -118,26 +125,21 @@ fn default_file(source: &Source) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A multiline event being assembled.
-struct OpenEvent {
-    bytes: Vec<u8>,
-    lines: usize,
-    last: Timestamp,
-}
-
 struct Run<'a> {
     config: &'a Config,
     matchers: Vec<Matcher>,
     aggregator: Aggregator,
     render: RenderOptions,
-    /// Open multiline events by (source, file).
-    open: BTreeMap<(usize, &'a str), OpenEvent>,
+    /// Multiline assemblers by (source, file), as the tailer has one per file.
+    assemblers: BTreeMap<(usize, &'a str), Assembler>,
+    /// Virtual time `start` as an `Instant`, for the assemblers.
+    anchor: (Timestamp, Instant),
     hits: Vec<Hit>,
     closed: Vec<ClosedWindow>,
 }
 
 impl<'a> Run<'a> {
-    fn new(config: &'a Config) -> Run<'a> {
+    fn new(config: &'a Config, start: Timestamp) -> Run<'a> {
         let rules = Arc::clone(&config.rules);
         Run {
             config,
@@ -148,7 +150,8 @@ impl<'a> Run<'a> {
                 .collect(),
             aggregator: Aggregator::new(rules, WindowOptions::from_config(config)),
             render: RenderOptions::from_config(config),
-            open: BTreeMap::new(),
+            assemblers: BTreeMap::new(),
+            anchor: (start, Instant::now()),
             hits: Vec::new(),
             closed: Vec::new(),
         }
@@ -205,51 +208,58 @@ impl<'a> Run<'a> {
     }
 
     fn next_timeout(&self) -> Option<(Timestamp, (usize, &'a str))> {
-        self.open
+        self.assemblers
             .iter()
-            .filter_map(|(key, event)| {
-                let timeout = self.config.sources[key.0].multiline.as_ref()?.timeout;
-                Some((event.last.checked_add(timeout).ok()?, *key))
-            })
+            .filter_map(|(key, assembler)| Some((self.virtual_time(assembler.deadline()?), *key)))
             .min()
     }
 
     fn write(&mut self, write: &Write<'a>) {
         let Some(multiline) = self.config.sources[write.source].multiline.as_ref() else {
-            self.scan(
-                write.source,
-                write.file,
-                write.line.as_bytes(),
-                false,
-                write.at,
-            );
+            let line = write.line.as_bytes();
+            self.scan(write.source, write.file, line, false, write.at);
             return;
         };
-        // The same assembly rule as the tailer's (`tail::multiline`): a start line, or a line
-        // that would overflow `max_lines`/`max_bytes`, closes the open event first.
-        // TODO(ruletest): use `tail::multiline::Assembler` itself once it is on main.
+        let now = self.instant(write.at);
         let key = (write.source, write.file);
-        let line = write.line.as_bytes();
-        if let Some(event) = self.open.get(&key)
-            && (multiline.start.is_match(line) || is_full(event, line, multiline))
-        {
-            self.flush_event(key, write.at);
-        }
-        let event = self.open.entry(key).or_insert_with(|| OpenEvent {
-            bytes: Vec::new(),
-            lines: 0,
-            last: write.at,
+        let assembler = self
+            .assemblers
+            .entry(key)
+            .or_insert_with(|| Assembler::new(multiline.clone()));
+        let mut line = Vec::with_capacity(write.line.len() + 1);
+        line.extend_from_slice(write.line.as_bytes());
+        line.push(b'\n');
+        let mut closed = Vec::new();
+        let end = line.len() as u64;
+        assembler.push(&line, 0, end, 0, now, &mut |event: Event<'_>| {
+            closed.push(event.bytes.to_vec());
         });
-        event.bytes.extend_from_slice(line);
-        event.bytes.push(b'\n');
-        event.lines += 1;
-        event.last = write.at;
+        for event in closed {
+            self.scan(write.source, write.file, &event, true, write.at);
+        }
     }
 
     fn flush_event(&mut self, key: (usize, &'a str), now: Timestamp) {
-        if let Some(event) = self.open.remove(&key) {
-            self.scan(key.0, key.1, &event.bytes, true, now);
+        let Some(assembler) = self.assemblers.get_mut(&key) else {
+            return;
+        };
+        let mut closed = Vec::new();
+        assembler.flush(&mut |event: Event<'_>| closed.push(event.bytes.to_vec()));
+        for event in closed {
+            self.scan(key.0, key.1, &event, true, now);
         }
+    }
+
+    fn instant(&self, time: Timestamp) -> Instant {
+        let (start, anchor) = self.anchor;
+        let offset = Duration::try_from(time.duration_since(start)).unwrap_or_default();
+        anchor + offset
+    }
+
+    fn virtual_time(&self, instant: Instant) -> Timestamp {
+        let (start, anchor) = self.anchor;
+        let offset = instant.saturating_duration_since(anchor);
+        start.checked_add(offset).unwrap_or(Timestamp::MAX)
     }
 
     fn scan(&mut self, source: usize, file: &str, record: &[u8], is_event: bool, now: Timestamp) {
@@ -280,12 +290,6 @@ impl<'a> Run<'a> {
             self.aggregator.observe_excluded(now, stats.excluded);
         }
     }
-}
-
-/// Returns true if and only if `line` cannot join `event` without overflowing its bounds.
-fn is_full(event: &OpenEvent, line: &[u8], multiline: &Multiline) -> bool {
-    event.lines >= multiline.max_lines.max(1)
-        || event.bytes.len() + line.len() + 1 > multiline.max_bytes
 }
 
 /// Renders a closed window the way it would be sent.

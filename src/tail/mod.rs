@@ -16,7 +16,7 @@
 
 pub mod discover;
 mod hints;
-mod multiline;
+pub(crate) mod multiline;
 mod reader;
 pub mod tailer;
 mod watcher;
