@@ -4,7 +4,8 @@
 //! This is `promtool test rules` for log rules: the rules live in the service's repository, and
 //! CI fails with a readable diff when a rule stops matching what it should.
 //!
-//! - [`format`](mod@format): the file format, parsed and checked with `file:line:column` diagnostics.
+//! - [`format`](mod@format): the file format, parsed and checked with `file:line:column`
+//!   diagnostics.
 //! - [`runner`]: one case through scan → window → render, with injected time.
 //! - [`compare`]: expectations versus windows, as `- expected` / `+ actual` lines.
 //!
