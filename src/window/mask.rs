@@ -83,7 +83,11 @@ impl Masker {
     pub(crate) fn mask_into(&self, line: &[u8], out: &mut String) {
         out.clear();
         let line = &line[..line.len().min(MASK_INPUT_BYTES)];
-        let mut text = String::from_utf8_lossy(line);
+        // `from_utf8` has an ASCII fast path that the lossy decoder lacks.
+        let mut text = match std::str::from_utf8(line) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         for (placeholder, re) in &self.custom {
             if let Cow::Owned(replaced) = re.replace_all(&text, NoExpand(placeholder)) {
                 text = Cow::Owned(replaced);

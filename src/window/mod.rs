@@ -16,7 +16,8 @@
 //!   further distinct shapes (`other_patterns`) is exact up to 256 and estimated beyond.
 //! - groups: the same structure over `group_by` values. `min_count` applies per group: groups
 //!   below it go to the summary's `below_threshold` (one entry per rule, with their total);
-//!   groups beyond `max_groups` are folded into `other_groups_count`.
+//!   groups beyond `max_groups` are folded into `other_groups_count`. Patterns and files cover
+//!   all the rule's hits, including those of groups below threshold.
 //! - files: the first [`MAX_FILES`] names are kept, the rest counted in `other_files`.
 //!
 //! A window in which no rule reached its `min_count` still yields a [`Summary`] (with empty
@@ -203,6 +204,8 @@ impl Aggregator {
             .open
             .get_or_insert_with(|| OpenWindow::new(now, deadline, rule_count));
         let index = window.state_index(&self.rules, hit.rule, &self.options);
+        // A wall clock stepping back (NTP) must not put a hit before its window.
+        let now = now.max(window.start);
         window.states[index].observe(now, &hit, &self.masker, &mut self.scratch);
     }
 
@@ -262,6 +265,14 @@ impl Aggregator {
             }
         }
         self.rules = rules;
+    }
+
+    /// Swaps in reloaded options. The open window keeps its deadline and what it counted; masks
+    /// apply from the next hit, host and caps when the window closes, a new window length from
+    /// the next window.
+    pub fn set_options(&mut self, options: WindowOptions) {
+        self.masker = options.masker();
+        self.options = options;
     }
 
     /// The options in use.
@@ -512,14 +523,25 @@ impl RuleState {
     }
 
     /// (reported count, shown groups, "other" count, below-threshold count) of a rule with
-    /// `group_by`. Groups under `min_count` are below threshold; when no group reaches it, the
-    /// whole rule is.
+    /// `group_by`.
+    ///
+    /// Groups whose count is known (not mostly inherited from evicted groups) are compared with
+    /// `min_count`: those under it are below threshold. The rest of the hits (groups evicted or
+    /// of uncertain count, which only happens with more distinct values than are tracked, and
+    /// hits from before a `group_by` change) is "other"; not knowing how it splits, it counts as
+    /// one group against `min_count`, erring towards reporting. When nothing reaches
+    /// `min_count`, the whole rule is below threshold.
     fn split_groups(&self, max_groups: usize) -> (u64, Vec<GroupCount>, u64, u64) {
         let ranked = self.groups.clone().into_ranked();
-        let (passing, failing): (Vec<_>, Vec<_>) = ranked
+        let (certain, _uncertain): (Vec<_>, Vec<_>) = ranked
+            .into_iter()
+            .partition(|slot| slot.guaranteed() > slot.error);
+        let known: u64 = certain.iter().map(|slot| slot.guaranteed()).sum();
+        let remainder = self.count - known;
+        let (passing, failing): (Vec<_>, Vec<_>) = certain
             .into_iter()
             .partition(|slot| slot.guaranteed() >= self.min_count);
-        if passing.is_empty() {
+        if passing.is_empty() && remainder < self.min_count {
             return (0, Vec::new(), 0, self.count);
         }
         let below: u64 = failing.iter().map(|slot| slot.guaranteed()).sum();

@@ -346,3 +346,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn high_cardinality_groups_are_reported_as_other_not_dropped() {
+    let mut options = WindowOptions::new(Duration::from_secs(60), "app-01");
+    options.max_groups = 3;
+    let mut agg = Aggregator::new(
+        rules(&[("user", r"user=(?P<u>\d+)", Severity::Error, 2, &["u"])]),
+        options,
+    );
+    // Two frequent users, and 10,000 users seen three times each: far more than tracked.
+    for round in 0..3 {
+        for u in 0..10_000 {
+            feed(
+                &mut agg,
+                t(0),
+                "f",
+                format!("E user={}", 100 + u).as_bytes(),
+            );
+            if u % 10 == round {
+                feed(&mut agg, t(0), "f", b"E user=1");
+                feed(&mut agg, t(0), "f", b"E user=2");
+            }
+        }
+    }
+    let summary = agg.flush(t(1)).unwrap();
+    let rule = &summary.rules[0];
+    assert_eq!(accounted(&summary), 36_000);
+    let groups: Vec<(&str, u64)> = rule
+        .groups
+        .iter()
+        .map(|g| (g.values[0].1.as_str(), g.count))
+        .collect();
+    assert_eq!(groups, [("1", 3_000), ("2", 3_000)]);
+    assert_eq!(rule.other_groups_count, rule.count - 6_000);
+}
