@@ -1,12 +1,110 @@
-//! `logding run`.
+//! `logding run`: load the config, connect signals, run the agent.
+//!
+//! SIGINT/SIGTERM: graceful shutdown (close windows early, put summaries in the outbox, deliver
+//! within the grace period, write the final checkpoint, exit 0). A second signal exits at once;
+//! the outbox keeps what was not sent. SIGHUP: reload the config; an invalid one is rejected
+//! and the old one keeps running.
 
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::agent::{self, Controls, RunOptions};
+use crate::cli::RunArgs;
 use crate::cmd::Exit;
+use crate::config::{self, Diagnostic, LoadError};
+
+/// How long delivery may go on after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the command.
 ///
 /// # Errors
 ///
-/// What stopped it.
-pub fn run(_args: impl Sized) -> anyhow::Result<Exit> {
-    anyhow::bail!("`run` is not implemented yet")
+/// Configuration errors (exit 2) and startup failures (exit 1).
+pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let config = config::load(&args.config.config)?;
+    if !args.dry_run && config.dingtalk.webhook.is_none() {
+        return Err(LoadError {
+            diagnostics: vec![Diagnostic {
+                file: config.path.clone(),
+                position: None,
+                message: "no DingTalk webhook is configured".into(),
+                help: Some(
+                    "set `dingtalk.webhook` (e.g. `${DINGTALK_WEBHOOK}`) or `dingtalk.webhook_file`, \
+                     or use `--dry-run` to print summaries instead"
+                        .into(),
+                ),
+            }],
+        }
+        .into());
+    }
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        output: args.output,
+        show_payload: tracing::enabled!(tracing::Level::DEBUG),
+        grace: GRACE,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .thread_name("logding")
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        let signals = tokio::spawn(watch_signals(shutdown.clone(), reload_tx));
+        let result = agent::run(
+            config,
+            options,
+            Controls {
+                shutdown,
+                reload: reload_rx,
+            },
+        )
+        .await;
+        signals.abort();
+        result
+    })?;
+    Ok(Exit::Success)
+}
+
+/// First SIGINT/SIGTERM cancels `shutdown`; a second one exits the process at once.
+/// SIGHUP sends a reload request.
+async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("failed to install signal handlers; stop logding with SIGKILL");
+        return;
+    };
+    let mut signalled = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {
+                // A full channel means a reload is already queued: nothing lost.
+                if reload.try_send(()).is_err() {
+                    info!("reload already pending");
+                }
+                continue;
+            }
+        }
+        if signalled {
+            warn!("second signal: exiting now; undelivered summaries stay in the outbox");
+            std::process::exit(1);
+        }
+        signalled = true;
+        info!("shutting down: closing windows, delivering, writing checkpoints (signal again to exit at once)");
+        shutdown.cancel();
+    }
 }
