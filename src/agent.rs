@@ -168,7 +168,12 @@ impl Sink {
 
 /// Prints a summary as `--dry-run` and `logding scan` do.
 #[allow(clippy::print_stdout)]
-pub fn print_summary(summary: &Summary, output: Output, show_payload: bool, render: &RenderOptions) {
+pub fn print_summary(
+    summary: &Summary,
+    output: Output,
+    show_payload: bool,
+    render: &RenderOptions,
+) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let result = match output {
@@ -211,9 +216,7 @@ impl Clock {
 
     fn now(&self) -> Timestamp {
         let elapsed = Instant::now().saturating_duration_since(self.mono);
-        self.wall
-            .checked_add(elapsed)
-            .unwrap_or(self.wall)
+        self.wall.checked_add(elapsed).unwrap_or(self.wall)
     }
 
     fn instant_of(&self, at: Timestamp) -> Instant {
@@ -262,7 +265,10 @@ impl Process {
     async fn run(&mut self, mut batches: mpsc::Receiver<Batch>, mut reload: mpsc::Receiver<()>) {
         let mut reload_open = true;
         loop {
-            let deadline = self.aggregator.deadline().map(|at| self.clock.instant_of(at));
+            let deadline = self
+                .aggregator
+                .deadline()
+                .map(|at| self.clock.instant_of(at));
             tokio::select! {
                 batch = batches.recv() => match batch {
                     Some(batch) => self.process(batch).await,
@@ -295,6 +301,7 @@ impl Process {
             }
         };
         let now = self.clock.now();
+        let was_open = self.aggregator.is_open();
         if stats.excluded > 0 {
             self.aggregator.observe_excluded(now, stats.excluded);
         }
@@ -315,6 +322,10 @@ impl Process {
         }
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
+        }
+        debug!(path = %path, start = batch.start, end = batch.end, lines = stats.lines, hits = hits.len(), "batch scanned");
+        if !was_open && self.aggregator.is_open() {
+            debug!(deadline = ?self.aggregator.deadline(), "window opened");
         }
         self.processed(&batch.file.id, batch.end);
     }
@@ -349,7 +360,10 @@ impl Process {
             );
         } else if let Err(err) = self.sink.put(summary).await {
             // Not committing keeps these lines for the next start: at-least-once.
-            error!(error = format!("{err:#}"), "summary not saved; its lines will be read again after a restart");
+            error!(
+                error = format!("{err:#}"),
+                "summary not saved; its lines will be read again after a restart"
+            );
             self.pending.clear();
             return;
         }

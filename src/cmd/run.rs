@@ -39,6 +39,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
                      or use `--dry-run` to print summaries instead"
                         .into(),
                 ),
+                snippet: None,
             }],
         }
         .into());
@@ -104,7 +105,9 @@ async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
             std::process::exit(1);
         }
         signalled = true;
-        info!("shutting down: closing windows, delivering, writing checkpoints (signal again to exit at once)");
+        info!(
+            "shutting down: closing windows, delivering, writing checkpoints (signal again to exit at once)"
+        );
         shutdown.cancel();
     }
 }

@@ -2,6 +2,7 @@
 mod config;
 mod delivery;
 mod dingtalk;
+mod pipeline;
 mod ruletest;
 mod support;
 mod tail;
