@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::support::agent::{Env, wait_until};
+use crate::support::agent::{Agent, Env, wait_until};
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Mode, Request};
 
 const RULES: &str = "rules:
@@ -63,7 +63,9 @@ async fn appended_lines_arrive_as_exactly_one_summary_within_window_plus_one_sec
         .wait_log("logding started", 1, Duration::from_secs(10))
         .await;
     // The agent is following (it read the first line); now the burst.
-    agent.wait_log("batch scanned", 1, Duration::from_secs(10)).await;
+    agent
+        .wait_log("batch scanned", 1, Duration::from_secs(10))
+        .await;
 
     let written = Instant::now();
     let mut burst = lines("ERROR db call", 0, 5, "timeout to 10.0.0.5");
@@ -109,7 +111,9 @@ async fn rename_rotation_and_copytruncate_mid_window_lose_no_matching_line() {
         .wait_log("logding started", 1, Duration::from_secs(10))
         .await;
 
-    agent.wait_log("following file", 1, Duration::from_secs(10)).await;
+    agent
+        .wait_log("following file", 1, Duration::from_secs(10))
+        .await;
     let log = env.path("logs/app.log");
     env.append("app.log", &lines("ERROR a", 0, 10, "timeout to 10.0.0.1"));
     // Rename rotation: the old file moves away (out of the glob), a new one is created.
@@ -312,4 +316,58 @@ async fn an_outage_then_sigkill_then_restart_delivers_the_outbox() {
         !log.contains(crate::support::dingtalk_server::TOKEN),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_quick_start_prints_a_summary_of_the_bundled_example() {
+    // README: `cargo run -- run -c config/logding.yaml --dry-run`, from the repository root.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let mut agent = Agent::spawn(
+        root,
+        scratch.path(),
+        &["run", "-c", "config/logding.yaml", "--dry-run"],
+    );
+    // The bundled window is 10 s.
+    let printed = wait_until(Duration::from_secs(20), || {
+        agent.stdout().contains("logding 0.1.0 · window 10s")
+    })
+    .await;
+    assert!(
+        printed,
+        "stdout:\n{}\nstderr:\n{}",
+        agent.stdout(),
+        agent.stderr()
+    );
+    let stdout = agent.stdout();
+    assert!(stdout.starts_with("[alert] "), "{stdout}");
+    for rule in ["java-oom", "nginx-5xx", "python-traceback", "go-panic"] {
+        assert!(stdout.contains(rule), "{rule} missing from:\n{stdout}");
+    }
+    agent.signal(Signal::INT);
+    assert_eq!(agent.wait_exit(Duration::from_secs(10)).await, Some(0));
+    // A dry run writes no state.
+    assert!(!root.join(".logding-state").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_json_prints_one_json_line_per_summary() {
+    let env = Env::new();
+    env.write_config("", None, "1s", RULES);
+    env.append("app.log", &lines("ERROR j", 0, 3, "timeout to 10.0.0.8"));
+    let agent = env.start(&["--dry-run", "--output", "json"]);
+    let printed = wait_until(Duration::from_secs(10), || {
+        agent.stdout().lines().count() >= 1
+    })
+    .await;
+    assert!(printed, "stderr:\n{}", agent.stderr());
+    let stdout = agent.stdout();
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("a line"))
+        .expect("one JSON object per line");
+    let rule = &summary["rules"][0];
+    assert_eq!(rule["name"], "db-timeout");
+    assert_eq!(rule["count"], 3);
+    assert_eq!(rule["groups"][0]["count"], 3);
+    assert!(summary["start"].is_string() && summary["end"].is_string());
+    assert!(!env.path("state").exists(), "a dry run writes no state");
 }

@@ -44,7 +44,7 @@ impl Env {
 state_dir: state
 window: {window}
 dingtalk:
-  webhook: {webhook}
+  webhook: '{webhook}'
 {secret}  keyword: alert
 sources:
   - name: app
@@ -77,15 +77,28 @@ summary:
 
     /// Starts `logding -v run -c logding.yaml` plus `extra` arguments.
     pub(crate) fn start(&self, extra: &[&str]) -> Agent {
-        let stderr = self.path(&format!("stderr-{}.log", fastrand::u32(..)));
-        let stdout = self.path(&format!("stdout-{}.log", fastrand::u32(..)));
+        let config = self.config_path();
+        let mut args = vec!["-v", "run", "-c", config.to_str().expect("utf-8 temp path")];
+        args.extend_from_slice(extra);
+        Agent::spawn(self.dir.path(), self.dir.path(), &args)
+    }
+}
+
+/// A running `logding run`.
+pub(crate) struct Agent {
+    child: Child,
+    stderr: PathBuf,
+    stdout: PathBuf,
+}
+
+impl Agent {
+    /// Starts `logding ARGS` in `cwd`, capturing stdout and stderr into files under `scratch`.
+    pub(crate) fn spawn(cwd: &Path, scratch: &Path, args: &[&str]) -> Agent {
+        let stderr = scratch.join(format!("stderr-{}.log", fastrand::u32(..)));
+        let stdout = scratch.join(format!("stdout-{}.log", fastrand::u32(..)));
         let child = Command::new(env!("CARGO_BIN_EXE_logding"))
-            .arg("-v")
-            .arg("run")
-            .arg("-c")
-            .arg(self.config_path())
-            .args(extra)
-            .env_remove("RUST_LOG")
+            .args(args)
+            .current_dir(cwd)
             .env("RUST_LOG", "debug,hyper=info,reqwest=info,notify=info")
             .stdin(Stdio::null())
             .stdout(fs::File::create(&stdout).expect("stdout file"))
@@ -98,16 +111,7 @@ summary:
             stdout,
         }
     }
-}
 
-/// A running `logding run`.
-pub(crate) struct Agent {
-    child: Child,
-    stderr: PathBuf,
-    stdout: PathBuf,
-}
-
-impl Agent {
     pub(crate) fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -169,10 +173,4 @@ pub(crate) async fn wait_until(limit: Duration, mut condition: impl FnMut() -> b
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Returns true if and only if `path` exists.
-#[allow(dead_code)]
-pub(crate) fn exists(path: &Path) -> bool {
-    path.exists()
 }
