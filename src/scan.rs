@@ -7,10 +7,17 @@
 //!
 //! Pure: no IO, no clock.
 
+mod literals;
+mod prefilter;
+
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::rules::{RuleId, RuleSet, Verdict};
+use regex_automata::{Input, MatchKind, PatternSet, meta};
+use regex_syntax::hir::Hir;
+
+use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
+use prefilter::Prefilter;
 
 /// One rule matching one line (or one multiline event).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,17 +40,42 @@ pub struct ScanStats {
 }
 
 /// The rules that apply to one source, ready to scan its chunks.
+///
+/// Built once per source (compiling the combined automata takes milliseconds); cheap to clone
+/// and to share between threads.
 #[derive(Clone, Debug)]
 pub struct Matcher {
     rules: Arc<RuleSet>,
     ids: Vec<RuleId>,
+    /// `None` when the combined automata could not be built (a huge rule set): every line then
+    /// goes through [`Matcher::scan_reference`]'s rule-by-rule path.
+    fast: Option<Arc<Fast>>,
+}
+
+/// The combined automata of a matcher's patterns.
+#[derive(Debug)]
+struct Fast {
+    /// Finds candidate lines in a whole chunk.
+    prefilter: Prefilter,
+    /// All patterns of all rules (original flags, `MatchKind::All`): on one line or event, the
+    /// exact set of patterns that match, in one pass.
+    set: meta::Regex,
+    /// For each pattern of `set`, the position in `ids` of its rule and its index in the rule.
+    owners: Vec<(usize, usize)>,
 }
 
 impl Matcher {
     /// A matcher for the rules that apply to `source`.
     pub fn new(rules: Arc<RuleSet>, source: &str) -> Matcher {
         let ids = rules.ids_for_source(source);
-        Matcher { rules, ids }
+        let fast = Fast::new(&rules, &ids).map(Arc::new);
+        if fast.is_none() && !ids.is_empty() {
+            tracing::debug!(
+                source,
+                "combined matcher unavailable, scanning rule by rule"
+            );
+        }
+        Matcher { rules, ids, fast }
     }
 
     /// The rule set this matcher runs.
@@ -53,13 +85,32 @@ impl Matcher {
 
     /// Scans `chunk`, a run of `\n`-terminated lines (a last line without `\n` is scanned as a
     /// line too), appending hits to `out` in line order.
+    ///
+    /// The whole chunk is searched for candidate lines at once (see [`prefilter`]); only those
+    /// lines are matched against the rules, all patterns in one pass.
     pub fn scan(&self, chunk: &[u8], out: &mut Vec<Hit>) -> ScanStats {
-        let mut stats = ScanStats::default();
-        let mut start = 0;
-        while start < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
-            self.scan_line(chunk, start..trim_cr(chunk, start, end), out, &mut stats);
-            start = end + 1;
+        let Some(fast) = &self.fast else {
+            return self.scan_reference(chunk, out);
+        };
+        let mut stats = ScanStats {
+            lines: count_lines(chunk),
+            excluded: 0,
+        };
+        let mut cursors = fast.prefilter.cursors();
+        let mut patterns = PatternSet::new(fast.set.pattern_len());
+        let mut at = 0;
+        while let Some(pos) = fast.prefilter.next_candidate(chunk, at, &mut cursors) {
+            if pos >= chunk.len() && chunk.last().is_none_or(|&b| b == b'\n') {
+                break; // an empty match after the last line end: there is no line there
+            }
+            let start = memchr::memrchr(b'\n', &chunk[at..pos]).map_or(at, |i| at + i + 1);
+            let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
+            let line = start..trim_cr(chunk, start, end);
+            self.match_line(fast, chunk, line, &mut patterns, out, &mut stats);
+            if end >= chunk.len() {
+                break;
+            }
+            at = end + 1;
         }
         stats
     }
@@ -68,11 +119,32 @@ impl Matcher {
     pub fn scan_record(&self, record: &[u8], out: &mut Vec<Hit>) -> ScanStats {
         let mut stats = ScanStats::default();
         let end = record.strip_suffix(b"\n").map_or(record.len(), <[u8]>::len);
-        self.scan_line(record, 0..trim_cr(record, 0, end), out, &mut stats);
+        let line = 0..trim_cr(record, 0, end);
+        match &self.fast {
+            Some(fast) => {
+                let mut patterns = PatternSet::new(fast.set.pattern_len());
+                stats.lines = 1;
+                self.match_line(fast, record, line, &mut patterns, out, &mut stats);
+            }
+            None => self.scan_line_reference(record, line, out, &mut stats),
+        }
         stats
     }
 
-    fn scan_line(
+    /// The simple implementation: every line, every rule, one regex at a time. It defines the
+    /// semantics [`Matcher::scan`] must keep, and is the oracle of its tests and benchmarks.
+    pub fn scan_reference(&self, chunk: &[u8], out: &mut Vec<Hit>) -> ScanStats {
+        let mut stats = ScanStats::default();
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
+            self.scan_line_reference(chunk, start..trim_cr(chunk, start, end), out, &mut stats);
+            start = end + 1;
+        }
+        stats
+    }
+
+    fn scan_line_reference(
         &self,
         chunk: &[u8],
         line: Range<usize>,
@@ -86,21 +158,111 @@ impl Matcher {
             match rule.verdict(bytes) {
                 Verdict::NoMatch => {}
                 Verdict::Excluded { .. } => stats.excluded += 1,
-                Verdict::Match { pattern } => {
-                    let groups = rule
-                        .group_ranges(pattern, bytes)
-                        .into_iter()
-                        .map(|r| r.map(|r| r.start + line.start..r.end + line.start))
-                        .collect();
-                    out.push(Hit {
-                        rule: id,
-                        line: line.clone(),
-                        groups,
-                    });
-                }
+                Verdict::Match { pattern } => out.push(hit(rule, id, pattern, chunk, line.clone())),
             }
         }
     }
+
+    /// Matches one line (or event) whose patterns may match: finds the matching patterns in
+    /// one pass, then, per rule in order, takes its first matching pattern and its excludes.
+    /// `stats.lines` is not touched (the caller counts lines).
+    fn match_line(
+        &self,
+        fast: &Fast,
+        chunk: &[u8],
+        line: Range<usize>,
+        patterns: &mut PatternSet,
+        out: &mut Vec<Hit>,
+        stats: &mut ScanStats,
+    ) {
+        let bytes = &chunk[line.clone()];
+        patterns.clear();
+        fast.set
+            .which_overlapping_matches(&Input::new(bytes), patterns);
+        let mut last_rule = None;
+        // Patterns come in increasing order, which is rule order, then pattern order within a
+        // rule: the first pattern seen for a rule is the one `Rule::verdict` would report.
+        for pattern_id in patterns.iter() {
+            let (position, pattern) = fast.owners[pattern_id.as_usize()];
+            if last_rule == Some(position) {
+                continue;
+            }
+            last_rule = Some(position);
+            let id = self.ids[position];
+            let rule = self.rules.get(id);
+            if rule.excludes.iter().any(|re| re.is_match(bytes)) {
+                stats.excluded += 1;
+            } else {
+                out.push(hit(rule, id, pattern, chunk, line.clone()));
+            }
+        }
+    }
+}
+
+impl Fast {
+    /// Parses every pattern again (with the flags of [`crate::rules::compile_pattern`]) and
+    /// builds the combined automata; `None` if any step fails.
+    fn new(rules: &RuleSet, ids: &[RuleId]) -> Option<Fast> {
+        let mut hirs: Vec<Hir> = Vec::new();
+        let mut owners = Vec::new();
+        for (position, &id) in ids.iter().enumerate() {
+            for (pattern, re) in rules.get(id).patterns.iter().enumerate() {
+                hirs.push(parse(re.as_str())?);
+                owners.push((position, pattern));
+            }
+        }
+        if hirs.is_empty() {
+            return None;
+        }
+        let nfa_size_limit = REGEX_SIZE_LIMIT.saturating_mul(hirs.len());
+        let prefilter = Prefilter::new(&hirs, nfa_size_limit).ok()?;
+        let set = meta::Regex::builder()
+            .configure(
+                meta::Config::new()
+                    .match_kind(MatchKind::All)
+                    .utf8_empty(false)
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
+                    .nfa_size_limit(Some(nfa_size_limit))
+                    .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT),
+            )
+            .build_many_from_hir(&hirs)
+            .ok()?;
+        Some(Fast {
+            prefilter,
+            set,
+            owners,
+        })
+    }
+}
+
+/// Parses a pattern the way [`crate::rules::compile_pattern`] compiles it.
+fn parse(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .multi_line(true)
+        .crlf(true)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+fn hit(rule: &Rule, id: RuleId, pattern: usize, chunk: &[u8], line: Range<usize>) -> Hit {
+    let groups = rule
+        .group_ranges(pattern, &chunk[line.clone()])
+        .into_iter()
+        .map(|r| r.map(|r| r.start + line.start..r.end + line.start))
+        .collect();
+    Hit {
+        rule: id,
+        line,
+        groups,
+    }
+}
+
+fn count_lines(chunk: &[u8]) -> u64 {
+    let ends = memchr::memchr_iter(b'\n', chunk).count();
+    let unterminated = chunk.last().is_some_and(|&b| b != b'\n');
+    (ends + usize::from(unterminated)) as u64
 }
 
 fn trim_cr(chunk: &[u8], start: usize, end: usize) -> usize {
@@ -116,19 +278,25 @@ mod tests {
     use super::*;
     use crate::rules::{Rule, RuleDef};
 
+    fn rule(name: &str, patterns: &[&str], exclude: &[&str], group_by: &[&str]) -> Rule {
+        Rule::compile(&RuleDef {
+            name: name.into(),
+            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+            exclude: exclude.iter().map(|p| (*p).to_owned()).collect(),
+            group_by: group_by.iter().map(|p| (*p).to_owned()).collect(),
+            ..RuleDef::default()
+        })
+        .unwrap()
+    }
+
     fn matcher(rules: &[(&str, &str)]) -> Matcher {
         let rules = rules
             .iter()
-            .map(|(name, pattern)| {
-                Rule::compile(&RuleDef {
-                    name: (*name).into(),
-                    patterns: vec![(*pattern).into()],
-                    ..RuleDef::default()
-                })
-                .unwrap()
-            })
+            .map(|(name, pattern)| rule(name, &[pattern], &[], &[]))
             .collect();
-        Matcher::new(Arc::new(RuleSet::new(rules)), "app")
+        let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+        assert!(matcher.fast.is_some());
+        matcher
     }
 
     #[track_caller]
@@ -172,5 +340,200 @@ mod tests {
             b"x ERROR\nERROR\nERROR x\n",
             &[(0, "ERROR")],
         );
+    }
+
+    #[test]
+    fn excluded_lines_are_counted_not_hit() {
+        let rules = vec![rule("5xx", &[r#"" 5\d\d "#], &["/healthz"], &[])];
+        let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+        let mut hits = Vec::new();
+        let stats = matcher.scan(b"\"GET /healthz\" 503 \n\"GET /api\" 502 \nok\n", &mut hits);
+        assert_eq!(
+            stats,
+            ScanStats {
+                lines: 3,
+                excluded: 1
+            }
+        );
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].line, 20..35);
+    }
+
+    #[test]
+    fn group_captures_point_into_the_chunk() {
+        let rules = vec![rule("slow", &[r"took (?P<ms>\d{4,})ms"], &[], &["ms"])];
+        let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+        let chunk = b"took 12ms\nx took 12345ms\n";
+        let mut hits = Vec::new();
+        matcher.scan(chunk, &mut hits);
+        assert_eq!(hits.len(), 1);
+        let group = hits[0].groups[0].clone().unwrap();
+        assert_eq!(&chunk[group], b"12345");
+    }
+
+    #[test]
+    fn empty_matches_do_not_invent_a_line_after_the_last_newline() {
+        check(&[("blank", "^$")], b"a\n\nb\n", &[(0, "")]);
+        check(&[("any", "x*")], b"a\nb\n", &[(0, "a"), (0, "b")]);
+    }
+
+    #[test]
+    fn a_match_never_spans_two_lines() {
+        check(&[("ab", r"a\s*b")], b"xa\nby\nab\n", &[(0, "ab")]);
+    }
+
+    #[test]
+    fn records_keep_their_newlines() {
+        let rules = vec![rule("trace", &[r"Exception\n\s+at "], &[], &[])];
+        let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+        let mut hits = Vec::new();
+        matcher.scan_record(
+            b"ERROR boom java.lang.IllegalStateException\n\tat a.B(B.java:1)\n",
+            &mut hits,
+        );
+        assert_eq!(hits.len(), 1);
+    }
+
+    mod equivalence {
+        use super::*;
+        use proptest::prelude::*;
+
+        const ATOMS: &[&str] = &[
+            "ERROR",
+            "(?i)error",
+            "^ERROR",
+            "ERROR$",
+            "^$",
+            "^",
+            "x*",
+            "WARN|ERROR",
+            r"\d{4,}",
+            r"took (?P<ms>\d+)ms",
+            r"^\S+$",
+            r"(?i)time ?out",
+            r"a\sb",
+            r"\bERR\b",
+            "[^a]b",
+            "é",
+            r"(?-u:\xff)",
+            r"\r",
+            "a$",
+            "^ *$",
+            "(?s).",
+            ".",
+            r"b\nc",
+            r"(?i)k",
+            "b+",
+            r"[0-9]{2}:",
+            "(?-u:.)",
+            r"\w+ \w+$",
+            "ab|cd|ef",
+        ];
+        const WORDS: &[&[u8]] = &[
+            b"ERROR",
+            b"error",
+            b"Error",
+            b"WARN",
+            b"ERR",
+            b"timeout",
+            b"time out",
+            b"took 12ms",
+            b"took 12345ms",
+            b"a",
+            b"b",
+            b"ab",
+            b"a b",
+            b"cd",
+            b"x",
+            b" ",
+            b"\r",
+            b"\xff",
+            b"\xe9",
+            "é".as_bytes(),
+            b"\xe2\x84\xaa",
+            b"1234",
+            b"12:",
+            b"\t",
+            b"",
+        ];
+
+        const ENDINGS: &[&[u8]] = &[b"\n", b"\r\n", b"\n"];
+
+        fn pattern() -> impl Strategy<Value = String> {
+            let atom = prop::sample::select(ATOMS).prop_map(str::to_owned);
+            prop_oneof![
+                3 => atom.clone(),
+                1 => (atom.clone(), atom.clone()).prop_map(|(a, b)| format!("(?:{a}).*(?:{b})")),
+                1 => (atom.clone(), atom).prop_map(|(a, b)| format!("(?:{a})|(?:{b})")),
+            ]
+        }
+
+        fn rules() -> impl Strategy<Value = Vec<Rule>> {
+            let one = (
+                prop::collection::vec(pattern(), 1..3),
+                prop::collection::vec(pattern(), 0..2),
+            );
+            prop::collection::vec(one, 1..5).prop_map(|defs| {
+                defs.iter()
+                    .enumerate()
+                    .filter_map(|(i, (patterns, exclude))| {
+                        Rule::compile(&RuleDef {
+                            name: format!("r{i}"),
+                            patterns: patterns.clone(),
+                            exclude: exclude.clone(),
+                            ..RuleDef::default()
+                        })
+                        .ok()
+                    })
+                    .collect()
+            })
+        }
+
+        fn chunk() -> impl Strategy<Value = Vec<u8>> {
+            let line =
+                prop::collection::vec(prop::sample::select(WORDS), 0..6).prop_map(|w| w.concat());
+            let ending = prop::sample::select(ENDINGS);
+            (prop::collection::vec((line, ending), 0..12), any::<bool>()).prop_map(
+                |(lines, last)| {
+                    let mut out = Vec::new();
+                    for (line, ending) in &lines {
+                        out.extend_from_slice(line);
+                        out.extend_from_slice(ending);
+                    }
+                    if last && !lines.is_empty() {
+                        out.truncate(out.len() - 1); // an unterminated last line
+                    }
+                    out
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn fast_scan_equals_reference(rules in rules(), chunk in chunk()) {
+                prop_assume!(!rules.is_empty());
+                let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+                prop_assert!(matcher.fast.is_some());
+                let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                let fast_stats = matcher.scan(&chunk, &mut fast);
+                let reference_stats = matcher.scan_reference(&chunk, &mut reference);
+                prop_assert_eq!(fast, reference);
+                prop_assert_eq!(fast_stats, reference_stats);
+            }
+
+            #[test]
+            fn fast_record_equals_reference(rules in rules(), record in chunk()) {
+                prop_assume!(!rules.is_empty());
+                let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+                let slow = Matcher { fast: None, ..matcher.clone() };
+                let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                let fast_stats = matcher.scan_record(&record, &mut fast);
+                let reference_stats = slow.scan_record(&record, &mut reference);
+                prop_assert_eq!(fast, reference);
+                prop_assert_eq!(fast_stats, reference_stats);
+            }
+        }
     }
 }
