@@ -13,26 +13,14 @@
 //!   An Aho-Corasick search for these literals finds every line the pattern can match, and
 //!   skips the rest at memchr speed.
 
-use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq, rank};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
     Repetition,
 };
 
-/// The literals of one pattern that every match contains (at least one of them).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Required {
-    /// The literals, non-empty, without `\n`.
-    pub(crate) literals: Vec<Vec<u8>>,
-    /// Returns true if and only if the literals must be searched ASCII-case-insensitively
-    /// (they were folded to lower case to keep a `(?i)` set small; a superset of candidates).
-    pub(crate) is_folded: bool,
-}
-
-/// Sets with more literals than this are case-folded (see [`Required::is_folded`]).
-const MAX_EXACT_LITERALS: usize = 8;
-/// Sets with more literals than this (even after folding) are not worth a prefilter.
-const MAX_LITERALS: usize = 64;
+/// Sets with more literals than this are cut to shorter prefixes (see [`cut`]).
+const MAX_LITERALS: usize = 16;
 
 /// `hir` with `\n` removed from what it can match (see the module docs).
 pub(crate) fn strip_newline(hir: &Hir) -> Hir {
@@ -70,25 +58,9 @@ pub(crate) fn strip_newline(hir: &Hir) -> Hir {
 
 /// The best set of literals every match of `hir` contains, or `None` when there is no set
 /// good enough to be worth searching for (the pattern then goes to the DFA fallback).
-pub(crate) fn required_literals(hir: &Hir) -> Option<Required> {
-    let literals = required(hir)?;
-    let min_len = literals.iter().map(Vec::len).min()?;
-    if min_len < 2 || (min_len == 2 && literals.len() > 4) {
-        return None;
-    }
-    if literals.len() <= MAX_EXACT_LITERALS {
-        return Some(Required {
-            literals,
-            is_folded: false,
-        });
-    }
-    let mut folded: Vec<Vec<u8>> = literals.iter().map(|l| l.to_ascii_lowercase()).collect();
-    folded.sort_unstable();
-    folded.dedup();
-    (folded.len() <= MAX_LITERALS).then_some(Required {
-        literals: folded,
-        is_folded: true,
-    })
+///
+pub(crate) fn required_literals(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    required(hir).filter(|set| is_searchable(set))
 }
 
 /// A finite set of non-empty literals such that every match of `hir` contains one.
@@ -105,7 +77,11 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
             }
             union.sort_unstable();
             union.dedup();
-            Some(union)
+            if union.len() > MAX_LITERALS {
+                cut(union)
+            } else {
+                Some(union)
+            }
         }
         HirKind::Concat(subs) => {
             // Every suffix of the concatenation is matched by a suffix of every match, so the
@@ -117,7 +93,8 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     }
 }
 
-/// The literal prefixes of every match of `hir`, when finite and all non-empty.
+/// The literal prefixes of every match of `hir`, when finite and all non-empty, cut short when
+/// there are too many (see [`cut`]).
 fn prefixes(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     let seq: Seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let literals = seq.literals()?;
@@ -127,16 +104,53 @@ fn prefixes(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     let mut out: Vec<Vec<u8>> = literals.iter().map(|l| l.as_bytes().to_vec()).collect();
     out.sort_unstable();
     out.dedup();
-    Some(out)
+    cut(out)
 }
 
-/// The most selective set: longest shortest literal (capped: past 8 bytes a literal is rare
-/// enough), then fewest literals.
+/// The best way to shorten a set (the case variants of a `(?i)` word, `status=5\d\d`): the
+/// cut of all literals to one length that scores best (see [`score`]) with at most
+/// [`MAX_LITERALS`] distinct literals. Prefixes of required literals are required too.
+fn cut(literals: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
+    let max_len = literals.iter().map(Vec::len).max()?;
+    let cuts: Vec<_> = (2..max_len)
+        .map(|len| {
+            let mut cut: Vec<Vec<u8>> = literals
+                .iter()
+                .map(|l| l[..len.min(l.len())].to_vec())
+                .collect();
+            cut.sort_unstable();
+            cut.dedup();
+            Some(cut)
+        })
+        .collect();
+    best(std::iter::once(Some(literals)).chain(cuts))
+}
+
+/// The most selective set (see [`score`]) among those worth searching for.
 fn best(sets: impl IntoIterator<Item = Option<Vec<Vec<u8>>>>) -> Option<Vec<Vec<u8>>> {
-    sets.into_iter().flatten().max_by_key(|set| {
-        let min_len = set.iter().map(Vec::len).min().unwrap_or(0).min(8);
-        (min_len, std::cmp::Reverse(set.len()))
-    })
+    sets.into_iter()
+        .flatten()
+        .filter(|set| is_searchable(set))
+        .max_by_key(|set| score(set))
+}
+
+/// Returns true if and only if `set` is small and its literals long enough to be worth a
+/// search: single bytes, or many 2-byte literals, would make nearly every line a candidate.
+fn is_searchable(set: &[Vec<u8>]) -> bool {
+    let min_len = set.iter().map(Vec::len).min().unwrap_or(0);
+    set.len() <= MAX_LITERALS && (min_len >= 3 || (min_len == 2 && set.len() <= 4))
+}
+
+/// How selective searching for `set` is expected to be: the rarity of its most common literal
+/// (the sum over its bytes of how rare each byte is in typical text, by `regex-syntax`'s byte
+/// frequency ranks: ` ERROR ` scores far above `tion `), minus a cost per doubling of the
+/// number of literals (each one can also cause a candidate, and the SIMD searcher slows down
+/// with more literals).
+fn score(set: &[Vec<u8>]) -> i64 {
+    let rarity =
+        |literal: &Vec<u8>| -> i64 { literal.iter().map(|&b| 256 - i64::from(rank(b))).sum() };
+    let weakest = set.iter().map(rarity).min().unwrap_or(0);
+    weakest - 16 * i64::from(usize::BITS - set.len().leading_zeros())
 }
 
 #[cfg(test)]
@@ -154,27 +168,32 @@ mod tests {
     }
 
     #[track_caller]
-    fn check(pattern: &str, expected: Option<(&[&str], bool)>) {
+    fn check(pattern: &str, expected: Option<&[&str]>) {
         let actual = required_literals(&strip_newline(&parse(pattern)));
-        let expected = expected.map(|(literals, is_folded)| Required {
-            literals: literals.iter().map(|l| l.as_bytes().to_vec()).collect(),
-            is_folded,
-        });
+        let expected =
+            expected.map(|literals| literals.iter().map(|l| l.as_bytes().to_vec()).collect());
         assert_eq!(actual, expected, "{pattern}");
     }
 
     #[test]
     fn inner_literals_are_found() {
-        check("ERROR", Some((&["ERROR"], false)));
-        check(r"^\d{4}-\d\d-\d\d .* ERROR ", Some((&[" ERROR "], false)));
-        check(r"took (?P<ms>\d{4,}) ?ms", Some((&["took "], false)));
-        check("ERROR|FATAL", Some((&["ERROR", "FATAL"], false)));
-        check(r"java\.lang\.\w+Error", Some((&["java.lang."], false)));
+        check("ERROR", Some(&["ERROR"]));
+        check(r"^\d{4}-\d\d-\d\d .* ERROR ", Some(&[" ERROR "]));
+        check(r"took (?P<ms>\d{4,}) ?ms", Some(&["took "]));
+        check("ERROR|FATAL", Some(&["ERROR", "FATAL"]));
+        check(r"java\.lang\.\w+Error", Some(&["java.lang."]));
     }
 
     #[test]
-    fn case_insensitive_sets_are_folded() {
-        check("(?i)timeout", Some((&["timeout"], true)));
+    fn case_insensitive_sets_are_cut_to_prefix_variants() {
+        check("(?i)ab", Some(&["AB", "Ab", "aB", "ab"]));
+        let variants = required_literals(&parse("(?i)timeout")).unwrap();
+        assert!(variants.len() <= MAX_LITERALS);
+        assert!(
+            variants
+                .iter()
+                .all(|v| "timeout".contains(&*String::from_utf8_lossy(v).to_lowercase()))
+        );
     }
 
     #[test]

@@ -4,8 +4,7 @@
 //! Patterns are split by what [`super::literals`] finds in them:
 //!
 //! - patterns with a good required-literal set go into one Aho-Corasick automaton (SIMD
-//!   "Teddy" for a few dozen literals), or into a second, ASCII-case-insensitive one for
-//!   `(?i)` sets that would otherwise explode into case variants;
+//!   "Teddy" for a few dozen literals);
 //! - the rest are compiled into one combined lazy DFA (newline-stripped, so a match never
 //!   spans two lines) searched over the whole chunk.
 //!
@@ -13,7 +12,7 @@
 //! is". [`Prefilter::next_candidate`] merges them. A candidate is only a candidate: the caller
 //! runs the exact rules on the line.
 
-use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
+use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind, packed};
 use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::Hir;
 
@@ -28,7 +27,9 @@ pub(crate) struct Prefilter {
 /// One way of finding candidate positions.
 #[derive(Clone, Debug)]
 enum Finder {
-    /// Required literals, exact or ASCII-case-folded.
+    /// Required literals of all patterns, few enough for the SIMD searcher (Teddy).
+    Packed(packed::Searcher),
+    /// Required literals of all patterns, when there are too many for `Packed` or no SIMD.
     Literals(AhoCorasick),
     /// Patterns without usable literals: one combined DFA.
     Dfa(meta::Regex),
@@ -49,28 +50,38 @@ impl Prefilter {
     ///
     /// When the combined DFA of literal-less patterns cannot be built (too big).
     pub(crate) fn new(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
-        let mut exact = Vec::new();
-        let mut folded = Vec::new();
+        let mut literals = Vec::new();
         let mut fallback = Vec::new();
         for hir in hirs {
             let stripped = strip_newline(hir);
             match required_literals(&stripped) {
-                Some(required) if required.is_folded => folded.extend(required.literals),
-                Some(required) => exact.extend(required.literals),
+                Some(required) => literals.extend(required),
                 None => fallback.push(stripped),
             }
         }
+        literals.sort_unstable();
+        literals.dedup();
+        tracing::debug!(
+            literals = literals.len(),
+            dfa_patterns = fallback.len(),
+            "scan prefilter built"
+        );
         let mut finders = Vec::new();
-        for (literals, is_folded) in [(exact, false), (folded, true)] {
-            if literals.is_empty() {
-                continue;
-            }
-            let automaton = AhoCorasick::builder()
-                .match_kind(AcMatchKind::Standard)
-                .ascii_case_insensitive(is_folded)
-                .build(&literals)
-                .map_err(|e| e.to_string())?;
-            finders.push(Finder::Literals(automaton));
+        if !literals.is_empty() {
+            let packed = packed::Config::new()
+                .match_kind(packed::MatchKind::LeftmostFirst)
+                .builder()
+                .extend(&literals)
+                .build();
+            finders.push(match packed {
+                Some(searcher) => Finder::Packed(searcher),
+                None => Finder::Literals(
+                    AhoCorasick::builder()
+                        .match_kind(AcMatchKind::Standard)
+                        .build(&literals)
+                        .map_err(|e| e.to_string())?,
+                ),
+            });
         }
         if !fallback.is_empty() {
             let dfa = meta::Regex::builder()
@@ -126,6 +137,9 @@ impl Prefilter {
 impl Finder {
     fn find(&self, chunk: &[u8], at: usize) -> Option<usize> {
         match self {
+            Finder::Packed(searcher) => searcher
+                .find_in(chunk, aho_corasick::Span::from(at..chunk.len()))
+                .map(|m| m.start()),
             Finder::Literals(automaton) => automaton
                 .find(aho_corasick::Input::new(chunk).span(at..chunk.len()))
                 .map(|m| m.start()),
