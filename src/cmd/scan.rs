@@ -25,8 +25,10 @@ use serde::Serialize;
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
+use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
-use crate::scan::{Hit, Matcher, MultilineAssembler};
+use crate::scan::{Hit, Matcher, MultilineAssembler, ScanStats};
+use crate::window::{Aggregator, HitRef, WindowOptions};
 
 /// Bytes read per chunk.
 pub const CHUNK_BYTES: usize = 4 << 20;
@@ -61,6 +63,7 @@ pub struct Scan {
     sources: Vec<SourcePlan>,
     all_rules: Matcher,
     now: Timestamp,
+    aggregator: Aggregator,
     totals: Totals,
     hits: Vec<Hit>,
     buffer: Vec<u8>,
@@ -121,6 +124,7 @@ impl Scan {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Scan {
             all_rules: Matcher::with_all_rules(rules.clone()),
+            aggregator: Aggregator::new(rules.clone(), WindowOptions::from_config(config)),
             totals: Totals {
                 counts: vec![0; rules.len()],
                 ..Totals::default()
@@ -158,10 +162,16 @@ impl Scan {
             "scanning"
         );
         let mut file = fs_err::File::open(path)?;
+        let name = path.display().to_string();
         let mut sink = HitSink {
-            totals: &mut self.totals,
-            hits: &mut self.hits,
-            matcher: plan.matcher,
+            observer: Observer {
+                totals: &mut self.totals,
+                aggregator: &mut self.aggregator,
+                hits: &mut self.hits,
+                matcher: plan.matcher,
+                now: self.now,
+                file: &name,
+            },
             assembler: plan.multiline.cloned().map(MultilineAssembler::new),
         };
         let size = CHUNK_BYTES.max(plan.max_line_bytes + 1);
@@ -178,17 +188,18 @@ impl Scan {
         &self.totals
     }
 
-    /// Writes the per-rule counts and the totals.
+    /// Writes the per-rule counts, the totals and the summary that would be sent.
     ///
     /// # Errors
     ///
     /// `out` fails.
     pub fn report(
-        &self,
-        _config: &Config,
+        &mut self,
+        config: &Config,
         output: Output,
         out: &mut impl Write,
     ) -> std::io::Result<()> {
+        let summary = self.aggregator.flush(self.now);
         let rows = self.rules.rules().iter().zip(&self.totals.counts);
         match output {
             Output::Text => {
@@ -205,6 +216,17 @@ impl Scan {
                     "{} lines in {} files, {} matching any rule, {} excluded",
                     t.lines, t.files, t.matching_lines, t.excluded
                 )?;
+                writeln!(out)?;
+                match &summary {
+                    Some(summary) if !summary.rules.is_empty() => {
+                        let options = RenderOptions::from_config(config);
+                        writeln!(out, "{}", render::render_text(summary, &options))?;
+                    }
+                    Some(_) => {
+                        writeln!(out, "no rule reached its min_count: nothing would be sent")?
+                    }
+                    None => writeln!(out, "no matches: nothing would be sent")?,
+                }
             }
             Output::Json => {
                 let rules: Vec<_> = rows
@@ -222,6 +244,10 @@ impl Scan {
                     "rules": rules,
                 });
                 writeln!(out, "{counts}")?;
+                if let Some(summary) = &summary {
+                    let json = serde_json::to_string(summary).map_err(std::io::Error::other)?;
+                    writeln!(out, "{json}")?;
+                }
             }
         }
         Ok(())
@@ -239,56 +265,73 @@ impl Scan {
 
 /// Where complete lines go: straight to the matcher, or through the multiline assembler.
 struct HitSink<'a> {
+    observer: Observer<'a>,
+    assembler: Option<MultilineAssembler>,
+}
+
+/// Scans lines or events and hands the hits to the counts and the aggregator.
+struct Observer<'a> {
     totals: &'a mut Totals,
+    aggregator: &'a mut Aggregator,
     hits: &'a mut Vec<Hit>,
     matcher: &'a Matcher,
-    assembler: Option<MultilineAssembler>,
+    now: Timestamp,
+    file: &'a str,
 }
 
 impl HitSink<'_> {
     /// A run of complete lines (`\n`-terminated, except maybe the last one at end of file).
     fn lines(&mut self, block: &[u8]) {
+        let observer = &mut self.observer;
         match &mut self.assembler {
-            None => {
-                self.hits.clear();
-                let stats = self.matcher.scan(block, self.hits);
-                self.totals.lines += stats.lines;
-                self.totals.excluded += stats.excluded;
-                count_hits(self.totals, self.hits);
-            }
-            Some(assembler) => {
-                let (totals, hits, matcher) = (&mut *self.totals, &mut *self.hits, self.matcher);
-                assembler.push_lines(block, &mut |event| {
-                    observe_event(totals, hits, matcher, event);
-                });
-            }
+            None => observer.scan(block, false),
+            Some(assembler) => assembler.push_lines(block, &mut |event| observer.scan(event, true)),
         }
     }
 
     fn finish(&mut self) {
+        let observer = &mut self.observer;
         if let Some(assembler) = &mut self.assembler {
-            let (totals, hits, matcher) = (&mut *self.totals, &mut *self.hits, self.matcher);
-            assembler.flush(&mut |event| observe_event(totals, hits, matcher, event));
+            assembler.flush(&mut |event| observer.scan(event, true));
         }
     }
 }
 
-fn observe_event(totals: &mut Totals, hits: &mut Vec<Hit>, matcher: &Matcher, event: &[u8]) {
-    hits.clear();
-    let stats = matcher.scan_record(event, hits);
-    totals.lines += stats.lines;
-    totals.excluded += stats.excluded;
-    count_hits(totals, hits);
-}
-
-/// Counts hits per rule, and lines with any hit (hits of one line are adjacent).
-fn count_hits(totals: &mut Totals, hits: &[Hit]) {
-    let mut last_line = None;
-    for hit in hits {
-        totals.counts[hit.rule.index()] += 1;
-        if last_line != Some(hit.line.start) {
-            last_line = Some(hit.line.start);
-            totals.matching_lines += 1;
+impl Observer<'_> {
+    fn scan(&mut self, bytes: &[u8], is_event: bool) {
+        self.hits.clear();
+        let stats: ScanStats = if is_event {
+            self.matcher.scan_record(bytes, self.hits)
+        } else {
+            self.matcher.scan(bytes, self.hits)
+        };
+        self.totals.lines += stats.lines;
+        self.totals.excluded += stats.excluded;
+        // Hits of one line are adjacent.
+        let mut last_line = None;
+        for hit in self.hits.iter() {
+            self.totals.counts[hit.rule.index()] += 1;
+            if last_line != Some(hit.line.start) {
+                last_line = Some(hit.line.start);
+                self.totals.matching_lines += 1;
+            }
+            let groups: Vec<Option<&[u8]>> = hit
+                .groups
+                .iter()
+                .map(|g| g.clone().map(|range| &bytes[range]))
+                .collect();
+            self.aggregator.observe(
+                self.now,
+                HitRef {
+                    rule: hit.rule,
+                    line: &bytes[hit.line.clone()],
+                    groups: &groups,
+                    file: self.file,
+                },
+            );
+        }
+        if stats.excluded > 0 {
+            self.aggregator.observe_excluded(self.now, stats.excluded);
         }
     }
 }
