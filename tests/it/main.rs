@@ -4,5 +4,6 @@ mod delivery;
 mod dingtalk;
 mod pipeline;
 mod ruletest;
+mod scan_cmd;
 mod support;
 mod tail;

@@ -1,0 +1,150 @@
+//! `logding scan` end to end: the real binary on files in a temp directory.
+
+use std::path::Path;
+use std::process::Command;
+
+const RULES: &str = r#"
+rules:
+  - name: java-oom
+    pattern: 'java\.lang\.OutOfMemoryError'
+    severity: critical
+  - name: http-5xx
+    pattern: 'status=(?P<status>5\d\d)\b'
+    exclude: ['/healthz']
+    group_by: [status]
+  - name: trace
+    sources: [app]
+    pattern: 'Exception\n\tat '
+    severity: warning
+  - name: line-end
+    pattern: 'END$'
+    severity: info
+"#;
+
+/// A temp dir with `logding.yaml` (source `app` = `app*.log`, multiline on dates) and rules.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display();
+    let config = format!(
+        "host: test-host\nstate_dir: {root}/state\nwindow: 1m\ninclude: [rules.yaml]\n\
+         sources:\n  - name: app\n    paths: ['{root}/app*.log']\n    max_line_bytes: 300\n\
+         \x20   multiline: {{start: '^\\d{{4}}-'}}\n"
+    );
+    std::fs::write(dir.path().join("logding.yaml"), config).unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULES).unwrap();
+    dir
+}
+
+fn logding(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_logding"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DINGTALK_WEBHOOK")
+        .env_remove("DINGTALK_SECRET")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the logding binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The counts table: rule name → count.
+fn counts(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.contains(" lines in "))
+        .map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields[0].to_owned(), fields[2].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn counts_per_rule_and_prints_the_summary_that_would_be_sent() {
+    let dir = setup();
+    let nginx = "10.0.0.1 GET /api status=502 x\r\n\
+                 10.0.0.1 GET /healthz status=503 x\r\n\
+                 10.0.0.1 GET /api status=200 END\r\n\
+                 10.0.0.1 GET /api status=504 java.lang.OutOfMemoryError\n";
+    std::fs::write(dir.path().join("nginx.log"), nginx).unwrap();
+    let (code, stdout, stderr) = logding(dir.path(), &["scan", "-c", "logding.yaml", "nginx.log"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        counts(&stdout),
+        [
+            ("java-oom".into(), 1),
+            ("http-5xx".into(), 2),
+            ("trace".into(), 0),
+            ("line-end".into(), 1),
+        ]
+    );
+    assert!(
+        stdout.contains("4 lines in 1 files, 3 matching any rule, 1 excluded"),
+        "{stdout}"
+    );
+    // The summary: keyword, host, rules by severity.
+    assert!(stdout.contains("[alert] test-host"), "{stdout}");
+    assert!(stdout.contains("CRITICAL · java-oom ×1"), "{stdout}");
+}
+
+#[test]
+fn multiline_sources_match_whole_events_and_long_lines_are_cut() {
+    let dir = setup();
+    let long = format!("2026-11-28 10:00:01 INFO {} END", "x".repeat(400));
+    let app = format!(
+        "2026-11-28 10:00:00 ERROR boom java.lang.IllegalStateException\n\
+         \tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n{long}\n2026-11-28 10:00:02 INFO fine END\n"
+    );
+    std::fs::write(dir.path().join("app-1.log"), app).unwrap();
+    let (code, stdout, stderr) = logding(dir.path(), &["scan", "-c", "logding.yaml", "app-1.log"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Three events; the `\n\tat` rule sees the stack trace; the long line lost its `END`.
+    assert!(
+        stdout.contains("3 lines in 1 files, 2 matching any rule, 0 excluded"),
+        "{stdout}"
+    );
+    assert_eq!(counts(&stdout)[2], ("trace".into(), 1));
+    assert_eq!(counts(&stdout)[3], ("line-end".into(), 1));
+}
+
+#[test]
+fn a_missing_file_is_reported_and_the_others_are_scanned() {
+    let dir = setup();
+    std::fs::write(dir.path().join("ok.log"), "java.lang.OutOfMemoryError\n").unwrap();
+    let (code, stdout, stderr) = logding(
+        dir.path(),
+        &[
+            "scan",
+            "-c",
+            "logding.yaml",
+            "missing.log",
+            "ok.log",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("missing.log"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["type"], "counts");
+    assert_eq!(lines[0]["files"], 1);
+    assert_eq!(lines[0]["rules"][0]["count"], 1);
+    assert_eq!(lines[1]["rules"][0]["name"], "java-oom");
+}
+
+#[test]
+fn a_bad_config_exits_2() {
+    let dir = setup();
+    std::fs::write(dir.path().join("bad.yaml"), "nonsense: [").unwrap();
+    let (code, _, stderr) = logding(dir.path(), &["scan", "-c", "bad.yaml", "x.log"]);
+    assert_eq!(code, 2, "{stderr}");
+}
