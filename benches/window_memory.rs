@@ -130,7 +130,11 @@ fn main() {
 /// A log line for hit `i`: a few frequent shapes and a long tail of distinct ones (words that no
 /// mask removes), sometimes a multiline Java event.
 fn write_line(line: &mut String, i: u64, rule: u32) {
-    let shape = if i.is_multiple_of(3) { i % 7 } else { i % 1_000_003 };
+    let shape = if i.is_multiple_of(3) {
+        i % 7
+    } else {
+        i % 1_000_003
+    };
     let word: String = (0..5)
         .map(|k| (b'a' + (shape / 26u64.pow(k) % 26) as u8) as char)
         .collect();

@@ -58,9 +58,10 @@ impl Origin {
         self.absolute.parent().unwrap_or(Path::new("/"))
     }
 
-    /// Resolves a path written in the config file.
+    /// Resolves a path written in the config file, lexically normalized (`a/../b` is `b`), so
+    /// that logs and messages show `/etc/logding/logs/app.log`, not `/etc/logding/rules/../logs`.
     pub(crate) fn resolve(&self, path: &str) -> PathBuf {
-        self.dir().join(path)
+        normalize(&self.dir().join(path))
     }
 
     /// The directory of the config file, as it should appear in messages.
@@ -79,6 +80,25 @@ impl Origin {
         }
         self.display.parent().unwrap_or(Path::new("")).join(written)
     }
+}
+
+/// Removes `.` components and folds `..` into its parent, without touching the filesystem
+/// (like Go's `filepath.Clean`). A `..` above the root stays at the root.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(component);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Walks the main file into a [`Config`]. `None` when any diagnostic was recorded.
@@ -245,4 +265,25 @@ fn outbox(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<OutboxOptions> {
     Some(OutboxOptions {
         max_entries: usize::try_from(max_entries?).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_paths_are_lexically_normalized() {
+        let origin = Origin {
+            display: PathBuf::from("config/logding.yaml"),
+            absolute: PathBuf::from("/srv/app/config/logding.yaml"),
+        };
+        assert_eq!(
+            origin.resolve("../logs/./app*.log"),
+            PathBuf::from("/srv/app/logs/app*.log")
+        );
+        assert_eq!(
+            origin.resolve("/var/log/x.log"),
+            PathBuf::from("/var/log/x.log")
+        );
+    }
 }
