@@ -500,6 +500,20 @@ impl Tailer {
             return true;
         };
         let path_meta = std::fs::metadata(&*w.file.path);
+        if let Err(err) = &path_meta
+            && err.kind() != std::io::ErrorKind::NotFound
+            && err.kind() != std::io::ErrorKind::NotADirectory
+        {
+            // The path cannot be looked at now (permissions, IO): no conclusion about it.
+            debug!(path = %w.file.path.display(), error = %err, "stat failed");
+            if let Some(fd) = &w.fd
+                && let Ok(meta) = fd.metadata()
+                && w.observe(&meta, now) == Observed::Truncated
+            {
+                return self.restart_truncated(generation, &meta, now, sink);
+            }
+            return true;
+        }
         let path_key = path_meta
             .as_ref()
             .ok()
@@ -642,10 +656,13 @@ impl Tailer {
                 self.counters.add(&self.counters.rotations, 1);
                 if observed == Observed::Truncated {
                     warn!(path = %w.file.path.display(), "rotated file changed while closed: its unread part is lost");
-                    w.state = State::Done { end: w.pos() };
-                    w.close();
+                    let lost = w.size.saturating_sub(w.pos());
+                    self.counters.add(&self.counters.dropped_bytes, lost);
+                    self.watchers.remove(&generation);
+                    self.by_key.remove(&key);
                     self.open_files -= 1;
                 }
+                self.counters.set_open(self.open_files);
                 true
             }
             None => {
@@ -956,35 +973,65 @@ impl Tailer {
 
     fn close_idle(&mut self, now: Instant, sink: &mut dyn Sink) -> bool {
         let rotate_wait = self.options.rotate_wait;
-        let mut retired = Vec::new();
-        for (generation, w) in &mut self.watchers {
-            let since = match w.state {
-                State::Rotated { since } | State::Deleted { since } => since,
-                _ => continue,
-            };
-            if !w.is_at_eof() || now < since.max(w.last_growth) + rotate_wait {
+        let due: Vec<u64> = self
+            .watchers
+            .iter()
+            .filter(|(_, w)| match w.state {
+                State::Rotated { since } | State::Deleted { since } => {
+                    w.is_at_eof() && now >= since.max(w.last_growth) + rotate_wait
+                }
+                _ => false,
+            })
+            .map(|(g, _)| *g)
+            .collect();
+        for generation in due {
+            if self.reactivate(generation) {
                 continue;
             }
+            let w = self.watchers.get_mut(&generation).expect("collected above");
             let batch = w.flush_all(now);
             let end = w.pos();
             w.state = State::Done { end };
-            w.close();
-            self.open_files -= 1;
+            if w.close() {
+                self.open_files -= 1;
+            }
             self.by_key.remove(&w.key());
             debug!(path = %w.file.path.display(), end, "rotated file drained and closed");
             if w.is_retired() {
-                retired.push(*generation);
+                self.watchers.remove(&generation);
             }
+            self.counters.set_open(self.open_files);
             if let Some(batch) = batch
                 && !sink.send(batch)
             {
                 return false;
             }
         }
-        for generation in retired {
-            self.watchers.remove(&generation);
+        true
+    }
+
+    /// A rotated file renamed to a name a glob matches (`*.log*` matches `app.log.1`) is
+    /// followed as an active file under that name instead of being closed (and read again from
+    /// 0 at the next rescan).
+    fn reactivate(&mut self, generation: u64) -> bool {
+        let w = &self.watchers[&generation];
+        if !matches!(w.state, State::Rotated { .. }) {
+            return false;
         }
-        self.counters.set_open(self.open_files);
+        let key = w.key();
+        let Some(path) = discover::rotated_siblings(&w.file.path)
+            .into_iter()
+            .find(|p| {
+                std::fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == key)
+                    && self.sources.iter().any(|s| s.globs.matches(p))
+            })
+        else {
+            return false;
+        };
+        let w = self.watchers.get_mut(&generation).expect("checked above");
+        debug!(from = %w.file.path.display(), to = %path.display(), "rotated file matched under its new name: following it");
+        w.file.path = Arc::from(path.as_path());
+        w.state = State::Active;
         true
     }
 
@@ -1008,8 +1055,9 @@ impl Tailer {
             if self.open_files <= wanted {
                 break;
             }
-            if let Some(w) = self.watchers.get_mut(&generation) {
-                w.close();
+            if let Some(w) = self.watchers.get_mut(&generation)
+                && w.close()
+            {
                 self.open_files -= 1;
             }
         }

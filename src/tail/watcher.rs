@@ -382,9 +382,9 @@ impl FileWatcher {
         self.observe(meta, now)
     }
 
-    /// Closes the descriptor (fd cap); the file is reopened by path when it changes.
-    pub(crate) fn close(&mut self) {
-        self.fd = None;
+    /// Closes the descriptor (fd cap, or drained); returns true if and only if one was open.
+    pub(crate) fn close(&mut self) -> bool {
+        self.fd.take().is_some()
     }
 
     /// Reads up to `budget` bytes at the current position, using `buf` as the read buffer.

@@ -717,3 +717,34 @@ fn copytruncate_unread_end_is_read_from_the_copy_running_and_stopped() {
     assert_eq!(actual, expected);
     assert_eq!(h.stats().copies_drained, 2);
 }
+
+#[test]
+fn a_wide_glob_matching_rotated_names_never_reads_them_twice() {
+    let mut h = Harness::new("app.log*", StartAt::Beginning);
+    h.options.rescan_interval = Duration::from_secs(60);
+    h.start();
+    h.append("app.log", lines("a", 0, 10).as_bytes());
+    h.poll();
+    h.append("app.log", lines("a", 10, 5).as_bytes());
+    rename(&h.path("app.log"), &h.path("app.log.1"));
+    h.append("app.log", lines("b", 0, 3).as_bytes());
+    h.poll();
+    h.advance(Duration::from_secs(61));
+    h.poll();
+    rename(&h.path("app.log.1"), &h.path("app.log.2"));
+    rename(&h.path("app.log"), &h.path("app.log.1"));
+    h.append("app.log", lines("c", 0, 3).as_bytes());
+    h.append("app.log.1", lines("b", 3, 1).as_bytes());
+    h.poll();
+    h.advance(Duration::from_secs(61));
+    h.poll();
+    h.stop();
+    h.start();
+    h.poll();
+    let mut texts = h.texts();
+    texts.sort();
+    let mut expected = line_list("a", 0, 15);
+    expected.extend(line_list("b", 0, 4));
+    expected.extend(line_list("c", 0, 3));
+    assert_eq!(texts, expected);
+}
