@@ -329,7 +329,7 @@ impl<'a> Doc<'a> {
         format!(
             "[{}] {}: {rules}, {matches}{}",
             self.options.keyword,
-            self.host(),
+            self.host(Flavor::Text),
             part_label(part)
         )
     }
@@ -339,7 +339,7 @@ impl<'a> Doc<'a> {
         let first = format!(
             "[{}] {} · {rules} · {matches}{}",
             self.options.keyword,
-            self.host(),
+            self.host(self.flavor),
             part_label(part)
         );
         let prefix = if self.flavor == Flavor::Markdown {
@@ -350,8 +350,9 @@ impl<'a> Doc<'a> {
         format!("{prefix}{first}\n{}", self.span())
     }
 
-    fn host(&self) -> String {
-        escape(&self.summary.host, MAX_NAME_CHARS, Flavor::Text)
+    /// The host, escaped for where it goes (the title is plain text in every flavor).
+    fn host(&self, flavor: Flavor) -> String {
+        escape(&self.summary.host, MAX_NAME_CHARS, flavor)
     }
 
     /// `2026-11-28 10:00:00–10:01:00 (+08:00)`.

@@ -19,7 +19,8 @@ pub struct Summary {
     pub start: Timestamp,
     /// When the window closed.
     pub end: Timestamp,
-    /// Rules that reached their `min_count`, in rank order (severity, then count).
+    /// Rules that reached their `min_count`, in rank order (severity, then count). Empty when
+    /// no rule reached it: such a summary only carries below-threshold counts and is not sent.
     pub rules: Vec<RuleSummary>,
     /// Rules that had hits but stayed below their `min_count`: (name, hits).
     #[serde(default)]
@@ -85,7 +86,8 @@ pub struct GroupCount {
 pub struct PatternCount {
     /// The masked line (`<n>`, `<ip>`, ... in place of variable parts).
     pub pattern: String,
-    /// Hits with this shape.
+    /// Hits with this shape: exact, or a lower bound when the rule saw more distinct shapes
+    /// than the window tracks (see `window`).
     pub count: u64,
     /// The first raw line with this shape (lossy UTF-8, capped in length; unescaped).
     pub sample: String,

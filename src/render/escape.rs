@@ -162,3 +162,34 @@ mod tests {
         assert_eq!(escape("abc", 3, Flavor::Text), "abc");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever the input, escaped text is one line without control characters, mentions
+        /// or link/HTML openers, within its length.
+        #[test]
+        fn escaped_text_is_inert(text in any::<String>(), max_chars in 1usize..50) {
+            for flavor in [Flavor::Markdown, Flavor::Text] {
+                let escaped = escape(&text, max_chars, flavor);
+                prop_assert!(!escaped.chars().any(|c| c.is_control()), "{:?}", escaped);
+                prop_assert!(!escaped.contains('@'));
+                prop_assert!(escaped.chars().filter(|&c| c != ZWSP).count() <= max_chars + 1);
+                if flavor == Flavor::Markdown {
+                    prop_assert!(!escaped.contains("](") && !escaped.contains('<'));
+                }
+            }
+        }
+
+        /// Masking arbitrary bytes never panics and never grows a line much.
+        #[test]
+        fn masking_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let masked = crate::window::Masker::default().mask(&bytes);
+            prop_assert!(masked.len() <= bytes.len() * 3 + 8);
+        }
+    }
+}
