@@ -237,6 +237,13 @@ impl Shared {
         self.wake.notify_all();
     }
 
+    /// Like `update`, without waking the thread: commits only matter at the next checkpoint
+    /// write, and the thread looks at its inbox at least every `MAX_NAP` anyway.
+    fn update_quietly(&self, f: impl FnOnce(&mut Inbox)) {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut inbox);
+    }
+
     /// Waits until something arrives or `timeout` passes; returns the inbox taken.
     fn wait(&self, timeout: Duration) -> Inbox {
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,7 +262,8 @@ impl Shared {
 }
 
 fn is_empty(inbox: &Inbox) -> bool {
-    inbox.commits.is_empty() && inbox.reload.is_none() && inbox.hints.is_empty() && !inbox.is_rescan
+    // Commits do not count: they wait for the next pass (see `update_quietly`).
+    inbox.reload.is_none() && inbox.hints.is_empty() && !inbox.is_rescan
 }
 
 /// The running tailer.
@@ -308,7 +316,7 @@ impl TailHandle {
     /// are ever persisted.
     pub fn commit(&self, file: &FileId, offset: u64) {
         self.shared
-            .update(|inbox| inbox.commits.push((file.clone(), offset)));
+            .update_quietly(|inbox| inbox.commits.push((file.clone(), offset)));
     }
 
     /// New or changed sources take effect; followed files keep their offsets.

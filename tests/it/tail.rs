@@ -748,3 +748,31 @@ fn a_wide_glob_matching_rotated_names_never_reads_them_twice() {
     expected.extend(line_list("c", 0, 3));
     assert_eq!(texts, expected);
 }
+
+#[test]
+fn reload_keeps_offsets_and_starts_new_sources_by_their_start_at() {
+    let mut h = Harness::new("a.log", StartAt::Beginning);
+    h.append("a.log", b"a1\n");
+    h.append("b.log", b"history\n");
+    h.start();
+    h.poll();
+    h.append("a.log", b"a2\n");
+    let mut other = h.source.clone();
+    other.name = "other".into();
+    other.paths = vec![format!("{}/b.log", h.logs.display())];
+    other.start_at = StartAt::End;
+    let mut first = h.source.clone();
+    first.max_line_bytes = 4;
+    let options = h.options.clone();
+    h.tailer().reload(vec![first, other], options).unwrap();
+    h.poll();
+    h.append("b.log", b"fresh\n");
+    h.append("a.log", b"long line\n");
+    h.poll();
+    let mut texts = h.texts();
+    texts.sort();
+    assert_eq!(texts, vec!["a1\n", "a2\n", "fresh\n", "long\n"]);
+    let source_of = |text: &[u8]| h.batches.iter().find(|b| b.data == text).map(|b| b.source);
+    assert_eq!(source_of(b"long\n"), Some(0));
+    assert_eq!(source_of(b"fresh\n"), Some(1));
+}
