@@ -2,7 +2,7 @@
 //!
 //! Globs are compiled with `globset` (`*` does not cross `/`; `**` does). Enumeration starts at
 //! each glob's literal directory prefix and walks only as deep as the glob can match (at most
-//! [`MAX_DEPTH`] levels under a `**`), so the cost is bounded by the directories the globs name,
+//! eight levels under a `**`), so the cost is bounded by the directories the globs name,
 //! never by the whole filesystem. A missing directory is not an error: it simply matches nothing
 //! until it appears.
 //!
