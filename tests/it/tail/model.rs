@@ -68,8 +68,13 @@ struct Model {
 }
 
 impl Model {
-    fn new() -> Model {
+    fn new(is_multiline: bool) -> Model {
         let mut h = Harness::new("app.log", StartAt::Beginning);
+        if is_multiline {
+            // Every line starts an event: an event is handed out only when the next line
+            // arrives, its timeout passes, its file is closed or the tailer stops.
+            h.source.multiline = Some(super::harness::multiline("^line-"));
+        }
         h.start();
         Model {
             h,
@@ -285,6 +290,8 @@ impl Model {
             self.restart();
         }
         self.poll();
+        self.h.advance(std::time::Duration::from_secs(2));
+        self.poll();
         self.poll();
         let mut delivered: HashMap<String, u64> = HashMap::new();
         for seen in &self.h.seen {
@@ -319,8 +326,11 @@ proptest! {
     })]
 
     #[test]
-    fn model_random_writes_rotations_truncations_restarts(ops in proptest::collection::vec(op(), 1..40)) {
-        let mut model = Model::new();
+    fn model_random_writes_rotations_truncations_restarts(
+        ops in proptest::collection::vec(op(), 1..40),
+        is_multiline in proptest::bool::weighted(0.3),
+    ) {
+        let mut model = Model::new(is_multiline);
         for op in &ops {
             model.apply(op);
         }
