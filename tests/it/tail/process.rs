@@ -270,3 +270,96 @@ pub(crate) fn seq_counts(lines: &[(PathBuf, u64, String)]) -> HashMap<usize, usi
     }
     counts
 }
+
+/// As root, permissions are not enforced: run the probe as `nobody` (with `setpriv`) to see a
+/// permission denied file warned about once, retried, and read once readable. Returns false
+/// when that is not possible here.
+pub(crate) fn permission_denied_as_nobody() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let has_setpriv = Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_setpriv {
+        return false;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, b"secret\n").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_logding"))
+        .args([
+            "tail-probe",
+            "--start-at",
+            "beginning",
+            "--poll-interval",
+            "20ms",
+        ])
+        .arg("--path")
+        .arg(&log)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let collect = |mut pipe: Box<dyn std::io::Read + Send>| {
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = text.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        (text, reader)
+    };
+    let (stdout, out_reader) = collect(Box::new(child.stdout.take().unwrap()));
+    let (stderr, err_reader) = collect(Box::new(child.stderr.take().unwrap()));
+    wait_until(Duration::from_secs(10), "the permission warning", || {
+        stderr.lock().unwrap().contains("permission denied")
+    });
+    // Let several rescans retry (and not warn again) before making it readable.
+    let rescans = Instant::now();
+    wait_until(Duration::from_secs(5), "a few rescans", || {
+        rescans.elapsed() > Duration::from_millis(200)
+    });
+    assert!(
+        stdout.lock().unwrap().is_empty(),
+        "read without permission?"
+    );
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    wait_until(Duration::from_secs(10), "the line once readable", || {
+        stdout.lock().unwrap().contains("secret")
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    out_reader.join().unwrap();
+    err_reader.join().unwrap();
+    let stderr = stderr.lock().unwrap();
+    assert_eq!(
+        stderr.matches("permission denied").count(),
+        1,
+        "warned once: {stderr}"
+    );
+    assert_eq!(
+        *stdout.lock().unwrap(),
+        format!("{}\t0\tsecret\n", log.display())
+    );
+    true
+}
