@@ -394,6 +394,7 @@ impl Process {
         warn_restart_only(&self.config, &new);
         self.matchers = Arc::new(matchers_for(&new));
         self.aggregator.set_rules(new.rules.clone());
+        self.aggregator.set_options(WindowOptions::from_config(&new));
         self.tail.reload(new.sources.clone(), new.tail.clone());
         info!(
             rules = new.rules.len(),
@@ -409,15 +410,17 @@ fn warn_restart_only(old: &Config, new: &Config) {
     if old.state_dir != new.state_dir {
         changed.push("state_dir");
     }
-    if old.window != new.window {
-        changed.push("window");
-    }
     if old.dingtalk.keyword != new.dingtalk.keyword
         || old.dingtalk.webhook != new.dingtalk.webhook
         || old.dingtalk.secret != new.dingtalk.secret
         || old.dingtalk.max_per_minute != new.dingtalk.max_per_minute
+        || old.dingtalk.msgtype != new.dingtalk.msgtype
+        || old.dingtalk.mention != new.dingtalk.mention
     {
         changed.push("dingtalk");
+    }
+    if old.outbox.max_entries != new.outbox.max_entries {
+        changed.push("outbox");
     }
     if !changed.is_empty() {
         warn!(
