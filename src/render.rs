@@ -514,7 +514,10 @@ impl<'a> Doc<'a> {
             let text = escape(&pattern.pattern, MAX_PATTERN_CHARS, self.flavor);
             lines.push(self.item(&format!("×{} {text}{}", pattern.count, more_lines(pattern))));
             if detail == Detail::Full {
-                lines.push(self.quote(&pattern.sample, String::new(), true));
+                // A sample with nothing masked would repeat the pattern line.
+                if !pattern.sample.starts_with(&pattern.pattern) {
+                    lines.push(self.quote(&pattern.sample, String::new(), true));
+                }
                 lines.extend(
                     pattern
                         .cause

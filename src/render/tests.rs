@@ -316,7 +316,7 @@ fn hostile_line() {
         &mut agg,
         t(1),
         "/var/log/app/app.log",
-        b"# ERROR heading at start",
+        b"# ERROR heading at start, retry 42",
     );
     let summary = agg.poll(t(100)).unwrap();
     snapshot("hostile_markdown", &summary, &options());
@@ -508,4 +508,67 @@ fn collapsed_and_split_forms() {
         ..options()
     };
     snapshot("split", &summary, &options);
+}
+
+#[test]
+fn cjk_at_the_default_budget_fills_it_without_passing_it() {
+    let mut agg = aggregator(rules(&[
+        ("order-failed", "下单失败", Severity::Critical, 1, &[]),
+        ("payment-failed", "支付失败", Severity::Error, 1, &[]),
+        ("stock-low", "库存不足", Severity::Warning, 1, &[]),
+        ("refund-failed", "退款失败", Severity::Error, 1, &[]),
+        ("login-failed", "登录失败", Severity::Warning, 1, &[]),
+        ("sms-failed", "短信失败", Severity::Info, 1, &[]),
+    ]));
+    for i in 0..600 {
+        let reason = ["服务超时", "连接被拒绝", "余额不足", "签名错误"][i % 4];
+        let line = format!(
+            "{} 订单 {} {}处理异常：{}{}，用户编号{}，渠道{}",
+            [
+                "下单失败",
+                "支付失败",
+                "库存不足",
+                "退款失败",
+                "登录失败",
+                "短信失败"
+            ][i % 6],
+            900_000 + i,
+            "号".repeat(i % 17),
+            reason.repeat(20 + i % 29),
+            "明细".repeat(i % 11),
+            i,
+            ["微信", "支付宝", "银联"][i % 3]
+        );
+        feed(
+            &mut agg,
+            t(i as i64 % 60),
+            "/var/log/app/订单.log",
+            line.as_bytes(),
+        );
+    }
+    let summary = agg.poll(t(100)).unwrap();
+    let options = options();
+    let bodies = render(&summary, &options);
+    show(&bodies, &options);
+    assert_eq!(bodies.len(), 1);
+    let full = render(
+        &summary,
+        &RenderOptions {
+            max_body_bytes: usize::MAX,
+            ..options.clone()
+        },
+    );
+    assert!(
+        full[0].len() > options.max_body_bytes,
+        "the test needs shrinking: {} bytes",
+        full[0].len()
+    );
+    assert!(
+        bodies[0].len() > options.max_body_bytes / 2,
+        "{}",
+        bodies[0].len()
+    );
+    for rule in &summary.rules {
+        assert!(bodies[0].contains(&format!("{}** ×{}", rule.name, rule.count)));
+    }
 }

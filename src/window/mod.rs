@@ -10,8 +10,8 @@
 //! - patterns: the [`Masker`] turns each line into its shape; the top shapes are tracked with
 //!   "space-saving" eviction, so the frequent ones survive a long tail of rare ones. A shown
 //!   count is a lower bound of the shape's true count, exact unless the rule saw more distinct
-//!   shapes than it tracks; a shape whose count is mostly uncertain (inherited from evicted
-//!   shapes) is not shown. Hits not attributed to a shown pattern are counted in
+//!   shapes than it tracks; shapes whose count is mostly uncertain (inherited from evicted
+//!   shapes) rank after the others. Hits not attributed to a shown pattern are counted in
 //!   `other_patterns_count`, so the counts always add up to the rule's hits. The number of
 //!   further distinct shapes (`other_patterns`) is exact up to 256 and estimated beyond.
 //! - groups: the same structure over `group_by` values. `min_count` applies per group: groups
@@ -487,11 +487,13 @@ impl RuleState {
             return (None, below);
         }
         let distinct_patterns = self.patterns.distinct();
-        let ranked = self.patterns.into_ranked();
+        let mut ranked = self.patterns.into_ranked();
+        // Shapes whose count is known first; then, so that a rule of all-distinct lines still
+        // shows samples, shapes whose count is mostly inherited (shown with their lower bound).
+        ranked.sort_by_key(|slot| slot.guaranteed() <= slot.error);
         let patterns: Vec<PatternCount> = ranked
             .into_iter()
             .take(options.max_patterns)
-            .filter(|slot| slot.guaranteed() > slot.error)
             .map(|slot| PatternCount {
                 count: slot.guaranteed(),
                 pattern: slot.value.pattern,

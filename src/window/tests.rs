@@ -242,15 +242,15 @@ fn caps_hold_and_counts_stay_exact_under_many_distinct_lines() {
     }
     let rule = agg.flush(t(1)).unwrap().rules.remove(0);
     assert_eq!(rule.count, 20_000);
-    // The four frequent shapes survive 10,000 rare ones; rare shapes, whose counts are
-    // uncertain after evictions, are not shown.
+    // The four frequent shapes survive 10,000 rare ones and come first, exact; a rare shape,
+    // whose count is mostly inherited from evicted ones, follows with its lower bound.
     let shown: Vec<(&str, u64)> = rule
         .patterns
         .iter()
         .map(|p| (p.sample.as_str(), p.count))
         .collect();
     assert_eq!(
-        shown,
+        shown[..4],
         [
             ("E heavy 0", 2_500),
             ("E heavy 1", 2_500),
@@ -258,6 +258,7 @@ fn caps_hold_and_counts_stay_exact_under_many_distinct_lines() {
             ("E heavy 3", 2_500)
         ]
     );
+    assert!(shown[4].0.starts_with("E rare"), "{shown:?}");
     let shown: u64 = rule.patterns.iter().map(|p| p.count).sum();
     assert_eq!(shown + rule.other_patterns_count, 20_000);
     assert!(
