@@ -110,3 +110,34 @@ fn handle(shared: &Shared, event: notify::Result<notify::Event>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, CreateKind, Flag, ModifyKind};
+
+    use super::*;
+
+    fn inbox_after(event: notify::Event) -> (Vec<(PathBuf, bool)>, bool) {
+        let shared = Shared::default();
+        handle(&shared, Ok(event));
+        let inbox = shared.inbox.lock().unwrap();
+        (inbox.hints.clone(), inbox.is_rescan)
+    }
+
+    #[test]
+    fn overflow_asks_for_a_full_reconcile() {
+        let event = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        assert_eq!(inbox_after(event), (vec![], true));
+    }
+
+    #[test]
+    fn own_opens_are_ignored_and_creations_are_structural() {
+        let open = notify::Event::new(EventKind::Access(AccessKind::Any)).add_path("/l/a".into());
+        assert_eq!(inbox_after(open), (vec![], false));
+        let create =
+            notify::Event::new(EventKind::Create(CreateKind::File)).add_path("/l/a".into());
+        assert_eq!(inbox_after(create), (vec![("/l/a".into(), true)], false));
+        let write = notify::Event::new(EventKind::Modify(ModifyKind::Any)).add_path("/l/a".into());
+        assert_eq!(inbox_after(write), (vec![("/l/a".into(), false)], false));
+    }
+}

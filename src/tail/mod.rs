@@ -411,6 +411,7 @@ fn run(
 ) -> Result<(), Error> {
     let mut hints = (!poll_only).then(|| hints::Hints::new(shared.clone()));
     let mut last_save = Instant::now();
+    let mut is_checkpoint_failing = false;
     let mut is_finished = false;
     let mut sink = ChannelSink {
         out: &out,
@@ -449,8 +450,18 @@ fn run(
             let pending = std::mem::take(&mut sink.pending);
             is_finished |= pending.is_finished;
             apply(&mut tailer, pending, &mut hints);
-            if let Err(err) = tailer.save_checkpoint_if_changed() {
-                error!(error = %err, "failed to write checkpoint: will retry");
+            match tailer.save_checkpoint_if_changed() {
+                Ok(()) if is_checkpoint_failing => {
+                    is_checkpoint_failing = false;
+                    info!("checkpoint written again");
+                }
+                Ok(()) => {}
+                // Said once per failure streak; the counter keeps the count.
+                Err(err) if !is_checkpoint_failing => {
+                    is_checkpoint_failing = true;
+                    error!(error = %error_chain(&err), "failed to write checkpoint: will retry");
+                }
+                Err(err) => tracing::debug!(error = %err, "checkpoint still failing"),
             }
         }
     }
@@ -469,6 +480,18 @@ fn run(
     tailer.save_checkpoint().map_err(Error::Checkpoint)?;
     info!("tail: final checkpoint written");
     Ok(())
+}
+
+/// An error and its causes on one line, for logs.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {

@@ -20,7 +20,7 @@ use crate::checkpoint::{self, Checkpoint, Entry, Loaded};
 use crate::config::{Source, StartAt, TailOptions};
 use crate::tail::discover::{self, Globs};
 use crate::tail::watcher::{self, FileSettings, FileWatcher, Mark, Observed, Resume, State};
-use crate::tail::{Batch, Counters, Error, FileId};
+use crate::tail::{Batch, Counters, Error, FileId, error_chain};
 
 /// Read chunk size (one `pread`).
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -1109,15 +1109,4 @@ fn start_position(start_at: StartAt, fd: &File, size: u64) -> u64 {
 fn unix_ns(time: SystemTime) -> i128 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128)
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
