@@ -394,7 +394,8 @@ impl Process {
         warn_restart_only(&self.config, &new);
         self.matchers = Arc::new(matchers_for(&new));
         self.aggregator.set_rules(new.rules.clone());
-        self.aggregator.set_options(WindowOptions::from_config(&new));
+        self.aggregator
+            .set_options(WindowOptions::from_config(&new));
         self.tail.reload(new.sources.clone(), new.tail.clone());
         info!(
             rules = new.rules.len(),

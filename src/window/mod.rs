@@ -6,7 +6,7 @@
 //!
 //! Memory is bounded however many hits arrive (the agent may see millions of identical errors
 //! during an outage): per rule, counts and first/last times are exact, while files, `group_by`
-//! values and de-duplicated patterns are kept in fixed-size structures ([`topk`]):
+//! values and de-duplicated patterns are kept in fixed-size structures (`topk`):
 //! - patterns: the [`Masker`] turns each line into its shape; the top shapes are tracked with
 //!   "space-saving" eviction, so the frequent ones survive a long tail of rare ones. A shown
 //!   count is a lower bound of the shape's true count, exact unless the rule saw more distinct
