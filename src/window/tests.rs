@@ -343,6 +343,11 @@ proptest! {
                     prop_assert_eq!(groups + rule.other_groups_count, rule.count);
                 }
                 prop_assert!(rule.groups.len() <= max_groups);
+                let patterns: u64 = rule.patterns.iter().map(|p| p.count).sum();
+                if rule.name != "b" {
+                    prop_assert_eq!(patterns + rule.other_patterns_count, rule.count);
+                }
+                prop_assert!(rule.patterns.len() <= DEFAULT_MAX_PATTERNS);
             }
         }
     }
