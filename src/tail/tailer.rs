@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -733,7 +733,13 @@ impl Tailer {
     /// Opens `path` and checks it is still the file `key`.
     fn open_checked(&mut self, path: &Path, key: (u64, u64)) -> Option<(File, std::fs::Metadata)> {
         self.enforce_cap(Some(1));
-        let fd = match File::open(path) {
+        // Non-blocking: if the path became a FIFO since it was looked at, opening it must not
+        // hang the tailer (regular files ignore the flag).
+        let fd = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+        {
             Ok(fd) => fd,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
                 self.warn_once(

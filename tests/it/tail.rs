@@ -467,11 +467,20 @@ fn symlinked_path_is_followed_through_its_target() {
 }
 
 #[test]
-fn a_directory_where_a_file_was_expected_is_skipped_and_a_missing_dir_is_waited_for() {
+fn a_directory_or_fifo_where_a_file_was_expected_is_skipped_and_a_missing_dir_is_waited_for() {
     let mut h = Harness::new("sub/*.log", StartAt::Beginning);
     h.start();
     h.poll();
     std::fs::create_dir_all(h.logs.join("sub/dir.log")).unwrap();
+    // A FIFO is not a file either, and must never block the tailer.
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        h.logs.join("sub/pipe.log"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
     h.poll();
     h.append("sub/a.log", b"a\n");
     h.poll();
