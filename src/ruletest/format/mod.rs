@@ -2,19 +2,23 @@
 //!
 //! Parsing happens in two steps so that every problem gets a `file:line:column`:
 //! [`parse`] checks the shape of the file alone (unknown keys, durations, times, which fields go
-//! together), and [`resolve`] checks it against the loaded configuration (rule names, source
-//! names, `group` keys). Both keep going after the first problem and return all of them.
+//! together), and [`resolve`](fn@resolve) checks it against the loaded configuration (rule
+//! names, source names, `group` keys). Both keep going after the first problem and return all
+//! of them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Config, Diagnostic, Snippet};
+use crate::config::{Diagnostic, Snippet};
 use crate::rules::Severity;
+
+mod raw;
+mod resolve;
+
+pub use resolve::resolve;
 
 /// The virtual clock's start when a file does not say.
 pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
@@ -171,102 +175,6 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
         start,
         cases,
     })
-}
-
-/// Checks a parsed file against the configuration it tests: rule and source names exist and
-/// `group` keys are `group_by` names of their rule.
-///
-/// # Errors
-///
-/// Every problem found.
-pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> {
-    let mut problems = Problems {
-        file: &file.path,
-        text: &file.text,
-        diagnostics: Vec::new(),
-    };
-    let mut push = |named: &Named, message: String, help: String| {
-        problems.push_at(named.position, named.name.len(), message, Some(&help));
-    };
-    let source_names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let rule_names: Vec<&str> = config
-        .rules
-        .rules()
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
-    for case in &file.cases {
-        for input in &case.input {
-            match &input.source {
-                None if config.sources.len() != 1 => push(
-                    &Named {
-                        name: String::new(),
-                        position: input.position,
-                    },
-                    format!(
-                        "input needs a `source`: the config has {} sources",
-                        config.sources.len()
-                    ),
-                    format!("add `source:` with one of: {}", source_names.join(", ")),
-                ),
-                Some(source) if !source_names.contains(&source.name.as_str()) => push(
-                    source,
-                    format!("unknown source `{}`", source.name),
-                    did_you_mean(&source.name, &source_names),
-                ),
-                _ => {}
-            }
-        }
-        for expect in &case.expect {
-            let named = expect.fires.iter().map(|f| &f.rule);
-            for rule in named.chain(&expect.not_firing) {
-                if !rule_names.contains(&rule.name.as_str()) {
-                    push(
-                        rule,
-                        format!("unknown rule `{}`", rule.name),
-                        did_you_mean(&rule.name, &rule_names),
-                    );
-                }
-            }
-            for fire in &expect.fires {
-                let Some(id) = config.rules.find(&fire.rule.name) else {
-                    continue;
-                };
-                let group_by = &config.rules.get(id).group_by;
-                for (key, _) in &fire.group {
-                    if !group_by.contains(key) {
-                        push(
-                            &fire.rule,
-                            format!("rule `{}` has no `group_by` named `{key}`", fire.rule.name),
-                            if group_by.is_empty() {
-                                "the rule has no `group_by`; remove `group`".into()
-                            } else {
-                                format!("its `group_by` is: {}", group_by.join(", "))
-                            },
-                        );
-                    }
-                }
-            }
-        }
-    }
-    if problems.diagnostics.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.diagnostics)
-    }
-}
-
-fn did_you_mean(name: &str, known: &[&str]) -> String {
-    let closest = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match closest {
-        Some((_, k)) => format!("did you mean `{k}`?"),
-        None if known.is_empty() => "the config defines none".into(),
-        None => format!("known: {}", known.join(", ")),
-    }
 }
 
 /// Collects the diagnostics of one file.
@@ -522,105 +430,4 @@ fn snippet(text: &str, line: usize, column: usize, len: usize) -> Option<Snippet
         line: source.to_owned(),
         underline: len.min(rest).max(1),
     })
-}
-
-/// The serde shapes of a test file. Unknown keys are errors.
-mod raw {
-    use super::*;
-
-    /// A test file.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct File {
-        /// The config under test, relative to the test file.
-        pub(super) config: Spanned<String>,
-        /// RFC 3339 time of `at: 0s`.
-        #[serde(default)]
-        pub(super) start: Option<Spanned<String>>,
-        /// The cases.
-        #[serde(default)]
-        pub(super) cases: Vec<Case>,
-    }
-
-    /// A case.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Case {
-        /// Shown in the report.
-        pub(super) name: Spanned<String>,
-        /// Lines written to the sources.
-        #[serde(default)]
-        pub(super) input: Vec<Spanned<Input>>,
-        /// Expectations per window.
-        #[serde(default)]
-        pub(super) expect: Vec<Spanned<Expect>>,
-        /// No rule may fire in any window.
-        #[serde(default)]
-        pub(super) expect_no_alerts: bool,
-        /// Exactly this many windows close.
-        #[serde(default)]
-        pub(super) windows: Option<u32>,
-    }
-
-    /// An input entry.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Input {
-        /// Time after `start`.
-        pub(super) at: Spanned<String>,
-        /// Interval between repeats.
-        #[serde(default)]
-        pub(super) every: Option<Spanned<String>>,
-        /// Number of writes.
-        #[serde(default)]
-        pub(super) repeat: Option<Spanned<u32>>,
-        /// Source name.
-        #[serde(default)]
-        pub(super) source: Option<Spanned<String>>,
-        /// File name shown in summaries.
-        #[serde(default)]
-        pub(super) file: Option<String>,
-        /// One line.
-        #[serde(default)]
-        pub(super) line: Option<String>,
-        /// Several lines.
-        #[serde(default)]
-        pub(super) lines: Option<Vec<String>>,
-    }
-
-    /// Expectations of one window.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Expect {
-        /// 1-based window number.
-        pub(super) window: Spanned<u32>,
-        /// Rules that must be reported.
-        #[serde(default)]
-        pub(super) fires: Vec<Fire>,
-        /// Rules that must not be reported.
-        #[serde(default)]
-        pub(super) not_firing: Vec<Spanned<String>>,
-        /// Sub-strings of the message.
-        #[serde(default)]
-        pub(super) contains: Vec<String>,
-        /// Sub-strings not in the message.
-        #[serde(default)]
-        pub(super) not_contains: Vec<String>,
-    }
-
-    /// A rule that must be reported.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Fire {
-        /// Rule name.
-        pub(super) rule: Spanned<String>,
-        /// Exact count.
-        pub(super) count: u64,
-        /// `group_by` values.
-        #[serde(default)]
-        pub(super) group: BTreeMap<String, String>,
-        /// Reported severity.
-        #[serde(default)]
-        pub(super) severity: Option<Severity>,
-    }
 }
