@@ -3,8 +3,8 @@
 //! Parsing happens in two steps so that every problem gets a `file:line:column`:
 //! [`parse`] checks the shape of the file alone (unknown keys, durations, times, which fields go
 //! together), and [`resolve`](fn@resolve) checks it against the loaded configuration (rule
-//! names, source names, `group` keys). Both keep going after the first problem and return all
-//! of them.
+//! names, source names, `group` keys). Both return every problem they find, except that a
+//! shape error serde reports (an unknown key, a list where a string belongs) ends parsing there.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
