@@ -117,8 +117,8 @@ pub struct ScanArgs {
 /// `logding test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Test files.
-    #[arg(required = true)]
+    /// Test files, or directories whose `*.yaml` / `*.yml` files are test files.
+    #[arg(required = true, value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
 }
 
