@@ -1,7 +1,9 @@
 //! `window`: hits to one [`Summary`] per time window. Pure: no IO, and `now` is always passed in.
 //!
 //! The first hit after a quiet period opens a window at that instant; `window` later it closes
-//! and yields one [`Summary`] holding every rule that had hits. That is the whole anti-flood
+//! and yields one [`Summary`] holding every rule that had hits. The caller closes windows
+//! ([`Aggregator::poll`] at [`Aggregator::deadline`], [`Aggregator::flush`] on shutdown), so the
+//! hits it observed before closing one are exactly those in its summary. That is the whole anti-flood
 //! policy: however bursty the log, a robot sees at most one message per window per host.
 //!
 //! Memory is bounded however many hits arrive (the agent may see millions of identical errors
@@ -27,7 +29,6 @@ mod event;
 mod mask;
 mod topk;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,7 +132,6 @@ pub struct Aggregator {
     options: WindowOptions,
     masker: Masker,
     open: Option<OpenWindow>,
-    ready: VecDeque<Summary>,
     scratch: Scratch,
 }
 
@@ -186,61 +186,56 @@ impl Aggregator {
             masker: options.masker(),
             options,
             open: None,
-            ready: VecDeque::new(),
             scratch: Scratch::default(),
         }
     }
 
     /// Counts a hit seen at `now`. The first hit while no window is open opens one at `now`.
-    /// A window whose deadline has passed is closed first (its summary waits for [`poll`]), so
-    /// a hit never lands in a window that should already be closed.
     ///
-    /// [`poll`]: Aggregator::poll
+    /// Only [`poll`](Aggregator::poll) and [`flush`](Aggregator::flush) close a window: a hit
+    /// observed at or after the deadline, before the caller polled, still counts in the open
+    /// window (its time clamped to the window's end). So whatever the caller observed before
+    /// closing a window is exactly what that window's summary holds, which is what lets the
+    /// agent commit the offsets of those lines once the summary is safe. Poll at
+    /// [`deadline`](Aggregator::deadline) to keep windows to their length.
     pub fn observe(&mut self, now: Timestamp, hit: HitRef<'_>) {
-        self.close_if_due(now);
         let deadline = add(now, self.options.window);
         let rule_count = self.rules.len();
         let window = self
             .open
             .get_or_insert_with(|| OpenWindow::new(now, deadline, rule_count));
         let index = window.state_index(&self.rules, hit.rule, &self.options);
-        // A wall clock stepping back (NTP) must not put a hit before its window.
-        let now = now.max(window.start);
+        // A late hit, or a wall clock stepping back (NTP), stays within its window's span.
+        let now = now.clamp(window.start, window.deadline);
         window.states[index].observe(now, &hit, &self.masker, &mut self.scratch);
     }
 
-    /// Counts lines removed by a rule's `exclude` at `now`, for the open window's footer.
-    /// Does not open a window: exclusions alone are not worth a message.
-    pub fn observe_excluded(&mut self, now: Timestamp, count: u64) {
-        self.close_if_due(now);
+    /// Counts lines removed by a rule's `exclude`, for the open window's footer. Does not open
+    /// a window (exclusions alone are not worth a message): with no window open, they are not
+    /// counted anywhere.
+    pub fn observe_excluded(&mut self, _now: Timestamp, count: u64) {
         if let Some(window) = &mut self.open {
             window.excluded = window.excluded.saturating_add(count);
         }
     }
 
-    /// When [`poll`](Aggregator::poll) should next be called: the open window's deadline, or a
-    /// past instant when a closed summary is waiting. `None` when there is nothing to wait for.
+    /// When the open window is due to close (maybe already past); `None` when none is open.
     pub fn deadline(&self) -> Option<Timestamp> {
-        match self.ready.front() {
-            Some(summary) => Some(summary.end),
-            None => self.open.as_ref().map(|window| window.deadline),
-        }
+        self.open.as_ref().map(|window| window.deadline)
     }
 
-    /// Returns a closed window's summary: one waiting already, or the open window if `now` is
-    /// at or past its deadline (it then ends at its deadline). The summary's `rules` may be
-    /// empty when no rule reached its `min_count`; callers do not send those.
+    /// Closes the open window and returns its summary (ending at its deadline) if `now` is at
+    /// or past the deadline. The summary's `rules` is empty when no rule reached its
+    /// `min_count` (it then only carries below-threshold counts); callers do not send those.
     pub fn poll(&mut self, now: Timestamp) -> Option<Summary> {
-        self.close_if_due(now);
-        self.ready.pop_front()
+        let window = self.open.take_if(|window| now >= window.deadline)?;
+        let deadline = window.deadline;
+        Some(window.close(deadline, &self.options))
     }
 
-    /// Closes the open window early (shutdown) and returns its summary, ending at `now`. Call
-    /// until `None`: summaries already closed come out first.
+    /// Closes the open window early (shutdown) and returns its summary, ending at `now` (or at
+    /// its deadline if that is earlier). `None` when no window is open.
     pub fn flush(&mut self, now: Timestamp) -> Option<Summary> {
-        if let Some(summary) = self.ready.pop_front() {
-            return Some(summary);
-        }
         let window = self.open.take()?;
         let end = now.min(window.deadline).max(window.start);
         Some(window.close(end, &self.options))
@@ -278,13 +273,6 @@ impl Aggregator {
     /// The options in use.
     pub fn options(&self) -> &WindowOptions {
         &self.options
-    }
-
-    fn close_if_due(&mut self, now: Timestamp) {
-        if let Some(window) = self.open.take_if(|window| now >= window.deadline) {
-            let deadline = window.deadline;
-            self.ready.push_back(window.close(deadline, &self.options));
-        }
     }
 }
 

@@ -85,18 +85,20 @@ fn first_hit_opens_a_window_that_closes_a_window_later() {
 }
 
 #[test]
-fn a_late_hit_closes_the_old_window_before_opening_a_new_one() {
+fn a_late_hit_counts_in_the_open_window_until_the_caller_closes_it() {
     let mut agg = aggregator(rules(&[("err", "ERROR", Severity::Error, 1, &[])]));
     feed(&mut agg, t(0), "f", b"ERROR one");
-    feed(&mut agg, t(61), "f", b"ERROR two");
-    assert_eq!(agg.deadline(), Some(t(60)), "the closed summary is due now");
+    feed(&mut agg, t(61), "f", b"ERROR late");
+    assert_eq!(agg.deadline(), Some(t(60)), "due, and past");
     let first = agg.poll(t(61)).unwrap();
-    assert_eq!((first.rules[0].count, first.end), (1, t(60)));
-    assert_eq!(agg.deadline(), Some(t(121)));
+    assert_eq!((first.rules[0].count, first.end), (2, t(60)));
+    assert_eq!(first.rules[0].last, t(60), "clamped to the window");
+    assert_eq!(agg.deadline(), None);
+    feed(&mut agg, t(62), "f", b"ERROR two");
     let second = agg.flush(t(70)).unwrap();
     assert_eq!(
         (second.rules[0].count, second.start, second.end),
-        (1, t(61), t(70))
+        (1, t(62), t(70))
     );
     assert_eq!(agg.flush(t(70)), None);
 }
