@@ -8,7 +8,6 @@
 //! Pure: no IO, no clock.
 
 mod literals;
-mod multiline;
 mod prefilter;
 
 use std::ops::Range;
@@ -18,7 +17,6 @@ use regex_automata::{Input, MatchKind, PatternSet, meta};
 use regex_syntax::hir::Hir;
 
 use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
-pub use multiline::MultilineAssembler;
 use prefilter::Prefilter;
 
 /// One rule matching one line (or one multiline event).

@@ -27,7 +27,8 @@ use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
 use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
-use crate::scan::{Hit, Matcher, MultilineAssembler, ScanStats};
+use crate::scan::{Hit, Matcher, ScanStats};
+use crate::tail::multiline::{Assembler, Event};
 use crate::window::{Aggregator, HitRef, WindowOptions};
 
 /// Bytes read per chunk.
@@ -172,7 +173,10 @@ impl Scan {
                 now: self.now,
                 file: &name,
             },
-            assembler: plan.multiline.cloned().map(MultilineAssembler::new),
+            assembler: plan.multiline.cloned().map(Assembler::new),
+            offset: 0,
+            started: std::time::Instant::now(),
+            scratch: Vec::new(),
         };
         let size = CHUNK_BYTES.max(plan.max_line_bytes + 1);
         self.buffer.resize(size, 0);
@@ -266,7 +270,13 @@ impl Scan {
 /// Where complete lines go: straight to the matcher, or through the multiline assembler.
 struct HitSink<'a> {
     observer: Observer<'a>,
-    assembler: Option<MultilineAssembler>,
+    /// The tailer's assembler; its timeout never fires here (one fixed instant).
+    assembler: Option<Assembler>,
+    /// Offset of the next line (the assembler wants offsets; `scan` does not use them).
+    offset: u64,
+    started: std::time::Instant,
+    /// A last line without its `\n` (end of file, or a cut line), with one added.
+    scratch: Vec<u8>,
 }
 
 /// Scans lines or events and hands the hits to the counts and the aggregator.
@@ -283,16 +293,32 @@ impl HitSink<'_> {
     /// A run of complete lines (`\n`-terminated, except maybe the last one at end of file).
     fn lines(&mut self, block: &[u8]) {
         let observer = &mut self.observer;
-        match &mut self.assembler {
-            None => observer.scan(block, false),
-            Some(assembler) => assembler.push_lines(block, &mut |event| observer.scan(event, true)),
+        let Some(assembler) = &mut self.assembler else {
+            observer.scan(block, false);
+            return;
+        };
+        let mut emit = |event: Event<'_>| observer.scan(event.bytes, true);
+        let mut start = 0;
+        while start < block.len() {
+            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
+            let mut line = &block[start..end];
+            if !line.ends_with(b"\n") {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(line);
+                self.scratch.push(b'\n');
+                line = &self.scratch;
+            }
+            let next = self.offset + line.len() as u64;
+            assembler.push(line, self.offset, next, 0, self.started, &mut emit);
+            self.offset = next;
+            start = end;
         }
     }
 
     fn finish(&mut self) {
         let observer = &mut self.observer;
         if let Some(assembler) = &mut self.assembler {
-            assembler.flush(&mut |event| observer.scan(event, true));
+            assembler.flush(&mut |event: Event<'_>| observer.scan(event.bytes, true));
         }
     }
 }
