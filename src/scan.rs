@@ -17,7 +17,7 @@ use regex_automata::{Input, MatchKind, PatternSet, meta};
 use regex_syntax::hir::Hir;
 
 use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
-use prefilter::Prefilter;
+use prefilter::{Cursors, Marks, Prefilter};
 
 /// One rule matching one line (or one multiline event).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,8 +57,8 @@ pub struct Matcher {
 struct Fast {
     /// Finds candidate lines in a whole chunk.
     prefilter: Prefilter,
-    /// All patterns of all rules (original flags, `MatchKind::All`): on one line or event, the
-    /// exact set of patterns that match, in one pass.
+    /// All patterns of all rules (original flags, `MatchKind::All`): on one multiline event,
+    /// the exact set of patterns that match, in one pass.
     set: meta::Regex,
     /// For each pattern of `set`, the position in `ids` of its rule and its index in the rule.
     owners: Vec<(usize, usize)>,
@@ -105,8 +105,8 @@ impl Matcher {
             lines: count_lines(chunk),
             excluded: 0,
         };
-        let mut cursors = fast.prefilter.cursors();
-        let mut patterns = PatternSet::new(fast.set.pattern_len());
+        let mut cursors = Cursors::default();
+        let mut marks = fast.prefilter.marks();
         let mut at = 0;
         while let Some(pos) = fast.prefilter.next_candidate(chunk, at, &mut cursors) {
             if pos >= chunk.len() && chunk.last().is_none_or(|&b| b == b'\n') {
@@ -115,7 +115,7 @@ impl Matcher {
             let start = memchr::memrchr(b'\n', &chunk[at..pos]).map_or(at, |i| at + i + 1);
             let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
             let line = start..trim_cr(chunk, start, end);
-            self.match_line(fast, chunk, line, &mut patterns, out, &mut stats);
+            self.match_candidate(fast, chunk, line, &mut marks, out, &mut stats);
             if end >= chunk.len() {
                 break;
             }
@@ -131,9 +131,8 @@ impl Matcher {
         let line = 0..trim_cr(record, 0, end);
         match &self.fast {
             Some(fast) => {
-                let mut patterns = PatternSet::new(fast.set.pattern_len());
                 stats.lines = 1;
-                self.match_line(fast, record, line, &mut patterns, out, &mut stats);
+                self.match_record(fast, record, line, out, &mut stats);
             }
             None => self.scan_line_reference(record, line, out, &mut stats),
         }
@@ -172,38 +171,83 @@ impl Matcher {
         }
     }
 
-    /// Matches one line (or event) whose patterns may match: finds the matching patterns in
-    /// one pass, then, per rule in order, takes its first matching pattern and its excludes.
-    /// `stats.lines` is not touched (the caller counts lines).
-    fn match_line(
+    /// Matches one candidate line of a chunk: only the patterns [`Prefilter::mark`] leaves
+    /// possible are run, each with its own regex, in rule order then pattern order, so the
+    /// first one that matches is the one `Rule::verdict` would report.
+    fn match_candidate(
         &self,
         fast: &Fast,
         chunk: &[u8],
         line: Range<usize>,
-        patterns: &mut PatternSet,
+        marks: &mut Marks,
         out: &mut Vec<Hit>,
         stats: &mut ScanStats,
     ) {
         let bytes = &chunk[line.clone()];
-        patterns.clear();
+        fast.prefilter.mark(bytes, marks);
+        let mut decided = None;
+        for global in marks.iter() {
+            let (position, pattern) = fast.owners[global];
+            if decided == Some(position) {
+                continue;
+            }
+            let id = self.ids[position];
+            let rule = self.rules.get(id);
+            if rule.patterns[pattern].is_match(bytes) {
+                decided = Some(position);
+                self.decide(rule, id, pattern, chunk, line.clone(), out, stats);
+            }
+        }
+    }
+
+    /// Matches one multiline event: all patterns at once (the literal analysis assumes lines
+    /// without `\n`), then per rule its first matching pattern.
+    fn match_record(
+        &self,
+        fast: &Fast,
+        record: &[u8],
+        line: Range<usize>,
+        out: &mut Vec<Hit>,
+        stats: &mut ScanStats,
+    ) {
+        let bytes = &record[line.clone()];
+        let mut patterns = PatternSet::new(fast.set.pattern_len());
         fast.set
-            .which_overlapping_matches(&Input::new(bytes), patterns);
-        let mut last_rule = None;
+            .which_overlapping_matches(&Input::new(bytes), &mut patterns);
+        let mut decided = None;
         // Patterns come in increasing order, which is rule order, then pattern order within a
         // rule: the first pattern seen for a rule is the one `Rule::verdict` would report.
         for pattern_id in patterns.iter() {
             let (position, pattern) = fast.owners[pattern_id.as_usize()];
-            if last_rule == Some(position) {
-                continue;
+            if decided != Some(position) {
+                decided = Some(position);
+                let id = self.ids[position];
+                let rule = self.rules.get(id);
+                self.decide(rule, id, pattern, record, line.clone(), out, stats);
             }
-            last_rule = Some(position);
-            let id = self.ids[position];
-            let rule = self.rules.get(id);
-            if rule.excludes.iter().any(|re| re.is_match(bytes)) {
-                stats.excluded += 1;
-            } else {
-                out.push(hit(rule, id, pattern, chunk, line.clone()));
-            }
+        }
+    }
+
+    /// A rule's pattern matched: a hit, unless an exclude matches too.
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &self,
+        rule: &Rule,
+        id: RuleId,
+        pattern: usize,
+        chunk: &[u8],
+        line: Range<usize>,
+        out: &mut Vec<Hit>,
+        stats: &mut ScanStats,
+    ) {
+        if rule
+            .excludes
+            .iter()
+            .any(|re| re.is_match(&chunk[line.clone()]))
+        {
+            stats.excluded += 1;
+        } else {
+            out.push(hit(rule, id, pattern, chunk, line));
         }
     }
 }

@@ -8,9 +8,10 @@
 //! - the rest are compiled into one combined lazy DFA (newline-stripped, so a match never
 //!   spans two lines) searched over the whole chunk.
 //!
-//! Each of these is a [`Finder`]: "the next position at or after `at` where a candidate line
-//! is". [`Prefilter::next_candidate`] merges them. A candidate is only a candidate: the caller
-//! runs the exact rules on the line.
+//! [`Prefilter::next_candidate`] merges the two: "the next position at or after `at` where a
+//! candidate line is". A candidate is only a candidate: on its line, [`Prefilter::mark`] finds
+//! the patterns that may match (those whose literals occur in it, and the DFA's), and the
+//! caller runs just those, each with its own exact regex.
 
 use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind, packed};
 use regex_automata::{Input, MatchKind, meta};
@@ -18,91 +19,85 @@ use regex_syntax::hir::Hir;
 
 use super::literals::{required_literals, strip_newline};
 
-/// Everything that finds candidate lines in a chunk.
+/// Everything that finds candidate lines in a chunk, and the patterns to try on each.
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
-    finders: Vec<Finder>,
+    /// The required literals of all patterns that have some, longest first.
+    literals: Option<Literals>,
+    /// For each literal, the patterns that require it or a prefix of it (see [`Prefilter::mark`]).
+    owners: Vec<Vec<usize>>,
+    /// Patterns without usable literals, combined.
+    dfa: Option<meta::Regex>,
+    /// The patterns of `dfa`: tried on every candidate line.
+    always: Vec<usize>,
+    /// Number of patterns.
+    patterns: usize,
 }
 
-/// One way of finding candidate positions.
+/// A multi-literal searcher, leftmost-first (the longest literal wins at a position).
 #[derive(Clone, Debug)]
-enum Finder {
-    /// Required literals of all patterns, few enough for the SIMD searcher (Teddy).
+enum Literals {
+    /// Few enough literals for the SIMD searcher (Teddy).
     Packed(packed::Searcher),
-    /// Required literals of all patterns, when there are too many for `Packed` or no SIMD.
-    Literals(AhoCorasick),
-    /// Patterns without usable literals: one combined DFA.
-    Dfa(meta::Regex),
+    /// Too many for `Packed`, or no SIMD.
+    Automaton(AhoCorasick),
 }
 
 /// The caller's scratch state for one chunk: the next candidate each finder reported.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Cursors {
-    /// Per finder: `None` when not yet searched from the current position, `Some(None)` when it
-    /// has no more candidates in this chunk, `Some(Some(pos))` otherwise.
-    next: Vec<Option<Option<usize>>>,
+    /// `None` when not yet searched from the current position, `Some(None)` when there is no
+    /// more candidate in this chunk, `Some(Some(pos))` otherwise.
+    literal: Option<Option<usize>>,
+    dfa: Option<Option<usize>>,
+}
+
+/// A set of pattern indices, reused from line to line (no allocation per line).
+#[derive(Debug)]
+pub(crate) struct Marks {
+    bits: Vec<u64>,
 }
 
 impl Prefilter {
-    /// Builds the prefilter for these patterns (already parsed with the rule flags).
+    /// Builds the prefilter for these patterns (already parsed with the rule flags), indexed
+    /// as given.
     ///
     /// # Errors
     ///
     /// When the combined DFA of literal-less patterns cannot be built (too big).
     pub(crate) fn new(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
-        let mut literals = Vec::new();
+        let mut required = Vec::new();
         let mut fallback = Vec::new();
-        for hir in hirs {
+        let mut always = Vec::new();
+        for (pattern, hir) in hirs.iter().enumerate() {
             let stripped = strip_newline(hir);
             match required_literals(&stripped) {
-                Some(required) => literals.extend(required),
-                None => fallback.push(stripped),
+                Some(literals) => required.extend(literals.into_iter().map(|l| (l, pattern))),
+                None => {
+                    fallback.push(stripped);
+                    always.push(pattern);
+                }
             }
         }
-        literals.sort_unstable();
-        literals.dedup();
+        let (literals, owners) = owned_literals(required);
         tracing::debug!(
             literals = literals.len(),
             dfa_patterns = fallback.len(),
             "scan prefilter built"
         );
-        let mut finders = Vec::new();
-        if !literals.is_empty() {
-            let packed = packed::Config::new()
-                .match_kind(packed::MatchKind::LeftmostFirst)
-                .builder()
-                .extend(&literals)
-                .build();
-            finders.push(match packed {
-                Some(searcher) => Finder::Packed(searcher),
-                None => Finder::Literals(
-                    AhoCorasick::builder()
-                        .match_kind(AcMatchKind::Standard)
-                        .build(&literals)
-                        .map_err(|e| e.to_string())?,
-                ),
-            });
-        }
-        if !fallback.is_empty() {
-            let dfa = meta::Regex::builder()
-                .configure(
-                    meta::Config::new()
-                        .match_kind(MatchKind::LeftmostFirst)
-                        .utf8_empty(false)
-                        .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
-                        .nfa_size_limit(Some(nfa_size_limit)),
-                )
-                .build_many_from_hir(&fallback)
-                .map_err(|e| e.to_string())?;
-            finders.push(Finder::Dfa(dfa));
-        }
-        Ok(Prefilter { finders })
+        Ok(Prefilter {
+            literals: Literals::new(&literals)?,
+            owners,
+            dfa: combined_dfa(&fallback, nfa_size_limit)?,
+            always,
+            patterns: hirs.len(),
+        })
     }
 
-    /// Fresh cursors for a new chunk.
-    pub(crate) fn cursors(&self) -> Cursors {
-        Cursors {
-            next: vec![None; self.finders.len()],
+    /// An empty set of patterns, sized for this prefilter.
+    pub(crate) fn marks(&self) -> Marks {
+        Marks {
+            bits: vec![0; self.patterns.div_ceil(64)],
         }
     }
 
@@ -117,44 +112,165 @@ impl Prefilter {
         at: usize,
         cursors: &mut Cursors,
     ) -> Option<usize> {
-        let mut best = None;
-        for (finder, next) in self.finders.iter().zip(&mut cursors.next) {
-            let pos = match *next {
-                Some(Some(pos)) if pos >= at => Some(pos),
-                Some(None) => None,
-                _ => finder.find(chunk, at),
-            };
-            *next = Some(pos);
-            best = match (best, pos) {
-                (Some(b), Some(p)) => Some(std::cmp::min(b, p)),
-                (b, p) => b.or(p),
-            };
+        let literal = self.literals.as_ref().and_then(|literals| {
+            cached(&mut cursors.literal, at, || {
+                literals.find(chunk, at).map(|(start, _)| start)
+            })
+        });
+        let dfa = self
+            .dfa
+            .as_ref()
+            .and_then(|dfa| cached(&mut cursors.dfa, at, || find_with_dfa(dfa, chunk, at)));
+        match (literal, dfa) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        best
+    }
+
+    /// Marks the patterns that may match `line` (one line, no `\n`): those whose required
+    /// literals occur in it, and those without literals. Every other pattern cannot match.
+    ///
+    /// Literals are searched leftmost-first, longest first, restarting one byte after each
+    /// occurrence; at a position where several literals occur, the shorter ones are prefixes
+    /// of the longest one, whose owners include theirs.
+    pub(crate) fn mark(&self, line: &[u8], marks: &mut Marks) {
+        marks.bits.fill(0);
+        for &pattern in &self.always {
+            marks.insert(pattern);
+        }
+        let Some(literals) = &self.literals else {
+            return;
+        };
+        let mut at = 0;
+        while let Some((start, literal)) = literals.find(line, at) {
+            for &pattern in &self.owners[literal] {
+                marks.insert(pattern);
+            }
+            at = start + 1;
+        }
     }
 }
 
-impl Finder {
-    fn find(&self, chunk: &[u8], at: usize) -> Option<usize> {
-        match self {
-            Finder::Packed(searcher) => searcher
-                .find_in(chunk, aho_corasick::Span::from(at..chunk.len()))
-                .map(|m| m.start()),
-            Finder::Literals(automaton) => automaton
-                .find(aho_corasick::Input::new(chunk).span(at..chunk.len()))
-                .map(|m| m.start()),
-            Finder::Dfa(dfa) => {
-                let input = Input::new(chunk).span(at..chunk.len()).earliest(true);
-                let end = dfa.search_half(&input)?.offset();
-                // The match (stripped of `\n`) lies within one line. If the byte before its
-                // end is not `\n`, that byte is in the match's line (or the match is empty and
-                // sits in the same line); otherwise the match is empty and sits at `end`.
-                Some(if end > at && chunk[end - 1] != b'\n' {
-                    end - 1
-                } else {
-                    end
-                })
-            }
-        }
+impl Marks {
+    fn insert(&mut self, pattern: usize) {
+        self.bits[pattern / 64] |= 1 << (pattern % 64);
     }
+
+    /// The marked patterns, in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bits
+            .iter()
+            .enumerate()
+            .flat_map(|(word_index, &word)| {
+                let mut word = word;
+                std::iter::from_fn(move || {
+                    (word != 0).then(|| {
+                        let bit = word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        word_index * 64 + bit
+                    })
+                })
+            })
+    }
+}
+
+impl Literals {
+    fn new(literals: &[Vec<u8>]) -> Result<Option<Literals>, String> {
+        if literals.is_empty() {
+            return Ok(None);
+        }
+        let packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(literals)
+            .build();
+        Ok(Some(match packed {
+            Some(searcher) => Literals::Packed(searcher),
+            None => Literals::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(AcMatchKind::LeftmostFirst)
+                    .build(literals)
+                    .map_err(|e| e.to_string())?,
+            ),
+        }))
+    }
+
+    /// The leftmost occurrence at or after `at`: its start and the literal's index.
+    fn find(&self, haystack: &[u8], at: usize) -> Option<(usize, usize)> {
+        let span = aho_corasick::Span::from(at..haystack.len());
+        let found = match self {
+            Literals::Packed(searcher) => searcher.find_in(haystack, span),
+            Literals::Automaton(automaton) => {
+                automaton.find(aho_corasick::Input::new(haystack).span(span))
+            }
+        };
+        found.map(|m| (m.start(), m.pattern().as_usize()))
+    }
+}
+
+/// The literals, longest first, deduplicated, and for each the patterns that require it or a
+/// literal that is a prefix of it.
+fn owned_literals(required: Vec<(Vec<u8>, usize)>) -> (Vec<Vec<u8>>, Vec<Vec<usize>>) {
+    let mut literals: Vec<Vec<u8>> = required.iter().map(|(l, _)| l.clone()).collect();
+    literals.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    literals.dedup();
+    let owners = literals
+        .iter()
+        .map(|literal| {
+            let mut owners: Vec<usize> = required
+                .iter()
+                .filter(|(other, _)| literal.starts_with(other))
+                .map(|&(_, pattern)| pattern)
+                .collect();
+            owners.sort_unstable();
+            owners.dedup();
+            owners
+        })
+        .collect();
+    (literals, owners)
+}
+
+fn combined_dfa(patterns: &[Hir], nfa_size_limit: usize) -> Result<Option<meta::Regex>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    meta::Regex::builder()
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .utf8_empty(false)
+                .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
+                .nfa_size_limit(Some(nfa_size_limit)),
+        )
+        .build_many_from_hir(patterns)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The cached next position if it is still ahead of `at`, else a fresh search.
+fn cached(
+    slot: &mut Option<Option<usize>>,
+    at: usize,
+    search: impl FnOnce() -> Option<usize>,
+) -> Option<usize> {
+    let next = match *slot {
+        Some(Some(pos)) if pos >= at => Some(pos),
+        Some(None) => None,
+        _ => search(),
+    };
+    *slot = Some(next);
+    next
+}
+
+fn find_with_dfa(dfa: &meta::Regex, chunk: &[u8], at: usize) -> Option<usize> {
+    let input = Input::new(chunk).span(at..chunk.len()).earliest(true);
+    let end = dfa.search_half(&input)?.offset();
+    // The match (stripped of `\n`) lies within one line. If the byte before its end is not
+    // `\n`, that byte is in the match's line (or the match is empty and sits in the same
+    // line); otherwise the match is empty and sits at `end`.
+    Some(if end > at && chunk[end - 1] != b'\n' {
+        end - 1
+    } else {
+        end
+    })
 }
