@@ -95,7 +95,7 @@ impl Matcher {
     /// Scans `chunk`, a run of `\n`-terminated lines (a last line without `\n` is scanned as a
     /// line too), appending hits to `out` in line order.
     ///
-    /// The whole chunk is searched for candidate lines at once (see [`prefilter`]); only those
+    /// The whole chunk is searched for candidate lines at once (see the `prefilter` module); only those
     /// lines are matched against the rules, all patterns in one pass.
     pub fn scan(&self, chunk: &[u8], out: &mut Vec<Hit>) -> ScanStats {
         let Some(fast) = &self.fast else {
