@@ -20,6 +20,7 @@
 //! period to post what is pending. What is not posted stays in the outbox for the next start.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,16 +124,35 @@ fn log_startup(config: &Config, options: RunOptions) {
         .iter()
         .map(|s| format!("{} ({})", s.name, s.paths.join(", ")))
         .collect();
+    let files: Vec<PathBuf> = config
+        .sources
+        .iter()
+        .flat_map(tail::files_matching)
+        .collect();
+    let shown: Vec<String> = files
+        .iter()
+        .take(STARTUP_FILES_SHOWN)
+        .map(|path| path.display().to_string())
+        .collect();
+    let more = files.len().saturating_sub(STARTUP_FILES_SHOWN);
     info!(
         config = %config.path.display(),
         rules = config.rules.len(),
         rule_files = config.rule_files.len(),
         sources = %sources.join("; "),
+        files = %shown.join(", "),
+        more_files = more,
         window = %humantime::format_duration(config.window),
         dry_run = options.dry_run,
         "logding started"
     );
+    if files.is_empty() {
+        warn!("no file matches the sources' paths yet; waiting for files to appear");
+    }
 }
+
+/// How many followed files the startup line names (the rest are counted).
+const STARTUP_FILES_SHOWN: usize = 20;
 
 /// Where closed windows go.
 enum Sink {

@@ -517,3 +517,12 @@ fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {
         tailer.hint_rescan();
     }
 }
+
+/// The files a source's globs match right now (sorted), for the startup log line. Files that
+/// appear later are followed too; this is only a snapshot.
+pub fn files_matching(source: &Source) -> Vec<PathBuf> {
+    match discover::Globs::new(&source.paths, &source.exclude) {
+        Ok(globs) => globs.find().files,
+        Err(_) => Vec::new(),
+    }
+}
