@@ -12,8 +12,8 @@ Shape of the output (same seed and size give the same bytes):
 - one ~20 KB line (a logged JSON payload) about every 10,000 lines;
 - one invalid UTF-8 byte about every 7,000 lines.
 
-`--follow-rate N --duration S` instead writes N lines per second for S seconds to stdout, each
-line carrying its write time in nanoseconds (`written_ns=...`), for the follow benchmark.
+`--follow-rate N --duration S` instead appends N lines per second for S seconds to stdout, with
+one `LAGPROBE written_ns=<ns>` line every 10 ms, for the follow benchmark (bench/follow.sh).
 """
 
 import argparse
@@ -176,21 +176,28 @@ def write_file(args):
 
 
 def follow(args):
-    """Writes `rate` lines per second, in 10 ms ticks, each carrying its write time."""
+    """Appends `rate` lines per second to stdout in 10 ms ticks, flushed each tick.
+
+    The lines are replayed from a pool generated up front, so that the writer itself costs
+    little. Each tick starts with one probe line, `LAGPROBE written_ns=<ns>`, carrying its
+    write time, so a reader can measure the lag from write to match.
+    """
     gen = Gen(args.seed)
+    pool = []
+    while len(pool) < 100_000:
+        pool.extend(gen.event())
     out = sys.stdout.buffer
     per_tick = max(1, args.follow_rate // 100)
     start = time.monotonic()
     tick = 0
+    cursor = 0
     while time.monotonic() - start < args.duration:
-        batch = []
-        while len(batch) < per_tick:
-            batch.extend(gen.event())
-        now_ns = time.time_ns()
-        # Every line carries its write time; one in 100 is a "LAGPROBE" the lag rule matches.
-        batch = [line + b" written_ns=%d" % now_ns for line in batch[:per_tick]]
-        batch[0] += b" LAGPROBE"
-        out.write(b"\n".join(batch) + b"\n")
+        if cursor + per_tick > len(pool):
+            cursor = 0
+        batch = pool[cursor:cursor + per_tick - 1]
+        cursor += per_tick - 1
+        probe = b"LAGPROBE written_ns=%d" % time.time_ns()
+        out.write(probe + b"\n" + b"\n".join(batch) + b"\n")
         out.flush()
         tick += 1
         delay = start + tick * 0.01 - time.monotonic()
