@@ -3,7 +3,8 @@
 //! A tiny hand-rolled harness (no criterion: CI compiles benches with clippy, and compile time
 //! matters more there than confidence intervals). It scans a corpus with the 20 rules of
 //! `bench/rules.txt` (one rule per pattern), in 4 MiB chunks, and prints MiB/s for the fast
-//! path ([`Matcher::scan`]) and for the rule-by-rule reference ([`Matcher::scan_reference`]).
+//! path ([`Matcher::scan`]), for scan plus every hit observed into one window (the agent's hot
+//! path), and for the rule-by-rule reference ([`Matcher::scan_reference`]).
 //!
 //! The corpus is `$LOGDING_BENCH_LOG` when set (e.g. a file from `bench/gen.py`), otherwise a
 //! deterministic synthetic Spring-style log of 64 MiB. Without `--bench` on the command line
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use logding::rules::{Rule, RuleDef, RuleSet};
 use logding::scan::{Hit, Matcher};
+use logding::window::{Aggregator, HitRef, WindowOptions};
 
 const CHUNK_BYTES: usize = 4 << 20;
 
@@ -31,6 +33,8 @@ fn main() {
 
     let (fast_time, fast_hits) = best_of(rounds, || run(&chunks, |c, o| matcher.scan(c, o)));
     report("scan (fast)", mib, fast_time, fast_hits);
+    let (window_time, observed) = best_of(rounds, || observe_all(&matcher, &chunks));
+    report("scan + window", mib, window_time, observed);
     if std::env::var_os("LOGDING_BENCH_FAST_ONLY").is_none() {
         let reference_rounds = if is_bench { 2 } else { 1 };
         let (reference_time, reference_hits) = best_of(reference_rounds, || {
@@ -84,6 +88,38 @@ fn run(chunks: &[&[u8]], scan: impl Fn(&[u8], &mut Vec<Hit>) -> logding::scan::S
         scan(chunk, &mut hits);
         total += hits.len();
     }
+    total
+}
+
+/// The whole hot path of the agent: scan, then every hit into one window (masking included).
+fn observe_all(matcher: &Matcher, chunks: &[&[u8]]) -> usize {
+    let now = jiff::Timestamp::now();
+    let options = WindowOptions::new(std::time::Duration::from_secs(60), "bench");
+    let mut aggregator = Aggregator::new(matcher.rules().clone(), options);
+    let mut hits = Vec::new();
+    let mut total = 0;
+    for chunk in chunks {
+        hits.clear();
+        matcher.scan(chunk, &mut hits);
+        for hit in &hits {
+            let groups: Vec<Option<&[u8]>> = hit
+                .groups
+                .iter()
+                .map(|g| g.clone().map(|r| &chunk[r]))
+                .collect();
+            aggregator.observe(
+                now,
+                HitRef {
+                    rule: hit.rule,
+                    line: &chunk[hit.line.clone()],
+                    groups: &groups,
+                    file: "app.log",
+                },
+            );
+        }
+        total += hits.len();
+    }
+    std::hint::black_box(aggregator.flush(now));
     total
 }
 
