@@ -109,7 +109,7 @@ pub async fn run(config: Config, options: RunOptions, controls: Controls) -> any
         .await
         .context("the tail thread panicked")?;
     if let Err(err) = finished {
-        error!(error = %err, "failed to write the final checkpoint");
+        error!(error = %crate::logging::error_chain(&err), "failed to write the final checkpoint");
     }
     if let Sink::Post(handle) = sink {
         handle.shutdown(options.grace).await;

@@ -25,3 +25,15 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     // A subscriber already installed (tests) is fine.
     drop(result);
 }
+
+/// An error and its causes on one line (`a: b: c`), for log fields.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -150,7 +150,7 @@ impl Worker {
             Some(Command::Enqueue(summary, reply)) => {
                 let queued = self.outbox.push(*summary).map(drop).map_err(Error::from);
                 if let Err(err) = &queued {
-                    tracing::error!(error = %crate::sink::chain(err), "failed to queue a summary");
+                    tracing::error!(error = %crate::logging::error_chain(err), "failed to queue a summary");
                 }
                 // The caller may have given up waiting; the summary is queued all the same.
                 drop(reply.send(queued));
@@ -391,9 +391,9 @@ impl Worker {
             "DingTalk refuses this message for good: dropped, kept in outbox/dropped"
         );
         if let Err(err) = self.outbox.set_aside_dropped(&batch.seqs) {
-            tracing::error!(error = %crate::sink::chain(&err), "failed to set a dropped summary aside");
+            tracing::error!(error = %crate::logging::error_chain(&err), "failed to set a dropped summary aside");
             if let Err(err) = self.outbox.remove(&batch.seqs) {
-                tracing::error!(error = %crate::sink::chain(&err), "failed to remove a dropped summary");
+                tracing::error!(error = %crate::logging::error_chain(&err), "failed to remove a dropped summary");
             }
         }
     }
@@ -401,7 +401,7 @@ impl Worker {
     fn finish(&mut self, batch: Batch) {
         if let Err(err) = self.outbox.remove(&batch.seqs) {
             tracing::error!(
-                error = %crate::sink::chain(&err),
+                error = %crate::logging::error_chain(&err),
                 "failed to remove delivered summaries from the outbox: they may be sent again"
             );
         }
@@ -435,7 +435,7 @@ impl Worker {
             .map(|t| wall_now.saturating_sub(millis(now - t)))
             .collect();
         if let Err(err) = self.send_times.save(sent_ms) {
-            tracing::warn!(error = %crate::sink::chain(&err), "failed to persist post times");
+            tracing::warn!(error = %crate::logging::error_chain(&err), "failed to persist post times");
         }
     }
 }

@@ -171,15 +171,3 @@ pub async fn send_test(
     }
     Ok(answer)
 }
-
-/// An error and its causes on one line (`a: b: c`), for logs.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Source, TailOptions};
+use crate::logging::error_chain;
 pub use tailer::{Poll, Sink, Tailer};
 
 /// Identifies one generation of one file: `(dev, ino)` of the open descriptor, plus a number
@@ -480,18 +481,6 @@ fn run(
     tailer.save_checkpoint().map_err(Error::Checkpoint)?;
     info!("tail: final checkpoint written");
     Ok(())
-}
-
-/// An error and its causes on one line, for logs.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {

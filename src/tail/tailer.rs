@@ -18,9 +18,10 @@ use tracing::{debug, info, warn};
 
 use crate::checkpoint::{self, Checkpoint, Entry, Loaded};
 use crate::config::{Source, StartAt, TailOptions};
+use crate::logging::error_chain;
 use crate::tail::discover::{self, Globs};
 use crate::tail::watcher::{self, FileSettings, FileWatcher, Mark, Observed, Resume, State};
-use crate::tail::{Batch, Counters, Error, FileId, error_chain};
+use crate::tail::{Batch, Counters, Error, FileId};
 
 /// Read chunk size (one `pread`).
 const CHUNK_BYTES: usize = 256 * 1024;

@@ -47,6 +47,15 @@ async fn mock() -> MockDingTalk {
     MockDingTalk::start(MockOptions::default()).await
 }
 
+/// Starts `logding run` on `env` and waits until it says it started.
+async fn started(env: &Env) -> Agent {
+    let agent = env.start(&[]);
+    agent
+        .wait_log("logding started", 1, Duration::from_secs(10))
+        .await;
+    agent
+}
+
 fn env_with(mock: &MockDingTalk, window: &str, rules: &str) -> Env {
     let env = Env::new();
     env.write_config(&mock.url(), mock.secret().as_deref(), window, rules);
@@ -58,10 +67,7 @@ async fn appended_lines_arrive_as_exactly_one_summary_within_window_plus_one_sec
     let mock = mock().await;
     let env = env_with(&mock, "2s", RULES);
     env.append("app.log", &["INFO starting".to_owned()]);
-    let agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let agent = started(&env).await;
     // The agent is following (it read the first line); now the burst.
     agent
         .wait_log("batch scanned", 1, Duration::from_secs(10))
@@ -106,10 +112,7 @@ async fn rename_rotation_and_copytruncate_mid_window_lose_no_matching_line() {
     let mock = mock().await;
     let env = env_with(&mock, "3s", RULES);
     env.append("app.log", &["INFO starting".to_owned()]);
-    let agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let agent = started(&env).await;
 
     agent
         .wait_log("following file", 1, Duration::from_secs(10))
@@ -155,10 +158,7 @@ async fn rename_rotation_and_copytruncate_mid_window_lose_no_matching_line() {
 async fn sigterm_mid_window_delivers_the_summary_before_exiting() {
     let mock = mock().await;
     let env = env_with(&mock, "1h", RULES);
-    let mut agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let mut agent = started(&env).await;
     env.append("app.log", &lines("ERROR x", 0, 4, "timeout to 10.0.0.9"));
     agent
         .wait_log("window opened", 1, Duration::from_secs(10))
@@ -177,10 +177,7 @@ async fn sigterm_mid_window_delivers_the_summary_before_exiting() {
 async fn sigkill_then_restart_reports_every_matching_line_at_least_once() {
     let mock = mock().await;
     let env = env_with(&mock, "1h", RULES);
-    let mut agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let mut agent = started(&env).await;
     env.append("app.log", &lines("ERROR k", 0, 6, "timeout to 10.0.0.7"));
     agent
         .wait_log("window opened", 1, Duration::from_secs(10))
@@ -210,10 +207,7 @@ async fn sigkill_then_restart_reports_every_matching_line_at_least_once() {
 async fn sighup_with_a_new_rule_applies_it_without_restart_or_lost_hits() {
     let mock = mock().await;
     let env = env_with(&mock, "2s", RULES);
-    let mut agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let mut agent = started(&env).await;
     env.append(
         "app.log",
         &lines("ERROR before", 0, 3, "timeout to 10.0.0.1"),
@@ -258,10 +252,7 @@ async fn sighup_with_a_new_rule_applies_it_without_restart_or_lost_hits() {
 async fn an_invalid_reload_is_rejected_and_the_old_config_keeps_running() {
     let mock = mock().await;
     let env = env_with(&mock, "1s", RULES);
-    let mut agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let mut agent = started(&env).await;
     std::fs::write(env.config_path(), "window: [broken\n").expect("write");
     agent.signal(Signal::HUP);
     agent
@@ -284,10 +275,7 @@ async fn an_outage_then_sigkill_then_restart_delivers_the_outbox() {
     let mock = mock().await;
     mock.set_mode(Mode::Down);
     let env = env_with(&mock, "1s", RULES);
-    let agent = env.start(&[]);
-    agent
-        .wait_log("logding started", 1, Duration::from_secs(10))
-        .await;
+    let agent = started(&env).await;
     env.append("app.log", &lines("ERROR o", 0, 3, "timeout to 10.0.0.3"));
     // The summary is in the outbox once a delivery attempt failed.
     agent
