@@ -322,9 +322,6 @@ impl Process {
         };
         let now = self.clock.now();
         let was_open = self.aggregator.is_open();
-        if stats.excluded > 0 {
-            self.aggregator.observe_excluded(now, stats.excluded);
-        }
         let path = batch.file.path.to_string_lossy();
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
         for hit in &hits {
@@ -339,6 +336,10 @@ impl Process {
                     file: &path,
                 },
             );
+        }
+        // After the hits: excluded lines count in the window this batch's hits opened too.
+        if stats.excluded > 0 {
+            self.aggregator.observe_excluded(now, stats.excluded);
         }
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");

@@ -479,7 +479,9 @@ fn run(
         apply(&mut tailer, inbox, &mut None);
     }
     tailer.save_checkpoint().map_err(Error::Checkpoint)?;
-    info!("tail: final checkpoint written");
+    if tailer.persists_checkpoints() {
+        info!("tail: final checkpoint written");
+    }
     Ok(())
 }
 

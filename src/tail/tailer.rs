@@ -407,6 +407,12 @@ impl Tailer {
         }
     }
 
+    /// Returns true if and only if checkpoints are written (a state directory is configured;
+    /// dry runs have none).
+    pub fn persists_checkpoints(&self) -> bool {
+        self.state_dir.is_some()
+    }
+
     /// Persists the committed offsets (no-op without a state directory).
     ///
     /// # Errors
