@@ -3,7 +3,7 @@
 #
 # Usage: bench/run.sh [SIZE_MB]        (default 500)
 # Env:   BENCH_DIR (default target/bench), RUNS (timed runs per tool, best kept; default 3),
-#        MTAIL_MB (mtail is ~100x slower: it gets the first MTAIL_MB MiB; default 50),
+#        MTAIL_MB (mtail is ~100x slower: it gets the first MTAIL_MB MiB; default 20),
 #        LOGDING (binary; default target/release/logding, built if missing).
 #
 # Every tool reads the same file from the page cache (one untimed warm-up run each first).
@@ -11,6 +11,8 @@
 # summary it would send); rg and grep count lines matching any of the same patterns
 # (bench/rules.txt); mtail runs one counter per rule plus one for "any". The "any" counts must
 # agree. Reported: wall seconds, CPU seconds (user+sys), MiB/s (wall), peak RSS, and ratios to rg.
+# mtail 3.0.0-rc50 (Debian) stops matching at the first invalid UTF-8 byte of a log (line ~4,000
+# here), so its count on the head is expected to be lower; that is a finding, not a bench bug.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +20,7 @@ repo=$(dirname "$here")
 size_mb=${1:-500}
 work=${BENCH_DIR:-$repo/target/bench}
 runs=${RUNS:-3}
-mtail_mb=${MTAIL_MB:-50}
+mtail_mb=${MTAIL_MB:-20}
 logding=${LOGDING:-$repo/target/release/logding}
 mkdir -p "$work"
 log=$work/app-${size_mb}mb.log

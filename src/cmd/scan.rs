@@ -180,8 +180,15 @@ impl Scan {
         };
         let size = CHUNK_BYTES.max(plan.max_line_bytes + 1);
         self.buffer.resize(size, 0);
-        read_lines(&mut file, &mut self.buffer, plan.max_line_bytes, &mut sink)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        read_lines(
+            &mut file,
+            &mut self.buffer,
+            plan.max_line_bytes,
+            &mut |block| {
+                sink.lines(block);
+            },
+        )
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
         sink.finish();
         self.totals.files += 1;
         Ok(())
@@ -369,7 +376,7 @@ fn read_lines(
     file: &mut impl Read,
     buffer: &mut [u8],
     max_line_bytes: usize,
-    sink: &mut HitSink<'_>,
+    emit: &mut impl FnMut(&[u8]),
 ) -> std::io::Result<()> {
     let mut filled = 0;
     let mut is_skipping = false;
@@ -396,7 +403,7 @@ fn read_lines(
                 Some(i) => i + 1,
                 None if data.len() > max_line_bytes => {
                     // No line end in a whole buffer: a line longer than the cap.
-                    sink.lines(&data[..max_line_bytes]);
+                    emit(&data[..max_line_bytes]);
                     is_skipping = true;
                     filled = 0;
                     continue;
@@ -404,9 +411,7 @@ fn read_lines(
                 None => 0,
             }
         };
-        cut_long_lines(&data[..complete], max_line_bytes, &mut |block| {
-            sink.lines(block)
-        });
+        cut_long_lines(&data[..complete], max_line_bytes, emit);
         if is_eof {
             return Ok(());
         }
@@ -489,5 +494,58 @@ impl Globs {
             && !path
                 .file_name()
                 .is_some_and(|name| self.exclude_name.is_match(Path::new(name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The lines `read_lines` hands over, each as its own string.
+    fn read(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Vec<Vec<u8>> {
+        let mut buffer = vec![0; buffer_bytes];
+        let mut lines = Vec::new();
+        read_lines(&mut &input[..], &mut buffer, max_line_bytes, &mut |block| {
+            // Each block is complete lines: split it, dropping the last `\n`.
+            let block = block.strip_suffix(b"\n").unwrap_or(block);
+            lines.extend(block.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+        })
+        .unwrap();
+        lines
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_is_cut_and_the_next_one_kept() {
+        let input = format!("short\n{}\nnext\n", "x".repeat(100));
+        assert_eq!(
+            read(input.as_bytes(), 16, 8),
+            [&b"short"[..], b"xxxxxxxx", b"next"]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn lines_come_out_whole_or_cut_whatever_the_buffer(
+            lines in prop::collection::vec(prop::collection::vec(b'a'..=b'c', 0..40), 0..30),
+            is_terminated in any::<bool>(),
+            buffer_bytes in 9usize..64,
+            max_line_bytes in 1usize..8,
+        ) {
+            let mut input = lines.join(&b'\n');
+            if is_terminated && !lines.is_empty() {
+                input.push(b'\n');
+            }
+            let expected: Vec<Vec<u8>> = if input.is_empty() {
+                Vec::new()
+            } else {
+                let body = input.strip_suffix(b"\n").unwrap_or(&input);
+                body.split(|&b| b == b'\n')
+                    .map(|l| l[..l.len().min(max_line_bytes)].to_vec())
+                    .collect()
+            };
+            prop_assert_eq!(read(&input, buffer_bytes, max_line_bytes), expected);
+        }
     }
 }
