@@ -13,10 +13,9 @@ mod prefilter;
 use std::ops::Range;
 use std::sync::Arc;
 
-use regex_automata::{Input, MatchKind, PatternSet, meta};
 use regex_syntax::hir::Hir;
 
-use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
+use crate::rules::{REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
 use prefilter::{Cursors, Marks, Prefilter};
 
 /// One rule matching one line (or one multiline event).
@@ -55,12 +54,12 @@ pub struct Matcher {
 /// The combined automata of a matcher's patterns.
 #[derive(Debug)]
 struct Fast {
-    /// Finds candidate lines in a whole chunk.
+    /// Finds candidate lines in a whole chunk, and the patterns to try on each.
     prefilter: Prefilter,
-    /// All patterns of all rules (original flags, `MatchKind::All`): on one multiline event,
-    /// the exact set of patterns that match, in one pass.
-    set: meta::Regex,
-    /// For each pattern of `set`, the position in `ids` of its rule and its index in the rule.
+    /// The patterns to try on a multiline event (literals of the patterns as written: an
+    /// event holds `\n`, so the newline-stripped analysis of `prefilter` does not apply).
+    records: Prefilter,
+    /// For each pattern, the position in `ids` of its rule and its index in the rule.
     owners: Vec<(usize, usize)>,
 }
 
@@ -115,7 +114,8 @@ impl Matcher {
             let start = memchr::memrchr(b'\n', &chunk[at..pos]).map_or(at, |i| at + i + 1);
             let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
             let line = start..trim_cr(chunk, start, end);
-            self.match_candidate(fast, chunk, line, &mut marks, out, &mut stats);
+            let prefilter = &fast.prefilter;
+            self.match_candidate(fast, prefilter, chunk, line, &mut marks, out, &mut stats);
             if end >= chunk.len() {
                 break;
             }
@@ -132,7 +132,9 @@ impl Matcher {
         match &self.fast {
             Some(fast) => {
                 stats.lines = 1;
-                self.match_record(fast, record, line, out, &mut stats);
+                let mut marks = fast.records.marks();
+                let prefilter = &fast.records;
+                self.match_candidate(fast, prefilter, record, line, &mut marks, out, &mut stats);
             }
             None => self.scan_line_reference(record, line, out, &mut stats),
         }
@@ -171,12 +173,15 @@ impl Matcher {
         }
     }
 
-    /// Matches one candidate line of a chunk: only the patterns [`Prefilter::mark`] leaves
-    /// possible are run, each with its own regex, in rule order then pattern order, so the
-    /// first one that matches is the one `Rule::verdict` would report.
+    /// Matches one candidate line of a chunk (or one event, with `records`): only the
+    /// patterns [`Prefilter::mark`] leaves possible are run, each with its own regex, in rule
+    /// order then pattern order, so the first one that matches is the one `Rule::verdict`
+    /// would report.
+    #[allow(clippy::too_many_arguments)]
     fn match_candidate(
         &self,
         fast: &Fast,
+        prefilter: &Prefilter,
         chunk: &[u8],
         line: Range<usize>,
         marks: &mut Marks,
@@ -184,7 +189,7 @@ impl Matcher {
         stats: &mut ScanStats,
     ) {
         let bytes = &chunk[line.clone()];
-        fast.prefilter.mark(bytes, marks);
+        prefilter.mark(bytes, marks);
         let mut decided = None;
         for global in marks.iter() {
             let (position, pattern) = fast.owners[global];
@@ -196,34 +201,6 @@ impl Matcher {
             if rule.patterns[pattern].is_match(bytes) {
                 decided = Some(position);
                 self.decide(rule, id, pattern, chunk, line.clone(), out, stats);
-            }
-        }
-    }
-
-    /// Matches one multiline event: all patterns at once (the literal analysis assumes lines
-    /// without `\n`), then per rule its first matching pattern.
-    fn match_record(
-        &self,
-        fast: &Fast,
-        record: &[u8],
-        line: Range<usize>,
-        out: &mut Vec<Hit>,
-        stats: &mut ScanStats,
-    ) {
-        let bytes = &record[line.clone()];
-        let mut patterns = PatternSet::new(fast.set.pattern_len());
-        fast.set
-            .which_overlapping_matches(&Input::new(bytes), &mut patterns);
-        let mut decided = None;
-        // Patterns come in increasing order, which is rule order, then pattern order within a
-        // rule: the first pattern seen for a rule is the one `Rule::verdict` would report.
-        for pattern_id in patterns.iter() {
-            let (position, pattern) = fast.owners[pattern_id.as_usize()];
-            if decided != Some(position) {
-                decided = Some(position);
-                let id = self.ids[position];
-                let rule = self.rules.get(id);
-                self.decide(rule, id, pattern, record, line.clone(), out, stats);
             }
         }
     }
@@ -268,21 +245,9 @@ impl Fast {
             return None;
         }
         let nfa_size_limit = REGEX_SIZE_LIMIT.saturating_mul(hirs.len());
-        let prefilter = Prefilter::new(&hirs, nfa_size_limit).ok()?;
-        let set = meta::Regex::builder()
-            .configure(
-                meta::Config::new()
-                    .match_kind(MatchKind::All)
-                    .utf8_empty(false)
-                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
-                    .nfa_size_limit(Some(nfa_size_limit))
-                    .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT),
-            )
-            .build_many_from_hir(&hirs)
-            .ok()?;
         Some(Fast {
-            prefilter,
-            set,
+            prefilter: Prefilter::for_lines(&hirs, nfa_size_limit).ok()?,
+            records: Prefilter::for_records(&hirs).ok()?,
             owners,
         })
     }
@@ -481,6 +446,8 @@ mod tests {
             "(?-u:.)",
             r"\w+ \w+$",
             "ab|cd|ef",
+            r"took\n?12",
+            r"ERROR\s+WARN",
         ];
         const WORDS: &[&[u8]] = &[
             b"ERROR",
@@ -492,6 +459,8 @@ mod tests {
             b"time out",
             b"took 12ms",
             b"took 12345ms",
+            b"took",
+            b"12",
             b"a",
             b"b",
             b"ab",

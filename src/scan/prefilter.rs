@@ -59,22 +59,40 @@ pub(crate) struct Marks {
 }
 
 impl Prefilter {
-    /// Builds the prefilter for these patterns (already parsed with the rule flags), indexed
-    /// as given.
+    /// The prefilter of chunks of lines, for these patterns (already parsed with the rule
+    /// flags), indexed as given: literals of the newline-stripped patterns, and a combined DFA
+    /// of those without.
     ///
     /// # Errors
     ///
     /// When the combined DFA of literal-less patterns cannot be built (too big).
-    pub(crate) fn new(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
+    pub(crate) fn for_lines(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
+        Prefilter::new(hirs, Some(nfa_size_limit))
+    }
+
+    /// The prefilter of multiline events (only [`Prefilter::mark`] is used): literals of the
+    /// patterns as written, since a match may span lines; no DFA.
+    ///
+    /// # Errors
+    ///
+    /// When the literal searcher cannot be built.
+    pub(crate) fn for_records(hirs: &[Hir]) -> Result<Prefilter, String> {
+        Prefilter::new(hirs, None)
+    }
+
+    fn new(hirs: &[Hir], dfa_size_limit: Option<usize>) -> Result<Prefilter, String> {
         let mut required = Vec::new();
         let mut fallback = Vec::new();
         let mut always = Vec::new();
         for (pattern, hir) in hirs.iter().enumerate() {
-            let stripped = strip_newline(hir);
-            match required_literals(&stripped) {
+            let analysed = match dfa_size_limit {
+                Some(_) => strip_newline(hir),
+                None => hir.clone(),
+            };
+            match required_literals(&analysed) {
                 Some(literals) => required.extend(literals.into_iter().map(|l| (l, pattern))),
                 None => {
-                    fallback.push(stripped);
+                    fallback.push(analysed);
                     always.push(pattern);
                 }
             }
@@ -85,10 +103,14 @@ impl Prefilter {
             dfa_patterns = fallback.len(),
             "scan prefilter built"
         );
+        let dfa = match dfa_size_limit {
+            Some(limit) => combined_dfa(&fallback, limit)?,
+            None => None,
+        };
         Ok(Prefilter {
             literals: Literals::new(&literals)?,
             owners,
-            dfa: combined_dfa(&fallback, nfa_size_limit)?,
+            dfa,
             always,
             patterns: hirs.len(),
         })
@@ -127,8 +149,9 @@ impl Prefilter {
         }
     }
 
-    /// Marks the patterns that may match `line` (one line, no `\n`): those whose required
-    /// literals occur in it, and those without literals. Every other pattern cannot match.
+    /// Marks the patterns that may match `line` (one line without `\n`, or one event for a
+    /// [`Prefilter::for_records`]): those whose required literals occur in it, and those
+    /// without literals. Every other pattern cannot match.
     ///
     /// Literals are searched leftmost-first, longest first, restarting one byte after each
     /// occurrence; at a position where several literals occur, the shorter ones are prefixes
