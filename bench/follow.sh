@@ -64,7 +64,12 @@ echo "writing $rate lines/s for $duration s to $log ..." >&2
 python3 "$here/gen.py" --follow-rate "$rate" --duration "$duration" >> "$log"
 sleep 2 # let both catch up
 
-kill -INT "$(pgrep -P "$time_logding")"
+logding_pid=$(pgrep -P "$time_logding")
+ticks=$(getconf CLK_TCK)
+for task in /proc/"$logding_pid"/task/*; do # where logding's CPU went, per thread
+  printf '%s %s\n' "$(tr ' ' '_' < "$task/comm")" "$(awk -v t="$ticks" '{print ($14 + $15) / t}' "$task/stat")"
+done > "$work/threads.txt"
+kill -INT "$logding_pid"
 kill "$(pgrep -P "$(pgrep -P "$time_grep")" -x tail)" # grep sees EOF, then sh and time end
 wait
 
@@ -105,4 +110,9 @@ for name, lags in (("logding", lag_logding), ("grep", lag_grep)):
     print(f"{label:22} {c:7.2f} {100 * c / duration:6.1f} {rss:8.1f} {pct(lags, 50) / 1e6:11.1f} "
           f"{pct(lags, 99) / 1e6:8.1f} {max(lags, default=float('nan')) / 1e6:8.1f} {len(lags):7}")
 print(f"CPU ratio logding / (tail -F | grep): {rows['logding'] / rows['grep']:.2f}")
+threads = {}
+for line in open(f"{work}/threads.txt"):
+    name, seconds = line.split()
+    threads[name] = threads.get(name, 0) + float(seconds)
+print("logding CPU s by thread: " + ", ".join(f"{n} {s:.2f}" for n, s in sorted(threads.items(), key=lambda x: -x[1]) if s > 0))
 EOF
