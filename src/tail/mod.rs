@@ -279,7 +279,7 @@ const MAX_NAP: Duration = Duration::from_millis(100);
 /// How long notify events gather before a pass reads what they announced. Bounds the cost of
 /// following a busy log (one pass per `COALESCE`, not one per write) and adds at most this
 /// much to the time from a line written to its hit.
-const COALESCE: Duration = Duration::from_millis(20);
+const COALESCE: Duration = Duration::from_millis(50);
 /// The shortest sleep between passes when nothing is pending (no busy loop on a past deadline).
 const MIN_NAP: Duration = Duration::from_millis(5);
 /// After shutdown, how long a batch may wait for room downstream before it is given up (it is
