@@ -7,14 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_logding"));
-    command
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env_remove("DINGTALK_WEBHOOK")
-        .env_remove("DINGTALK_SECRET")
-        .env_remove("RUST_LOG");
-    command
+    crate::support::cli::command(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
 
 fn logding(args: &[&str]) -> Output {

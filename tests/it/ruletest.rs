@@ -1,28 +1,17 @@
 //! `logding test` end to end: the real binary on test files, exit codes and output pinned.
 
 use std::path::Path;
-use std::process::Command;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ruletest");
 
 /// Runs the binary in `dir` and returns `exit code`, stdout and stderr as one text.
 fn logding(dir: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_logding"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DINGTALK_WEBHOOK")
-        .env_remove("DINGTALK_SECRET")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the logding binary runs");
+    let run = crate::support::cli::run(Path::new(dir), args);
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output
-            .status
-            .code()
-            .map_or("signal".into(), |c| c.to_string()),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
+        run.code.map_or("signal".into(), |c| c.to_string()),
+        run.stdout,
+        run.stderr,
     )
 }
 

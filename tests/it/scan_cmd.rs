@@ -1,7 +1,6 @@
 //! `logding scan` end to end: the real binary on files in a temp directory.
 
 use std::path::Path;
-use std::process::Command;
 
 const RULES: &str = r#"
 rules:
@@ -36,19 +35,8 @@ fn setup() -> tempfile::TempDir {
 }
 
 fn logding(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_logding"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DINGTALK_WEBHOOK")
-        .env_remove("DINGTALK_SECRET")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the logding binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let run = crate::support::cli::run(dir, args);
+    (run.code.unwrap_or(-1), run.stdout, run.stderr)
 }
 
 /// The counts table: rule name → count.
