@@ -457,6 +457,32 @@ impl Tailer {
         self.open_files
     }
 
+    /// A watcher for a file just opened, as a new generation, reading from `pos`.
+    #[allow(clippy::too_many_arguments)]
+    fn new_watcher(
+        &mut self,
+        key: (u64, u64),
+        path: &Path,
+        source: usize,
+        fd: File,
+        meta: &std::fs::Metadata,
+        pos: u64,
+        now: Instant,
+    ) -> FileWatcher {
+        let id = self.new_id(key);
+        let settings = settings_of(&self.sources[source].config);
+        FileWatcher::new(id, Arc::from(path), source, fd, meta, pos, &settings, now)
+    }
+
+    /// Starts following a new watcher: indexed by its key, counted as an open file.
+    fn track(&mut self, w: FileWatcher) {
+        let generation = w.file.id.generation;
+        self.open_files += 1;
+        self.counters.set_open(self.open_files);
+        self.by_key.insert(w.key(), generation);
+        self.watchers.insert(generation, w);
+    }
+
     fn new_id(&mut self, key: (u64, u64)) -> FileId {
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -618,25 +644,11 @@ impl Tailer {
             {
                 continue;
             }
-            let id = self.new_id(key);
-            let settings = settings_of(&self.sources[source].config);
-            let mut w = FileWatcher::new(
-                id.clone(),
-                Arc::from(sibling.as_path()),
-                source,
-                fd,
-                &meta,
-                copy.start,
-                &settings,
-                now,
-            );
+            let mut w = self.new_watcher(key, &sibling, source, fd, &meta, copy.start, now);
             w.state = State::Rotated { since: now };
             info!(path = %sibling.display(), offset = copy.start, "reading the unread end of the truncated file from its copy");
             self.counters.add(&self.counters.copies_drained, 1);
-            self.open_files += 1;
-            self.counters.set_open(self.open_files);
-            self.by_key.insert(key, id.generation);
-            self.watchers.insert(id.generation, w);
+            self.track(w);
             return true;
         }
         false
@@ -813,26 +825,12 @@ impl Tailer {
                 _ => start_position(config.start_at, &fd, size),
             }
         };
-        let settings = settings_of(config);
-        let id = self.new_id(key);
-        let mut w = FileWatcher::new(
-            id.clone(),
-            Arc::from(path),
-            source,
-            fd,
-            &meta,
-            pos,
-            &settings,
-            now,
-        );
+        let mut w = self.new_watcher(key, path, source, fd, &meta, pos, now);
         if let Some(entry) = &resume {
             w.resume_from(entry);
         }
         debug!(path = %path.display(), offset = pos, "following file");
-        self.open_files += 1;
-        self.counters.set_open(self.open_files);
-        self.by_key.insert(key, id.generation);
-        self.watchers.insert(id.generation, w);
+        self.track(w);
         if let Some(copy) = copy {
             // Copied and truncated while stopped: the copy holds what was not read.
             self.drain_copy(path, source, &copy, now);
@@ -889,26 +887,13 @@ impl Tailer {
                         break;
                     }
                 };
-                let id = self.new_id(key);
-                let settings = settings_of(&self.sources[source].config);
-                let mut w = FileWatcher::new(
-                    id.clone(),
-                    Arc::from(sibling.as_path()),
-                    source,
-                    fd,
-                    &meta,
-                    offset,
-                    &settings,
-                    now,
-                );
+                let mut w = self.new_watcher(key, &sibling, source, fd, &meta, offset, now);
                 if is_valid {
                     w.resume_from(&entry);
                 }
                 w.state = State::Rotated { since: now };
                 info!(path = %sibling.display(), offset = entry.offset, "draining a file rotated while stopped");
-                self.open_files += 1;
-                self.by_key.insert(key, id.generation);
-                self.watchers.insert(id.generation, w);
+                self.track(w);
                 break;
             }
             if let Some(copy) = copy
