@@ -2,6 +2,7 @@
 # Following a busy log: logding run next to `tail -F | grep --line-buffered`, on one stream.
 #
 # Usage: bench/follow.sh            Env: RATE (lines/s, default 50000), DURATION (s, default 30),
+#                                        BATCH_WAIT (tail.batch_wait, default 50ms; `none`: unset),
 #                                        BENCH_DIR (default target/bench), LOGDING.
 #
 # A writer (bench/gen.py --follow-rate) appends RATE lines/s for DURATION s to one file, with a
@@ -21,6 +22,11 @@ duration=${DURATION:-30}
 work=${BENCH_DIR:-$repo/target/bench}/follow
 logding=${LOGDING:-$repo/target/release/logding}
 [ -x "$logding" ] || (cd "$repo" && cargo build --release --locked >&2)
+# BATCH_WAIT (default 50ms) sets `tail.batch_wait`; BATCH_WAIT=none measures the default
+# (files read at once on every notify event).
+batch_wait=${BATCH_WAIT:-50ms}
+batch_wait_yaml=""
+[ "$batch_wait" = none ] || batch_wait_yaml=$'tail:\n  batch_wait: '"$batch_wait"
 rm -rf "$work" && mkdir -p "$work"
 log=$work/app.log
 : > "$log"
@@ -33,6 +39,7 @@ include: [$here/rules.yaml]
 sources:
   - name: app
     paths: ['$log']
+$batch_wait_yaml
 rules:
   - name: lag-probe
     pattern: '^LAGPROBE written_ns='

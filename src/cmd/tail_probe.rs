@@ -47,6 +47,7 @@ pub fn run(args: TailProbeArgs) -> anyhow::Result<Exit> {
         rescan_interval: *args.poll_interval,
         rotate_wait: *args.rotate_wait,
         poll_only: args.poll_only,
+        batch_wait: None,
         max_open_files: 1024,
         read_budget_bytes: 1 << 20,
         checkpoint_interval: *args.checkpoint_interval,

@@ -35,6 +35,7 @@ const TAIL_KEYS: &[&str] = &[
     "rescan_interval",
     "rotate_wait",
     "poll_only",
+    "batch_wait",
     "max_open_files",
     "read_budget_bytes",
     "checkpoint_interval",
@@ -236,6 +237,10 @@ fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
     let rescan_interval = duration(ctx, "rescan_interval", Duration::from_secs(10));
     let rotate_wait = duration(ctx, "rotate_wait", Duration::from_secs(30));
     let checkpoint_interval = duration(ctx, "checkpoint_interval", Duration::from_secs(1));
+    let batch_wait = match map.get("batch_wait") {
+        Some(node) => ctx.duration(node, "tail.batch_wait").map(Some),
+        None => Some(None),
+    };
     let poll_only = opt(ctx, &map, "poll_only", false, |c, n, _| {
         c.boolean(n, "tail.poll_only")
     });
@@ -250,6 +255,7 @@ fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
         rescan_interval: rescan_interval?,
         rotate_wait: rotate_wait?,
         poll_only: poll_only?,
+        batch_wait: batch_wait?,
         max_open_files: usize::try_from(max_open_files?).ok()?,
         read_budget_bytes: read_budget_bytes?,
         checkpoint_interval: checkpoint_interval?,

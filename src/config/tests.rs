@@ -65,6 +65,10 @@ fn defaults_fill_every_section() {
     assert_eq!(config.tail.poll_interval, Duration::from_secs(1));
     assert_eq!(config.tail.rescan_interval, Duration::from_secs(10));
     assert_eq!(config.tail.rotate_wait, Duration::from_secs(30));
+    assert_eq!(
+        config.tail.batch_wait, None,
+        "files are read at once by default"
+    );
     assert_eq!(config.tail.max_open_files, 512);
     assert_eq!(config.tail.read_budget_bytes, 256 * 1024);
     assert_eq!(config.outbox.max_entries, 1000);
@@ -400,4 +404,12 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         drop(load_text(Path::new("/nonexistent/logding.yaml"), text, true, &no_env));
     }
+}
+
+#[test]
+fn batch_wait_is_optional_and_a_duration() {
+    let config = load_ok(&format!("tail:\n  batch_wait: 50ms\n{RULE}"));
+    assert_eq!(config.tail.batch_wait, Some(Duration::from_millis(50)));
+    let err = load_err(&format!("tail:\n  batch_wait: 50\n{RULE}"));
+    assert!(err.contains("`tail.batch_wait` needs a unit"), "{err}");
 }

@@ -88,6 +88,7 @@ fn config() -> Config {
             rescan_interval: Duration::from_secs(10),
             rotate_wait: Duration::from_secs(5),
             poll_only: false,
+            batch_wait: None,
             max_open_files: 100,
             read_budget_bytes: 1 << 20,
             checkpoint_interval: Duration::from_secs(5),

@@ -276,10 +276,6 @@ pub struct TailHandle {
 
 /// The longest the thread sleeps without looking at the cancel token.
 const MAX_NAP: Duration = Duration::from_millis(100);
-/// How long notify events gather before a pass reads what they announced. Bounds the cost of
-/// following a busy log (one pass per `COALESCE`, not one per write) and adds at most this
-/// much to the time from a line written to its hit.
-const COALESCE: Duration = Duration::from_millis(50);
 /// The shortest sleep between passes when nothing is pending (no busy loop on a past deadline).
 const MIN_NAP: Duration = Duration::from_millis(5);
 /// After shutdown, how long a batch may wait for room downstream before it is given up (it is
@@ -436,11 +432,15 @@ fn run(
                 .clamp(MIN_NAP, MAX_NAP)
         };
         let mut inbox = shared.wait(timeout);
-        if !poll.has_more && !inbox.hints.is_empty() && !shutdown.is_cancelled() {
+        if let Some(batch_wait) = tailer.options().batch_wait
+            && !poll.has_more
+            && !inbox.hints.is_empty()
+            && !shutdown.is_cancelled()
+        {
             // A busy log writes many times per millisecond and each write is a notify event:
             // let them gather so that one pass reads them all in one large batch, instead of
-            // waking every thread of the pipeline once per write.
-            std::thread::sleep(COALESCE);
+            // waking every thread of the pipeline once per write (`tail.batch_wait`).
+            std::thread::sleep(batch_wait);
             merge(&mut inbox, shared.wait(Duration::ZERO));
         }
         merge(&mut inbox, std::mem::take(&mut sink.pending));

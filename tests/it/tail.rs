@@ -657,8 +657,13 @@ fn logrotate_run(mode: &str) -> (usize, usize, usize) {
     process::wait_until(Duration::from_secs(20), "the last line", || {
         probe.contains(&last)
     });
-    // Let the rotated files' late bytes drain (rotate_wait) before stopping.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Rotated files may still be draining: wait (bounded) until as many lines as were written
+    // have arrived. copytruncate may have lost some in its copy/truncate gap, so in that mode
+    // the wait can end at its limit; the loss is then counted below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while probe.count() < written && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = probe.stop();
     let counts = process::seq_counts(&out);
     let lost = (0..written).filter(|n| !counts.contains_key(n)).count();

@@ -40,6 +40,7 @@ pub(crate) fn options() -> TailOptions {
         rescan_interval: Duration::ZERO,
         rotate_wait: Duration::ZERO,
         poll_only: true,
+        batch_wait: None,
         max_open_files: 256,
         read_budget_bytes: 1 << 20,
         checkpoint_interval: Duration::ZERO,
