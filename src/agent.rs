@@ -186,21 +186,16 @@ impl Sink {
     }
 }
 
-/// Prints a summary as `--dry-run` and `logding scan` do.
+/// Prints a summary for `--dry-run`: the rendered text (plus the JSON payloads with `-v`), or
+/// one JSON object per line.
 #[allow(clippy::print_stdout)]
-pub fn print_summary(
-    summary: &Summary,
-    output: Output,
-    show_payload: bool,
-    render: &RenderOptions,
-) {
+fn print_summary(summary: &Summary, output: Output, show_payload: bool, render: &RenderOptions) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let result = match output {
-        Output::Json => match serde_json::to_string(summary) {
-            Ok(line) => writeln!(stdout, "{line}"),
-            Err(err) => writeln!(stdout, "{{\"error\":\"{err}\"}}"),
-        },
+        Output::Json => serde_json::to_string(summary)
+            .map_err(std::io::Error::other)
+            .and_then(|line| writeln!(stdout, "{line}")),
         Output::Text => {
             let mut text = render::render_text(summary, render);
             if show_payload {
