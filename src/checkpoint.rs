@@ -6,14 +6,14 @@
 //! (inode reuse, truncation while stopped). So each entry carries a head fingerprint and an
 //! offset marker (xxh3 of the bytes just before the offset), validated on load by the tailer.
 //!
-//! Durability: written to a temporary file, fsynced, the current file renamed to `.prev`, the
-//! temporary renamed over the current one, then the directory fsynced. A kill at any point leaves
+//! Durability ([`crate::state::write_atomic_keeping_prev`]): written to a temporary file,
+//! fsynced, the current file renamed to `.prev`, the temporary renamed over the current one,
+//! then the directory fsynced. A kill at any point leaves
 //! either a good current file or a good `.prev`; [`load`] falls back to `.prev` when the current
 //! file is missing or invalid, and says so loudly.
 //!
 //! Only committed offsets are ever written here (see ARCHITECTURE.md, invariant 5).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -100,9 +100,9 @@ pub enum Error {
     Write {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// Which step failed, and why.
         #[source]
-        source: std::io::Error,
+        source: crate::state::Error,
     },
 }
 
@@ -205,32 +205,13 @@ fn validate(checkpoint: &Checkpoint) -> Result<(), String> {
 /// Any IO failure; the previous checkpoint is then still in place.
 pub fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<(), Error> {
     let current = path_in(dir);
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    let write_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Write { path, source }
-    };
     let json = serde_json::to_vec_pretty(checkpoint).expect("a checkpoint always serializes");
-    {
-        let mut file = std::fs::File::create(&tmp).map_err(write_err(&tmp))?;
-        file.write_all(&json).map_err(write_err(&tmp))?;
-        file.sync_all().map_err(write_err(&tmp))?;
-    }
-    match std::fs::rename(&current, prev_path(dir)) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(Error::Write {
-                path: current,
-                source,
-            });
+    crate::state::write_atomic_keeping_prev(&current, &prev_path(dir), &json).map_err(|source| {
+        Error::Write {
+            path: current.clone(),
+            source,
         }
-    }
-    std::fs::rename(&tmp, &current).map_err(write_err(&current))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(write_err(dir))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

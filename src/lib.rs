@@ -13,6 +13,7 @@
 //! - [`summary`]: the summary type shared by window, render, outbox and JSON output.
 //! - [`render`]: summary to DingTalk payload; escapes untrusted log text; byte budget. Pure.
 //! - [`outbox`]: durable queue of summaries awaiting delivery.
+//! - [`state`]: atomic, durable writes of state files (tmp → fsync → rename → fsync dir).
 //! - [`sink`]: the DingTalk client: signing, rate budget, answer classification, retry.
 //! - [`agent`]: wires `logding run`: tail → scan → window → outbox → deliver, shutdown, reload.
 //! - [`ruletest`]: `logding test`: rule test files run on a virtual clock through scan, window
@@ -31,6 +32,7 @@ pub mod rules;
 pub mod ruletest;
 pub mod scan;
 pub mod sink;
+pub mod state;
 pub mod summary;
 pub mod tail;
 pub mod window;

@@ -1,7 +1,8 @@
 //! [`Outbox`]: the durable queue of summaries awaiting delivery, and the persisted post times
 //! of the rate budget ([`SendTimes`]). With `checkpoint`, the only writer of state files.
 //!
-//! A summary is in the outbox (written, fsynced, renamed into place, directory fsynced) before
+//! A summary is in the outbox (written, fsynced, renamed into place, directory fsynced: see
+//! [`crate::state`]) before
 //! [`Outbox::push`] returns, and the agent commits tail offsets only after that: a crash or a
 //! DingTalk outage loses nothing, and on restart the outbox is delivered first.
 //!
@@ -16,12 +17,12 @@
 //! merged into one, so counts are never lost, only folded together.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::OutboxOptions;
+use crate::state;
 use crate::summary::Summary;
 
 /// Format version of entry files.
@@ -29,21 +30,8 @@ const ENTRY_VERSION: u32 = 1;
 /// Entries refused by DingTalk for good are kept here, at most this many.
 const MAX_DROPPED: usize = 100;
 
-/// A failure to read or write the outbox.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A filesystem operation failed.
-    #[error("failed to {action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
+/// A failure to read or write the outbox: the step, the path and the cause.
+pub type Error = crate::state::Error;
 
 /// One queued summary and its position in the delivery order.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +76,7 @@ impl Outbox {
             let item = item.map_err(io("list the outbox directory", &dir))?;
             let path = item.path();
             let name = item.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tmp") {
+            if name.ends_with(state::TMP_SUFFIX) {
                 // A write interrupted by a crash: its entry was never acknowledged.
                 if let Err(err) = fs_err::remove_file(&path) {
                     tracing::warn!(error = %err, "failed to remove a leftover temporary file");
@@ -177,7 +165,7 @@ impl Outbox {
                 Err(err) => return Err(io("remove a delivered entry", &path)(err)),
             }
         }
-        sync_dir(&self.dir)
+        state::sync_dir(&self.dir)
     }
 
     /// Replaces entries `seqs` (in order, the first the oldest) by one merged summary, kept at
@@ -214,7 +202,7 @@ impl Outbox {
         }
         self.entries.retain(|entry| !seqs.contains(&entry.seq));
         prune(&dropped, MAX_DROPPED);
-        sync_dir(&self.dir)
+        state::sync_dir(&self.dir)
     }
 
     /// Merges the two oldest unpinned entries. Returns false when there are not two.
@@ -258,7 +246,7 @@ impl Outbox {
             summary: summary.clone(),
         };
         let bytes = serde_json::to_vec(&file).expect("a summary always serializes");
-        write_atomic(&self.dir, &self.entry_path(seq), &bytes)
+        state::write_atomic(&self.entry_path(seq), &bytes)
     }
 
     fn set_aside_corrupt(&self, seq: u64, reason: &str) {
@@ -329,29 +317,8 @@ impl SendTimes {
             sent_ms,
         })
         .expect("numbers always serialize");
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        write_atomic(dir, &self.path, &bytes)
+        state::write_atomic(&self.path, &bytes)
     }
-}
-
-/// Writes `bytes` to `path` atomically and durably: temporary file, fsync, rename, fsync dir.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let written = fs_err::File::create(&tmp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
-    written.map_err(io("write", &tmp))?;
-    fs_err::rename(&tmp, path).map_err(io("rename into place", path))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), Error> {
-    fs_err::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync the directory", dir))
 }
 
 /// Keeps the `keep` newest files (by name) of `dir`.
@@ -371,7 +338,7 @@ fn prune(dir: &Path, keep: usize) {
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
-    move |source| Error::Io {
+    move |source| Error {
         action,
         path,
         source,
