@@ -28,9 +28,6 @@ use crate::config::{Config, Mention, MsgType};
 use crate::rules::Severity;
 use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
 
-/// Default of `dingtalk.max_body_bytes`: under DingTalk's 20,000-byte limit, with margin.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 19_000;
-
 const MAX_NAME_CHARS: usize = 100;
 const MAX_FILE_CHARS: usize = 120;
 const MAX_SAMPLE_CHARS: usize = 300;
@@ -81,6 +78,24 @@ pub fn render(summary: &Summary, options: &RenderOptions) -> Vec<String> {
         MsgType::Text => Flavor::Text,
     };
     Doc::new(summary, options, flavor).bodies()
+}
+
+/// The one place a DingTalk message body is built: `{"msgtype": "markdown", "markdown":
+/// {"title", "text"}}` or `{"msgtype": "text", "text": {"content"}}` (the title is only shown
+/// in notifications, so the text must repeat it), plus the `at` object when people are
+/// mentioned. `title` and `text` are used as given: escaping is the caller's job.
+pub fn message_body(msgtype: MsgType, title: &str, text: &str, at: Option<&Value>) -> String {
+    let mut body = match msgtype {
+        MsgType::Markdown => json!({
+            "msgtype": "markdown",
+            "markdown": {"title": title, "text": text},
+        }),
+        MsgType::Text => json!({"msgtype": "text", "text": {"content": text}}),
+    };
+    if let Some(at) = at {
+        body["at"] = at.clone();
+    }
+    body.to_string()
 }
 
 /// The human-readable text of a summary, in full detail (what `--dry-run` prints).
@@ -284,17 +299,12 @@ impl<'a> Doc<'a> {
     }
 
     fn body(&self, part: Option<(usize, usize)>, text: &str, with_at: bool) -> String {
-        let mut body = match self.flavor {
-            Flavor::Markdown => json!({
-                "msgtype": "markdown",
-                "markdown": {"title": self.title(part), "text": text},
-            }),
-            Flavor::Text => json!({"msgtype": "text", "text": {"content": text}}),
+        let msgtype = match self.flavor {
+            Flavor::Markdown => MsgType::Markdown,
+            Flavor::Text => MsgType::Text,
         };
-        if with_at && let Some((_, at)) = &self.mention {
-            body["at"] = at.clone();
-        }
-        body.to_string()
+        let at = self.mention.as_ref().filter(|_| with_at).map(|(_, at)| at);
+        message_body(msgtype, &self.title(part), text, at)
     }
 
     fn text(

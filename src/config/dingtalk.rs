@@ -29,21 +29,84 @@ const DINGTALK_KEYS: &[&str] = &[
 
 const MENTION_KEYS: &[&str] = &["mobiles", "user_ids", "all", "min_severity"];
 
-const DEFAULT_KEYWORD: &str = "alert";
+/// The smallest `dingtalk.max_body_bytes` accepted, and the smallest budget delivery re-renders
+/// to when DingTalk says a message is too long: room for the header and a few entries.
+pub const MIN_BODY_BYTES: usize = 2_000;
 
-const DEFAULT_MAX_PER_MINUTE: u64 = 18;
+/// DingTalk rejects bodies over 20,000 bytes.
+const MAX_BODY_BYTES: usize = 20_000;
 
-const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(600);
+/// At most this many people (`mobiles` + `user_ids`) are mentioned. DingTalk documents no limit
+/// for custom robots; logding caps the list so that the `@` tokens (which must be in the text for
+/// a mention to notify) never take more than a small part of the byte budget.
+pub const MAX_MENTIONS: usize = 50;
 
-const DEFAULT_MAX_BODY_BYTES: usize = 19_000;
+impl Default for DingTalk {
+    /// The defaults of every `dingtalk` key: no webhook, keyword `alert`, markdown, 18 posts
+    /// per minute, a 10-minute pause after a throttle, 19,000-byte bodies.
+    fn default() -> Self {
+        DingTalk {
+            webhook: None,
+            secret: None,
+            keyword: "alert".into(),
+            msgtype: MsgType::Markdown,
+            mention: Mention::default(),
+            max_per_minute: 18,
+            throttle_pause: Duration::from_secs(600),
+            max_body_bytes: 19_000,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            allow_insecure_http: false,
+        }
+    }
+}
 
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Why a webhook URL is refused. Never holds the URL: it is a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookProblem {
+    /// Not a URL at all (the parser's reason, which does not quote the input).
+    NotUrl(String),
+    /// Plain `http://` to a host other than loopback, not explicitly allowed.
+    Insecure,
+    /// A scheme other than `http` or `https`.
+    Scheme(String),
+}
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A webhook URL that passed [`check_webhook_url`].
+#[derive(Debug)]
+pub struct CheckedWebhook {
+    /// The parsed URL.
+    pub url: reqwest::Url,
+    /// Returns true if and only if the host is loopback (`localhost`, `127.0.0.0/8`, `::1`).
+    pub is_loopback: bool,
+}
+
+/// The one check of a webhook URL, used by `check` and by the DingTalk client: `https://`, or
+/// `http://` to a loopback host (a local proxy or a test server), or `http://` anywhere when
+/// `allow_insecure_http` is set.
+///
+/// # Errors
+///
+/// What is wrong, without the URL.
+pub fn check_webhook_url(
+    url: &str,
+    allow_insecure_http: bool,
+) -> Result<CheckedWebhook, WebhookProblem> {
+    let url = reqwest::Url::parse(url).map_err(|err| WebhookProblem::NotUrl(err.to_string()))?;
+    let is_loopback = is_loopback(&url);
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback => {}
+        "http" => return Err(WebhookProblem::Insecure),
+        other => return Err(WebhookProblem::Scheme(other.to_owned())),
+    }
+    Ok(CheckedWebhook { url, is_loopback })
+}
 
 pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Option<DingTalk> {
     let map = ctx.map(node, "dingtalk", DINGTALK_KEYS)?;
-    let allow_insecure_http = opt(ctx, &map, "allow_insecure_http", false, |c, n, _| {
+    let defaults = DingTalk::default();
+    let allow_insecure_http = opt(ctx, &map, "allow_insecure_http", defaults.allow_insecure_http, |c, n, _| {
         c.boolean(n, "dingtalk.allow_insecure_http")
     });
     let webhook = secret_pair(ctx, &map, "webhook", origin);
@@ -55,10 +118,10 @@ pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Optio
         ctx,
         &map,
         "keyword",
-        DEFAULT_KEYWORD.to_owned(),
+        defaults.keyword,
         |c, n, _| c.non_empty_string(n, "dingtalk.keyword"),
     );
-    let msgtype = opt(ctx, &map, "msgtype", MsgType::Markdown, |c, n, _| {
+    let msgtype = opt(ctx, &map, "msgtype", defaults.msgtype, |c, n, _| {
         c.choice(n, "dingtalk.msgtype", &["markdown", "text"])
             .map(|m| {
                 if m == "text" {
@@ -68,38 +131,43 @@ pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Optio
                 }
             })
     });
-    let mention = opt(ctx, &map, "mention", Mention::default(), |c, n, _| {
+    let mention = opt(ctx, &map, "mention", defaults.mention, |c, n, _| {
         mention(c, n)
     });
     let max_per_minute = opt(
         ctx,
         &map,
         "max_per_minute",
-        DEFAULT_MAX_PER_MINUTE,
+        u64::from(defaults.max_per_minute),
         |c, n, _| c.integer(n, "dingtalk.max_per_minute", 1, 20),
     );
     let throttle_pause = opt(
         ctx,
         &map,
         "throttle_pause",
-        DEFAULT_THROTTLE_PAUSE,
+        defaults.throttle_pause,
         |c, n, _| c.duration(n, "dingtalk.throttle_pause"),
     );
     let max_body_bytes = opt(
         ctx,
         &map,
         "max_body_bytes",
-        DEFAULT_MAX_BODY_BYTES,
-        |c, n, _| c.byte_size(n, "dingtalk.max_body_bytes", 2_000, 20_000),
+        defaults.max_body_bytes,
+        |c, n, _| c.byte_size(
+            n,
+            "dingtalk.max_body_bytes",
+            MIN_BODY_BYTES as u64,
+            MAX_BODY_BYTES as u64,
+        ),
     );
     let connect_timeout = opt(
         ctx,
         &map,
         "connect_timeout",
-        DEFAULT_CONNECT_TIMEOUT,
+        defaults.connect_timeout,
         |c, n, _| c.duration(n, "dingtalk.connect_timeout"),
     );
-    let timeout = opt(ctx, &map, "timeout", DEFAULT_TIMEOUT, |c, n, _| {
+    let timeout = opt(ctx, &map, "timeout", defaults.timeout, |c, n, _| {
         c.duration(n, "dingtalk.timeout")
     });
     Some(DingTalk {
@@ -180,24 +248,18 @@ fn secret_pair(
     }
 }
 
-/// The webhook must be `https://`, or `http://` to a loopback host (a local proxy or a test
-/// server), or `http://` anywhere when explicitly allowed. Messages never contain the URL.
+/// Reports a webhook [`check_webhook_url`] refuses. Messages never contain the URL.
 fn check_webhook(ctx: &mut Ctx<'_>, url: &str, pos: Pos, allow_insecure_http: bool) {
-    let parsed = match reqwest::Url::parse(url) {
-        Ok(parsed) => parsed,
-        Err(err) => {
-            ctx.error_secret(
-                pos,
-                format!("`dingtalk.webhook` is not a valid URL ({err})"),
-                Some("expected `https://oapi.dingtalk.com/robot/send?access_token=...`".into()),
-            );
-            return;
-        }
+    let Err(problem) = check_webhook_url(url, allow_insecure_http) else {
+        return;
     };
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_insecure_http || is_loopback(&parsed) => {}
-        "http" => ctx.error_secret(
+    match problem {
+        WebhookProblem::NotUrl(reason) => ctx.error_secret(
+            pos,
+            format!("`dingtalk.webhook` is not a valid URL ({reason})"),
+            Some("expected `https://oapi.dingtalk.com/robot/send?access_token=...`".into()),
+        ),
+        WebhookProblem::Insecure => ctx.error_secret(
             pos,
             "`dingtalk.webhook` uses plain `http://` to a host that is not loopback",
             Some(
@@ -206,7 +268,7 @@ fn check_webhook(ctx: &mut Ctx<'_>, url: &str, pos: Pos, allow_insecure_http: bo
                     .into(),
             ),
         ),
-        other => ctx.error_secret(
+        WebhookProblem::Scheme(other) => ctx.error_secret(
             pos,
             format!("`dingtalk.webhook` must be an `https://` URL, found scheme `{other}`"),
             None,
@@ -241,9 +303,22 @@ fn mention(ctx: &mut Ctx<'_>, node: &Node) -> Option<Mention> {
     let min_severity = opt(ctx, &map, "min_severity", Severity::Critical, |c, n, _| {
         severity(c, n, "dingtalk.mention.min_severity")
     });
+    let (mobiles, user_ids) = (mobiles?, user_ids?);
+    let people = mobiles.len() + user_ids.len();
+    if people > MAX_MENTIONS {
+        ctx.error(
+            node.pos,
+            format!(
+                "`dingtalk.mention` lists {people} people; at most {MAX_MENTIONS} \
+                 (`mobiles` and `user_ids` together) are mentioned"
+            ),
+            Some("mention a duty roster or use `all: true` instead of listing everyone".into()),
+        );
+        return None;
+    }
     Some(Mention {
-        mobiles: mobiles?,
-        user_ids: user_ids?,
+        mobiles,
+        user_ids,
         all: all?,
         min_severity: min_severity?,
     })

@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use dingtalk::{
+    CheckedWebhook, MAX_MENTIONS, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
+};
 pub use secret::Secret;
 
 use crate::rules::{RuleSet, Severity};

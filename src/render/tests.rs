@@ -19,7 +19,7 @@ fn options() -> RenderOptions {
             all: false,
             min_severity: Severity::Critical,
         },
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        max_body_bytes: crate::config::DingTalk::default().max_body_bytes,
         timezone: TimeZone::fixed(offset(8)),
         window: Duration::from_secs(60),
     }

@@ -10,7 +10,6 @@
 //! [`Redactor`] before it is logged or returned.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config;
@@ -258,14 +257,15 @@ impl Client {
     /// (unless `allow_insecure_http`), or a TLS setup failure.
     pub(crate) fn new(dingtalk: &config::DingTalk) -> Result<Client, Error> {
         let webhook = dingtalk.webhook.clone().ok_or(Error::NoWebhook)?;
-        let url = reqwest::Url::parse(webhook.expose()).map_err(|_| Error::InvalidWebhook)?;
-        let is_loopback = is_loopback(&url);
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback || dingtalk.allow_insecure_http => {}
-            "http" => return Err(Error::InsecureWebhook),
-            _ => return Err(Error::InvalidWebhook),
-        }
+        let config::CheckedWebhook { url, is_loopback } =
+            config::check_webhook_url(webhook.expose(), dingtalk.allow_insecure_http).map_err(
+                |problem| match problem {
+                    config::WebhookProblem::Insecure => Error::InsecureWebhook,
+                    config::WebhookProblem::NotUrl(_) | config::WebhookProblem::Scheme(_) => {
+                        Error::InvalidWebhook
+                    }
+                },
+            )?;
         // Fails only when a provider is already installed, which is as good.
         drop(rustls::crypto::ring::default_provider().install_default());
         let mut builder = reqwest::Client::builder()
@@ -343,17 +343,6 @@ impl Client {
             source = cause.source();
         }
         self.redactor.redact(&text)
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `sink`: delivery of summaries to a DingTalk custom robot, which never loses a summary and
-//! never floods the group. The only module that knows HTTP and DingTalk.
+//! never floods the group. The only module that knows HTTP and the DingTalk endpoint
+//! (the message format is `render`'s).
 //!
 //! - [`Delivery`] / [`DeliveryHandle`]: the delivery task. [`DeliveryHandle::enqueue`] returns
 //!   once a summary is durable in the [`crate::outbox::Outbox`]; the task delivers the outbox
@@ -156,14 +157,8 @@ pub async fn send_test(
         "[{keyword}] logding send-test: this robot accepts logding's messages (keyword '{keyword}')",
         keyword = render.keyword
     );
-    let body = match render.msgtype {
-        config::MsgType::Markdown => serde_json::json!({
-            "msgtype": "markdown",
-            "markdown": {"title": format!("[{}] logding send-test", render.keyword), "text": text},
-        }),
-        config::MsgType::Text => serde_json::json!({"msgtype": "text", "text": {"content": text}}),
-    }
-    .to_string();
+    let title = format!("[{}] logding send-test", render.keyword);
+    let body = crate::render::message_body(render.msgtype, &title, &text, None);
     let answer = client.post(body.clone()).await;
     if matches!(answer, Answer::InvalidTimestamp { .. }) {
         // Re-sign once with a fresh timestamp, as delivery does.

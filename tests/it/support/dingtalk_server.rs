@@ -384,15 +384,9 @@ impl MockDingTalk {
         logding::config::DingTalk {
             webhook: Some(logding::config::Secret::new(self.url())),
             secret: self.secret().map(logding::config::Secret::new),
-            keyword: "alert".into(),
-            msgtype: logding::config::MsgType::Markdown,
-            mention: logding::config::Mention::default(),
-            max_per_minute: 18,
-            throttle_pause: Duration::from_secs(600),
             max_body_bytes: 18_000,
-            connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
-            allow_insecure_http: false,
+            ..logding::config::DingTalk::default()
         }
     }
 }
