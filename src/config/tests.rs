@@ -196,6 +196,24 @@ fn plain_http_is_allowed_to_loopback_or_when_asked() {
 }
 
 #[test]
+fn more_mentions_than_logding_sends_are_rejected() {
+    let list = |n: usize| (0..n).map(|i| format!("'1380000{i:04}'")).collect::<Vec<_>>();
+    let text = |mobiles: usize, users: usize| {
+        format!(
+            "dingtalk:\n  mention:\n    mobiles: [{}]\n    user_ids: [{}]\n{RULE}",
+            list(mobiles).join(", "),
+            list(users).join(", ")
+        )
+    };
+    assert_eq!(load_ok(&text(30, 20)).dingtalk.mention.mobiles.len(), 30);
+    let err = load_err(&text(2_000, 1));
+    assert!(
+        err.contains("lists 2001 people; at most 50"),
+        "names the count and the cap: {err}"
+    );
+}
+
+#[test]
 fn a_malformed_reference_in_a_secret_does_not_show_it() {
     let err = load_err(&format!(
         "dingtalk:\n  webhook: https://x.invalid/robot?access_token=${{0made-up-token}}\n{RULE}"
