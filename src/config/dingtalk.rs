@@ -106,21 +106,21 @@ pub fn check_webhook_url(
 pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Option<DingTalk> {
     let map = ctx.map(node, "dingtalk", DINGTALK_KEYS)?;
     let defaults = DingTalk::default();
-    let allow_insecure_http = opt(ctx, &map, "allow_insecure_http", defaults.allow_insecure_http, |c, n, _| {
-        c.boolean(n, "dingtalk.allow_insecure_http")
-    });
+    let allow_insecure_http = opt(
+        ctx,
+        &map,
+        "allow_insecure_http",
+        defaults.allow_insecure_http,
+        |c, n, _| c.boolean(n, "dingtalk.allow_insecure_http"),
+    );
     let webhook = secret_pair(ctx, &map, "webhook", origin);
     let secret = secret_pair(ctx, &map, "secret", origin);
     if let (Some(Some((url, pos))), Some(allow)) = (&webhook, allow_insecure_http) {
         check_webhook(ctx, url.expose(), *pos, allow);
     }
-    let keyword = opt(
-        ctx,
-        &map,
-        "keyword",
-        defaults.keyword,
-        |c, n, _| c.non_empty_string(n, "dingtalk.keyword"),
-    );
+    let keyword = opt(ctx, &map, "keyword", defaults.keyword, |c, n, _| {
+        c.non_empty_string(n, "dingtalk.keyword")
+    });
     let msgtype = opt(ctx, &map, "msgtype", defaults.msgtype, |c, n, _| {
         c.choice(n, "dingtalk.msgtype", &["markdown", "text"])
             .map(|m| {
@@ -153,12 +153,14 @@ pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Optio
         &map,
         "max_body_bytes",
         defaults.max_body_bytes,
-        |c, n, _| c.byte_size(
-            n,
-            "dingtalk.max_body_bytes",
-            MIN_BODY_BYTES as u64,
-            MAX_BODY_BYTES as u64,
-        ),
+        |c, n, _| {
+            c.byte_size(
+                n,
+                "dingtalk.max_body_bytes",
+                MIN_BODY_BYTES as u64,
+                MAX_BODY_BYTES as u64,
+            )
+        },
     );
     let connect_timeout = opt(
         ctx,

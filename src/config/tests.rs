@@ -197,7 +197,11 @@ fn plain_http_is_allowed_to_loopback_or_when_asked() {
 
 #[test]
 fn more_mentions_than_logding_sends_are_rejected() {
-    let list = |n: usize| (0..n).map(|i| format!("'1380000{i:04}'")).collect::<Vec<_>>();
+    let list = |n: usize| {
+        (0..n)
+            .map(|i| format!("'1380000{i:04}'"))
+            .collect::<Vec<_>>()
+    };
     let text = |mobiles: usize, users: usize| {
         format!(
             "dingtalk:\n  mention:\n    mobiles: [{}]\n    user_ids: [{}]\n{RULE}",

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
-    Config, DingTalk, Mention, MsgType, Multiline, OutboxOptions, Source, StartAt, SummaryOptions,
-    TailOptions,
+    Config, DingTalk, Multiline, OutboxOptions, Source, StartAt, SummaryOptions, TailOptions,
 };
 use crate::rules::{Rule, RuleDef, RuleSet, Severity};
 use crate::ruletest::{compare, format, run_file};
@@ -58,17 +57,9 @@ fn config() -> Config {
         state_dir: PathBuf::from("/var/lib/logding"),
         window: Duration::from_secs(60),
         dingtalk: DingTalk {
-            webhook: None,
-            secret: None,
-            keyword: "alert".into(),
-            msgtype: MsgType::Markdown,
-            mention: Mention::default(),
-            max_per_minute: 18,
-            throttle_pause: Duration::from_secs(600),
             max_body_bytes: 20_000,
-            connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
-            allow_insecure_http: false,
+            ..DingTalk::default()
         },
         sources: vec![
             source("java", Some(r"^\d{4}-\d{2}-\d{2}")),
