@@ -12,7 +12,8 @@
 //! either a good current file or a good `.prev`; [`load`] falls back to `.prev` when the current
 //! file is missing or invalid, and says so loudly.
 //!
-//! Only committed offsets are ever written here (see ARCHITECTURE.md, invariant 5).
+//! Only committed offsets are ever written here (ARCHITECTURE.md: "a checkpoint never passes
+//! lines whose hits are not in the outbox").
 
 use std::path::{Path, PathBuf};
 

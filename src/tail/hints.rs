@@ -13,9 +13,6 @@ use tracing::{debug, warn};
 
 use crate::tail::Shared;
 
-/// Hints kept between two passes; more means "reconcile everything" (bounded memory).
-const MAX_HINTS: usize = 4096;
-
 /// The watcher and the directories it watches.
 pub(crate) struct Hints {
     watcher: Option<notify::RecommendedWatcher>,
@@ -100,13 +97,7 @@ fn handle(shared: &Shared, event: notify::Result<notify::Event>) {
     };
     shared.update(|inbox| {
         for path in event.paths {
-            if inbox.hints.last() != Some(&(path.clone(), is_structural)) {
-                inbox.hints.push((path, is_structural));
-            }
-        }
-        if inbox.hints.len() > MAX_HINTS {
-            inbox.hints.clear();
-            inbox.is_rescan = true;
+            inbox.hint(path, is_structural);
         }
     });
 }

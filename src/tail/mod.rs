@@ -1,12 +1,20 @@
 //! Tail: follow the files named by the sources' globs and hand out their bytes with exact
 //! offsets, so that the agent can promise "every line, at least once" across rotation,
-//! truncation, deletion and restarts (see `reference/tailing.md` for the failure modes).
+//! truncation, deletion and restarts. Events are hints, identity is `(dev, ino)` checked by
+//! content, and an offset is persisted only once downstream committed it.
 //!
+//! - `batch`: what is handed out ([`Batch`]) and the identities it carries ([`FileKey`],
+//!   [`FileId`]).
 //! - [`discover`]: globs to paths, rotated siblings.
-//! - `watcher`: one file generation: descriptor, position, partial line, identity checks.
+//! - `fingerprint`: is it still the content we read (head fingerprint, offset marker)?
+//! - `table`: every followed file generation, by generation and by key, and the counted
+//!   descriptors.
+//! - `watcher`: one file generation: descriptor, position, partial line, commits.
 //! - `reader`: bytes to complete lines, long lines cut, partial lines held.
 //! - `multiline`: lines to events.
-//! - [`tailer`]: the synchronous, clock-free algorithm ([`tailer::Tailer::poll_once`]).
+//! - [`tailer`]: the synchronous, clock-free algorithm ([`tailer::Tailer::poll_once`]), with its
+//!   sections `reconcile`, `resume` and `descriptors`.
+//! - `counters`: what the tailer counts ([`Stats`]).
 //! - this module: the `logding-tail` thread around it, the notify hints, the bounded channel to
 //!   the agent, commits and checkpoints.
 //!
@@ -14,16 +22,18 @@
 //! early; a stat reconcile every `poll_interval` is the truth. Without notify (poll-only, watch
 //! limit reached) everything still works, only later.
 
+mod batch;
+mod counters;
 pub mod discover;
+mod fingerprint;
 mod hints;
 pub(crate) mod multiline;
 mod reader;
+mod table;
 pub mod tailer;
 mod watcher;
 
-use std::ops::Range;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,88 +43,9 @@ use tracing::{error, info, warn};
 
 use crate::config::{Source, TailOptions};
 use crate::logging::error_chain;
-pub use tailer::{Poll, Sink, Tailer};
-
-/// Identifies one generation of one file: `(dev, ino)` of the open descriptor, plus a number
-/// this process gives each generation (a truncated file restarts as a new generation, so
-/// commits for its old content are ignored). Not stable across restarts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FileId {
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
-    /// Generation number, unique within this process.
-    pub generation: u64,
-}
-
-/// A file generation and the path it was last seen under. Cheap to clone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileRef {
-    /// Identity.
-    pub id: FileId,
-    /// Path (for a rotated file, the name it was followed under).
-    pub path: Arc<Path>,
-}
-
-/// A line cut to `max_line_bytes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cut {
-    /// Position in [`Batch::data`] of the `\n` added after the kept head.
-    pub at: usize,
-    /// Bytes of the line dropped.
-    pub skipped: u64,
-}
-
-/// Complete lines (or multiline events) of one file, with their offsets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Batch {
-    /// Index into the sources.
-    pub source: usize,
-    /// The file.
-    pub file: FileRef,
-    /// File offset of `data[0]`.
-    pub start: u64,
-    /// File offset just past the last line: commit it once this batch's hits are safe.
-    pub end: u64,
-    /// Complete lines (`\n`-terminated, except a flushed final fragment of a rotated or deleted
-    /// idle file); long lines already cut to `max_line_bytes`; CRLF kept.
-    pub data: Vec<u8>,
-    /// For multiline sources: each event's range within `data` (never split across batches).
-    pub events: Option<Vec<Range<usize>>>,
-    /// Lines cut by `max_line_bytes` in this batch.
-    pub lines_cut: u64,
-    /// Where lines were cut (to map positions in `data` to file offsets).
-    pub cuts: Vec<Cut>,
-}
-
-impl Batch {
-    /// The file offset of position `pos` of `data`.
-    pub fn file_offset(&self, pos: usize) -> u64 {
-        let skipped: u64 = self
-            .cuts
-            .iter()
-            .filter(|cut| cut.at < pos)
-            .map(|cut| cut.skipped)
-            .sum();
-        self.start + pos as u64 + skipped
-    }
-
-    /// Each line (with its `\n`, if any) and its file offset.
-    pub fn lines(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
-        let mut pos = 0;
-        std::iter::from_fn(move || {
-            if pos >= self.data.len() {
-                return None;
-            }
-            let end =
-                memchr::memchr(b'\n', &self.data[pos..]).map_or(self.data.len(), |i| pos + i + 1);
-            let line = (self.file_offset(pos), &self.data[pos..end]);
-            pos = end;
-            Some(line)
-        })
-    }
-}
+pub use batch::{Batch, Cut, FileId, FileKey, FileRef};
+pub use counters::{Counters, Stats};
+pub use tailer::{Downstream, Poll, Tailer};
 
 /// Errors of the tailer.
 #[derive(Debug, thiserror::Error)]
@@ -148,71 +79,12 @@ pub enum Error {
     Checkpoint(#[source] crate::checkpoint::Error),
 }
 
-/// Counters of the tailer (monotonic, except the open-file gauge).
-#[derive(Debug, Default)]
-pub struct Counters {
-    truncations: AtomicU64,
-    rotations: AtomicU64,
-    lines_cut: AtomicU64,
-    dropped_bytes: AtomicU64,
-    identity_resets: AtomicU64,
-    copies_drained: AtomicU64,
-    checkpoint_errors: AtomicU64,
-    open_files: AtomicU64,
-    open_files_peak: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Truncations detected (size below the offset, or offset marker mismatch).
-    pub truncations: u64,
-    /// Rotations and deletions detected.
-    pub rotations: u64,
-    /// Lines cut by `max_line_bytes`.
-    pub lines_cut: u64,
-    /// Unread bytes given up (a file vanished while its descriptor was closed).
-    pub dropped_bytes: u64,
-    /// Checkpointed files whose content no longer matched (inode reuse, truncated while
-    /// stopped): read from the start.
-    pub identity_resets: u64,
-    /// Truncated files whose unread end was read from their copy (copytruncate).
-    pub copies_drained: u64,
-    /// Checkpoint loads or writes that failed.
-    pub checkpoint_errors: u64,
-    /// Descriptors of followed files open now.
-    pub open_files: u64,
-    /// Most descriptors ever open at once.
-    pub open_files_peak: u64,
-}
-
-impl Counters {
-    fn add(&self, counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn set_open(&self, open: usize) {
-        self.open_files.store(open as u64, Ordering::Relaxed);
-        self.open_files_peak
-            .fetch_max(open as u64, Ordering::Relaxed);
-    }
-
-    /// A snapshot.
-    pub fn snapshot(&self) -> Stats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Stats {
-            truncations: get(&self.truncations),
-            rotations: get(&self.rotations),
-            lines_cut: get(&self.lines_cut),
-            dropped_bytes: get(&self.dropped_bytes),
-            identity_resets: get(&self.identity_resets),
-            copies_drained: get(&self.copies_drained),
-            checkpoint_errors: get(&self.checkpoint_errors),
-            open_files: get(&self.open_files),
-            open_files_peak: get(&self.open_files_peak),
-        }
-    }
-}
+/// Change hints kept between two passes; more are folded into one full reconcile (bounded
+/// memory while downstream is slow and a busy directory keeps sending events).
+const MAX_HINTS: usize = 4096;
+/// Commits kept between two passes before those of one file generation are folded into the
+/// highest (commits of a file only grow, so nothing is lost).
+const MAX_COMMITS: usize = 4096;
 
 /// What the handle and notify tell the thread.
 #[derive(Default)]
@@ -220,8 +92,50 @@ struct Inbox {
     commits: Vec<(FileId, u64)>,
     reload: Option<(Vec<Source>, TailOptions)>,
     hints: Vec<(PathBuf, bool)>,
+    /// Hints dropped by the cap (a full reconcile stands for them).
+    hints_dropped: u64,
     is_rescan: bool,
     is_finished: bool,
+}
+
+impl Inbox {
+    /// Adds a hint; over [`MAX_HINTS`], all are replaced by a full reconcile.
+    fn hint(&mut self, path: PathBuf, is_structural: bool) {
+        if self.hints.last() != Some(&(path.clone(), is_structural)) {
+            self.hints.push((path, is_structural));
+        }
+        self.bound();
+    }
+
+    /// Adds what `from` holds.
+    fn merge(&mut self, from: Inbox) {
+        self.commits.extend(from.commits);
+        if from.reload.is_some() {
+            self.reload = from.reload;
+        }
+        self.hints.extend(from.hints);
+        self.hints_dropped += from.hints_dropped;
+        self.is_rescan |= from.is_rescan;
+        self.is_finished |= from.is_finished;
+        self.bound();
+    }
+
+    fn bound(&mut self) {
+        if self.hints.len() > MAX_HINTS {
+            self.hints_dropped += self.hints.len() as u64;
+            self.hints.clear();
+            self.is_rescan = true;
+        }
+        if self.commits.len() > MAX_COMMITS {
+            let mut highest: std::collections::HashMap<FileId, u64> =
+                std::collections::HashMap::new();
+            for (file, offset) in self.commits.drain(..) {
+                let kept = highest.entry(file).or_insert(offset);
+                *kept = (*kept).max(offset);
+            }
+            self.commits = highest.into_iter().collect();
+        }
+    }
 }
 
 /// The inbox and its wake-up.
@@ -355,17 +269,17 @@ impl Drop for TailHandle {
 }
 
 /// Sends batches on the bounded channel, waiting for room while keeping an eye on shutdown.
-struct ChannelSink<'a> {
+struct ChannelDownstream<'a> {
     out: &'a mpsc::Sender<Batch>,
     shared: &'a Shared,
     shutdown: &'a CancellationToken,
-    /// Commits and hints that arrived while waiting.
+    /// Commits and hints that arrived while waiting (bounded: see [`Inbox::merge`]).
     pending: Inbox,
     /// The receiver is gone.
     is_closed: bool,
 }
 
-impl Sink for ChannelSink<'_> {
+impl Downstream for ChannelDownstream<'_> {
     fn send(&mut self, batch: Batch) -> bool {
         let mut batch = batch;
         let mut cancelled_at = None;
@@ -388,19 +302,9 @@ impl Sink for ChannelSink<'_> {
                 }
             }
             let inbox = self.shared.wait(Duration::from_millis(5));
-            merge(&mut self.pending, inbox);
+            self.pending.merge(inbox);
         }
     }
-}
-
-fn merge(into: &mut Inbox, from: Inbox) {
-    into.commits.extend(from.commits);
-    if from.reload.is_some() {
-        into.reload = from.reload;
-    }
-    into.hints.extend(from.hints);
-    into.is_rescan |= from.is_rescan;
-    into.is_finished |= from.is_finished;
 }
 
 fn run(
@@ -414,7 +318,7 @@ fn run(
     let mut last_save = Instant::now();
     let mut is_checkpoint_failing = false;
     let mut is_finished = false;
-    let mut sink = ChannelSink {
+    let mut sink = ChannelDownstream {
         out: &out,
         shared: &shared,
         shutdown: &shutdown,
@@ -441,9 +345,9 @@ fn run(
             // let them gather so that one pass reads them all in one large batch, instead of
             // waking every thread of the pipeline once per write (`tail.batch_wait`).
             std::thread::sleep(batch_wait);
-            merge(&mut inbox, shared.wait(Duration::ZERO));
+            inbox.merge(shared.wait(Duration::ZERO));
         }
-        merge(&mut inbox, std::mem::take(&mut sink.pending));
+        inbox.merge(std::mem::take(&mut sink.pending));
         is_finished |= inbox.is_finished;
         apply(&mut tailer, inbox, &mut hints);
         if shutdown.is_cancelled() {
@@ -497,6 +401,7 @@ fn run(
 }
 
 fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {
+    tailer.count_dropped_hints(inbox.hints_dropped);
     for (file, offset) in &inbox.commits {
         tailer.commit(file, *offset);
     }
@@ -526,5 +431,58 @@ pub fn files_matching(source: &Source) -> Vec<PathBuf> {
     match discover::Globs::new(&source.paths, &source.exclude) {
         Ok(globs) => globs.find().files,
         Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(generation: u64) -> FileId {
+        FileId {
+            dev: 1,
+            ino: 2,
+            generation,
+        }
+    }
+
+    #[test]
+    fn pending_hints_are_bounded_by_a_full_reconcile_and_counted() {
+        let mut pending = Inbox::default();
+        for round in 0..3 {
+            let mut inbox = Inbox::default();
+            for i in 0..MAX_HINTS {
+                inbox.hint(PathBuf::from(format!("/logs/{round}-{i}.log")), false);
+            }
+            pending.merge(inbox);
+        }
+        assert!(pending.hints.len() <= MAX_HINTS);
+        assert!(pending.is_rescan);
+        assert_eq!(
+            pending.hints_dropped + pending.hints.len() as u64,
+            3 * MAX_HINTS as u64
+        );
+    }
+
+    #[test]
+    fn pending_commits_are_bounded_keeping_the_highest_of_each_file() {
+        let mut pending = Inbox::default();
+        for offset in 0..3 * MAX_COMMITS as u64 {
+            let mut inbox = Inbox::default();
+            inbox.commits.push((id(offset % 2), offset));
+            pending.merge(inbox);
+        }
+        assert!(pending.commits.len() <= MAX_COMMITS);
+        let highest = |generation| {
+            pending
+                .commits
+                .iter()
+                .filter(|(file, _)| file.generation == generation)
+                .map(|(_, offset)| *offset)
+                .max()
+        };
+        let last = 3 * MAX_COMMITS as u64 - 1;
+        assert_eq!(highest(1), Some(last));
+        assert_eq!(highest(0), Some(last - 1));
     }
 }

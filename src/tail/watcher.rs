@@ -6,7 +6,6 @@
 //! [`FileWatcher::observe`] and friends with `now`, and gets batches back.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,23 +13,14 @@ use std::time::Instant;
 
 use crate::checkpoint::Entry;
 use crate::config::Multiline;
+use crate::tail::counters::Descriptor;
+use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mark_before};
 use crate::tail::multiline::{Assembler, Event};
 use crate::tail::reader::{LineReader, Segment};
-use crate::tail::{Batch, Cut, FileId, FileRef};
+use crate::tail::{Batch, Cut, FileId, FileKey, FileRef};
 
-/// Bytes of the head fingerprint.
-pub(crate) const HEAD_BYTES: u64 = 1024;
-/// Bytes of the offset marker.
-pub(crate) const MARKER_BYTES: u64 = 64;
 /// Most batch ends remembered (with their markers) while waiting for their commits.
 const MAX_IN_FLIGHT: usize = 4096;
-
-/// An xxh3 hash of `len` bytes of a file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Mark {
-    pub len: u64,
-    pub hash: u64,
-}
 
 /// Where a watcher is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +50,8 @@ pub(crate) enum Observed {
 pub(crate) struct FileWatcher {
     pub(crate) file: FileRef,
     pub(crate) source: usize,
-    pub(crate) fd: Option<File>,
+    /// Open, unless closed by the descriptor cap or drained.
+    pub(crate) fd: Option<Descriptor>,
     pub(crate) state: State,
     reader: LineReader,
     assembler: Option<Assembler>,
@@ -80,95 +71,6 @@ pub(crate) struct FileWatcher {
     pub(crate) has_more: bool,
     /// A hint says it changed.
     pub(crate) dirty: bool,
-}
-
-/// Hashes `len` bytes of `file` at `offset`; `None` when the file is shorter. Zero bytes hash
-/// to 0 (the hash of [`Mark::default`]).
-pub(crate) fn hash_at(file: &File, offset: u64, len: u64) -> std::io::Result<Option<u64>> {
-    if len == 0 {
-        return Ok(Some(0));
-    }
-    let mut buf = vec![0; len as usize];
-    match file.read_exact_at(&mut buf, offset) {
-        Ok(()) => Ok(Some(xxhash_rust::xxh3::xxh3_64(&buf))),
-        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-/// Returns true if and only if the first bytes of `file` hash to `head`.
-pub(crate) fn has_head(file: &File, head: Mark) -> bool {
-    hash_at(file, 0, head.len).ok().flatten() == Some(head.hash)
-}
-
-/// The marker of the bytes just before `offset`.
-pub(crate) fn mark_before(file: &File, offset: u64) -> Mark {
-    let len = offset.min(MARKER_BYTES);
-    match hash_at(file, offset - len, len) {
-        Ok(Some(hash)) => Mark { len, hash },
-        _ => Mark::default(),
-    }
-}
-
-/// The head fingerprint of a file of `size` bytes.
-pub(crate) fn head_of(file: &File, size: u64) -> Mark {
-    let len = size.min(HEAD_BYTES);
-    match hash_at(file, 0, len) {
-        Ok(Some(hash)) => Mark { len, hash },
-        _ => Mark::default(),
-    }
-}
-
-/// How a file found under a checkpoint entry's `(dev, ino)` compares with the entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Resume {
-    /// The same content: resume at the entry's offset.
-    Same,
-    /// The same file, other content (truncated, maybe regrown): none of it was read.
-    Changed,
-    /// Another file that reused the inode.
-    Other,
-}
-
-/// The birth time of a file in Unix nanoseconds, if the filesystem records one.
-pub(crate) fn born_ns(meta: &std::fs::Metadata) -> Option<i128> {
-    let born = meta.created().ok()?;
-    Some(born.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i128)
-}
-
-/// Compares `file` with what `entry` saw.
-pub(crate) fn compare(file: &File, meta: &std::fs::Metadata, entry: &Entry) -> Resume {
-    if entry.born_ns.is_some() && born_ns(meta).is_some() && entry.born_ns != born_ns(meta) {
-        return Resume::Other;
-    }
-    let size = meta.len();
-    let head_ok = entry.head_len <= size
-        && hash_at(file, 0, entry.head_len).ok().flatten() == Some(entry.head_hash);
-    let marker_ok = entry.offset <= size
-        && hash_at(file, entry.offset - entry.marker_len, entry.marker_len)
-            .ok()
-            .flatten()
-            == Some(entry.marker_hash);
-    if head_ok && marker_ok {
-        Resume::Same
-    } else {
-        Resume::Changed
-    }
-}
-
-/// The first line start at or before `size` found in the last 64 KiB (or `size` when none):
-/// where "start at end" begins, so that a line being written is not cut in two.
-pub(crate) fn end_line_start(file: &File, size: u64) -> u64 {
-    let window = size.min(64 * 1024);
-    let mut buf = vec![0; window as usize];
-    if file.read_exact_at(&mut buf, size - window).is_err() {
-        return size;
-    }
-    match memchr::memrchr(b'\n', &buf) {
-        Some(i) => size - window + i as u64 + 1,
-        None if window == size => 0,
-        None => size,
-    }
 }
 
 /// Builds the batch of one read pass.
@@ -249,7 +151,7 @@ impl FileWatcher {
         id: FileId,
         path: Arc<Path>,
         source: usize,
-        fd: File,
+        fd: Descriptor,
         meta: &std::fs::Metadata,
         pos: u64,
         settings: &FileSettings,
@@ -266,7 +168,7 @@ impl FileWatcher {
             assembler: settings.multiline.clone().map(Assembler::new),
             pos_mark,
             head,
-            born_ns: born_ns(meta),
+            born_ns: fingerprint::born_ns(meta),
             committed: pos,
             committed_mark: pos_mark,
             in_flight: VecDeque::new(),
@@ -280,9 +182,9 @@ impl FileWatcher {
         }
     }
 
-    /// The `(dev, ino)` of the file.
-    pub(crate) fn key(&self) -> (u64, u64) {
-        (self.file.id.dev, self.file.id.ino)
+    /// The file.
+    pub(crate) fn key(&self) -> FileKey {
+        self.file.id.key()
     }
 
     /// Offset of the next byte to read.
@@ -295,9 +197,18 @@ impl FileWatcher {
         self.reader.line_start()
     }
 
-    /// Marker of the bytes before `pos`.
-    pub(crate) fn pos_mark(&self) -> Mark {
-        self.pos_mark
+    /// What was read of the content: its head and the marker before `pos`.
+    pub(crate) fn seen(&self) -> Fingerprint {
+        Fingerprint {
+            head: self.head,
+            offset: self.reader.pos(),
+            marker: self.pos_mark,
+        }
+    }
+
+    /// Returns true if and only if the file was drained and closed.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done { .. })
     }
 
     /// Applies a source's (possibly reloaded) settings.
@@ -376,15 +287,31 @@ impl FileWatcher {
 
     /// Takes back a descriptor reopened by path (after an idle close) and checks that the
     /// content still matches what was read.
-    pub(crate) fn reopen(&mut self, fd: File, meta: &std::fs::Metadata, now: Instant) -> Observed {
+    pub(crate) fn reopen(
+        &mut self,
+        fd: Descriptor,
+        meta: &std::fs::Metadata,
+        now: Instant,
+    ) -> Observed {
         self.fd = Some(fd);
         self.mtime = (0, 0);
         self.observe(meta, now)
     }
 
-    /// Closes the descriptor (fd cap, or drained); returns true if and only if one was open.
+    /// Closes the descriptor (fd cap); returns true if and only if one was open.
     pub(crate) fn close(&mut self) -> bool {
         self.fd.take().is_some()
+    }
+
+    /// Drained: hands out what is held (see [`Self::flush_all`]), closes the descriptor and
+    /// waits for the end to be committed.
+    pub(crate) fn finish(&mut self, now: Instant) -> Option<Batch> {
+        let batch = self.flush_all(now);
+        self.state = State::Done {
+            end: self.reader.pos(),
+        };
+        self.fd = None;
+        batch
     }
 
     /// Reads up to `budget` bytes at the current position, using `buf` as the read buffer.
@@ -463,7 +390,7 @@ impl FileWatcher {
 
     /// Hands out the held partial line as a final fragment, then the open multiline event: the
     /// file is rotated or deleted and idle, nothing more will come.
-    pub(crate) fn flush_all(&mut self, now: Instant) -> Option<Batch> {
+    fn flush_all(&mut self, now: Instant) -> Option<Batch> {
         let mut builder = Builder::new(self.assembler.is_some());
         let assembler = &mut self.assembler;
         self.reader

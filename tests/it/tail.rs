@@ -1,4 +1,4 @@
-//! The tailer: the conformance cases of `reference/tailing.md`, a model-based property test,
+//! The tailer: conformance cases c01-c14 (each a known tailer failure), a model-based property test,
 //! real logrotate, kill and restart of a process, many files. Each asserts no loss, no
 //! duplicates (except where a crash makes them expected) and exact offsets.
 //! Process-level tests print what they measured (and SKIP messages).
@@ -791,4 +791,20 @@ fn reload_keeps_offsets_and_starts_new_sources_by_their_start_at() {
     let source_of = |text: &[u8]| h.batches.iter().find(|b| b.data == text).map(|b| b.source);
     assert_eq!(source_of(b"long\n"), Some(0));
     assert_eq!(source_of(b"fresh\n"), Some(1));
+}
+
+#[test]
+fn a_file_dropped_by_a_reload_is_closed_and_the_open_files_gauge_says_so_at_once() {
+    let mut h = Harness::new("a.log", StartAt::Beginning);
+    h.append("a.log", b"a1\n");
+    h.start();
+    h.poll();
+    assert_eq!(h.stats().open_files, 1);
+    let mut other = h.source.clone();
+    other.paths = vec![format!("{}/b.log", h.logs.display())];
+    let options = h.options.clone();
+    h.tailer().reload(vec![other], options).unwrap();
+    // Before the next pass: the gauge is not fixed up later, it never disagrees.
+    assert_eq!(h.stats().open_files, 0);
+    assert_eq!(h.tailer().open_files(), 0);
 }

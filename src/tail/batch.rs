@@ -1,0 +1,128 @@
+//! What the tailer hands out: batches of complete lines with exact file offsets, and the
+//! identities they carry (which file, which generation of it).
+
+use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::checkpoint::Entry;
+
+/// Which file: `(dev, ino)` from `fstat` on our open descriptor (or `stat` of a path), never the
+/// path itself. Says nothing about the content (see `tail::fingerprint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileKey {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+}
+
+impl FileKey {
+    /// The key of the file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> FileKey {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// The file a checkpoint entry is about.
+    pub(crate) fn of_entry(entry: &Entry) -> FileKey {
+        FileKey {
+            dev: entry.dev,
+            ino: entry.ino,
+        }
+    }
+}
+
+/// Identifies one generation of one file: `(dev, ino)` of the open descriptor, plus a number
+/// this process gives each generation (a truncated file restarts as a new generation, so
+/// commits for its old content are ignored). Not stable across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Generation number, unique within this process.
+    pub generation: u64,
+}
+
+impl FileId {
+    /// The file, without the generation.
+    pub fn key(&self) -> FileKey {
+        FileKey {
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+}
+
+/// A file generation and the path it was last seen under. Cheap to clone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    /// Identity.
+    pub id: FileId,
+    /// Path (for a rotated file, the name it was followed under).
+    pub path: Arc<Path>,
+}
+
+/// A line cut to `max_line_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Position in [`Batch::data`] of the `\n` added after the kept head.
+    pub at: usize,
+    /// Bytes of the line dropped.
+    pub skipped: u64,
+}
+
+/// Complete lines (or multiline events) of one file, with their offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Index into the sources.
+    pub source: usize,
+    /// The file.
+    pub file: FileRef,
+    /// File offset of `data[0]`.
+    pub start: u64,
+    /// File offset just past the last line: commit it once this batch's hits are safe.
+    pub end: u64,
+    /// Complete lines (`\n`-terminated, except a flushed final fragment of a rotated or deleted
+    /// idle file); long lines already cut to `max_line_bytes`; CRLF kept.
+    pub data: Vec<u8>,
+    /// For multiline sources: each event's range within `data` (never split across batches).
+    pub events: Option<Vec<Range<usize>>>,
+    /// Lines cut by `max_line_bytes` in this batch.
+    pub lines_cut: u64,
+    /// Where lines were cut (to map positions in `data` to file offsets).
+    pub cuts: Vec<Cut>,
+}
+
+impl Batch {
+    /// The file offset of position `pos` of `data`.
+    pub fn file_offset(&self, pos: usize) -> u64 {
+        let skipped: u64 = self
+            .cuts
+            .iter()
+            .filter(|cut| cut.at < pos)
+            .map(|cut| cut.skipped)
+            .sum();
+        self.start + pos as u64 + skipped
+    }
+
+    /// Each line (with its `\n`, if any) and its file offset.
+    pub fn lines(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= self.data.len() {
+                return None;
+            }
+            let end =
+                memchr::memchr(b'\n', &self.data[pos..]).map_or(self.data.len(), |i| pos + i + 1);
+            let line = (self.file_offset(pos), &self.data[pos..end]);
+            pos = end;
+            Some(line)
+        })
+    }
+}
