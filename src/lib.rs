@@ -10,6 +10,9 @@
 //! - [`checkpoint`]: per-file identity and committed offset, written atomically.
 //! - [`scan`]: runs the rules over a chunk of lines and returns hits. Pure, hot path.
 //! - [`window`]: hits to one [`summary::Summary`] per window. Pure; time is passed in.
+//! - [`event_time`]: the time a hit's line says it happened (`timestamp:` presets). Pure.
+//! - [`incident`]: closed windows to incidents (new, ongoing, repeat, resolved): what a window
+//!   says. Pure; its state is persisted by the agent.
 //! - [`summary`]: the summary type shared by window, render, outbox and JSON output.
 //! - [`render`]: summary to DingTalk payload; escapes untrusted log text; byte budget. Pure.
 //! - [`outbox`]: durable queue of summaries awaiting delivery.
@@ -25,6 +28,8 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod event_time;
+pub mod incident;
 pub mod logging;
 pub mod outbox;
 pub mod render;

@@ -383,6 +383,8 @@ mod tests {
             below_threshold: vec![],
             excluded: 0,
             windows: 1,
+            skewed: 0,
+            incidents: Default::default(),
         }
     }
 

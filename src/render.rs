@@ -18,12 +18,14 @@
 //! create a mention, a link, an image, a heading, a list or a quote, nor break the layout.
 
 mod escape;
+mod incidents;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use self::escape::{Flavor, escape};
+pub use self::incidents::sparkline;
 use crate::config::{Config, Mention, MsgType};
 use crate::rules::Severity;
 use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
@@ -316,6 +318,11 @@ impl<'a> Doc<'a> {
     ) -> String {
         let mut sections = vec![self.heading(part)];
         sections.extend(blocks.iter().cloned());
+        sections.extend(incidents::blocks(
+            self.summary,
+            &self.options.timezone,
+            self.flavor,
+        ));
         if with_footer {
             sections.push(self.footer());
         }
@@ -329,6 +336,9 @@ impl<'a> Doc<'a> {
     }
 
     fn totals(&self) -> (String, String) {
+        if let Some(totals) = incidents::totals(self.summary) {
+            return totals;
+        }
         let rules = self.summary.rules.len();
         let matches = self.summary.matches();
         (plural(rules as u64, "rule"), plural(matches, "match"))
@@ -384,6 +394,7 @@ impl<'a> Doc<'a> {
         if self.summary.windows > 1 {
             span.push_str(&format!(" · {} windows", self.summary.windows));
         }
+        span.push_str(&incidents::seen(self.summary, tz));
         span
     }
 
@@ -448,6 +459,11 @@ impl<'a> Doc<'a> {
             line.push_str(&self.group_label(group));
         }
         line.push_str(&format!(" ×{}", rule.count));
+        line.push_str(&incidents::note(
+            self.summary,
+            &rule.name,
+            &self.options.timezone,
+        ));
         if !rule.files.is_empty() {
             let files: Vec<String> = rule
                 .files

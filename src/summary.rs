@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::incident::IncidentReport;
 use crate::rules::Severity;
 
 /// One window's worth of alerts (or several windows merged while DingTalk was unavailable).
@@ -31,6 +32,12 @@ pub struct Summary {
     /// How many windows this summary stands for (more than 1 after merging).
     #[serde(default = "one")]
     pub windows: u32,
+    /// Hits whose own time was too far ahead of the clock (`max_skew`): read time used.
+    #[serde(default)]
+    pub skewed: u64,
+    /// What the incident stage says: why rules are shown in full, ongoing and resolved lines.
+    #[serde(default, skip_serializing_if = "IncidentReport::is_empty")]
+    pub incidents: IncidentReport,
 }
 
 fn one() -> u32 {
@@ -110,6 +117,12 @@ pub fn sort_rules(rules: &mut [RuleSummary]) {
 }
 
 impl Summary {
+    /// Returns true if and only if the summary has something to tell: a rule at its
+    /// `min_count`, or a resolved incident.
+    pub fn is_worth_sending(&self) -> bool {
+        !self.rules.is_empty() || !self.incidents.resolved.is_empty()
+    }
+
     /// Hits of the rules reported (those that reached their `min_count`).
     pub fn matches(&self) -> u64 {
         self.rules.iter().map(|r| r.count).sum()
@@ -134,6 +147,8 @@ impl Summary {
         self.end = self.end.max(other.end);
         self.windows = self.windows.saturating_add(other.windows);
         self.excluded = self.excluded.saturating_add(other.excluded);
+        self.skewed = self.skewed.saturating_add(other.skewed);
+        self.incidents.merge(other.incidents);
         for rule in other.rules {
             match self.rules.iter_mut().find(|r| r.name == rule.name) {
                 Some(mine) => mine.merge(rule),
@@ -256,6 +271,8 @@ mod tests {
             below_threshold: vec![("quiet".into(), 2)],
             excluded: 3,
             windows: 1,
+            skewed: 0,
+            incidents: Default::default(),
         }
     }
 

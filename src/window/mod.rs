@@ -150,6 +150,7 @@ struct OpenWindow {
     slots: Vec<Option<usize>>,
     states: Vec<RuleState>,
     excluded: u64,
+    skewed: u64,
 }
 
 #[derive(Debug)]
@@ -199,6 +200,13 @@ impl Aggregator {
     /// agent commit the offsets of those lines once the summary is safe. Poll at
     /// [`deadline`](Aggregator::deadline) to keep windows to their length.
     pub fn observe(&mut self, now: Timestamp, hit: HitRef<'_>) {
+        self.observe_at(now, None, hit);
+    }
+
+    /// Like [`observe`](Aggregator::observe), for a hit whose line says when it happened
+    /// (`event`): the window still opens and closes on `now`, while the rule's first and last
+    /// times (`first_seen`/`last_seen`) are the hits' own.
+    pub fn observe_at(&mut self, now: Timestamp, event: Option<Timestamp>, hit: HitRef<'_>) {
         let deadline = add(now, self.options.window);
         let rule_count = self.rules.len();
         let window = self
@@ -207,7 +215,16 @@ impl Aggregator {
         let index = window.state_index(&self.rules, hit.rule, &self.options);
         // A late hit, or a wall clock stepping back (NTP), stays within its window's span.
         let now = now.clamp(window.start, window.deadline);
-        window.states[index].observe(now, &hit, &self.masker, &mut self.scratch);
+        let at = event.unwrap_or(now);
+        window.states[index].observe(at, &hit, &self.masker, &mut self.scratch);
+    }
+
+    /// Counts hits whose own time was too far ahead of the clock (their read time was used),
+    /// for the open window's `skewed` figure.
+    pub fn observe_skewed(&mut self, count: u64) {
+        if let Some(window) = &mut self.open {
+            window.skewed = window.skewed.saturating_add(count);
+        }
     }
 
     /// Counts lines removed by a rule's `exclude`, for the open window's footer. Does not open
@@ -291,6 +308,7 @@ impl OpenWindow {
             slots: vec![None; rule_count],
             states: Vec::new(),
             excluded: 0,
+            skewed: 0,
         }
     }
 
@@ -335,6 +353,8 @@ impl OpenWindow {
             below_threshold,
             excluded: self.excluded,
             windows: 1,
+            skewed: self.skewed,
+            incidents: Default::default(),
         }
     }
 }

@@ -43,6 +43,8 @@ fn summary(window: i64, hits: u64) -> Summary {
         below_threshold: vec![],
         excluded: 0,
         windows: 1,
+        skewed: 0,
+        incidents: Default::default(),
     }
 }
 
