@@ -58,6 +58,14 @@ pub enum Command {
     Test(TestArgs),
     /// Post a short test message to the configured robot and explain its answer.
     SendTest(ConfigArg),
+    /// Write a commented starter config and rules for your stacks.
+    Init(InitArgs),
+    /// Print the JSON Schema of the config file or of a rule file (for editors).
+    Schema(SchemaArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page, or write every page to a directory.
+    Man(ManArgs),
     /// Tail files and print every line with its offset (for tests of the tailer).
     #[command(hide = true)]
     TailProbe(TailProbeArgs),
@@ -152,4 +160,67 @@ pub struct TailProbeArgs {
     /// Lines longer than this are cut.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_line_bytes: usize,
+}
+
+/// `logding init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Rules for Java services (Spring Boot, logback, log4j).
+    #[arg(long)]
+    pub java: bool,
+    /// Rules for nginx access and error logs.
+    #[arg(long)]
+    pub nginx: bool,
+    /// Rules for Python services (logging, tracebacks, gunicorn).
+    #[arg(long)]
+    pub python: bool,
+    /// Rules for Go services (panics, logfmt, JSON logs).
+    #[arg(long)]
+    pub go: bool,
+    /// Rules for the PostgreSQL server log.
+    #[arg(long)]
+    pub postgres: bool,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Where the stacks are guessed from when no stack is chosen.
+    #[arg(long, value_name = "DIR", default_value = "/var/log", hide = true)]
+    pub log_root: PathBuf,
+    /// Where `logding.yaml` and `rules/` are written.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `logding schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file the schema describes.
+    #[arg(value_enum, default_value_t = SchemaKind::Config)]
+    pub kind: SchemaKind,
+}
+
+/// The files that have a JSON Schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The main config file (`logding.yaml`).
+    Config,
+    /// An included rule file (`rules/*.yaml`).
+    Rules,
+}
+
+/// `logding completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `logding man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `logding.1` and one page per subcommand into this directory instead of printing
+    /// `logding.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

@@ -1,9 +1,13 @@
 //! Subcommands: one file each, each a `run(args) -> anyhow::Result<Exit>`.
 
 pub mod check;
+pub mod completions;
 pub mod explain;
+pub mod init;
+pub mod man;
 pub mod run;
 pub mod scan;
+pub mod schema;
 pub mod send_test;
 pub mod tail_probe;
 pub mod test;
@@ -44,6 +48,10 @@ pub fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Scan(args) => scan::run(args),
         Command::Test(args) => test::run(args),
         Command::SendTest(args) => send_test::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
         Command::TailProbe(args) => tail_probe::run(args),
     }
 }

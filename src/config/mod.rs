@@ -13,6 +13,7 @@ mod dingtalk;
 mod expand;
 mod glob;
 mod rule_files;
+pub mod schema;
 mod secret;
 mod sources;
 mod summary;

@@ -149,6 +149,8 @@ impl<'e> Ctx<'e> {
         what: &str,
         known: &[&str],
     ) -> Option<Map<'a>> {
+        #[cfg(test)]
+        recording::record(what, known);
         let entries = match &node.kind {
             Kind::Null => {
                 return Some(Map {
@@ -501,6 +503,61 @@ impl<'e> Ctx<'e> {
             diag::suggest(&value, choices).map(|best| format!("did you mean `{best}`?")),
         );
         None
+    }
+}
+
+/// The key lists the loader reads mappings with, recorded per mapping path (`rules[].examples`
+/// is recorded as `examples`, its `what`), so that `schema::tests` can compare them with the
+/// JSON Schema without a second list to keep in step.
+#[cfg(test)]
+pub(crate) mod recording {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    /// A mapping path (`[N]` written `[]`) and the keys the loader accepts there.
+    pub(crate) type KeySets = BTreeSet<(String, Vec<String>)>;
+
+    thread_local! {
+        static KEY_SETS: RefCell<Option<KeySets>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f`, returning what it returned and the key lists of every mapping it read.
+    pub(crate) fn record_key_sets<R>(f: impl FnOnce() -> R) -> (R, KeySets) {
+        KEY_SETS.with(|sets| *sets.borrow_mut() = Some(KeySets::new()));
+        let result = f();
+        let sets = KEY_SETS.with(|sets| sets.borrow_mut().take().unwrap_or_default());
+        (result, sets)
+    }
+
+    pub(super) fn record(what: &str, known: &[&str]) {
+        KEY_SETS.with(|sets| {
+            if let Some(sets) = sets.borrow_mut().as_mut() {
+                let mut keys: Vec<String> = known.iter().map(|k| (*k).to_owned()).collect();
+                keys.sort();
+                sets.insert((without_indexes(what), keys));
+            }
+        });
+    }
+
+    /// `sources[3].multiline` -> `sources[].multiline`.
+    fn without_indexes(what: &str) -> String {
+        let mut out = String::with_capacity(what.len());
+        let mut in_index = false;
+        for c in what.chars() {
+            match c {
+                '[' => {
+                    in_index = true;
+                    out.push(c);
+                }
+                ']' => {
+                    in_index = false;
+                    out.push(c);
+                }
+                _ if in_index => {}
+                _ => out.push(c),
+            }
+        }
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 mod config;
 mod delivery;
 mod dingtalk;
+mod package;
 mod pipeline;
 mod ruletest;
 mod scan_cmd;

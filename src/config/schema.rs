@@ -1,0 +1,441 @@
+//! The JSON Schema of the config file and of an included rule file, for editors
+//! (yaml-language-server completes keys, shows these descriptions and flags mistakes).
+//!
+//! The loader (`walk`, `build` and the section files) stays the authority: the schema is
+//! written here by hand, next to it, and `schema::tests` keeps the two in step. It records
+//! every key list the loader reads with (`walk::recording`) over the bundled configs and
+//! `tests/fixtures/schema/every-section.yaml`, and fails when a key is in one and not in the
+//! other, and when `schema/*.json` differs from what `logding schema` prints.
+//!
+//! To add a key: add it to the loader's key list, add it to the section's `object(...)` below
+//! with its type and a one-line description, then `UPDATE_SCHEMA=1 cargo test --lib schema`
+//! rewrites `schema/*.json`. A new section (a mapping the loader reads with `Ctx::map`) also
+//! needs a line in the fixture, so that the test sees the loader read it.
+
+use serde_json::{Map, Value, json};
+
+use crate::rules::Severity;
+use crate::window::BUILTIN_MASKS;
+
+/// The schema of the main config file (`logding.yaml`).
+pub fn config_schema() -> Value {
+    let mut root = object(
+        "logding's configuration (`logding check -c FILE` validates it).",
+        vec![
+            (
+                "host",
+                string("Shown in every message. `auto` (the default): the hostname."),
+            ),
+            (
+                "state_dir",
+                string("Checkpoints and the outbox. Default `/var/lib/logding`."),
+            ),
+            (
+                "window",
+                duration("Matches within a window become one summary. Default `1m`."),
+            ),
+            (
+                "include",
+                strings("Rule files (globs), relative to this file; each holds `rules:` only."),
+            ),
+            ("dingtalk", dingtalk()),
+            ("sources", list("Files to follow.", source())),
+            ("rules", rules()),
+            ("summary", summary()),
+            ("tail", tail()),
+            (
+                "outbox",
+                object(
+                    "Bounds of the outbox.",
+                    vec![(
+                        "max_entries",
+                        integer(
+                            "When more summaries wait than this, the oldest are merged. Default `1000`.",
+                            1,
+                            1_000_000,
+                        ),
+                    )],
+                ),
+            ),
+        ],
+    );
+    with_header(&mut root, "logding.schema.json", "logding configuration");
+    root
+}
+
+/// The schema of an included rule file (`rules/*.yaml`).
+pub fn rules_schema() -> Value {
+    let mut root = object(
+        "A rule file included by `include:`; it holds `rules:` and nothing else.",
+        vec![("rules", rules())],
+    );
+    with_header(&mut root, "rules.schema.json", "logding rule file");
+    root
+}
+
+fn with_header(root: &mut Value, id: &str, title: &str) {
+    let map = root.as_object_mut().expect("object() builds an object");
+    map.insert(
+        "$schema".into(),
+        json!("http://json-schema.org/draft-07/schema#"),
+    );
+    map.insert(
+        "$id".into(),
+        json!(format!("https://logding.dev/schema/{id}")),
+    );
+    map.insert("title".into(), json!(title));
+    // The file itself may not be empty or a list (the loader says so with a better message).
+    map.insert("type".into(), json!("object"));
+}
+
+fn dingtalk() -> Value {
+    object(
+        "The DingTalk robot.",
+        vec![
+            (
+                "webhook",
+                string(
+                    "Webhook URL with its `access_token`, usually `${DINGTALK_WEBHOOK}`; empty: not configured. Never write the token here.",
+                ),
+            ),
+            (
+                "webhook_file",
+                string("Read the webhook from this file (trimmed). Exclusive with `webhook`."),
+            ),
+            (
+                "secret",
+                string(
+                    "Signing secret (`SEC...`), usually `${DINGTALK_SECRET}`; empty: not configured.",
+                ),
+            ),
+            (
+                "secret_file",
+                string("Read the secret from this file (trimmed). Exclusive with `secret`."),
+            ),
+            (
+                "keyword",
+                string("The robot's custom keyword; every message carries it. Default `alert`."),
+            ),
+            (
+                "msgtype",
+                choice("Message type. Default `markdown`.", &["markdown", "text"]),
+            ),
+            (
+                "mention",
+                object(
+                    "Who is @-mentioned, from which severity.",
+                    vec![
+                        ("mobiles", strings("Mobile numbers to @.")),
+                        ("user_ids", strings("DingTalk user ids to @.")),
+                        ("all", boolean("@all. Default `false`.")),
+                        (
+                            "min_severity",
+                            severity(
+                                "Mention only when a rule at or above this severity fired. Default `critical`.",
+                            ),
+                        ),
+                    ],
+                ),
+            ),
+            (
+                "max_per_minute",
+                integer(
+                    "Client-side budget of posts per rolling minute. Default `18`.",
+                    1,
+                    20,
+                ),
+            ),
+            (
+                "throttle_pause",
+                duration("Silence after DingTalk reports the robot throttled. Default `10m`."),
+            ),
+            (
+                "max_body_bytes",
+                byte_size("Budget of one JSON body, 2000..=20000 bytes. Default `19000`."),
+            ),
+            (
+                "connect_timeout",
+                duration("TCP/TLS connect timeout. Default `5s`."),
+            ),
+            ("timeout", duration("Whole-request timeout. Default `15s`.")),
+            (
+                "allow_insecure_http",
+                boolean("Allow `http://` webhooks to non-loopback hosts. Default `false`."),
+            ),
+        ],
+    )
+}
+
+fn source() -> Value {
+    let mut source = object(
+        "A set of log files, named for rules' `sources:`.",
+        vec![
+            ("name", string("Unique; rules name it in `sources:`.")),
+            (
+                "paths",
+                strings("Globs of files to follow, relative to this file. At least one."),
+            ),
+            (
+                "exclude",
+                strings("Files to skip; a glob without `/` matches the file name (`*.gz`)."),
+            ),
+            (
+                "start_at",
+                choice(
+                    "Where to start in a file seen the first time. Default `end`.",
+                    &["end", "beginning"],
+                ),
+            ),
+            (
+                "multiline",
+                object(
+                    "Lines that belong to one event (stack traces).",
+                    vec![
+                        (
+                            "start",
+                            string("Regex: a line matching it begins an event. Required."),
+                        ),
+                        (
+                            "max_lines",
+                            integer(
+                                "An event is cut after this many lines. Default `500`.",
+                                1,
+                                100_000,
+                            ),
+                        ),
+                        (
+                            "max_bytes",
+                            byte_size("An event is cut after this many bytes. Default `64KiB`."),
+                        ),
+                        (
+                            "timeout",
+                            duration(
+                                "An open event is flushed after this long without a line. Default `1s`.",
+                            ),
+                        ),
+                    ],
+                ),
+            ),
+            (
+                "max_line_bytes",
+                byte_size("Longer lines are cut (256 bytes..=64MiB). Default `64KiB`."),
+            ),
+        ],
+    );
+    require(&mut source, &["name", "paths"]);
+    source
+}
+
+fn rules() -> Value {
+    let mut rule = object(
+        "A rule: regexes whose matches are counted per window.",
+        vec![
+            (
+                "name",
+                string("Unique across the main file and every included file."),
+            ),
+            (
+                "pattern",
+                strings("Regex, or list of regexes: any of them matching is a hit."),
+            ),
+            (
+                "exclude",
+                strings("Regexes: a line matching any of them is not a hit (counted as excluded)."),
+            ),
+            (
+                "severity",
+                severity("Severity of the hits. Default `error`."),
+            ),
+            (
+                "min_count",
+                integer(
+                    "Reported only with at least this many hits per group in a window. Default `1`.",
+                    1,
+                    1_000_000_000,
+                ),
+            ),
+            (
+                "group_by",
+                strings("Named captures (`(?P<status>...)`) that split the count."),
+            ),
+            (
+                "sources",
+                strings("Sources the rule applies to. Default: all."),
+            ),
+            (
+                "examples",
+                object(
+                    "Lines `logding check` tests the rule against.",
+                    vec![
+                        ("match", strings("Lines that must be hits.")),
+                        ("no_match", strings("Lines that must not be hits.")),
+                    ],
+                ),
+            ),
+        ],
+    );
+    require(&mut rule, &["name", "pattern"]);
+    list("Rules; more may come from `include`.", rule)
+}
+
+fn summary() -> Value {
+    let mut mask = object(
+        "A custom mask: the regex's matches are shown as `<name>`.",
+        vec![
+            ("name", string("Shown as `<name>`.")),
+            ("pattern", string("Regex.")),
+        ],
+    );
+    require(&mut mask, &["name", "pattern"]);
+    object(
+        "How summaries are built.",
+        vec![
+            (
+                "max_groups",
+                integer(
+                    "Groups shown per rule; the rest fold into \"other\". Default `20`.",
+                    1,
+                    1_000,
+                ),
+            ),
+            (
+                "max_patterns",
+                integer(
+                    "De-duplicated line patterns shown per rule. Default `5`.",
+                    1,
+                    100,
+                ),
+            ),
+            (
+                "masks",
+                json!({
+                    "description": "Built-in masks that make similar lines one pattern.",
+                    "type": ["array", "null"],
+                    "items": {"enum": BUILTIN_MASKS},
+                }),
+            ),
+            ("custom_masks", list("Extra masks.", mask)),
+            (
+                "timezone",
+                string(
+                    "Time zone of window times: `local`, an IANA name, `UTC` or `+08:00`. Default `local`.",
+                ),
+            ),
+        ],
+    )
+}
+
+fn tail() -> Value {
+    object(
+        "How files are followed.",
+        vec![
+            (
+                "poll_interval",
+                duration("Stat of every followed file. Default `1s`."),
+            ),
+            (
+                "rescan_interval",
+                duration("Globs re-expanded to find new files. Default `10s`."),
+            ),
+            (
+                "rotate_wait",
+                duration("A rotated or deleted file is closed once idle this long. Default `30s`."),
+            ),
+            (
+                "poll_only",
+                boolean("Never use filesystem notifications. Default `false`."),
+            ),
+            (
+                "batch_wait",
+                duration("Let notify events gather this long before reading. Default: not set."),
+            ),
+            (
+                "max_open_files",
+                integer("Cap on open file descriptors. Default `512`.", 1, 1_000_000),
+            ),
+            (
+                "read_budget_bytes",
+                byte_size("Bytes read from one file per pass (4KiB..=1GiB). Default `256KiB`."),
+            ),
+            (
+                "checkpoint_interval",
+                duration("How often committed offsets are persisted. Default `1s`."),
+            ),
+        ],
+    )
+}
+
+/// A mapping with exactly these keys; `null` reads as an empty mapping, as in the loader.
+fn object(description: &str, properties: Vec<(&str, Value)>) -> Value {
+    let properties: Map<String, Value> = properties
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+    json!({
+        "description": description,
+        "type": ["object", "null"],
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
+fn require(object: &mut Value, keys: &[&str]) {
+    object["required"] = json!(keys);
+}
+
+fn list(description: &str, item: Value) -> Value {
+    json!({"description": description, "type": ["array", "null"], "items": item})
+}
+
+/// `${VAR}` may stand for any string value.
+fn string(description: &str) -> Value {
+    json!({"description": description, "type": ["string", "number", "boolean"]})
+}
+
+/// A list of strings; one string is a list of one.
+fn strings(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": ["array", "string", "null"],
+        "items": {"type": ["string", "number", "boolean"]},
+    })
+}
+
+fn boolean(description: &str) -> Value {
+    json!({"description": description, "type": "boolean"})
+}
+
+fn integer(description: &str, minimum: u64, maximum: u64) -> Value {
+    json!({"description": description, "type": "integer", "minimum": minimum, "maximum": maximum})
+}
+
+/// `500ms`, `30s`, `5m`, `1h 30m`, or a `${VAR}` reference; a bare number is ambiguous.
+fn duration(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": "string",
+        "pattern": r"^\s*(\d+\s*[a-zµ]+\s*)+$|\$\{",
+    })
+}
+
+/// A number of bytes, or a number with a unit (`64KiB`, `1MiB`, `500KB`).
+fn byte_size(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": ["integer", "string"],
+        "minimum": 0,
+        "pattern": r"^\s*\d+\s*(B|K|k|KiB|M|MiB|G|GiB|KB|kB|MB|GB)?\s*$",
+    })
+}
+
+fn choice(description: &str, choices: &[&str]) -> Value {
+    json!({"description": description, "enum": choices})
+}
+
+fn severity(description: &str) -> Value {
+    let names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    choice(description, &names)
+}
+
+#[cfg(test)]
+mod tests;
