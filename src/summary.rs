@@ -71,7 +71,8 @@ pub struct RuleSummary {
     /// De-duplicated line shapes, largest first (capped at `max_patterns`).
     #[serde(default)]
     pub patterns: Vec<PatternCount>,
-    /// Number of distinct shapes beyond the cap.
+    /// Number of distinct shapes beyond the cap (estimated past 256 and after merging). Never
+    /// more than `other_patterns_count`.
     #[serde(default)]
     pub other_patterns: u64,
     /// Hits whose shape fell beyond the cap.
@@ -205,7 +206,9 @@ impl RuleSummary {
         }
 
         let cap = self.patterns.len().max(other.patterns.len());
-        self.other_patterns = self.other_patterns.saturating_add(other.other_patterns);
+        // Distinct shapes do not add up across windows (the same shapes recur in every window):
+        // the larger side's count, plus the shapes this merge pushes out of the list below.
+        let mut other_patterns = self.other_patterns.max(other.other_patterns);
         self.other_patterns_count = self
             .other_patterns_count
             .saturating_add(other.other_patterns_count);
@@ -220,9 +223,18 @@ impl RuleSummary {
             }
         }
         self.patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
-        for dropped in self.patterns.drain(cap.min(self.patterns.len())..) {
-            self.other_patterns = self.other_patterns.saturating_add(1);
-            self.other_patterns_count = self.other_patterns_count.saturating_add(dropped.count);
+        let dropped: Vec<PatternCount> = self
+            .patterns
+            .drain(cap.min(self.patterns.len())..)
+            .collect();
+        other_patterns = other_patterns.saturating_add(dropped.len() as u64);
+        for pattern in dropped {
+            self.other_patterns_count = self.other_patterns_count.saturating_add(pattern.count);
+        }
+        // Every distinct shape beyond the cap has at least one hit.
+        self.other_patterns = other_patterns.min(self.other_patterns_count);
+        if self.other_patterns_count > 0 {
+            self.other_patterns = self.other_patterns.max(1);
         }
     }
 }
@@ -328,6 +340,52 @@ mod tests {
         assert_eq!(shown + r.other_patterns_count, r.count);
         assert_eq!((r.files.len(), r.other_files), (2, 1));
         assert_eq!((r.groups.len(), r.other_groups_count), (1, 0));
+    }
+
+    /// A rule whose lines take 30 shapes, seen in 40 windows that each kept the top 5.
+    #[test]
+    fn merged_figures_stay_possible() {
+        let window = |w: i64| {
+            let mut r = rule("r", Severity::Error, 0, w * 60);
+            r.patterns = (0..5).map(|i| pattern(&format!("shape {i}"), 3)).collect();
+            r.other_patterns = 25;
+            r.other_patterns_count = 25;
+            r.count = 40;
+            summary(w * 60, vec![r])
+        };
+        let mut merged = window(0);
+        for w in 1..40 {
+            merged.merge(window(w));
+        }
+        let r = &merged.rules[0];
+        assert_eq!(r.count, 1_600);
+        let shown: u64 = r.patterns.iter().map(|p| p.count).sum();
+        assert_eq!(shown + r.other_patterns_count, r.count, "counts add up");
+        assert!(
+            r.patterns.len() as u64 + r.other_patterns <= 30,
+            "{} shown + {} more shapes, of 30 possible",
+            r.patterns.len(),
+            r.other_patterns
+        );
+        assert!(r.patterns.iter().all(|p| p.count <= r.count));
+    }
+
+    #[test]
+    fn merged_estimates_never_exceed_their_counts() {
+        let mut first = rule("r", Severity::Error, 10, 0);
+        first.patterns = vec![pattern("a", 9)];
+        first.other_patterns = 317;
+        first.other_patterns_count = 1;
+        let mut merged = summary(0, vec![first]);
+        merged.merge(summary(60, vec![rule("r", Severity::Error, 3, 60)]));
+        let r = &merged.rules[0];
+        assert!(
+            r.other_patterns <= r.other_patterns_count,
+            "+{} more patterns, {} matches",
+            r.other_patterns,
+            r.other_patterns_count
+        );
+        assert_eq!(r.other_patterns_count, 4);
     }
 
     #[test]
