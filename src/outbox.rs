@@ -1,6 +1,10 @@
 //! [`Outbox`]: the durable queue of summaries awaiting delivery, and the persisted post times
 //! of the rate budget ([`SendTimes`]). With `checkpoint`, the only writer of state files.
 //!
+//! The queue is generic over its [`Payload`]: the agent queues window [`Summary`]s, the relay
+//! queues batches of Alertmanager notifications; both are merged, rendered and delivered by the
+//! same code. Each sink (each robot) has an outbox directory and a send-times file of its own.
+//!
 //! A summary is in the outbox (written, fsynced, renamed into place, directory fsynced: see
 //! [`crate::state`]) before
 //! [`Outbox::push`] returns, and the agent commits tail offsets only after that: a crash or a
@@ -19,9 +23,11 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::OutboxOptions;
+use crate::render::RenderOptions;
 use crate::state;
 use crate::summary::Summary;
 
@@ -33,32 +39,75 @@ const MAX_DROPPED: usize = 100;
 /// A failure to read or write the outbox: the step, the path and the cause.
 pub type Error = crate::state::Error;
 
-/// One queued summary and its position in the delivery order.
+/// What an outbox holds and the delivery task posts: a window [`Summary`] (`logding run`) or
+/// a batch of Alertmanager notifications (`logding relay`).
+pub trait Payload:
+    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static
+{
+    /// Folds a newer payload into this one, losing no count (everything queued is merged into
+    /// one message when a post becomes possible, and the oldest entries when the outbox is full).
+    fn merge(&mut self, newer: Self);
+    /// The DingTalk bodies, each within `options.max_body_bytes` and with the keyword.
+    fn render(&self, options: &RenderOptions) -> Vec<String>;
+    /// One line naming what it holds, for logs.
+    fn describe(&self) -> String;
+    /// (windows or notifications merged in it, matches or alerts it counts), for the log line
+    /// of each delivered post.
+    fn tally(&self) -> (u64, u64);
+}
+
+impl Payload for Summary {
+    fn merge(&mut self, newer: Summary) {
+        Summary::merge(self, newer);
+    }
+
+    fn render(&self, options: &RenderOptions) -> Vec<String> {
+        crate::render::render(self, options)
+    }
+
+    fn describe(&self) -> String {
+        let rules: Vec<String> = self
+            .rules
+            .iter()
+            .map(|rule| format!("{} x{}", rule.name, rule.count))
+            .collect();
+        format!("{} window(s): {}", self.windows, rules.join(", "))
+    }
+
+    fn tally(&self) -> (u64, u64) {
+        (u64::from(self.windows), self.matches())
+    }
+}
+
+/// One queued payload and its position in the delivery order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct Entry<P = Summary> {
     /// Sequence number: delivery order, and the file name.
     pub seq: u64,
-    /// The summary.
-    pub summary: Summary,
+    /// What is to be delivered.
+    pub payload: P,
 }
 
 /// The durable queue. Owned by one task (the delivery task); not shared.
 #[derive(Debug)]
-pub struct Outbox {
+pub struct Outbox<P = Summary> {
     dir: PathBuf,
-    entries: VecDeque<Entry>,
+    entries: VecDeque<Entry<P>>,
     next_seq: u64,
     max_entries: usize,
     pinned: BTreeSet<u64>,
 }
 
+/// An entry on disk. The field keeps its version-1 name, `summary`, whatever the payload, so
+/// that outboxes written before payloads were generic still load.
 #[derive(Serialize, Deserialize)]
-struct EntryFile {
+struct EntryFile<P> {
     version: u32,
-    summary: Summary,
+    #[serde(rename = "summary")]
+    payload: P,
 }
 
-impl Outbox {
+impl<P: Payload> Outbox<P> {
     /// Opens (creating it if needed) the outbox in `state_dir`, loading what it holds.
     ///
     /// Leftover temporary files are removed; entries that cannot be read are moved to
@@ -67,8 +116,17 @@ impl Outbox {
     /// # Errors
     ///
     /// The directory cannot be created or listed.
-    pub fn open(state_dir: &Path, options: &OutboxOptions) -> Result<Outbox, Error> {
-        let dir = state_dir.join("outbox");
+    pub fn open(state_dir: &Path, options: &OutboxOptions) -> Result<Outbox<P>, Error> {
+        Outbox::open_dir(&state_dir.join("outbox"), options)
+    }
+
+    /// Opens (creating it if needed) the outbox in directory `dir` itself: one per sink.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be created or listed.
+    pub fn open_dir(dir: &Path, options: &OutboxOptions) -> Result<Outbox<P>, Error> {
+        let dir = dir.to_owned();
         fs_err::create_dir_all(&dir).map_err(io("create the outbox directory", &dir))?;
         let mut seqs = Vec::new();
         let listing = fs_err::read_dir(&dir).map_err(io("list the outbox directory", &dir))?;
@@ -95,7 +153,7 @@ impl Outbox {
         };
         for seq in seqs {
             match outbox.read_entry(seq) {
-                Ok(summary) => outbox.entries.push_back(Entry { seq, summary }),
+                Ok(payload) => outbox.entries.push_back(Entry { seq, payload }),
                 Err(reason) => outbox.set_aside_corrupt(seq, &reason),
             }
         }
@@ -105,27 +163,27 @@ impl Outbox {
         Ok(outbox)
     }
 
-    /// Appends a summary, durably. When the outbox is full, the two oldest entries that are not
+    /// Appends a payload, durably. When the outbox is full, the two oldest entries that are not
     /// pinned are merged first.
     ///
     /// # Errors
     ///
     /// The entry could not be written and synced: it is not in the outbox.
-    pub fn push(&mut self, summary: Summary) -> Result<u64, Error> {
+    pub fn push(&mut self, payload: P) -> Result<u64, Error> {
         while self.entries.len() >= self.max_entries {
             if !self.merge_oldest()? {
                 break;
             }
         }
         let seq = self.next_seq;
-        self.write_entry(seq, &summary)?;
+        self.write_entry(seq, &payload)?;
         self.next_seq += 1;
-        self.entries.push_back(Entry { seq, summary });
+        self.entries.push_back(Entry { seq, payload });
         Ok(seq)
     }
 
     /// The queued entries, in delivery order.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+    pub fn entries(&self) -> impl Iterator<Item = &Entry<P>> {
         self.entries.iter()
     }
 
@@ -168,20 +226,20 @@ impl Outbox {
         state::sync_dir(&self.dir)
     }
 
-    /// Replaces entries `seqs` (in order, the first the oldest) by one merged summary, kept at
+    /// Replaces entries `seqs` (in order, the first the oldest) by one merged payload, kept at
     /// the position of the first. The merged file is in place before the others are removed,
     /// so a crash in between may deliver counts twice, never lose them.
     ///
     /// # Errors
     ///
     /// A file could not be written or removed.
-    pub fn replace(&mut self, seqs: &[u64], merged: Summary) -> Result<(), Error> {
+    pub fn replace(&mut self, seqs: &[u64], merged: P) -> Result<(), Error> {
         let Some((&first, rest)) = seqs.split_first() else {
             return Ok(());
         };
         self.write_entry(first, &merged)?;
         if let Some(entry) = self.entries.iter_mut().find(|e| e.seq == first) {
-            entry.summary = merged;
+            entry.payload = merged;
         }
         self.remove(rest)
     }
@@ -215,12 +273,12 @@ impl Outbox {
             return Ok(false);
         };
         let seqs = [first.seq, second.seq];
-        let mut merged = first.summary.clone();
-        merged.merge(second.summary.clone());
+        let mut merged = first.payload.clone();
+        merged.merge(second.payload.clone());
         tracing::warn!(
             max_entries = self.max_entries,
-            windows = merged.windows,
-            "outbox full: merged its two oldest summaries"
+            merged = %merged.describe(),
+            "outbox full: merged its two oldest entries"
         );
         self.replace(&seqs, merged)?;
         Ok(true)
@@ -230,22 +288,22 @@ impl Outbox {
         self.dir.join(format!("{seq:020}.json"))
     }
 
-    fn read_entry(&self, seq: u64) -> Result<Summary, String> {
+    fn read_entry(&self, seq: u64) -> Result<P, String> {
         let path = self.entry_path(seq);
         let bytes = fs_err::read(&path).map_err(|err| err.to_string())?;
-        let file: EntryFile = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
+        let file: EntryFile<P> = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
         if file.version != ENTRY_VERSION {
             return Err(format!("unsupported entry version {}", file.version));
         }
-        Ok(file.summary)
+        Ok(file.payload)
     }
 
-    fn write_entry(&self, seq: u64, summary: &Summary) -> Result<(), Error> {
+    fn write_entry(&self, seq: u64, payload: &P) -> Result<(), Error> {
         let file = EntryFile {
             version: ENTRY_VERSION,
-            summary: summary.clone(),
+            payload,
         };
-        let bytes = serde_json::to_vec(&file).expect("a summary always serializes");
+        let bytes = serde_json::to_vec(&file).expect("a payload always serializes");
         state::write_atomic(&self.entry_path(seq), &bytes)
     }
 
@@ -272,8 +330,8 @@ impl Outbox {
 }
 
 /// Post times of the rate budget, persisted so a restart does not allow a burst.
-/// Stored as wall-clock milliseconds (instants do not survive a restart).
-#[derive(Debug)]
+/// Stored as wall-clock milliseconds (instants do not survive a restart). One file per robot.
+#[derive(Debug, Clone)]
 pub struct SendTimes {
     path: PathBuf,
 }
@@ -287,9 +345,12 @@ struct SendTimesFile {
 impl SendTimes {
     /// The send times file in `state_dir` (created on first save).
     pub fn new(state_dir: &Path) -> SendTimes {
-        SendTimes {
-            path: state_dir.join("dingtalk-send-times.json"),
-        }
+        SendTimes::at(state_dir.join("dingtalk-send-times.json"))
+    }
+
+    /// The send times file at `path`: one per robot when there are several.
+    pub fn at(path: PathBuf) -> SendTimes {
+        SendTimes { path }
     }
 
     /// The saved post times (wall-clock ms), or none if the file is absent or unreadable.
@@ -388,14 +449,14 @@ mod tests {
         }
     }
 
-    fn open(dir: &Path, max_entries: usize) -> Outbox {
+    fn open(dir: &Path, max_entries: usize) -> Outbox<Summary> {
         Outbox::open(dir, &OutboxOptions { max_entries }).expect("opens")
     }
 
     fn hits(outbox: &Outbox) -> Vec<u64> {
         outbox
             .entries()
-            .map(|e| e.summary.rules.iter().map(|r| r.count).sum())
+            .map(|e| e.payload.rules.iter().map(|r| r.count).sum())
             .collect()
     }
 
@@ -454,7 +515,7 @@ mod tests {
         }
         assert_eq!(outbox.len(), 3);
         assert_eq!(hits(&outbox), [1 + 2 + 4 + 8, 16, 32]);
-        assert_eq!(outbox.entries().next().expect("one").summary.windows, 4);
+        assert_eq!(outbox.entries().next().expect("one").payload.windows, 4);
         assert_eq!(
             hits(&open(dir.path(), 3)),
             [15, 16, 32],

@@ -100,6 +100,23 @@ pub fn message_body(msgtype: MsgType, title: &str, text: &str, at: Option<&Value
     body.to_string()
 }
 
+/// `body` (from [`message_body`]) with `line` appended to its text as a last line of its own:
+/// how delivery stamps a message id (`#a3f9`) on every body it posts. Adds the line's JSON
+/// length plus 4 bytes (the escaped blank line); a body that is not a message is returned as is.
+pub fn append_line(body: &str, line: &str) -> String {
+    let Ok(mut json) = serde_json::from_str::<Value>(body) else {
+        return body.to_owned();
+    };
+    for pointer in ["/markdown/text", "/text/content"] {
+        if let Some(Value::String(text)) = json.pointer_mut(pointer) {
+            text.push_str("\n\n");
+            text.push_str(line);
+            return json.to_string();
+        }
+    }
+    body.to_owned()
+}
+
 /// The human-readable text of a summary, in full detail (what `--dry-run` prints).
 pub fn render_text(summary: &Summary, options: &RenderOptions) -> String {
     let doc = Doc::new(summary, options, Flavor::Text);

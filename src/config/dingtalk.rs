@@ -41,6 +41,21 @@ const MAX_BODY_BYTES: usize = 20_000;
 /// a mention to notify) never take more than a small part of the byte budget.
 pub const MAX_MENTIONS: usize = 50;
 
+/// Mentions may take at most this fraction (1/4) of the byte budget, so that the header, the
+/// keyword and the counts always fit beside them.
+pub const MENTION_SHARE: usize = 4;
+
+impl Mention {
+    /// Bytes the mentions add to a serialized body: the `@` tokens in the text and the `at`
+    /// object (an upper bound: JSON escaping of unusual ids may add a little).
+    pub fn cost_bytes(&self) -> usize {
+        let people = self.mobiles.iter().chain(&self.user_ids);
+        let tokens: usize = people.clone().map(|who| who.len() + 2).sum();
+        let listed: usize = people.map(|who| who.len() + 3).sum();
+        tokens + listed + r#"\n\n,"at":{"atMobiles":[],"atUserIds":[],"isAtAll":false}"#.len()
+    }
+}
+
 impl Default for DingTalk {
     /// The defaults of every `dingtalk` key: no webhook, keyword `alert`, markdown, 18 posts
     /// per minute, a 10-minute pause after a throttle, 19,000-byte bodies.
@@ -172,6 +187,21 @@ pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Optio
     let timeout = opt(ctx, &map, "timeout", defaults.timeout, |c, n, _| {
         c.duration(n, "dingtalk.timeout")
     });
+    if let (Some(mention), Some(max_body_bytes), Some(node)) =
+        (&mention, max_body_bytes, map.get("mention"))
+        && mention.cost_bytes() > max_body_bytes / MENTION_SHARE
+    {
+        ctx.error(
+            node.pos,
+            format!(
+                "`dingtalk.mention` takes {} bytes of every first message, more than a quarter \
+                 of `dingtalk.max_body_bytes` ({max_body_bytes})",
+                mention.cost_bytes()
+            ),
+            Some("mention fewer people, or raise `dingtalk.max_body_bytes`".into()),
+        );
+        return None;
+    }
     Some(DingTalk {
         webhook: webhook?.map(|(s, _)| s),
         secret: secret?.map(|(s, _)| s),

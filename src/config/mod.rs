@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use dingtalk::{
-    CheckedWebhook, MAX_MENTIONS, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
+    CheckedWebhook, MAX_MENTIONS, MENTION_SHARE, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
 };
 pub use secret::Secret;
 

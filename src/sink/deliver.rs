@@ -1,70 +1,97 @@
 //! The delivery task: drains the outbox to DingTalk in order, within the rate budget, and
 //! reacts to each classified answer.
 //!
-//! One owned task ([`Worker::run`]) with a command channel (enqueue, shutdown); commands are
-//! served even while a post is in flight, so a hanging DingTalk never blocks the pipeline.
+//! One owned task ([`Worker::run`]) with a command channel (enqueue, reconfigure, shutdown);
+//! commands are served even while a post is in flight, so a hanging DingTalk never blocks the
+//! pipeline. File IO (outbox writes, send times) runs on the blocking pool, never on a runtime
+//! thread: the outbox sits behind a mutex that only this task locks, and only briefly.
 //!
 //! Sending policy:
-//! - The entries waiting are sent one message each while the rate budget has room for all of
-//!   them; when more wait than the budget allows right now, the oldest are merged into one
-//!   summary so that the backlog goes out in the slots there are (no burst, nothing lost).
-//! - After DingTalk says the robot is throttled, nothing is posted for `throttle_pause`; then
-//!   everything pending goes out as one merged message.
-//! - A merged message is removed from the outbox only when DingTalk accepted it.
+//! - Whenever a post becomes possible (budget, backoff, throttle pause), **everything** waiting
+//!   is merged into one message; render splits it into numbered parts only when the byte
+//!   budget forces it. A backlog after an outage, a crash or a throttle is one message, not a
+//!   burst that spends the minute's budget.
+//! - A message that may have been shown without an answer (timeout, connection lost) is retried
+//!   as itself: same text, same id, never merged with newer windows. Every message carries a
+//!   short id (`#a3f9`) on its last line, so a reader can tell a repeat.
+//! - Transient failures back off exponentially with jitter, capped at [`MAX_BACKOFF`] (30 s).
+//! - After DingTalk says the robot is throttled, nothing is posted for `throttle_pause`.
+//! - Configuration errors are retried every [`CONFIG_RETRY`], and at once after a reload.
+//! - A message is removed from the outbox only when DingTalk accepted it (every part).
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config;
-use crate::outbox::{Outbox, SendTimes};
+use crate::config::{self, MIN_BODY_BYTES};
+use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
-use crate::sink::dingtalk::{Answer, Client, ConfigProblem};
+use crate::sink::dingtalk::{Answer, Client, ConfigProblem, Outcome};
 use crate::sink::{Error, sign};
-use crate::summary::Summary;
 
 /// First retry delay after a transient failure; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest retry delay after transient failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest retry delay after transient failures (before jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Retry delay while the robot's configuration is wrong (in case the operator fixes it).
 const CONFIG_RETRY: Duration = Duration::from_secs(300);
-/// Smallest byte budget tried when DingTalk says a body is too large.
-const MIN_BODY_BYTES: usize = 2_000;
+/// Bytes kept free in every body for the message id line (`\n\n#a3f9` once escaped).
+const ID_RESERVE: usize = 16;
 
 /// A request to the task.
 #[derive(Debug)]
-pub(crate) enum Command {
-    /// Queue a summary; the reply comes once it is durable.
-    Enqueue(Box<Summary>, oneshot::Sender<Result<(), Error>>),
+pub(crate) enum Command<P> {
+    /// Queue a payload; the reply comes once it is durable.
+    Enqueue(Box<P>, oneshot::Sender<Result<(), Error>>),
+    /// Apply new `dingtalk` settings; the reply comes once they are in effect.
+    Reconfigure(Box<Settings>, oneshot::Sender<()>),
     /// Stop accepting; deliver what is pending within the grace period.
     Shutdown(Duration),
 }
 
+/// Everything a reload may change, checked and ready (the client is built).
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) client: Client,
+    pub(crate) render: RenderOptions,
+    pub(crate) max_per_minute: u32,
+    pub(crate) throttle_pause: Duration,
+    pub(crate) webhook: Option<config::Secret>,
+}
+
+impl Settings {
+    pub(crate) fn new(dingtalk: &config::DingTalk, render: RenderOptions) -> Result<Self, Error> {
+        Ok(Settings {
+            client: Client::new(dingtalk)?,
+            render,
+            max_per_minute: dingtalk.max_per_minute,
+            throttle_pause: dingtalk.throttle_pause,
+            webhook: dingtalk.webhook.clone(),
+        })
+    }
+}
+
 /// The state of the delivery task.
 #[derive(Debug)]
-pub(crate) struct Worker {
-    client: Client,
-    render: RenderOptions,
-    outbox: Outbox,
+pub(crate) struct Worker<P> {
+    settings: Settings,
+    outbox: Arc<Mutex<Outbox<P>>>,
     send_times: SendTimes,
     budget: RateBudget,
-    throttle_pause: Duration,
     /// No post before this (throttled robot).
     paused_until: Option<Instant>,
     /// No post before this (backoff after a failure).
     retry_at: Option<Instant>,
     /// Consecutive transient failures, for the backoff.
     failures: u32,
-    /// Send everything pending as one message next (after a throttle).
-    merge_all: bool,
     /// Send the oldest entry alone next (a merged message was refused for good: find which).
     single_next: bool,
     /// The message being delivered, when it spans several attempts.
-    current: Option<Batch>,
+    current: Option<Message<P>>,
     /// Configuration errors already logged at error level since the last success.
     logged: HashSet<(i64, &'static str)>,
     /// `None` while accepting; the grace deadline once shutting down.
@@ -73,36 +100,31 @@ pub(crate) struct Worker {
     abandoned: bool,
 }
 
-/// Outbox entries being delivered as one summary.
+/// One message to DingTalk: outbox entries merged into one payload, with its id.
 #[derive(Debug)]
-struct Batch {
+struct Message<P> {
     seqs: Vec<u64>,
-    summary: Summary,
+    payload: P,
+    /// Four hex digits on the last line of every part.
+    id: String,
     max_body_bytes: usize,
     parts_done: usize,
     resigned: bool,
+    /// A post of it may have been shown without an answer: it is retried as itself only.
+    unsure: bool,
 }
 
-impl Worker {
-    pub(crate) fn new(
-        dingtalk: &config::DingTalk,
-        client: Client,
-        render: RenderOptions,
-        outbox: Outbox,
-        send_times: SendTimes,
-    ) -> Worker {
+impl<P: Payload> Worker<P> {
+    pub(crate) fn new(settings: Settings, outbox: Outbox<P>, send_times: SendTimes) -> Worker<P> {
         let earlier = earlier_posts(&send_times.load());
         Worker {
-            client,
-            render,
-            outbox,
+            budget: RateBudget::new(settings.max_per_minute, earlier),
+            settings,
+            outbox: Arc::new(Mutex::new(outbox)),
             send_times,
-            budget: RateBudget::new(dingtalk.max_per_minute, earlier),
-            throttle_pause: dingtalk.throttle_pause,
             paused_until: None,
             retry_at: None,
             failures: 0,
-            merge_all: false,
             single_next: false,
             current: None,
             logged: HashSet::new(),
@@ -112,20 +134,21 @@ impl Worker {
     }
 
     /// Runs until shut down (or abandoned), delivering the outbox.
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        if !self.outbox.is_empty() {
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command<P>>) {
+        if self.pending() > 0 {
             tracing::info!(
-                pending = self.outbox.len(),
-                "delivering summaries left in the outbox"
+                pending = self.pending(),
+                "delivering what the outbox holds from before"
             );
         }
         loop {
-            if self.abandoned || (self.deadline.is_some() && self.outbox.is_empty()) {
+            let pending = self.pending();
+            if self.abandoned || (self.deadline.is_some() && pending == 0) {
                 break;
             }
-            if self.outbox.is_empty() {
+            if pending == 0 {
                 let command = commands.recv().await;
-                self.handle(command);
+                self.handle(command).await;
                 continue;
             }
             let ready_at = self.ready_at();
@@ -133,31 +156,65 @@ impl Worker {
                 break;
             }
             tokio::select! {
-                command = commands.recv(), if self.deadline.is_none() => self.handle(command),
+                command = commands.recv(), if self.deadline.is_none() => self.handle(command).await,
                 () = sleep_until(ready_at) => self.attempt(&mut commands).await,
             }
         }
-        if !self.outbox.is_empty() && !self.abandoned {
+        let pending = self.pending();
+        if pending > 0 && !self.abandoned {
             tracing::warn!(
-                pending = self.outbox.len(),
+                pending,
                 "not delivered before shutdown: kept in the outbox for the next start"
             );
         }
     }
 
-    fn handle(&mut self, command: Option<Command>) {
+    async fn handle(&mut self, command: Option<Command<P>>) {
         match command {
-            Some(Command::Enqueue(summary, reply)) => {
-                let queued = self.outbox.push(*summary).map(drop).map_err(Error::from);
+            Some(Command::Enqueue(payload, reply)) => {
+                let queued = self
+                    .with_outbox(move |outbox| outbox.push(*payload))
+                    .await
+                    .map(drop)
+                    .map_err(Error::from);
                 if let Err(err) = &queued {
                     tracing::error!(error = %crate::logging::error_chain(err), "failed to queue a summary");
                 }
-                // The caller may have given up waiting; the summary is queued all the same.
+                // The caller may have given up waiting; the payload is queued all the same.
                 drop(reply.send(queued));
+            }
+            Some(Command::Reconfigure(settings, reply)) => {
+                self.reconfigure(*settings);
+                if reply.send(()).is_err() {
+                    tracing::debug!("the reload stopped waiting; the settings apply all the same");
+                }
             }
             Some(Command::Shutdown(grace)) => self.deadline = Some(Instant::now() + grace),
             None => self.abandoned = true,
         }
+    }
+
+    /// Applies reloaded settings. What was held back by a configuration error or a backoff
+    /// is retried at once; a throttle pause is lifted only when the robot changed.
+    fn reconfigure(&mut self, settings: Settings) {
+        if settings.webhook != self.settings.webhook {
+            self.paused_until = None;
+        }
+        self.budget.set_max(settings.max_per_minute);
+        self.settings = settings;
+        self.retry_at = None;
+        self.failures = 0;
+        self.logged.clear();
+        // A message not yet (possibly) shown is formed again, with the new settings.
+        if let Some(message) = self.current.take()
+            && (message.unsure || message.parts_done > 0)
+        {
+            self.current = Some(message);
+        }
+        tracing::info!(
+            max_per_minute = self.settings.max_per_minute,
+            "DingTalk settings reloaded"
+        );
     }
 
     fn ready_at(&mut self) -> Instant {
@@ -174,40 +231,36 @@ impl Worker {
     }
 
     /// Posts the next part of the next message, serving commands while the post is in flight.
-    async fn attempt(&mut self, commands: &mut mpsc::Receiver<Command>) {
-        let now = Instant::now();
+    async fn attempt(&mut self, commands: &mut mpsc::Receiver<Command<P>>) {
         self.paused_until = None;
         self.retry_at = None;
-        let batch = match self.current.take() {
-            Some(batch) => batch,
-            None => self.next_batch(now),
+        let message = match self.current.take() {
+            Some(message) => message,
+            None => self.next_message(),
         };
-        let bodies = render::render(
-            &batch.summary,
-            &RenderOptions {
-                max_body_bytes: batch.max_body_bytes,
-                ..self.render.clone()
-            },
-        );
-        let Some(body) = bodies.get(batch.parts_done).cloned() else {
-            tracing::warn!("the summary rendered to no message: dropped");
-            self.finish(batch);
+        let bodies = self.bodies(&message);
+        let Some(body) = bodies.get(message.parts_done).cloned() else {
+            tracing::warn!("the payload rendered to no message: dropped");
+            self.finish(message).await;
             return;
         };
         let parts = bodies.len();
-        self.outbox.pin(&batch.seqs);
-        self.record_post(now);
-        let client = self.client.clone();
-        let post = client.post(body);
+        let bytes = body.len();
+        self.lock_outbox().pin(&message.seqs);
+        let started = Instant::now();
+        self.budget.record(started);
+        self.save_send_times().await;
+        let client = self.settings.client.clone();
+        let post = client.post_reporting(body);
         tokio::pin!(post);
-        let answer = loop {
+        let reply = loop {
             let deadline = self
                 .deadline
-                .unwrap_or(now + Duration::from_secs(365 * 86_400));
+                .unwrap_or(started + Duration::from_secs(365 * 86_400));
             tokio::select! {
-                answer = &mut post => break Some(answer),
+                reply = &mut post => break Some(reply),
                 command = commands.recv(), if self.deadline.is_none() => {
-                    self.handle(command);
+                    self.handle(command).await;
                     if self.abandoned {
                         break None;
                     }
@@ -215,116 +268,133 @@ impl Worker {
                 () = sleep_until(deadline) => break None,
             }
         };
+        self.budget.complete(Instant::now());
+        self.save_send_times().await;
         // Without an answer (grace over, or abandoned mid-post) the entries stay in the outbox.
-        if let Some(answer) = answer {
-            self.on_answer(answer, batch, parts);
+        if let Some((answer, outcome)) = reply {
+            let sent = Sent {
+                parts,
+                bytes,
+                latency: started.elapsed(),
+                outcome,
+            };
+            self.on_answer(answer, message, sent).await;
         }
         // A message kept for the next attempt stays pinned: merging its entries away in the
         // meantime would make its removal on success lose what was merged into them.
-        self.outbox.unpin_all();
-        if let Some(batch) = &self.current {
-            self.outbox.pin(&batch.seqs);
+        let mut outbox = self.lock_outbox();
+        outbox.unpin_all();
+        if let Some(message) = &self.current {
+            outbox.pin(&message.seqs);
         }
     }
 
-    /// The next message: the oldest entry alone, or the oldest entries merged when more wait
-    /// than the budget allows now (or after a throttle).
-    fn next_batch(&mut self, now: Instant) -> Batch {
-        let free = self.budget.free(now).max(1);
-        let pending = self.outbox.len();
-        let take = if self.single_next {
-            1
-        } else if self.merge_all || pending > free {
-            if self.merge_all {
-                pending
-            } else {
-                pending - free + 1
-            }
-        } else {
-            1
+    /// The message's bodies, each with its id on the last line, within the byte budget.
+    fn bodies(&self, message: &Message<P>) -> Vec<String> {
+        let options = RenderOptions {
+            max_body_bytes: message.max_body_bytes.saturating_sub(ID_RESERVE),
+            ..self.settings.render.clone()
         };
-        self.merge_all = false;
+        let id_line = format!("#{}", message.id);
+        message
+            .payload
+            .render(&options)
+            .iter()
+            .map(|body| render::append_line(body, &id_line))
+            .collect()
+    }
+
+    /// The next message: everything waiting, merged (or the oldest entry alone, to find which
+    /// one of a merged message DingTalk refuses).
+    fn next_message(&mut self) -> Message<P> {
+        let take = if self.single_next { 1 } else { usize::MAX };
         self.single_next = false;
-        let mut entries = self.outbox.entries().take(take);
+        let outbox = self.lock_outbox();
+        let mut entries = outbox.entries().take(take);
         let first = entries.next().expect("the outbox is not empty");
         let mut seqs = vec![first.seq];
-        let mut summary = first.summary.clone();
+        let mut payload = first.payload.clone();
         for entry in entries {
             seqs.push(entry.seq);
-            summary.merge(entry.summary.clone());
+            payload.merge(entry.payload.clone());
         }
+        drop(outbox);
         if seqs.len() > 1 {
             tracing::info!(
-                summaries = seqs.len(),
-                windows = summary.windows,
-                "merged queued summaries into one message"
+                entries = seqs.len(),
+                "merged queued entries into one message"
             );
         }
-        Batch {
+        Message {
             seqs,
-            summary,
-            max_body_bytes: self.render.max_body_bytes,
+            payload,
+            id: format!("{:04x}", fastrand::u16(..)),
+            max_body_bytes: self.settings.render.max_body_bytes,
             parts_done: 0,
             resigned: false,
+            unsure: false,
         }
     }
 
-    fn on_answer(&mut self, answer: Answer, mut batch: Batch, parts: usize) {
+    async fn on_answer(&mut self, answer: Answer, mut message: Message<P>, sent: Sent) {
         let now = Instant::now();
+        if sent.outcome == Outcome::Unknown {
+            message.unsure = true;
+        }
         match answer {
             Answer::Ok => {
-                batch.parts_done += 1;
-                if batch.parts_done < parts {
-                    self.current = Some(batch);
+                message.parts_done += 1;
+                self.on_delivered(&message, &sent);
+                if message.parts_done < sent.parts {
+                    self.current = Some(message);
                     return;
                 }
-                if self.failures > 0 || !self.logged.is_empty() {
-                    tracing::info!("delivery to DingTalk recovered");
-                }
-                self.failures = 0;
-                self.logged.clear();
-                tracing::debug!(summaries = batch.seqs.len(), "delivered");
-                self.finish(batch);
+                self.finish(message).await;
             }
             Answer::Retry { reason } => {
                 let delay = self.backoff();
-                tracing::warn!(reason, retry_in = ?delay, "post to DingTalk failed; will retry");
-                self.keep_if_partial(batch);
+                tracing::warn!(
+                    reason,
+                    retry_in = ?delay,
+                    shown_maybe = message.unsure,
+                    "post to DingTalk failed; will retry"
+                );
+                self.keep_if_started(message);
             }
             Answer::Throttled { errcode, errmsg } => {
+                let pause = self.settings.throttle_pause;
                 tracing::warn!(
                     errcode,
                     errmsg,
-                    pause = ?self.throttle_pause,
-                    "DingTalk throttled the robot: pausing, pending summaries will be merged"
+                    pause = ?pause,
+                    "DingTalk throttled the robot: pausing, pending entries will be merged"
                 );
-                self.paused_until = Some(now + self.throttle_pause);
-                self.merge_all = batch.parts_done == 0;
-                self.keep_if_partial(batch);
+                self.paused_until = Some(now + pause);
+                self.keep_if_started(message);
             }
-            Answer::InvalidTimestamp { errmsg } if !batch.resigned => {
+            Answer::InvalidTimestamp { errmsg } if !message.resigned => {
                 tracing::warn!(errmsg, "DingTalk rejected the timestamp: signing again");
-                batch.resigned = true;
-                self.current = Some(batch);
+                message.resigned = true;
+                self.current = Some(message);
             }
             Answer::InvalidTimestamp { errmsg } => {
                 self.on_config_error(310_000, errmsg, ConfigProblem::Clock);
-                batch.resigned = false;
-                self.current = Some(batch);
+                message.resigned = false;
+                self.keep_if_started(message);
             }
-            Answer::TooLarge { errcode, errmsg } if batch.max_body_bytes > MIN_BODY_BYTES => {
-                batch.max_body_bytes = (batch.max_body_bytes / 2).max(MIN_BODY_BYTES);
+            Answer::TooLarge { errcode, errmsg } if message.max_body_bytes > MIN_BODY_BYTES => {
+                message.max_body_bytes = (message.max_body_bytes / 2).max(MIN_BODY_BYTES);
                 tracing::warn!(
                     errcode,
                     errmsg,
-                    max_body_bytes = batch.max_body_bytes,
+                    max_body_bytes = message.max_body_bytes,
                     "DingTalk says the message is too long: rendering it smaller"
                 );
-                batch.parts_done = 0;
-                self.current = Some(batch);
+                message.parts_done = 0;
+                self.current = Some(message);
             }
             Answer::TooLarge { errcode, errmsg } | Answer::Content { errcode, errmsg } => {
-                self.drop_batch(batch, errcode, &errmsg);
+                self.drop_message(message, errcode, &errmsg).await;
             }
             Answer::Config {
                 errcode,
@@ -332,7 +402,7 @@ impl Worker {
                 problem,
             } => {
                 self.on_config_error(errcode, errmsg, problem);
-                self.current = Some(batch);
+                self.keep_if_started(message);
             }
             Answer::Unknown { errcode, errmsg } => {
                 let delay = self.backoff();
@@ -344,14 +414,34 @@ impl Worker {
                         "DingTalk answered with an unknown error code: not delivered, will retry"
                     );
                 }
-                self.keep_if_partial(batch);
+                self.keep_if_started(message);
             }
         }
     }
 
+    /// One INFO line per accepted post, so an operator sees alerts going out.
+    fn on_delivered(&mut self, message: &Message<P>, sent: &Sent) {
+        if self.failures > 0 || !self.logged.is_empty() {
+            tracing::info!("delivery to DingTalk recovered");
+        }
+        self.failures = 0;
+        self.logged.clear();
+        let (windows, matches) = message.payload.tally();
+        tracing::info!(
+            id = %message.id,
+            windows,
+            matches,
+            part = message.parts_done,
+            parts = sent.parts,
+            bytes = sent.bytes,
+            latency = ?sent.latency,
+            "delivered to DingTalk"
+        );
+    }
+
     fn on_config_error(&mut self, errcode: i64, errmsg: String, problem: ConfigProblem) {
         self.retry_at = Some(Instant::now() + CONFIG_RETRY);
-        let hint = problem.hint(&self.render.keyword);
+        let hint = problem.hint(&self.settings.render.keyword);
         if self.logged.insert((errcode, problem.cause())) {
             tracing::error!(
                 errcode,
@@ -366,52 +456,54 @@ impl Worker {
         }
     }
 
-    fn drop_batch(&mut self, batch: Batch, errcode: i64, errmsg: &str) {
-        if batch.seqs.len() > 1 {
+    async fn drop_message(&mut self, message: Message<P>, errcode: i64, errmsg: &str) {
+        if message.seqs.len() > 1 {
             tracing::warn!(
                 errcode,
                 errmsg,
-                summaries = batch.seqs.len(),
-                "DingTalk refuses a merged message: sending its summaries one by one"
+                entries = message.seqs.len(),
+                "DingTalk refuses a merged message: sending its entries one by one"
             );
             self.single_next = true;
             return;
         }
-        let rules: Vec<String> = batch
-            .summary
-            .rules
-            .iter()
-            .map(|rule| format!("{} x{}", rule.name, rule.count))
-            .collect();
         tracing::error!(
             errcode,
             errmsg,
-            windows = batch.summary.windows,
-            rules = %rules.join(", "),
+            payload = %message.payload.describe(),
             "DingTalk refuses this message for good: dropped, kept in outbox/dropped"
         );
-        if let Err(err) = self.outbox.set_aside_dropped(&batch.seqs) {
-            tracing::error!(error = %crate::logging::error_chain(&err), "failed to set a dropped summary aside");
-            if let Err(err) = self.outbox.remove(&batch.seqs) {
-                tracing::error!(error = %crate::logging::error_chain(&err), "failed to remove a dropped summary");
-            }
+        let seqs = message.seqs;
+        let result = self
+            .with_outbox(move |outbox| {
+                outbox.set_aside_dropped(&seqs).or_else(|err| {
+                    tracing::error!(error = %crate::logging::error_chain(&err), "failed to set a dropped entry aside");
+                    outbox.remove(&seqs)
+                })
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::error!(error = %crate::logging::error_chain(&err), "failed to remove a dropped entry");
         }
     }
 
-    fn finish(&mut self, batch: Batch) {
-        if let Err(err) = self.outbox.remove(&batch.seqs) {
+    async fn finish(&mut self, message: Message<P>) {
+        let seqs = message.seqs;
+        if let Err(err) = self.with_outbox(move |outbox| outbox.remove(&seqs)).await {
             tracing::error!(
                 error = %crate::logging::error_chain(&err),
-                "failed to remove delivered summaries from the outbox: they may be sent again"
+                "failed to remove delivered entries from the outbox: they may be sent again"
             );
         }
     }
 
-    /// Keeps a message that is partly delivered (its remaining parts must follow); otherwise
-    /// lets the next attempt form a new message (possibly merging newer entries in).
-    fn keep_if_partial(&mut self, batch: Batch) {
-        if batch.parts_done > 0 || batch.max_body_bytes < self.render.max_body_bytes {
-            self.current = Some(batch);
+    /// Keeps a message that may already be (partly) in the group: its remaining parts must
+    /// follow, and a message possibly shown is retried as itself. Otherwise the next attempt
+    /// forms a new message, merging in whatever arrived meanwhile.
+    fn keep_if_started(&mut self, message: Message<P>) {
+        let smaller = message.max_body_bytes < self.settings.render.max_body_bytes;
+        if message.parts_done > 0 || message.unsure || smaller {
+            self.current = Some(message);
         }
     }
 
@@ -426,21 +518,59 @@ impl Worker {
         delay
     }
 
-    fn record_post(&mut self, now: Instant) {
-        self.budget.record(now);
+    /// Persists the post times of the last minute (on the blocking pool).
+    async fn save_send_times(&mut self) {
+        let now = Instant::now();
         let wall_now = sign::now_ms();
         let sent_ms = self
             .budget
             .recent(now)
-            .map(|t| wall_now.saturating_sub(millis(now - t)))
+            .map(|t| wall_now.saturating_sub(millis(now.saturating_duration_since(t))))
             .collect();
-        if let Err(err) = self.send_times.save(sent_ms) {
+        let send_times = self.send_times.clone();
+        let saved = blocking(move || send_times.save(sent_ms)).await;
+        if let Err(err) = saved {
             tracing::warn!(error = %crate::logging::error_chain(&err), "failed to persist post times");
         }
     }
+
+    fn pending(&self) -> usize {
+        self.lock_outbox().len()
+    }
+
+    /// The outbox, for in-memory reads and pins (no IO happens under this lock on the runtime).
+    fn lock_outbox(&self) -> std::sync::MutexGuard<'_, Outbox<P>> {
+        self.outbox.lock().expect("the outbox lock is never poisoned")
+    }
+
+    /// Runs `f` on the outbox on the blocking pool (it writes and fsyncs).
+    async fn with_outbox<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Outbox<P>) -> R + Send + 'static,
+    ) -> R {
+        let outbox = Arc::clone(&self.outbox);
+        blocking(move || f(&mut outbox.lock().expect("the outbox lock is never poisoned"))).await
+    }
 }
 
-/// Post times saved before a restart, as instants (those older than a minute are dropped).
+/// What one post cost and how it ended, for the log line and the answer handling.
+#[derive(Debug)]
+struct Sent {
+    parts: usize,
+    bytes: usize,
+    latency: Duration,
+    outcome: Outcome,
+}
+
+/// Runs blocking work (file writes, fsync) on the blocking pool; a panic there is re-raised.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
+}
+
+/// Post times saved before a restart, as instants (those older than the window are dropped).
 fn earlier_posts(sent_ms: &[u64]) -> Vec<Instant> {
     let wall_now = sign::now_ms();
     let now = Instant::now();

@@ -233,6 +233,22 @@ impl Redactor {
     }
 }
 
+/// Answers are read up to this size; a larger one is an error (a broken proxy, not DingTalk,
+/// whose answers are a few dozen bytes), and the rest is never read into memory.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Whether a post reached DingTalk, as far as the client can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// An HTTP answer came back: [`Answer`] says what happened.
+    Answered,
+    /// The connection failed: nothing was sent.
+    NotSent,
+    /// The request may have been received and shown without an answer coming back (timeout,
+    /// connection lost mid-way): a retry may show it twice.
+    Unknown,
+}
+
 /// A DingTalk robot: the webhook, its signing secret, and an HTTP client.
 #[derive(Clone)]
 pub(crate) struct Client {
@@ -298,6 +314,12 @@ impl Client {
 
     /// Posts one JSON body, signed afresh, and classifies the answer.
     pub(crate) async fn post(&self, body: String) -> Answer {
+        self.post_reporting(body).await.0
+    }
+
+    /// [`Client::post`], also telling whether DingTalk may have shown the message although no
+    /// answer says so (a timeout or a connection lost after the request was sent).
+    pub(crate) async fn post_reporting(&self, body: String) -> (Answer, Outcome) {
         let url = match &self.secret {
             Some(secret) => {
                 sign::signed_url(self.webhook.expose(), sign::now_ms(), secret.expose())
@@ -309,21 +331,40 @@ impl Client {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        let response = match request.send().await {
+        let mut response = match request.send().await {
             Ok(response) => response,
             Err(err) => {
-                return Answer::Retry {
-                    reason: self.describe_error(err),
+                // A refused or failed connection sent nothing; anything later may have.
+                let outcome = if err.is_connect() {
+                    Outcome::NotSent
+                } else {
+                    Outcome::Unknown
                 };
+                let reason = self.describe_error(err);
+                return (Answer::Retry { reason }, outcome);
             }
         };
         let status = response.status().as_u16();
-        match response.text().await {
-            Ok(text) => classify(status, &text, &self.redactor),
-            Err(err) => Answer::Retry {
-                reason: self.describe_error(err),
-            },
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                    let reason = format!(
+                        "HTTP {status} with an answer larger than {} KiB",
+                        MAX_ANSWER_BYTES / 1024
+                    );
+                    return (Answer::Retry { reason }, Outcome::Answered);
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(err) => {
+                    let reason = self.describe_error(err);
+                    return (Answer::Retry { reason }, Outcome::Unknown);
+                }
+            }
         }
+        let text = String::from_utf8_lossy(&body);
+        (classify(status, &text, &self.redactor), Outcome::Answered)
     }
 
     /// A transport error in words: URL stripped, causes chained, secrets redacted.

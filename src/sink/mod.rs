@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use dingtalk::{Answer, ConfigProblem};
 
 use crate::config;
-use crate::outbox::{Outbox, SendTimes};
+use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::RenderOptions;
 use crate::summary::Summary;
 
@@ -65,22 +65,23 @@ pub enum Error {
 }
 
 /// The delivery task, ready to be spawned: owns the outbox, the DingTalk client and the rate
-/// budget.
+/// budget of one robot. Generic over what it delivers: window summaries for the agent,
+/// notification batches for the relay (one `Delivery` per robot, each with its own state).
 #[derive(Debug)]
-pub struct Delivery {
-    worker: deliver::Worker,
+pub struct Delivery<P = Summary> {
+    worker: deliver::Worker<P>,
 }
 
-/// The handle the agent keeps on the running delivery task.
+/// The handle the agent (or the relay, per robot) keeps on the running delivery task.
 #[derive(Debug)]
-pub struct DeliveryHandle {
-    commands: mpsc::Sender<deliver::Command>,
+pub struct DeliveryHandle<P = Summary> {
+    commands: mpsc::Sender<deliver::Command<P>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Delivery {
-    /// Opens (or creates) the outbox and the persisted send times in `state_dir`, and builds
-    /// the DingTalk client.
+impl Delivery<Summary> {
+    /// Opens (or creates) the outbox (`state_dir/outbox/`) and the persisted send times
+    /// (`state_dir/dingtalk-send-times.json`) of the agent's robot, and builds its client.
     ///
     /// # Errors
     ///
@@ -91,38 +92,82 @@ impl Delivery {
         state_dir: &Path,
         outbox: &config::OutboxOptions,
     ) -> Result<Delivery, Error> {
-        let client = dingtalk::Client::new(dingtalk)?;
-        let outbox = Outbox::open(state_dir, outbox)?;
-        let send_times = SendTimes::new(state_dir);
+        Delivery::open_at(
+            dingtalk,
+            render,
+            &state_dir.join("outbox"),
+            SendTimes::new(state_dir),
+            outbox,
+        )
+    }
+}
+
+impl<P: Payload> Delivery<P> {
+    /// Opens (or creates) the outbox in directory `outbox_dir` and the send times in
+    /// `send_times`, and builds the DingTalk client: the state of one robot.
+    ///
+    /// # Errors
+    ///
+    /// No webhook configured, an invalid or insecure webhook, or an unusable outbox directory.
+    pub fn open_at(
+        dingtalk: &config::DingTalk,
+        render: RenderOptions,
+        outbox_dir: &Path,
+        send_times: SendTimes,
+        outbox: &config::OutboxOptions,
+    ) -> Result<Delivery<P>, Error> {
+        let settings = deliver::Settings::new(dingtalk, render)?;
+        let outbox = Outbox::open_dir(outbox_dir, outbox)?;
         Ok(Delivery {
-            worker: deliver::Worker::new(dingtalk, client, render, outbox, send_times),
+            worker: deliver::Worker::new(settings, outbox, send_times),
         })
     }
 
     /// Starts the delivery task. It first delivers what the outbox already holds.
-    pub fn spawn(self) -> DeliveryHandle {
+    pub fn spawn(self) -> DeliveryHandle<P> {
         let (commands, receiver) = mpsc::channel(16);
         let task = tokio::spawn(self.worker.run(receiver));
         DeliveryHandle { commands, task }
     }
 }
 
-impl DeliveryHandle {
-    /// Queues a summary; returns once it is durable (fsynced) in the outbox.
+impl<P: Payload> DeliveryHandle<P> {
+    /// Queues a payload; returns once it is durable (fsynced) in the outbox.
     ///
     /// # Errors
     ///
-    /// The outbox could not be written (the summary is not queued), or the task is gone.
-    pub async fn enqueue(&self, summary: Summary) -> Result<(), Error> {
+    /// The outbox could not be written (the payload is not queued), or the task is gone.
+    pub async fn enqueue(&self, payload: P) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(deliver::Command::Enqueue(Box::new(summary), reply))
+            .send(deliver::Command::Enqueue(Box::new(payload), reply))
             .await
             .map_err(|_| Error::Stopped)?;
         answer.await.map_err(|_| Error::Stopped)?
     }
 
-    /// Stops accepting summaries, tries to deliver what is pending within `grace`, then
+    /// Applies new `dingtalk` settings (a SIGHUP) to the running task without losing anything:
+    /// webhook, secret, keyword, message type, mentions, budget, throttle pause, timeouts.
+    /// What a configuration error or a backoff held back is retried at once.
+    ///
+    /// # Errors
+    ///
+    /// No webhook, an invalid or insecure one (the old settings stay), or the task is gone.
+    pub async fn reconfigure(
+        &self,
+        dingtalk: &config::DingTalk,
+        render: RenderOptions,
+    ) -> Result<(), Error> {
+        let settings = deliver::Settings::new(dingtalk, render)?;
+        let (reply, done) = oneshot::channel();
+        self.commands
+            .send(deliver::Command::Reconfigure(Box::new(settings), reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        done.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Stops accepting payloads, tries to deliver what is pending within `grace`, then
     /// returns. What is not delivered stays in the outbox for the next start.
     ///
     /// Dropping the handle instead stops the task at once, like a crash (the outbox keeps

@@ -401,8 +401,11 @@ async fn a_restart_does_not_reset_the_budget() {
     let mock = MockDingTalk::start(MockOptions::default()).await;
     let state = tempfile::tempdir().expect("tempdir");
     let delivery = open(&mock, state.path());
+    // One at a time: summaries queued together are merged into one message.
     for window in 0..18 {
         delivery.enqueue(summary(window, 1)).await.expect("queued");
+        let posted = usize::try_from(window).expect("small") + 1;
+        assert!(wait_until(Duration::from_secs(30), || mock.requests().len() == posted).await);
     }
     assert!(wait_until(Duration::from_secs(30), || mock.accepted().len() == 18).await);
     delivery.shutdown(Duration::from_secs(1)).await;
@@ -513,8 +516,17 @@ async fn a_budget_above_dingtalks_limit_is_throttled_and_recovers_without_loss()
     )
     .expect("opens")
     .spawn();
+    // One at a time until the robot throttles (summaries queued together are merged into one
+    // message), then the rest at once.
     for window in 0..40 {
         delivery.enqueue(summary(window, 1)).await.expect("queued");
+        let posted = usize::try_from(window).expect("small") + 1;
+        let throttled = || mock.requests().iter().any(|r| r.errcode == 660_026);
+        if !throttled() {
+            assert!(
+                wait_until(Duration::from_secs(120), || mock.requests().len() == posted).await
+            );
+        }
     }
     assert!(
         wait_until(Duration::from_secs(1200), || total_accepted_hits(&mock)
@@ -548,4 +560,247 @@ async fn debug_output_never_shows_the_webhook() {
     let handle = delivery.spawn();
     assert!(!format!("{handle:?}").contains(TOKEN));
     handle.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 12, "burst after recovery": what queued up during an outage goes out as one message
+/// when the robot is back, not one post per window (which spent the minute's budget at once).
+#[tokio::test(start_paused = true)]
+async fn a_backlog_after_an_outage_goes_out_as_one_message() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Down);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    for window in 0..12 {
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    mock.set_mode(Mode::Normal);
+    assert!(
+        wait_until(Duration::from_secs(120), || total_accepted_hits(&mock)
+            == 12)
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(mock.accepted().len(), 1, "one merged message");
+    assert!(mock.accepted()[0].text().contains("12 windows"));
+    // One INFO line per delivered post, with what an operator wants to see.
+    let delivered = logs.lines_with("delivered to DingTalk");
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    for field in ["INFO", "windows=12", "matches=12", "bytes=", "latency"] {
+        assert!(delivered[0].contains(field), "{field}: {}", delivered[0]);
+    }
+
+    // The same after a crash: the outbox left behind goes out as one message.
+    mock.set_mode(Mode::Down);
+    for window in 12..20 {
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+    }
+    drop(delivery);
+    mock.set_mode(Mode::Normal);
+    let delivery = open(&mock, state.path());
+    assert!(
+        wait_until(Duration::from_secs(120), || total_accepted_hits(&mock)
+            == 20)
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        mock.accepted().len(),
+        2,
+        "one merged message after the restart"
+    );
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &mock, state.path());
+}
+
+/// Issue 12, "budget edge": DingTalk counts by its own arrival times. With requests that take
+/// a while to arrive, no 60 s span at the robot holds more than the budget.
+#[tokio::test(start_paused = true)]
+async fn no_minute_at_the_robot_holds_more_posts_than_the_budget_whatever_the_latency() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    for window in 0..24 {
+        // The first request is slow to arrive; the later ones are fast.
+        mock.set_delay(if window == 0 {
+            Duration::from_secs(3)
+        } else {
+            Duration::ZERO
+        });
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+        let posted = usize::try_from(window).expect("small") + 1;
+        assert!(wait_until(Duration::from_secs(120), || mock.requests().len() == posted).await);
+    }
+    let requests = mock.requests();
+    assert!(requests.iter().all(Request::is_accepted), "never throttled");
+    assert!(
+        max_per_rolling_minute(&requests) <= 18,
+        "{} arrivals within 60 s",
+        max_per_rolling_minute(&requests)
+    );
+    delivery.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Issue 12, "slow recovery": retries after transient failures are at most 30 s apart, so
+/// the first post follows soon after the robot is back, however long the outage was.
+#[tokio::test(start_paused = true)]
+async fn after_a_long_outage_the_first_post_follows_the_recovery_within_30_seconds() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Http500);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 5)).await.expect("queued");
+    tokio::time::sleep(Duration::from_secs(15 * 60)).await;
+    let failed = mock.requests().len();
+    assert!(failed <= 60, "no hot loop: {failed} attempts in 15 minutes");
+    mock.set_mode(Mode::Normal);
+    let back = Instant::now();
+    assert!(wait_until(Duration::from_secs(120), || total_accepted_hits(&mock) == 5).await);
+    let first = mock.accepted()[0].at;
+    assert!(
+        first - back <= Duration::from_secs(31),
+        "first post {:?} after the robot was back",
+        first - back
+    );
+    delivery.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Issue 12, "timeouts duplicate history": a post that got no answer may have been shown. It
+/// is retried as itself (same text, same id), never merged with newer windows; newer windows
+/// follow in their own message.
+#[tokio::test(start_paused = true)]
+async fn a_post_without_an_answer_is_retried_as_itself_with_its_id() {
+    let (_guard, logs) = logs::capture();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Hang);
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&mock, state.path());
+    delivery.enqueue(summary(0, 1)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(10), || mock.requests().len() == 1).await);
+    mock.set_mode(Mode::Normal);
+    delivery.enqueue(summary(1, 2)).await.expect("queued");
+    delivery.enqueue(summary(2, 4)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(300), || total_accepted_hits(&mock) == 7).await);
+    let hung = &mock.requests()[0];
+    let accepted = mock.accepted();
+    assert_eq!(
+        hits_in(&accepted[0]),
+        1,
+        "retried alone: {}",
+        accepted[0].text()
+    );
+    assert_eq!(accepted[0].body, hung.body, "retried as itself");
+    let ids: Vec<Option<String>> = accepted.iter().map(Request::message_id).collect();
+    assert!(
+        hung.message_id().is_some(),
+        "an id on the last line: {}",
+        hung.text()
+    );
+    assert_eq!(ids[0], hung.message_id(), "the retry carries the same id");
+    assert_eq!(accepted.len(), 2, "newer windows merged into one message");
+    assert_eq!(hits_in(&accepted[1]), 6);
+    assert!(
+        ids[1].is_some() && ids[1] != ids[0],
+        "a new message, a new id: {ids:?}"
+    );
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &mock, state.path());
+}
+
+/// Issue 12, SIGHUP: every `dingtalk` setting applies to a running delivery, and summaries held
+/// by a configuration error are retried at once.
+#[tokio::test(start_paused = true)]
+async fn reconfigure_applies_every_dingtalk_setting_and_retries_held_summaries_at_once() {
+    let (_guard, logs) = logs::capture();
+    let old = MockDingTalk::start(MockOptions {
+        keywords: vec!["告警".into()],
+        ..MockOptions::default()
+    })
+    .await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let delivery = open(&old, state.path());
+    delivery.enqueue(summary(0, 3)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(10), || !old.requests().is_empty()).await);
+    assert!(old.accepted().is_empty(), "keyword rejected");
+
+    // The operator moves to another robot, with another secret, keyword, budget and mentions.
+    let new = MockDingTalk::start(MockOptions {
+        keywords: vec!["告警".into()],
+        secret: Some("SECanother-made-up-secret".into()),
+        ..MockOptions::default()
+    })
+    .await;
+    let mut dingtalk = new.dingtalk_config();
+    dingtalk.keyword = "告警".into();
+    dingtalk.max_per_minute = 2;
+    dingtalk.mention.mobiles = vec!["13800000000".into()];
+    let reloaded = Instant::now();
+    delivery
+        .reconfigure(&dingtalk, render_options(&dingtalk))
+        .await
+        .expect("reconfigured");
+    assert!(wait_until(Duration::from_secs(5), || new.accepted().len() == 1).await);
+    assert!(
+        new.accepted()[0].at - reloaded <= Duration::from_secs(2),
+        "at once"
+    );
+    let text = new.accepted()[0].text();
+    assert!(
+        text.contains("告警") && text.contains("@13800000000"),
+        "{text}"
+    );
+    assert_eq!(hits_in(&new.accepted()[0]), 3);
+
+    // The new budget holds: 2 posts per minute.
+    for window in 1..5 {
+        delivery.enqueue(summary(window, 1)).await.expect("queued");
+        let posted = usize::try_from(window).expect("small") + 1;
+        assert!(wait_until(Duration::from_secs(120), || new.accepted().len() == posted).await);
+    }
+    assert!(max_per_rolling_minute(&new.requests()) <= 2);
+    assert_eq!(old.requests().len(), 1, "nothing more to the old robot");
+    delivery.shutdown(Duration::from_secs(1)).await;
+    assert_no_secret(&logs, &new, state.path());
+    assert!(!logs.contents().contains("SECanother-made-up-secret"));
+}
+
+/// Issue 12, mentions: however many people are mentioned (up to the cap) and however long
+/// their ids, every message carries the keyword and fits the byte budget.
+#[tokio::test(start_paused = true)]
+async fn the_most_mentions_allowed_never_cost_the_keyword_or_the_budget() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut dingtalk = mock.dingtalk_config();
+    dingtalk.max_body_bytes = logding::config::MIN_BODY_BYTES;
+    // As many long user ids as `check` lets through at the smallest budget.
+    for i in 0..logding::config::MAX_MENTIONS {
+        dingtalk.mention.user_ids.push(format!("{i:0>64}"));
+        if dingtalk.mention.cost_bytes()
+            > dingtalk.max_body_bytes / logding::config::MENTION_SHARE
+        {
+            dingtalk.mention.user_ids.pop();
+            break;
+        }
+    }
+    assert!(!dingtalk.mention.user_ids.is_empty());
+    let delivery = Delivery::open(
+        &dingtalk,
+        render_options(&dingtalk),
+        state.path(),
+        &OutboxOptions { max_entries: 1000 },
+    )
+    .expect("opens")
+    .spawn();
+    delivery.enqueue(summary(0, 9)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(600), || total_accepted_hits(&mock) >= 9).await);
+    for request in mock.requests() {
+        assert!(
+            request.body.len() <= dingtalk.max_body_bytes,
+            "{}",
+            request.body.len()
+        );
+        assert!(request.text().contains("[alert]"), "{}", request.text());
+    }
+    delivery.shutdown(Duration::from_secs(1)).await;
 }

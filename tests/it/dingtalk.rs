@@ -229,3 +229,18 @@ async fn send_test_command_explains_a_rejection_and_exits_1() {
     );
     assert!(!format!("{stdout}{stderr}").contains(TOKEN));
 }
+
+/// Issue 12: an answer is read up to 64 KiB; a larger one is an error, never read whole.
+#[tokio::test]
+async fn an_oversized_answer_is_an_error() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Oversized);
+    let dingtalk = mock.dingtalk_config();
+    let answer = sink::send_test(&dingtalk, &render_options(&dingtalk))
+        .await
+        .expect("sent");
+    assert!(
+        matches!(&answer, Answer::Retry { reason } if reason.contains("larger than 64 KiB")),
+        "{answer:?}"
+    );
+}

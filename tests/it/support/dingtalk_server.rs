@@ -63,6 +63,8 @@ pub(crate) enum Mode {
     Reset,
     /// Close the listening socket: connection refused.
     Down,
+    /// HTTP 200 with a success answer padded past 1 MiB (a broken proxy).
+    Oversized,
     /// HTTP 200 with this DingTalk answer.
     Answer {
         /// `errcode`.
@@ -81,7 +83,8 @@ pub(crate) struct Request {
     pub(crate) body: String,
     /// The query string, as sent.
     pub(crate) query: String,
-    /// The `errcode` answered (`-500` for HTTP 500, `-2` for HTML, `-3` for a hang).
+    /// The `errcode` answered (`-500` for HTTP 500, `-2` for HTML, `-3` for a hang, `-4` for
+    /// an oversized answer).
     pub(crate) errcode: i64,
 }
 
@@ -95,11 +98,21 @@ impl Request {
     pub(crate) fn text(&self) -> String {
         message_text(&self.body)
     }
+
+    /// The message id on the text's last line (`#a3f9`), if any.
+    pub(crate) fn message_id(&self) -> Option<String> {
+        let text = self.text();
+        let last = text.lines().last()?.trim();
+        let id = last.rsplit(' ').next()?.strip_prefix('#')?;
+        (id.len() >= 4 && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_owned())
+    }
 }
 
 struct Shared {
     options: MockOptions,
     mode: Mode,
+    /// How long a new connection waits before its request is read (network latency).
+    delay: Duration,
     requests: Vec<Request>,
     connections: usize,
 }
@@ -121,6 +134,7 @@ impl MockDingTalk {
         let shared = Arc::new(Mutex::new(Shared {
             options,
             mode: Mode::Normal,
+            delay: Duration::ZERO,
             requests: Vec::new(),
             connections: 0,
         }));
@@ -163,6 +177,12 @@ impl MockDingTalk {
     /// Replaces the robot's keywords.
     pub(crate) fn set_keywords(&self, keywords: &[&str]) {
         self.lock().options.keywords = keywords.iter().map(|k| (*k).to_owned()).collect();
+    }
+
+    /// Delays every new connection by `delay` before its request is read, so requests arrive
+    /// that long after they were sent (latency the client cannot see).
+    pub(crate) fn set_delay(&self, delay: Duration) {
+        self.lock().delay = delay;
     }
 
     /// Switches the fault mode. Leaving [`Mode::Down`] listens again on the same port.
@@ -225,11 +245,14 @@ impl axum::serve::Listener for MockListener {
             let Ok((stream, addr)) = self.inner.accept().await else {
                 continue;
             };
-            let reset = {
+            let (reset, delay) = {
                 let mut shared = self.shared.lock().expect("not poisoned");
                 shared.connections += 1;
-                shared.mode == Mode::Reset
+                (shared.mode == Mode::Reset, shared.delay)
             };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             if reset {
                 stream.set_zero_linger().expect("SO_LINGER");
                 drop(stream);
@@ -257,6 +280,7 @@ async fn robot_send(
             Mode::Http500 => (-500, String::new()),
             Mode::Html => (-2, String::new()),
             Mode::Hang => (-3, String::new()),
+            Mode::Oversized => (-4, String::new()),
             Mode::Answer { errcode, errmsg } => (*errcode, errmsg.clone()),
             Mode::Normal | Mode::Reset | Mode::Down => judge(&mut shared, &query, &body),
         };
@@ -286,6 +310,14 @@ async fn robot_send(
             std::future::pending::<()>().await;
             unreachable!("pending never completes")
         }
+        Mode::Oversized => (
+            StatusCode::OK,
+            close,
+            axum::Json(
+                serde_json::json!({"errcode": 0, "errmsg": "ok", "pad": "x".repeat(1 << 20)}),
+            ),
+        )
+            .into_response(),
         _ => (
             StatusCode::OK,
             close,
