@@ -540,7 +540,9 @@ impl<P: Payload> Worker<P> {
 
     /// The outbox, for in-memory reads and pins (no IO happens under this lock on the runtime).
     fn lock_outbox(&self) -> std::sync::MutexGuard<'_, Outbox<P>> {
-        self.outbox.lock().expect("the outbox lock is never poisoned")
+        self.outbox
+            .lock()
+            .expect("the outbox lock is never poisoned")
     }
 
     /// Runs `f` on the outbox on the blocking pool (it writes and fsyncs).

@@ -63,15 +63,39 @@ fn hits_in(request: &Request) -> u64 {
 }
 
 fn open(mock: &MockDingTalk, state_dir: &Path) -> DeliveryHandle {
-    let dingtalk = mock.dingtalk_config();
+    open_with(&mock.dingtalk_config(), state_dir)
+}
+
+fn open_with(dingtalk: &logding::config::DingTalk, state_dir: &Path) -> DeliveryHandle {
     Delivery::open(
-        &dingtalk,
-        render_options(&dingtalk),
+        dingtalk,
+        render_options(dingtalk),
         state_dir,
         &OutboxOptions { max_entries: 1000 },
     )
     .expect("opens")
     .spawn()
+}
+
+/// A robot whose only keyword is `keyword`.
+async fn robot_with_keyword(keyword: &str) -> MockDingTalk {
+    MockDingTalk::start(MockOptions {
+        keywords: vec![keyword.into()],
+        ..MockOptions::default()
+    })
+    .await
+}
+
+/// Queues a one-hit summary and waits until it has been posted (summaries queued together
+/// would be merged into one message).
+async fn enqueue_and_wait_for_its_post(
+    delivery: &DeliveryHandle,
+    mock: &MockDingTalk,
+    window: i64,
+) {
+    let before = mock.requests().len();
+    delivery.enqueue(summary(window, 1)).await.expect("queued");
+    assert!(wait_until(Duration::from_secs(120), || mock.requests().len() > before).await);
 }
 
 /// Lets virtual time pass, one second at a time, until `done` holds or `limit` has passed.
@@ -296,11 +320,7 @@ async fn a_throttled_robot_gets_silence_then_one_merged_message() {
 #[tokio::test(start_paused = true)]
 async fn a_keyword_rejection_is_logged_once_and_kept_until_fixed() {
     let (_guard, logs) = logs::capture();
-    let mock = MockDingTalk::start(MockOptions {
-        keywords: vec!["告警".into()],
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = robot_with_keyword("告警").await;
     let state = tempfile::tempdir().expect("tempdir");
     let delivery = open(&mock, state.path());
     for window in 0..3 {
@@ -401,11 +421,8 @@ async fn a_restart_does_not_reset_the_budget() {
     let mock = MockDingTalk::start(MockOptions::default()).await;
     let state = tempfile::tempdir().expect("tempdir");
     let delivery = open(&mock, state.path());
-    // One at a time: summaries queued together are merged into one message.
     for window in 0..18 {
-        delivery.enqueue(summary(window, 1)).await.expect("queued");
-        let posted = usize::try_from(window).expect("small") + 1;
-        assert!(wait_until(Duration::from_secs(30), || mock.requests().len() == posted).await);
+        enqueue_and_wait_for_its_post(&delivery, &mock, window).await;
     }
     assert!(wait_until(Duration::from_secs(30), || mock.accepted().len() == 18).await);
     delivery.shutdown(Duration::from_secs(1)).await;
@@ -508,24 +525,13 @@ async fn a_budget_above_dingtalks_limit_is_throttled_and_recovers_without_loss()
     let mut dingtalk = mock.dingtalk_config();
     dingtalk.max_per_minute = 30;
     let state = tempfile::tempdir().expect("tempdir");
-    let delivery = Delivery::open(
-        &dingtalk,
-        render_options(&dingtalk),
-        state.path(),
-        &OutboxOptions { max_entries: 1000 },
-    )
-    .expect("opens")
-    .spawn();
-    // One at a time until the robot throttles (summaries queued together are merged into one
-    // message), then the rest at once.
+    let delivery = open_with(&dingtalk, state.path());
+    // One at a time until the robot throttles, then the rest at once.
     for window in 0..40 {
-        delivery.enqueue(summary(window, 1)).await.expect("queued");
-        let posted = usize::try_from(window).expect("small") + 1;
-        let throttled = || mock.requests().iter().any(|r| r.errcode == 660_026);
-        if !throttled() {
-            assert!(
-                wait_until(Duration::from_secs(120), || mock.requests().len() == posted).await
-            );
+        if mock.requests().iter().any(|r| r.errcode == 660_026) {
+            delivery.enqueue(summary(window, 1)).await.expect("queued");
+        } else {
+            enqueue_and_wait_for_its_post(&delivery, &mock, window).await;
         }
     }
     assert!(
@@ -628,9 +634,7 @@ async fn no_minute_at_the_robot_holds_more_posts_than_the_budget_whatever_the_la
         } else {
             Duration::ZERO
         });
-        delivery.enqueue(summary(window, 1)).await.expect("queued");
-        let posted = usize::try_from(window).expect("small") + 1;
-        assert!(wait_until(Duration::from_secs(120), || mock.requests().len() == posted).await);
+        enqueue_and_wait_for_its_post(&delivery, &mock, window).await;
     }
     let requests = mock.requests();
     assert!(requests.iter().all(Request::is_accepted), "never throttled");
@@ -713,11 +717,7 @@ async fn a_post_without_an_answer_is_retried_as_itself_with_its_id() {
 #[tokio::test(start_paused = true)]
 async fn reconfigure_applies_every_dingtalk_setting_and_retries_held_summaries_at_once() {
     let (_guard, logs) = logs::capture();
-    let old = MockDingTalk::start(MockOptions {
-        keywords: vec!["告警".into()],
-        ..MockOptions::default()
-    })
-    .await;
+    let old = robot_with_keyword("告警").await;
     let state = tempfile::tempdir().expect("tempdir");
     let delivery = open(&old, state.path());
     delivery.enqueue(summary(0, 3)).await.expect("queued");
@@ -754,10 +754,9 @@ async fn reconfigure_applies_every_dingtalk_setting_and_retries_held_summaries_a
 
     // The new budget holds: 2 posts per minute.
     for window in 1..5 {
-        delivery.enqueue(summary(window, 1)).await.expect("queued");
-        let posted = usize::try_from(window).expect("small") + 1;
-        assert!(wait_until(Duration::from_secs(120), || new.accepted().len() == posted).await);
+        enqueue_and_wait_for_its_post(&delivery, &new, window).await;
     }
+    assert_eq!(new.accepted().len(), 5);
     assert!(max_per_rolling_minute(&new.requests()) <= 2);
     assert_eq!(old.requests().len(), 1, "nothing more to the old robot");
     delivery.shutdown(Duration::from_secs(1)).await;
@@ -776,22 +775,14 @@ async fn the_most_mentions_allowed_never_cost_the_keyword_or_the_budget() {
     // As many long user ids as `check` lets through at the smallest budget.
     for i in 0..logding::config::MAX_MENTIONS {
         dingtalk.mention.user_ids.push(format!("{i:0>64}"));
-        if dingtalk.mention.cost_bytes()
-            > dingtalk.max_body_bytes / logding::config::MENTION_SHARE
+        if dingtalk.mention.cost_bytes() > dingtalk.max_body_bytes / logding::config::MENTION_SHARE
         {
             dingtalk.mention.user_ids.pop();
             break;
         }
     }
     assert!(!dingtalk.mention.user_ids.is_empty());
-    let delivery = Delivery::open(
-        &dingtalk,
-        render_options(&dingtalk),
-        state.path(),
-        &OutboxOptions { max_entries: 1000 },
-    )
-    .expect("opens")
-    .spawn();
+    let delivery = open_with(&dingtalk, state.path());
     delivery.enqueue(summary(0, 9)).await.expect("queued");
     assert!(wait_until(Duration::from_secs(600), || total_accepted_hits(&mock) >= 9).await);
     for request in mock.requests() {
