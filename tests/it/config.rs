@@ -115,7 +115,7 @@ fn http_webhook_is_refused_without_showing_the_url() {
 fn check_accepts_the_bundled_config() {
     let out = logding(&["check", "-c", "config/logding.yaml"]);
     assert_eq!(stderr(&out), "");
-    assert_eq!(stdout(&out), "ok: 13 rules from 5 files, 4 sources\n");
+    assert_eq!(stdout(&out), "ok: 18 rules from 6 files, 5 sources\n");
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -170,22 +170,27 @@ fn explain_shows_the_matching_pattern_and_captures() {
     insta::assert_snapshot!(stdout(&out), @r#"
     line:   10.0.0.11 - - [28/Nov/2026:10:00:03 +0800] "GET /api/orders/1002 HTTP/1.1" 502 157 "-" "okhttp/4.12.0"
     masked: <ip> - - [<ts>] "<str>" <n> <n> "<str>" "<str>"
-      logding-smoke-test      no match
-      go-panic                no match
-      go-fatal                no match
-      go-error-log            no match
-      java-oom                no match
-      java-db-timeout         no match
-      java-exception-cause    no match
-      java-error              no match
-      nginx-5xx               match `"(?P<method>[A-Z]+) (?P<path>[^ "?]*)[^"]*" (?P<status>5\d\d) ` (error)
-                              method = GET
-                              path = /api/orders/1002
-                              status = 502
-      nginx-upstream-timeout  no match
-      nginx-connect-failed    no match
-      python-traceback        no match
-      python-error            no match
+      logding-smoke-test           no match
+      go-panic                     no match
+      go-fatal                     no match
+      go-error-log                 no match
+      java-oom                     no match
+      java-db-timeout              no match
+      java-exception-cause         no match
+      java-error                   no match
+      nginx-5xx                    match `"(?P<method>[A-Z]+) (?P<path>[^ "?]*)[^"]*" (?P<status>5\d\d) ` (error)
+                                   method = GET
+                                   path = /api/orders/1002
+                                   status = 502
+      nginx-upstream-timeout       no match
+      nginx-connect-failed         no match
+      postgres-panic               no match
+      postgres-out-of-connections  no match
+      postgres-auth-failed         no match
+      postgres-deadlock            no match
+      postgres-fatal               no match
+      python-traceback             no match
+      python-error                 no match
     "#);
 }
 
