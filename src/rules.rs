@@ -4,7 +4,8 @@
 //! matching makes a hit), exclusions, a severity, a per-window threshold and the named captures
 //! that split its count. Patterns are compiled with the `regex` crate's bytes API, so invalid
 //! UTF-8 in a log never stops matching, and with a compile size limit, so one pathological rule
-//! cannot eat the host's memory. The `regex` crate guarantees linear-time matching; that is why
+//! cannot eat the host's memory. A pattern is checked when its rule loads and compiled the first
+//! time a line needs it (see [`Pattern`]): most rules of a large set never do. The `regex` crate guarantees linear-time matching; that is why
 //! look-around and backreferences are rejected (with an explanation) rather than emulated.
 //!
 //! This module is pure: no IO, no clock. [`crate::scan`] runs a [`RuleSet`] over chunks.
@@ -14,6 +15,10 @@ use std::num::NonZeroU64;
 
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
+
+mod pattern;
+
+pub use pattern::{ONEPASS_SIZE_LIMIT, Pattern, syntax_config};
 
 /// Upper bound on the compiled size of one pattern (bytes of the regex program).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -166,10 +171,10 @@ pub struct Rule {
     pub group_by: Vec<String>,
     /// Source names this rule applies to; empty means all sources.
     pub sources: Vec<String>,
-    /// Compiled patterns (any-of).
-    pub patterns: Vec<Regex>,
-    /// Compiled exclusions.
-    pub excludes: Vec<Regex>,
+    /// Patterns (any-of).
+    pub patterns: Vec<Pattern>,
+    /// Exclusions.
+    pub excludes: Vec<Pattern>,
     /// For each pattern, for each `group_by` name, the capture index in that pattern.
     pub group_slots: Vec<Vec<Option<usize>>>,
     /// Example lines that must match.
@@ -266,12 +271,12 @@ impl Rule {
         if slots.is_empty() {
             return Vec::new();
         }
-        let Some(caps) = self.patterns[pattern].captures(line) else {
+        let Some(groups) = self.patterns[pattern].captures(line) else {
             return vec![None; slots.len()];
         };
         slots
             .iter()
-            .map(|slot| slot.and_then(|i| caps.get(i)).map(|m| m.range()))
+            .map(|slot| slot.and_then(|i| groups.get(i).cloned().flatten()))
             .collect()
     }
 }
@@ -281,10 +286,10 @@ fn compile_all(
     sources: &[String],
     kind: fn(usize) -> PatternKind,
     errors: &mut Vec<RuleError>,
-) -> Vec<Regex> {
+) -> Vec<Pattern> {
     let mut out = Vec::with_capacity(sources.len());
     for (i, pattern) in sources.iter().enumerate() {
-        match compile_pattern(pattern) {
+        match Pattern::new(pattern) {
             Ok(re) => out.push(re),
             Err(message) => errors.push(classify(rule, kind(i), pattern, message)),
         }
@@ -292,8 +297,8 @@ fn compile_all(
     out
 }
 
-/// Compiles one pattern the way every rule pattern is compiled: bytes API, multi-line anchors
-/// (so `^` works inside multiline events), CRLF-aware, size-limited.
+/// Compiles one pattern with the flags of rule patterns ([`syntax_config`]) into a `regex`
+/// crate regex, size-limited (multiline `start` patterns).
 ///
 /// # Errors
 ///
@@ -306,10 +311,7 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()
         .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => format!(
-                "the compiled pattern is larger than the limit of {limit} bytes; \
-                 simplify it (large counted repetitions like `\\w{{1000}}` are the usual cause)"
-            ),
+            regex::Error::CompiledTooBig(limit) => pattern::too_big(limit),
             other => other.to_string(),
         })
 }
@@ -342,7 +344,7 @@ fn classify(rule: &str, kind: PatternKind, pattern: &str, message: String) -> Ru
     }
 }
 
-fn unknown_group(rule: &str, name: &str, patterns: &[Regex]) -> RuleError {
+fn unknown_group(rule: &str, name: &str, patterns: &[Pattern]) -> RuleError {
     let mut names: Vec<&str> = patterns
         .iter()
         .flat_map(|re| re.capture_names().flatten())

@@ -8,7 +8,10 @@
 //! Pure: no IO, no clock.
 
 mod literals;
+mod parallel;
 mod prefilter;
+
+pub use parallel::MIN_PART_BYTES;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -230,7 +233,7 @@ impl Matcher {
 }
 
 impl Fast {
-    /// Parses every pattern again (with the flags of [`crate::rules::compile_pattern`]) and
+    /// Parses every pattern again (with the flags of [`crate::rules::syntax_config`]) and
     /// builds the combined automata; `None` if any step fails.
     fn new(rules: &RuleSet, ids: &[RuleId]) -> Option<Fast> {
         let mut hirs: Vec<Hir> = Vec::new();
@@ -253,15 +256,9 @@ impl Fast {
     }
 }
 
-/// Parses a pattern the way [`crate::rules::compile_pattern`] compiles it.
+/// Parses a pattern the way rule patterns are compiled ([`crate::rules::syntax_config`]).
 fn parse(pattern: &str) -> Option<Hir> {
-    regex_syntax::ParserBuilder::new()
-        .multi_line(true)
-        .crlf(true)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()
+    regex_automata::util::syntax::parse_with(pattern, &crate::rules::syntax_config()).ok()
 }
 
 fn hit(rule: &Rule, id: RuleId, pattern: usize, chunk: &[u8], line: Range<usize>) -> Hit {
@@ -412,6 +409,30 @@ mod tests {
         assert_eq!(hits.len(), 1);
     }
 
+    #[test]
+    fn a_large_rule_set_is_searched_through_a_cover_of_its_literals() {
+        let rules = (0..100)
+            .map(|i| {
+                let pattern = format!(r"Svc{i}Exception: (?P<x>\w+)");
+                rule(&format!("r{i}"), &[&pattern], &[], &["x"])
+            })
+            .collect();
+        let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+        assert!(matcher.fast.as_ref().unwrap().prefilter.has_cover());
+        let chunk = "ok\nSvc7Exception: boom\nOtherException: x\nSvc70Exception: \u{e9}t\u{e9}\n\
+                     Svc99Exception: - Svc1Exception: y\nSvc3Exception \n"
+            .as_bytes();
+        let (mut fast, mut reference) = (Vec::new(), Vec::new());
+        let stats = matcher.scan(chunk, &mut fast);
+        assert_eq!(stats, matcher.scan_reference(chunk, &mut reference));
+        assert_eq!(fast, reference);
+        let groups: Vec<&[u8]> = fast
+            .iter()
+            .map(|hit| &chunk[hit.groups[0].clone().unwrap()])
+            .collect();
+        assert_eq!(groups, [&b"boom"[..], "\u{e9}t\u{e9}".as_bytes(), b"y"]);
+    }
+
     mod equivalence {
         use super::*;
         use proptest::prelude::*;
@@ -543,6 +564,22 @@ mod tests {
                 let reference_stats = matcher.scan_reference(&chunk, &mut reference);
                 prop_assert_eq!(fast, reference);
                 prop_assert_eq!(fast_stats, reference_stats);
+            }
+
+            #[test]
+            fn parallel_scan_equals_reference(
+                rules in rules(),
+                chunk in chunk(),
+                parts in 1usize..5,
+            ) {
+                prop_assume!(!rules.is_empty());
+                let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+                let parts = parallel::split_at_lines(&chunk, parts, 1);
+                let (mut parallel, mut reference) = (Vec::new(), Vec::new());
+                let parallel_stats = matcher.scan_parts(&chunk, &parts, &mut parallel);
+                let reference_stats = matcher.scan_reference(&chunk, &mut reference);
+                prop_assert_eq!(parallel, reference);
+                prop_assert_eq!(parallel_stats, reference_stats);
             }
 
             #[test]

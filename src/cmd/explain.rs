@@ -100,16 +100,15 @@ fn describe(rule: &Rule, verdict: &Verdict) -> String {
 /// The named captures of `pattern` on `line`, in pattern order; absent groups are skipped.
 fn captures(rule: &Rule, pattern: usize, line: &[u8]) -> Vec<(String, String)> {
     let re = &rule.patterns[pattern];
-    let Some(caps) = re.captures(line) else {
+    let Some(groups) = re.captures(line) else {
         return Vec::new();
     };
     re.capture_names()
-        .enumerate()
-        .filter_map(|(i, name)| {
-            let value = caps.get(i)?;
+        .zip(groups)
+        .filter_map(|(name, range)| {
             Some((
                 name?.to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                String::from_utf8_lossy(&line[range?]).into_owned(),
             ))
         })
         .collect()

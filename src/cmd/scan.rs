@@ -45,6 +45,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 64 << 10;
 pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let config = config::load(&args.config.config)?;
     let mut scan = Scan::new(&config, Timestamp::now())?;
+    if let Some(threads) = args.threads {
+        scan.set_threads(usize::from(threads));
+    }
     let mut failed = false;
     for path in &args.paths {
         if let Err(err) = scan.file(path) {
@@ -68,6 +71,8 @@ pub struct Scan {
     totals: Totals,
     hits: Vec<Hit>,
     buffer: Vec<u8>,
+    /// Threads that scan one chunk (see [`Matcher::scan_parallel`]).
+    threads: usize,
 }
 
 /// What is counted, for the report.
@@ -135,7 +140,13 @@ impl Scan {
             now,
             hits: Vec::new(),
             buffer: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         })
+    }
+
+    /// Scans each chunk on up to `threads` threads (default: one per core).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// Scans one file from its beginning.
@@ -170,6 +181,7 @@ impl Scan {
                 aggregator: &mut self.aggregator,
                 hits: &mut self.hits,
                 matcher: plan.matcher,
+                threads: self.threads,
                 now: self.now,
                 file: &name,
             },
@@ -178,7 +190,8 @@ impl Scan {
             started: std::time::Instant::now(),
             scratch: Vec::new(),
         };
-        let size = CHUNK_BYTES.max(plan.max_line_bytes + 1);
+        // One chunk per thread in each read: the parts of a read are scanned in parallel.
+        let size = (CHUNK_BYTES * self.threads).max(plan.max_line_bytes + 1);
         self.buffer.resize(size, 0);
         read_lines(
             &mut file,
@@ -292,6 +305,7 @@ struct Observer<'a> {
     aggregator: &'a mut Aggregator,
     hits: &'a mut Vec<Hit>,
     matcher: &'a Matcher,
+    threads: usize,
     now: Timestamp,
     file: &'a str,
 }
@@ -336,7 +350,7 @@ impl Observer<'_> {
         let stats: ScanStats = if is_event {
             self.matcher.scan_record(bytes, self.hits)
         } else {
-            self.matcher.scan(bytes, self.hits)
+            self.matcher.scan_parallel(bytes, self.threads, self.hits)
         };
         self.totals.lines += stats.lines;
         self.totals.excluded += stats.excluded;

@@ -13,6 +13,8 @@
 //!   An Aho-Corasick search for these literals finds every line the pattern can match, and
 //!   skips the rest at memchr speed.
 
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq, rank};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
@@ -21,6 +23,8 @@ use regex_syntax::hir::{
 
 /// Sets with more literals than this are cut to shorter prefixes (see [`cut`]).
 const MAX_LITERALS: usize = 16;
+/// The shortest and longest substrings [`cover`] considers.
+const COVER_LENGTHS: std::ops::RangeInclusive<usize> = 3..=16;
 /// Literal sets whose most common literal is less rare than this are not searched for (see
 /// [`is_searchable`]).
 const MIN_RARITY: i64 = 80;
@@ -165,6 +169,60 @@ fn score(set: &[Vec<u8>]) -> i64 {
     weakest - 16 * i64::from(usize::BITS - set.len().leading_zeros())
 }
 
+/// At most `max` literals such that every literal of `literals` contains one of them, chosen
+/// to be shared by as many literals as possible (`Exception: ` for a thousand
+/// `FooException: (?P<x>\w+)` patterns), each rare enough to be worth a search; `None` when
+/// there is no such set. A line holding some literal of `literals` holds one of the cover, so
+/// the cover finds a superset of the candidate lines with a searcher small enough for SIMD.
+///
+/// Greedy set cover (lazy: a substring's count of uncovered literals only ever goes down),
+/// longer and rarer substrings first among equal counts.
+pub(crate) fn cover(literals: &[Vec<u8>], max: usize) -> Option<Vec<Vec<u8>>> {
+    let mut holders: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (index, literal) in literals.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for len in COVER_LENGTHS {
+            for substring in literal.windows(len) {
+                if seen.insert(substring) && rarity(substring) >= MIN_RARITY {
+                    holders.entry(substring).or_default().push(index);
+                }
+            }
+        }
+        // The literal itself is searchable (it passed `is_searchable`), whatever its length.
+        if seen.insert(literal) {
+            holders.entry(literal).or_default().push(index);
+        }
+    }
+    let key = |substring: &[u8], count: usize| (count, rarity(substring), substring.len());
+    let mut heap: BinaryHeap<_> = holders
+        .iter()
+        .map(|(&substring, held)| (key(substring, held.len()), substring))
+        .collect();
+    let mut covered = vec![false; literals.len()];
+    let mut left = literals.len();
+    let mut chosen = Vec::new();
+    while left > 0 {
+        let (stale, substring) = heap.pop()?;
+        let count = holders[substring].iter().filter(|&&i| !covered[i]).count();
+        if count == 0 {
+            continue;
+        }
+        if key(substring, count) < stale {
+            heap.push((key(substring, count), substring));
+            continue;
+        }
+        if chosen.len() == max {
+            return None;
+        }
+        for &i in &holders[substring] {
+            left -= usize::from(!covered[i]);
+            covered[i] = true;
+        }
+        chosen.push(substring.to_vec());
+    }
+    Some(chosen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +271,24 @@ mod tests {
         check(r"^\S+$", None);
         check("ab|bcd", None);
         check("x*", None);
+    }
+
+    #[test]
+    fn a_cover_is_shared_by_many_literals() {
+        let literals: Vec<Vec<u8>> = ["Order", "Payment", "Stock"]
+            .iter()
+            .flat_map(|service| {
+                [
+                    format!("{service}LookupException: "),
+                    format!("{service}UpdateException: "),
+                ]
+            })
+            .map(String::into_bytes)
+            .collect();
+        let cover = cover(&literals, 2).unwrap();
+        assert_eq!(cover.len(), 1, "{cover:?}");
+        assert!(literals.iter().all(|l| l.windows(cover[0].len()).any(|w| w == cover[0])));
+        assert_eq!(super::cover(&[b"ERROR".to_vec(), b"FATAL".to_vec()], 1), None);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!   spans two lines) searched over the whole chunk.
 //!
 //! [`Prefilter::next_candidate`] merges the two: "the next position at or after `at` where a
-//! candidate line is". A candidate is only a candidate: on its line, [`Prefilter::mark`] finds
+//! candidate line is". With more literals than the SIMD searcher takes (a large rule set), the
+//! chunk is searched for a small *cover* of them instead (substrings shared by many literals,
+//! see [`super::literals::cover`]), and the full set is only searched on the lines it finds. A candidate is only a candidate: on its line, [`Prefilter::mark`] finds
 //! the patterns that may match (those whose literals occur in it, and the DFA's), and the
 //! caller runs just those, each with its own exact regex.
 
@@ -17,13 +19,18 @@ use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind, packed};
 use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::Hir;
 
-use super::literals::{required_literals, strip_newline};
+use super::literals::{cover, required_literals, strip_newline};
+
+/// The most literals the SIMD searcher (Teddy) takes.
+const PACKED_LITERALS: usize = 64;
 
 /// Everything that finds candidate lines in a chunk, and the patterns to try on each.
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
     /// The required literals of all patterns that have some, longest first.
     literals: Option<Literals>,
+    /// What the chunk is searched for when `literals` is too large for SIMD: a cover of them.
+    cover: Option<Literals>,
     /// For each literal, the patterns that require it or a prefix of it (see [`Prefilter::mark`]).
     owners: Vec<Vec<usize>>,
     /// Patterns without usable literals, combined.
@@ -107,13 +114,25 @@ impl Prefilter {
             Some(limit) => combined_dfa(&fallback, limit)?,
             None => None,
         };
+        let cover = match dfa_size_limit {
+            Some(_) if literals.len() > PACKED_LITERALS => cover(&literals, PACKED_LITERALS),
+            _ => None,
+        };
+        tracing::debug!(cover = cover.as_ref().map(Vec::len), "scan prefilter cover");
         Ok(Prefilter {
+            cover: cover.as_deref().map(Literals::new).transpose()?.flatten(),
             literals: Literals::new(&literals)?,
             owners,
             dfa,
             always,
             patterns: hirs.len(),
         })
+    }
+
+    /// Returns true if and only if chunks are searched for a cover of the literals.
+    #[cfg(test)]
+    pub(crate) fn has_cover(&self) -> bool {
+        self.cover.is_some()
     }
 
     /// An empty set of patterns, sized for this prefilter.
@@ -134,7 +153,8 @@ impl Prefilter {
         at: usize,
         cursors: &mut Cursors,
     ) -> Option<usize> {
-        let literal = self.literals.as_ref().and_then(|literals| {
+        let searcher = self.cover.as_ref().or(self.literals.as_ref());
+        let literal = searcher.and_then(|literals| {
             cached(&mut cursors.literal, at, || {
                 literals.find(chunk, at).map(|(start, _)| start)
             })
