@@ -65,7 +65,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
 pub struct Scan {
     rules: Arc<RuleSet>,
     sources: Vec<SourcePlan>,
-    all_rules: Matcher,
+    /// For paths of no source; built when first needed (large rule sets take a while).
+    all_rules: std::sync::OnceLock<Matcher>,
     now: Timestamp,
     aggregator: Aggregator,
     totals: Totals,
@@ -129,7 +130,7 @@ impl Scan {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Scan {
-            all_rules: Matcher::with_all_rules(rules.clone()),
+            all_rules: std::sync::OnceLock::new(),
             aggregator: Aggregator::new(rules.clone(), WindowOptions::from_config(config)),
             totals: Totals {
                 counts: vec![0; rules.len()],
@@ -163,7 +164,9 @@ impl Scan {
                 max_line_bytes: self.sources[i].max_line_bytes,
             },
             None => FilePlan {
-                matcher: &self.all_rules,
+                matcher: self
+                    .all_rules
+                    .get_or_init(|| Matcher::with_all_rules(self.rules.clone())),
                 multiline: None,
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             },

@@ -35,7 +35,10 @@ pub struct Pattern {
 /// The parser flags of every rule pattern: bytes (invalid UTF-8 never stops a match),
 /// multi-line anchors (so `^` works inside multiline events), CRLF-aware.
 pub fn syntax_config() -> syntax::Config {
-    syntax::Config::new().utf8(false).multi_line(true).crlf(true)
+    syntax::Config::new()
+        .utf8(false)
+        .multi_line(true)
+        .crlf(true)
 }
 
 impl Pattern {
@@ -175,7 +178,11 @@ mod tests {
     #[test]
     fn errors_are_found_when_loading() {
         assert!(Pattern::new("(").unwrap_err().contains("unclosed group"));
-        assert!(Pattern::new(r"\w{1000}").unwrap_err().contains("larger than the limit"));
+        assert!(
+            Pattern::new(r"\w{1000}")
+                .unwrap_err()
+                .contains("larger than the limit")
+        );
     }
 
     #[test]

@@ -23,8 +23,9 @@ use regex_syntax::hir::{
 
 /// Sets with more literals than this are cut to shorter prefixes (see [`cut`]).
 const MAX_LITERALS: usize = 16;
-/// The shortest and longest substrings [`cover`] considers.
-const COVER_LENGTHS: std::ops::RangeInclusive<usize> = 3..=16;
+/// The lengths of the substrings [`cover`] considers (a few, to keep it quick: any shared run of
+/// 16 bytes or more holds shared substrings of each of them).
+const COVER_LENGTHS: [usize; 5] = [4, 6, 8, 12, 16];
 /// Literal sets whose most common literal is less rare than this are not searched for (see
 /// [`is_searchable`]).
 const MIN_RARITY: i64 = 80;
@@ -287,8 +288,15 @@ mod tests {
             .collect();
         let cover = cover(&literals, 2).unwrap();
         assert_eq!(cover.len(), 1, "{cover:?}");
-        assert!(literals.iter().all(|l| l.windows(cover[0].len()).any(|w| w == cover[0])));
-        assert_eq!(super::cover(&[b"ERROR".to_vec(), b"FATAL".to_vec()], 1), None);
+        assert!(
+            literals
+                .iter()
+                .all(|l| l.windows(cover[0].len()).any(|w| w == cover[0]))
+        );
+        assert_eq!(
+            super::cover(&[b"ERROR".to_vec(), b"FATAL".to_vec()], 1),
+            None
+        );
     }
 
     #[test]

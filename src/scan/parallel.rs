@@ -28,7 +28,12 @@ impl Matcher {
 
     /// Scans each part of `chunk` (consecutive ranges ending at a line end) on its own thread,
     /// the first one on the calling thread.
-    pub(crate) fn scan_parts(&self, chunk: &[u8], parts: &[Range<usize>], out: &mut Vec<Hit>) -> ScanStats {
+    pub(crate) fn scan_parts(
+        &self,
+        chunk: &[u8],
+        parts: &[Range<usize>],
+        out: &mut Vec<Hit>,
+    ) -> ScanStats {
         let Some((first, rest)) = parts.split_first() else {
             return ScanStats::default();
         };
@@ -50,9 +55,11 @@ impl Matcher {
                 .map(|part| scope.spawn(move || scan_part(part)))
                 .collect();
             let first = std::iter::once(scan_part(first));
-            let others = others
-                .into_iter()
-                .map(|handle| handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            let others = others.into_iter().map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            });
             for (hits, stats) in first.chain(others) {
                 out.extend(hits);
                 total.lines += stats.lines;
