@@ -48,7 +48,7 @@ impl Pattern {
     ///
     /// The regex crate's message (a syntax error, look-around, or too big).
     pub fn new(text: &str) -> Result<Pattern, String> {
-        let checked = build(text, &checking_config()).map_err(message)?;
+        let checked = build(text, &checking_config())?;
         let names = checked
             .group_info()
             .pattern_names(regex_automata::PatternID::ZERO)
@@ -112,11 +112,12 @@ impl std::fmt::Debug for Pattern {
     }
 }
 
-fn build(text: &str, config: &meta::Config) -> Result<meta::Regex, meta::BuildError> {
+fn build(text: &str, config: &meta::Config) -> Result<meta::Regex, String> {
     meta::Builder::new()
         .configure(config.clone())
         .syntax(syntax_config())
         .build(text)
+        .map_err(message)
 }
 
 /// What `regex::bytes::Regex` would build, with a smaller one-pass DFA.

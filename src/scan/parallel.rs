@@ -121,12 +121,15 @@ mod tests {
                 assert_eq!(chunk[pair[0].end - 1], b'\n');
             }
         }
-        assert_eq!(split_at_lines(chunk, 4, 1000), [0..chunk.len()]);
-        assert_eq!(split_at_lines(b"", 4, 1), [0..0]);
+        let whole = |len: usize| std::iter::once(0..len).collect::<Vec<_>>();
+        assert_eq!(split_at_lines(chunk, 4, 1000), whole(chunk.len()));
+        assert_eq!(split_at_lines(b"", 4, 1), whole(0));
     }
 
     #[test]
     fn a_chunk_of_one_long_line_stays_whole() {
-        assert_eq!(split_at_lines(&[b'x'; 100], 4, 1), [0..100]);
+        let parts = split_at_lines(&[b'x'; 100], 4, 1);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0], 0..100);
     }
 }
