@@ -93,8 +93,9 @@ pub struct RunArgs {
     /// Print summaries to stdout instead of posting them (no network).
     #[arg(long)]
     pub dry_run: bool,
-    /// Format of summaries printed by `--dry-run`.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    /// Format of summaries printed by `--dry-run` (only with `--dry-run`: the agent prints
+    /// nothing else on stdout).
+    #[arg(long, value_enum, default_value_t = Output::Text, requires = "dry_run")]
     pub output: Output,
 }
 

@@ -13,10 +13,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::agent::{self, Controls, RunOptions};
-use crate::cli::RunArgs;
+use crate::agent::{self, Controls, Destination};
+use crate::cli::{Output, RunArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Diagnostic, LoadError};
+use crate::render::{self, RenderOptions};
+use crate::summary::Summary;
 
 /// How long delivery may go on after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -44,11 +46,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         }
         .into());
     }
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        output: args.output,
-        show_payload: tracing::enabled!(tracing::Level::DEBUG),
-        grace: GRACE,
+    let destination = if args.dry_run {
+        let render = RenderOptions::from_config(&config);
+        let output = args.output;
+        let show_payload = tracing::enabled!(tracing::Level::DEBUG);
+        Destination::Each(Box::new(move |summary: &Summary| {
+            print_summary(summary, output, show_payload, &render);
+        }))
+    } else {
+        Destination::DingTalk { grace: GRACE }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -63,7 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         let signals = tokio::spawn(watch_signals(shutdown.clone(), reload_tx));
         let result = agent::run(
             config,
-            options,
+            destination,
             Controls {
                 shutdown,
                 reload: reload_rx,
@@ -109,5 +115,32 @@ async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
             "shutting down: closing windows, delivering, writing checkpoints (signal again to exit at once)"
         );
         shutdown.cancel();
+    }
+}
+
+/// Prints a summary for `--dry-run`: the rendered text (plus the JSON payloads with `-v`), or
+/// one JSON object per line.
+#[allow(clippy::print_stdout)]
+fn print_summary(summary: &Summary, output: Output, show_payload: bool, render: &RenderOptions) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let result = match output {
+        Output::Json => serde_json::to_string(summary)
+            .map_err(std::io::Error::other)
+            .and_then(|line| writeln!(stdout, "{line}")),
+        Output::Text => {
+            let mut text = render::render_text(summary, render);
+            if show_payload {
+                for body in render::render(summary, render) {
+                    text.push_str("\n--- payload ---\n");
+                    text.push_str(&body);
+                    text.push('\n');
+                }
+            }
+            writeln!(stdout, "{text}").and_then(|()| stdout.flush())
+        }
+    };
+    if let Err(err) = result {
+        warn!(error = %err, "failed to write a summary to stdout");
     }
 }

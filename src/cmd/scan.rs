@@ -29,7 +29,7 @@ use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::multiline::{Assembler, Event};
-use crate::window::{Aggregator, HitRef, WindowOptions};
+use crate::window::{Aggregator, WindowOptions};
 
 /// Bytes read per chunk.
 pub const CHUNK_BYTES: usize = 4 << 20;
@@ -365,24 +365,9 @@ impl Observer<'_> {
                 last_line = Some(hit.line.start);
                 self.totals.matching_lines += 1;
             }
-            let groups: Vec<Option<&[u8]>> = hit
-                .groups
-                .iter()
-                .map(|g| g.clone().map(|range| &bytes[range]))
-                .collect();
-            self.aggregator.observe(
-                self.now,
-                HitRef {
-                    rule: hit.rule,
-                    line: &bytes[hit.line.clone()],
-                    groups: &groups,
-                    file: self.file,
-                },
-            );
         }
-        if stats.excluded > 0 {
-            self.aggregator.observe_excluded(self.now, stats.excluded);
-        }
+        self.aggregator
+            .observe_scan(self.now, bytes, self.hits, stats, self.file);
     }
 }
 

@@ -12,6 +12,7 @@ mod diag;
 mod dingtalk;
 mod expand;
 mod glob;
+mod reload;
 mod rule_files;
 pub mod schema;
 mod secret;

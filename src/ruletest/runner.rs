@@ -25,7 +25,7 @@ use crate::ruletest::format::Case;
 use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
 use crate::tail::multiline::{Assembler, Event};
-use crate::window::{Aggregator, HitRef, WindowOptions};
+use crate::window::{Aggregator, WindowOptions};
 
 /// A window that closed while a case ran.
 #[derive(Clone, Debug)]
@@ -270,25 +270,8 @@ impl<'a> Run<'a> {
         } else {
             matcher.scan(record, &mut self.hits)
         };
-        for hit in &self.hits {
-            let groups: Vec<Option<&[u8]>> = hit
-                .groups
-                .iter()
-                .map(|g| g.clone().map(|r| &record[r]))
-                .collect();
-            self.aggregator.observe(
-                now,
-                HitRef {
-                    rule: hit.rule,
-                    line: &record[hit.line.clone()],
-                    groups: &groups,
-                    file,
-                },
-            );
-        }
-        if stats.excluded > 0 {
-            self.aggregator.observe_excluded(now, stats.excluded);
-        }
+        self.aggregator
+            .observe_scan(now, record, &self.hits, stats, file);
     }
 }
 

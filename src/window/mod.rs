@@ -26,6 +26,7 @@
 //! `rules`) so that callers see the below-threshold counts; the agent does not send those.
 
 mod event;
+mod feed;
 mod mask;
 mod topk;
 

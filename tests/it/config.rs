@@ -314,3 +314,12 @@ fn events(text: &str, start: Option<&regex::bytes::Regex>) -> Vec<String> {
     }
     events
 }
+
+#[test]
+fn run_output_json_without_dry_run_is_a_usage_error_not_ignored() {
+    let out = logding(&["run", "-c", "config/logding.yaml", "--output", "json"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--dry-run"), "{err}");
+    assert_eq!(stdout(&out), "");
+}

@@ -75,10 +75,18 @@ summary:
         file.write_all(text.as_bytes()).expect("append");
     }
 
-    /// Starts `logding -v run -c logding.yaml` plus `extra` arguments.
+    /// Starts `logding -v --log-format json run -c logding.yaml` plus `extra` arguments
+    /// (JSON logs: tests wait on the agent's `event` fields, see [`Agent::wait_event`]).
     pub(crate) fn start(&self, extra: &[&str]) -> Agent {
         let config = self.config_path();
-        let mut args = vec!["-v", "run", "-c", config.to_str().expect("utf-8 temp path")];
+        let mut args = vec![
+            "-v",
+            "--log-format",
+            "json",
+            "run",
+            "-c",
+            config.to_str().expect("utf-8 temp path"),
+        ];
         args.extend_from_slice(extra);
         Agent::spawn(self.dir.path(), self.dir.path(), &args)
     }
@@ -125,14 +133,47 @@ impl Agent {
         kill_process(pid, signal).expect("kill");
     }
 
-    /// Waits (bounded) until stderr contains `needle` `times` times.
-    pub(crate) async fn wait_log(&self, needle: &str, times: usize, limit: Duration) {
-        let found = wait_until(limit, || self.stderr().matches(needle).count() >= times).await;
+    /// The log records (JSON lines on stderr) whose `event` field is `name`.
+    pub(crate) fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.stderr()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|record| record["event"] == name)
+            .collect()
+    }
+
+    /// Waits (bounded) until the agent logged `times` records with `event` = `name` for which
+    /// `condition` holds; returns the last one.
+    pub(crate) async fn wait_event_where(
+        &self,
+        name: &str,
+        times: usize,
+        limit: Duration,
+        condition: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let matching = || -> Vec<serde_json::Value> {
+            self.events(name)
+                .into_iter()
+                .filter(|e| condition(e))
+                .collect()
+        };
+        let found = wait_until(limit, || matching().len() >= times).await;
         assert!(
             found,
-            "logding did not log {needle:?} {times} time(s) within {limit:?}; stderr:\n{}",
+            "logding did not log event {name:?} {times} time(s) within {limit:?}; stderr:\n{}",
             self.stderr()
         );
+        matching().pop().expect("found")
+    }
+
+    /// Waits (bounded) until the agent logged `times` records with `event` = `name`.
+    pub(crate) async fn wait_event(
+        &self,
+        name: &str,
+        times: usize,
+        limit: Duration,
+    ) -> serde_json::Value {
+        self.wait_event_where(name, times, limit, |_| true).await
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.

@@ -1,0 +1,403 @@
+//! The process task: scans each batch on the blocking pool, feeds the hits to the
+//! [`Aggregator`], closes windows into the [`Store`] and hands offsets back to the tailer only
+//! once every hit before them is safe.
+//!
+//! **Commit rule** (at-least-once): the aggregator has at most one window open. While none is
+//! open, every processed line is safe (its hits, if any, are already stored), so its offset is
+//! committed at once. While a window is open, processed offsets wait in `pending` and are
+//! committed when the window's summary is stored.
+//!
+//! **A summary that cannot be stored** (the outbox on a full disk) is held in memory with the
+//! offsets it covers, and the task stops taking batches: the bounded channel fills and the
+//! tailer stops reading, so memory stays bounded (one summary) and no offset past the held
+//! lines is committed. The write is retried with backoff ([`RETRY_MIN`] doubling to
+//! [`RETRY_MAX`]), logged once per streak; once it succeeds, the offsets are committed and
+//! batches flow again.
+//!
+//! **A scan that panics** loses its batch's hits, so that file's commits stop at the batch's
+//! start for the rest of the run: its lines are read again after a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::clock::Clock;
+use crate::config::{self, Config, Source, TailOptions};
+use crate::scan::{Hit, Matcher, ScanStats};
+use crate::summary::Summary;
+use crate::tail::{Batch, FileId};
+use crate::window::{Aggregator, WindowOptions};
+
+/// First delay before retrying to store a summary.
+pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest delay between attempts to store a summary.
+pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Where closed windows' summaries go.
+pub(super) trait Store {
+    /// Stores a summary; returns once it is safe (durable in the outbox, or printed).
+    async fn store(&mut self, summary: &Summary) -> anyhow::Result<()>;
+}
+
+/// What the process task needs of the tailer (a trait, so tests can record commits).
+pub(super) trait Follow {
+    /// Everything of `file` before `offset` is safe: the tailer may persist it.
+    fn commit(&self, file: &FileId, offset: u64);
+    /// New sources and options take effect.
+    fn reload(&self, sources: Vec<Source>, options: TailOptions);
+}
+
+/// Scans one batch (on the blocking pool).
+pub(super) type ScanFn = fn(&Matcher, Batch) -> Scanned;
+
+/// What the blocking pool hands back for one batch.
+pub(super) struct Scanned {
+    batch: Batch,
+    hits: Vec<Hit>,
+    stats: ScanStats,
+}
+
+/// The process task's state: matchers, the aggregator and commit bookkeeping.
+pub(super) struct Process<S, F> {
+    config: Config,
+    matchers: Arc<Vec<Matcher>>,
+    aggregator: Aggregator,
+    pub(super) follow: F,
+    pub(super) store: S,
+    clock: Clock,
+    scan: ScanFn,
+    /// Processed end offsets per file, not yet committed (a window is open).
+    pending: HashMap<FileId, u64>,
+    /// A summary that could not be stored yet, and what it holds back.
+    held: Option<Held>,
+    /// Files whose commits stop here for the rest of the run (a scan of theirs panicked).
+    barriers: HashMap<FileId, u64>,
+}
+
+/// A summary the store refused, kept until it takes it.
+struct Held {
+    summary: Summary,
+    /// The offsets its lines reach, committed once it is stored.
+    pending: HashMap<FileId, u64>,
+    /// Failed attempts so far.
+    failures: u32,
+    retry_at: Instant,
+}
+
+impl<S: Store, F: Follow> Process<S, F> {
+    /// A process task with matchers already compiled for `config` (see [`matchers_for`]).
+    pub(super) fn new(config: Config, matchers: Vec<Matcher>, follow: F, store: S) -> Self {
+        let aggregator = Aggregator::new(config.rules.clone(), WindowOptions::from_config(&config));
+        Process {
+            config,
+            matchers: Arc::new(matchers),
+            aggregator,
+            follow,
+            store,
+            clock: Clock::start(),
+            scan: scan_batch,
+            pending: HashMap::new(),
+            held: None,
+            barriers: HashMap::new(),
+        }
+    }
+
+    /// Replaces the scan function (tests inject a panicking one).
+    #[cfg(test)]
+    pub(super) fn with_scan(mut self, scan: ScanFn) -> Self {
+        self.scan = scan;
+        self
+    }
+
+    /// Runs until the batch channel closes (the tailer stopped), or until `shutdown` while a
+    /// held summary keeps the task from reading the channel; then closes the open window early.
+    pub(super) async fn run(
+        &mut self,
+        mut batches: mpsc::Receiver<Batch>,
+        mut reload: mpsc::Receiver<()>,
+        shutdown: CancellationToken,
+    ) {
+        let mut reload_open = true;
+        loop {
+            if let Some(retry_at) = self.held.as_ref().map(|held| held.retry_at) {
+                tokio::select! {
+                    () = tokio::time::sleep_until(retry_at) => self.retry_held().await,
+                    () = shutdown.cancelled() => break,
+                    request = reload.recv(), if reload_open => match request {
+                        Some(()) => self.reload().await,
+                        None => reload_open = false,
+                    },
+                }
+                continue;
+            }
+            let deadline = self
+                .aggregator
+                .deadline()
+                .map(|at| self.clock.instant_of(at));
+            tokio::select! {
+                batch = batches.recv() => match batch {
+                    Some(batch) => self.process(batch).await,
+                    None => break,
+                },
+                () = sleep_until_opt(deadline) => self.close_window(false).await,
+                request = reload.recv(), if reload_open => match request {
+                    Some(()) => self.reload().await,
+                    None => reload_open = false,
+                },
+            }
+        }
+        if self.held.is_some() {
+            // One last attempt; what is still held is read again after a restart.
+            self.retry_held().await;
+            if let Some(held) = &self.held {
+                error!(
+                    event = "summary_lost_on_shutdown",
+                    matches = held.summary.matches(),
+                    "summary not saved before shutdown; its lines were not committed and will \
+                     be read again after a restart"
+                );
+            }
+        } else {
+            // The tailer stopped (shutdown): close the open window early.
+            self.close_window(true).await;
+        }
+    }
+
+    async fn process(&mut self, batch: Batch) {
+        let matcher = self.matchers.get(batch.source).cloned();
+        let Some(matcher) = matcher else {
+            // A batch of a source removed by a reload: nothing applies to it.
+            self.processed(&batch.file.id, batch.end);
+            return;
+        };
+        let (file, start) = (batch.file.id.clone(), batch.start);
+        let scan = self.scan;
+        let scanned = tokio::task::spawn_blocking(move || scan(&matcher, batch)).await;
+        let Scanned { batch, hits, stats } = match scanned {
+            Ok(scanned) => scanned,
+            Err(err) => {
+                error!(
+                    event = "scan_panicked",
+                    error = %err,
+                    start,
+                    "scanning a batch panicked; this file's offset is no longer committed past \
+                     the batch, so its lines are read again after a restart"
+                );
+                let barrier = self.barriers.entry(file).or_insert(start);
+                *barrier = (*barrier).min(start);
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let was_open = self.aggregator.is_open();
+        let path = batch.file.path.to_string_lossy();
+        self.aggregator
+            .observe_scan(now, &batch.data, &hits, stats, &path);
+        if batch.lines_cut > 0 {
+            debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
+        }
+        debug!(
+            event = "batch_scanned",
+            path = %path,
+            start = batch.start,
+            end = batch.end,
+            lines = stats.lines,
+            hits = hits.len(),
+            "batch scanned"
+        );
+        if !was_open && self.aggregator.is_open() {
+            debug!(event = "window_opened", deadline = ?self.aggregator.deadline(), "window opened");
+        }
+        self.processed(&batch.file.id, batch.end);
+    }
+
+    /// Records that everything of `file` before `end` has been looked at.
+    fn processed(&mut self, file: &FileId, end: u64) {
+        if self.aggregator.is_open() {
+            let entry = self.pending.entry(file.clone()).or_insert(end);
+            *entry = (*entry).max(end);
+        } else {
+            self.commit(file, end);
+        }
+    }
+
+    fn commit(&self, file: &FileId, offset: u64) {
+        let offset = self.barriers.get(file).map_or(offset, |b| offset.min(*b));
+        self.follow.commit(file, offset);
+    }
+
+    async fn close_window(&mut self, early: bool) {
+        let now = self.clock.now();
+        let summary = if early {
+            self.aggregator.flush(now)
+        } else {
+            self.aggregator.poll(now)
+        };
+        let Some(summary) = summary else {
+            if !self.aggregator.is_open() {
+                let pending = std::mem::take(&mut self.pending);
+                self.commit_pending(pending);
+            }
+            return;
+        };
+        let pending = std::mem::take(&mut self.pending);
+        if summary.rules.is_empty() {
+            debug!(
+                event = "window_closed",
+                below_threshold = summary.below_threshold.len(),
+                "window closed with no rule at its min_count; nothing to send"
+            );
+            self.commit_pending(pending);
+            return;
+        }
+        debug!(
+            event = "window_closed",
+            matches = summary.matches(),
+            "window closed"
+        );
+        match self.store.store(&summary).await {
+            Ok(()) => self.commit_pending(pending),
+            Err(err) => {
+                error!(
+                    event = "summary_not_saved",
+                    error = format!("{err:#}"),
+                    retry_in = ?RETRY_MIN,
+                    "summary not saved; holding it and its lines (nothing past them is \
+                     committed, reading pauses) and retrying"
+                );
+                self.held = Some(Held {
+                    summary,
+                    pending,
+                    failures: 1,
+                    retry_at: Instant::now() + RETRY_MIN,
+                });
+            }
+        }
+    }
+
+    /// Tries again to store the held summary.
+    async fn retry_held(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        match self.store.store(&held.summary).await {
+            Ok(()) => {
+                info!(
+                    event = "summary_saved",
+                    failed_attempts = held.failures,
+                    "held summary saved; reading resumes"
+                );
+                self.commit_pending(held.pending);
+            }
+            Err(err) => {
+                held.failures = held.failures.saturating_add(1);
+                let delay = backoff(held.failures);
+                debug!(error = format!("{err:#}"), retry_in = ?delay, "summary still not saved");
+                held.retry_at = Instant::now() + delay;
+                self.held = Some(held);
+            }
+        }
+    }
+
+    fn commit_pending(&self, pending: HashMap<FileId, u64>) {
+        for (file, offset) in pending {
+            self.commit(&file, offset);
+        }
+    }
+
+    async fn reload(&mut self) {
+        let path = self.config.path.clone();
+        info!(config = %path.display(), "reloading the configuration");
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&path).map(|new| {
+                let matchers = matchers_for(&new);
+                (new, matchers)
+            })
+        })
+        .await;
+        let (new, matchers) = match loaded {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(err)) => {
+                error!(
+                    event = "reload_rejected",
+                    "new configuration rejected, the old one keeps running:\n{err}"
+                );
+                return;
+            }
+            Err(err) => {
+                error!(event = "reload_rejected", error = %err, "loading the new configuration panicked; the old one keeps running");
+                return;
+            }
+        };
+        let changed = self.config.restart_only_changes(&new);
+        if !changed.is_empty() {
+            warn!(
+                keys = %changed.join(", "),
+                "these settings changed but take effect only after a restart"
+            );
+        }
+        self.matchers = Arc::new(matchers);
+        self.aggregator.set_rules(new.rules.clone());
+        self.aggregator
+            .set_options(WindowOptions::from_config(&new));
+        self.follow.reload(new.sources.clone(), new.tail.clone());
+        info!(
+            event = "reloaded",
+            rules = new.rules.len(),
+            sources = new.sources.len(),
+            "configuration reloaded"
+        );
+        self.config = new;
+    }
+}
+
+/// The delay after `failures` failed attempts to store a summary.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    RETRY_MIN.saturating_mul(1 << doublings).min(RETRY_MAX)
+}
+
+/// One matcher per source, in source order. Compiles automata: call it off the runtime.
+pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
+    config
+        .sources
+        .iter()
+        .map(|source| Matcher::new(config.rules.clone(), &source.name))
+        .collect()
+}
+
+pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
+    let mut hits = Vec::new();
+    let stats = match &batch.events {
+        None => matcher.scan(&batch.data, &mut hits),
+        Some(events) => {
+            let mut total = ScanStats::default();
+            for event in events {
+                let first = hits.len();
+                let stats = matcher.scan_record(&batch.data[event.clone()], &mut hits);
+                for hit in &mut hits[first..] {
+                    hit.line = hit.line.start + event.start..hit.line.end + event.start;
+                    for group in hit.groups.iter_mut().flatten() {
+                        *group = group.start + event.start..group.end + event.start;
+                    }
+                }
+                total.lines += stats.lines;
+                total.excluded += stats.excluded;
+            }
+            total
+        }
+    };
+    Scanned { batch, hits, stats }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

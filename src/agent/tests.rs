@@ -1,0 +1,217 @@
+//! The process task's commit rule under failures: a summary the outbox refuses, a scan that
+//! panics. Paused time; the tailer and the outbox are replaced by recorders.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::process::{Follow, Process, Scanned, Store, scan_batch};
+use crate::config::{Config, Source, TailOptions};
+use crate::scan::Matcher;
+use crate::summary::Summary;
+use crate::tail::{Batch, FileId, FileRef};
+
+/// What the fakes saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    Commit(u64),
+    Stored(u64),
+    Refused,
+}
+
+#[derive(Clone, Default)]
+struct Record(Arc<Mutex<Vec<Seen>>>);
+
+impl Record {
+    fn push(&self, seen: Seen) {
+        self.0.lock().expect("not poisoned").push(seen);
+    }
+
+    fn all(&self) -> Vec<Seen> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Follow for Record {
+    fn commit(&self, _file: &FileId, offset: u64) {
+        self.push(Seen::Commit(offset));
+    }
+
+    fn reload(&self, _sources: Vec<Source>, _options: TailOptions) {}
+}
+
+/// An outbox on a disk that is full until `has_space` is set.
+struct Outbox {
+    record: Record,
+    has_space: Arc<Mutex<bool>>,
+}
+
+impl Store for Outbox {
+    async fn store(&mut self, summary: &Summary) -> anyhow::Result<()> {
+        if *self.has_space.lock().expect("not poisoned") {
+            self.record.push(Seen::Stored(summary.matches()));
+            Ok(())
+        } else {
+            self.record.push(Seen::Refused);
+            anyhow::bail!("No space left on device (os error 28)")
+        }
+    }
+}
+
+fn config() -> Config {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("logding.yaml");
+    fs_err::write(
+        &path,
+        "window: 1m
+sources: [{name: app, paths: [/var/log/app/*.log]}]
+rules: [{name: oom, pattern: OutOfMemoryError}]
+",
+    )
+    .expect("write config");
+    crate::config::load_with(&path, false, &|_| None).expect("valid config")
+}
+
+fn batch(start: u64, text: &str) -> Batch {
+    Batch {
+        source: 0,
+        file: FileRef {
+            id: FileId {
+                dev: 1,
+                ino: 2,
+                generation: 1,
+            },
+            path: Arc::from(Path::new("/var/log/app/app.log")),
+        },
+        start,
+        end: start + text.len() as u64,
+        data: text.as_bytes().to_vec(),
+        events: None,
+        lines_cut: 0,
+        cuts: Vec::new(),
+    }
+}
+
+fn process(record: &Record, has_space: &Arc<Mutex<bool>>) -> Process<Outbox, Record> {
+    let config = config();
+    let matchers = super::process::matchers_for(&config);
+    let outbox = Outbox {
+        record: record.clone(),
+        has_space: Arc::clone(has_space),
+    };
+    Process::new(config, matchers, record.clone(), outbox)
+}
+
+const HIT: &str = "ERROR java.lang.OutOfMemoryError\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_summary_the_outbox_refuses_is_held_and_no_offset_passes_its_lines() {
+    let record = Record::default();
+    let has_space = Arc::new(Mutex::new(false));
+    let mut process = process(&record, &has_space);
+    let (batches, batch_rx) = mpsc::channel(4);
+    let (_reload, reload_rx) = mpsc::channel(1);
+    let first = batch(0, HIT);
+    let second = batch(first.end, HIT);
+    let (first_end, second_end) = (first.end, second.end);
+    let drive = async {
+        batches.send(first).await.expect("send");
+        // The window closes at 1m; the outbox refuses it; lines keep coming meanwhile.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        batches.send(second).await.expect("send");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let seen = record.all();
+        assert!(seen.len() >= 4, "retried with backoff: {seen:?}");
+        assert!(
+            seen.iter().all(|s| *s == Seen::Refused),
+            "nothing committed, nothing read while the summary is held: {seen:?}"
+        );
+        *has_space.lock().expect("not poisoned") = true;
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        drop(batches);
+    };
+    tokio::join!(
+        process.run(batch_rx, reload_rx, CancellationToken::new()),
+        drive
+    );
+    let seen: Vec<Seen> = record
+        .all()
+        .into_iter()
+        .filter(|s| *s != Seen::Refused)
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            Seen::Stored(1),
+            Seen::Commit(first_end),
+            Seen::Stored(1),
+            Seen::Commit(second_end)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_summary_still_refused_at_shutdown_commits_nothing() {
+    let record = Record::default();
+    let has_space = Arc::new(Mutex::new(false));
+    let mut process = process(&record, &has_space);
+    let (batches, batch_rx) = mpsc::channel(4);
+    let (_reload, reload_rx) = mpsc::channel(1);
+    let shutdown = CancellationToken::new();
+    let drive = async {
+        batches.send(batch(0, HIT)).await.expect("send");
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        shutdown.cancel();
+    };
+    tokio::join!(process.run(batch_rx, reload_rx, shutdown.clone()), drive);
+    assert!(
+        record.all().iter().all(|s| *s == Seen::Refused),
+        "{:?}",
+        record.all()
+    );
+}
+
+/// Scans like the agent, but panics on a batch holding `PANIC`.
+fn panicking(matcher: &Matcher, batch: Batch) -> Scanned {
+    assert!(
+        !batch.data.windows(5).any(|w| w == b"PANIC"),
+        "injected scan panic"
+    );
+    scan_batch(matcher, batch)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scan_that_panics_keeps_its_batch_and_later_ones_uncommitted() {
+    let record = Record::default();
+    let has_space = Arc::new(Mutex::new(true));
+    let mut process = process(&record, &has_space).with_scan(panicking);
+    let (batches, batch_rx) = mpsc::channel(4);
+    let (_reload, reload_rx) = mpsc::channel(1);
+    let first = batch(0, "INFO ok\n");
+    let second = batch(first.end, "PANIC\n");
+    let third = batch(second.end, "INFO later\n");
+    let (first_end, second_start) = (first.end, second.start);
+    for b in [first, second, third] {
+        batches.send(b).await.expect("send");
+    }
+    drop(batches);
+    process
+        .run(batch_rx, reload_rx, CancellationToken::new())
+        .await;
+    let commits: Vec<u64> = record
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Commit(offset) => Some(offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits.first(), Some(&first_end));
+    assert!(
+        commits.iter().all(|offset| *offset <= second_start),
+        "{commits:?}"
+    );
+}
