@@ -215,6 +215,13 @@ fn more_mentions_than_logding_sends_are_rejected() {
         err.contains("lists 2001 people; at most 50"),
         "names the count and the cap: {err}"
     );
+    // 40 mentions fit a 19,000-byte budget, not a 2,000-byte one.
+    let small = text(40, 0).replace("dingtalk:\n", "dingtalk:\n  max_body_bytes: 2000\n");
+    let err = load_err(&small);
+    assert!(
+        err.contains("more than a quarter of `dingtalk.max_body_bytes` (2000)"),
+        "{err}"
+    );
 }
 
 #[test]
