@@ -2,6 +2,7 @@
 mod config;
 mod delivery;
 mod dingtalk;
+mod full_disk;
 mod package;
 mod pipeline;
 mod ruletest;
