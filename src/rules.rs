@@ -304,9 +304,16 @@ fn compile_all(
 ///
 /// The regex crate's message.
 pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    let flags = syntax_config();
     RegexBuilder::new(pattern)
-        .multi_line(true)
-        .crlf(true)
+        .case_insensitive(flags.get_case_insensitive())
+        .multi_line(flags.get_multi_line())
+        .dot_matches_new_line(flags.get_dot_matches_new_line())
+        .crlf(flags.get_crlf())
+        .swap_greed(flags.get_swap_greed())
+        .ignore_whitespace(flags.get_ignore_whitespace())
+        .unicode(flags.get_unicode())
+        .octal(flags.get_octal())
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()

@@ -229,13 +229,7 @@ mod tests {
     use super::*;
 
     fn parse(pattern: &str) -> Hir {
-        regex_syntax::ParserBuilder::new()
-            .multi_line(true)
-            .crlf(true)
-            .utf8(false)
-            .build()
-            .parse(pattern)
-            .unwrap()
+        regex_automata::util::syntax::parse_with(pattern, &crate::rules::syntax_config()).unwrap()
     }
 
     #[track_caller]
