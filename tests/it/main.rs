@@ -3,6 +3,7 @@ mod config;
 mod delivery;
 mod dingtalk;
 mod full_disk;
+mod msrv;
 mod package;
 mod pipeline;
 mod ruletest;
