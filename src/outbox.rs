@@ -435,8 +435,7 @@ mod tests {
                     pattern: format!("{rule} failed <n>"),
                     count: hits,
                     sample: format!("{rule} failed {window}"),
-                    extra_lines: 0,
-                    cause: None,
+                    ..PatternCount::default()
                 }],
                 other_patterns: 0,
                 other_patterns_count: 0,

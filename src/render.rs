@@ -1,24 +1,29 @@
 //! `render`: a [`Summary`] into DingTalk JSON bodies (and the same text for a terminal). Pure.
 //!
-//! What a person on call sees first decides whether they act, so the message leads with the
-//! keyword, the host and the totals, then one entry per rule in rank order (severity, then
-//! count): its counts, files, `group_by` split, and its top line shapes with one raw sample
-//! each. See DESIGN.md, "What a summary looks like".
+//! An on-call engineer must know in 5 seconds, on a phone, what broke, how often, where and
+//! why. So the title (the push notification) names the top severity, rule and count
+//! (`[alert] CRITICAL java-oom ×2 · app-01 (+2 rules)`); the heading repeats it with the time
+//! span and the files' place (said once, see `paths`); then one section per rule in rank
+//! order (severity, then count), each sample shown once with its count and the ends of its
+//! exception chain (see `section`).
 //!
 //! Two guarantees hold for every body returned, whatever the summary holds:
 //! - it carries the robot's keyword (the markdown title and the first line of the text), since
 //!   DingTalk rejects a message without it;
 //! - its serialized JSON is at most `max_body_bytes`. When the full form is larger, detail is
-//!   shed in this order, lowest-ranked entries first: samples (an entry with a single line
-//!   shape keeps a shortened sample), then all but the top pattern, then every pattern; then each severity (lowest first) collapses to one line listing its
-//!   rules and counts. Header, keyword and every count stay. When even that is too large, the
-//!   message is split into numbered parts `(1/3)`, each with the keyword and within budget.
+//!   shed in this order, lowest-ranked entries first: samples are shortened and lose the lines
+//!   under them, then all but the top sample go, then every sample; then each severity (lowest
+//!   first) collapses to one line listing its rules and counts. Header, keyword and every
+//!   count stay. When even that is too large, the message is split into numbered parts
+//!   `(1/3)`, each with the keyword and within budget.
 //!
 //! Log text is untrusted and is escaped here and nowhere else (see `escape`): it can never
 //! create a mention, a link, an image, a heading, a list or a quote, nor break the layout.
 
 mod escape;
 mod incidents;
+mod paths;
+mod section;
 
 use std::time::Duration;
 
@@ -26,17 +31,16 @@ use serde_json::{Value, json};
 
 use self::escape::{Flavor, escape};
 pub use self::incidents::sparkline;
+use self::paths::Paths;
 use crate::config::{Config, Mention, MsgType};
 use crate::rules::Severity;
-use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
+use crate::summary::{RuleSummary, Summary};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_FILE_CHARS: usize = 120;
 const MAX_SAMPLE_CHARS: usize = 300;
 const MAX_SHORT_SAMPLE_CHARS: usize = 100;
-const MAX_PATTERN_CHARS: usize = 200;
 const MAX_GROUP_CHARS: usize = 80;
-const FILES_SHOWN: usize = 3;
 const BELOW_THRESHOLD_SHOWN: usize = 10;
 
 /// Everything `render` needs besides the summary.
@@ -179,6 +183,8 @@ struct Doc<'a> {
     flavor: Flavor,
     /// The `@...` tokens line and the `at` object, when mentions apply.
     mention: Option<(String, Value)>,
+    /// Where the files are, said once per message.
+    paths: Paths,
 }
 
 impl<'a> Doc<'a> {
@@ -188,6 +194,7 @@ impl<'a> Doc<'a> {
             options,
             flavor,
             mention: mention(summary, &options.mention),
+            paths: Paths::new(&summary.rules),
         }
     }
 
@@ -334,62 +341,71 @@ impl<'a> Doc<'a> {
         with_mention: bool,
     ) -> String {
         let mut sections = vec![self.heading(part)];
-        sections.extend(blocks.iter().cloned());
+        sections.extend(blocks.iter().filter(|b| !b.is_empty()).cloned());
         sections.extend(incidents::blocks(
             self.summary,
             &self.options.timezone,
             self.flavor,
         ));
+        // The mention tokens share the footer's line: one line less on a phone.
+        let mut last = Vec::new();
         if with_footer {
-            sections.push(self.footer());
+            last.push(self.footer());
         }
         if with_mention
             && let Some((tokens, _)) = &self.mention
             && !tokens.is_empty()
         {
-            sections.push(tokens.clone());
+            last.push(tokens.clone());
+        }
+        if !last.is_empty() {
+            sections.push(last.join(" · "));
         }
         sections.join("\n\n")
     }
 
-    fn totals(&self) -> (String, String) {
-        if let Some(totals) = incidents::totals(self.summary) {
-            return totals;
-        }
-        let rules = self.summary.rules.len();
-        let matches = self.summary.matches();
-        (plural(rules as u64, "rule"), plural(matches, "match"))
+    /// The push notification and chat-list preview: what broke, how often, where.
+    /// `[alert] CRITICAL java-oom ×2 · app-01 (+2 rules)`; plain text in every flavor.
+    fn title(&self, part: Option<(usize, usize)>) -> String {
+        self.headline(Flavor::Text, part)
     }
 
-    fn title(&self, part: Option<(usize, usize)>) -> String {
-        let (rules, matches) = self.totals();
+    fn headline(&self, flavor: Flavor, part: Option<(usize, usize)>) -> String {
+        let keyword = &self.options.keyword;
+        let host = escape(&self.summary.host, MAX_NAME_CHARS, flavor);
+        let Some(top) = self.summary.rules.first() else {
+            // A message that only says which incidents go on or ended.
+            let (what, matches) = incidents::totals(self.summary)
+                .unwrap_or_else(|| ("no rules".into(), "no matches".into()));
+            return format!("[{keyword}] {host}: {what}, {matches}{}", part_label(part));
+        };
+        let others = match self.summary.rules.len() - 1 {
+            0 => String::new(),
+            n => format!(" (+{})", plural(n as u64, "rule")),
+        };
         format!(
-            "[{}] {}: {rules}, {matches}{}",
-            self.options.keyword,
-            self.host(Flavor::Text),
+            "[{keyword}] {} {} ×{} · {host}{others}{}",
+            top.severity.as_str().to_uppercase(),
+            escape(&top.name, MAX_NAME_CHARS, flavor),
+            top.count,
             part_label(part)
         )
     }
 
+    /// The title again (DingTalk does not show it in the message), then the time span and the
+    /// files' common directory (or the one file).
     fn heading(&self, part: Option<(usize, usize)>) -> String {
-        let (rules, matches) = self.totals();
-        let first = format!(
-            "[{}] {} · {rules} · {matches}{}",
-            self.options.keyword,
-            self.host(self.flavor),
-            part_label(part)
-        );
         let prefix = if self.flavor == Flavor::Markdown {
             "### "
         } else {
             ""
         };
-        format!("{prefix}{first}\n{}", self.span())
-    }
-
-    /// The host, escaped for where it goes (the title is plain text in every flavor).
-    fn host(&self, flavor: Flavor) -> String {
-        escape(&self.summary.host, MAX_NAME_CHARS, flavor)
+        let mut second = self.span();
+        if let Some(place) = self.paths.heading() {
+            second.push_str(" · ");
+            second.push_str(&escape(place, MAX_FILE_CHARS, self.flavor));
+        }
+        format!("{prefix}{}\n{second}", self.headline(self.flavor, part))
     }
 
     /// `2026-11-28 10:00:00–10:01:00 (+08:00)`.
@@ -452,166 +468,6 @@ impl<'a> Doc<'a> {
         escape(name, MAX_NAME_CHARS, self.flavor)
     }
 
-    fn entry(&self, rule: &RuleSummary, detail: Detail) -> String {
-        let mut lines = vec![self.rule_line(rule)];
-        lines.extend(self.groups_line(rule));
-        if detail != Detail::Bare {
-            lines.extend(self.pattern_lines(rule, detail));
-        }
-        lines.join("\n")
-    }
-
-    /// `**CRITICAL · java-oom** ×2 · /var/log/app/app.log`.
-    fn rule_line(&self, rule: &RuleSummary) -> String {
-        let severity = rule.severity.as_str().to_uppercase();
-        let name = self.name(&rule.name);
-        let mut line = match self.flavor {
-            Flavor::Markdown => format!("**{severity} · {name}**"),
-            Flavor::Text => format!("{severity} · {name}"),
-        };
-        if let [group] = rule.groups.as_slice()
-            && rule.other_groups_count == 0
-        {
-            line.push(' ');
-            line.push_str(&self.group_label(group));
-        }
-        line.push_str(&format!(" ×{}", rule.count));
-        line.push_str(&incidents::note(
-            self.summary,
-            &rule.name,
-            &self.options.timezone,
-        ));
-        if !rule.files.is_empty() {
-            let files: Vec<String> = rule
-                .files
-                .iter()
-                .take(FILES_SHOWN)
-                .map(|f| escape(f, MAX_FILE_CHARS, self.flavor))
-                .collect();
-            line.push_str(" · ");
-            line.push_str(&files.join(", "));
-            let more = (rule.files.len().saturating_sub(FILES_SHOWN) as u64)
-                .saturating_add(rule.other_files);
-            if more > 0 {
-                line.push_str(&format!(" +{}", plural(more, "file")));
-            }
-        }
-        line
-    }
-
-    /// `status=502 ×57 · status=504 ×20 · other ×3`, when the split is worth its own line.
-    fn groups_line(&self, rule: &RuleSummary) -> Option<String> {
-        if rule.groups.len() <= 1 && rule.other_groups_count == 0 {
-            return None;
-        }
-        let mut items: Vec<String> = rule
-            .groups
-            .iter()
-            .map(|g| format!("{} ×{}", self.group_label(g), g.count))
-            .collect();
-        if rule.other_groups_count > 0 {
-            items.push(format!("other ×{}", rule.other_groups_count));
-        }
-        let indent = if self.flavor == Flavor::Text {
-            "  "
-        } else {
-            ""
-        };
-        Some(format!("{indent}{}", items.join(" · ")))
-    }
-
-    fn group_label(&self, group: &GroupCount) -> String {
-        let label: Vec<String> = group
-            .values
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        escape(&label.join(" "), MAX_GROUP_CHARS, self.flavor)
-    }
-
-    fn pattern_lines(&self, rule: &RuleSummary, detail: Detail) -> Vec<String> {
-        let mut lines = Vec::new();
-        if let [only] = rule.patterns.as_slice()
-            && rule.other_patterns_count == 0
-        {
-            if detail == Detail::Full {
-                lines.push(self.quote(&only.sample, more_lines(only), false));
-                lines.extend(
-                    only.cause
-                        .iter()
-                        .map(|c| self.quote(c, String::new(), false)),
-                );
-            } else {
-                // The sample is the entry's content: shortened rather than replaced by its masked
-                // pattern (often longer once escaped).
-                let short = escape(&only.sample, MAX_SHORT_SAMPLE_CHARS, self.flavor);
-                lines.push(self.quote_escaped(&short, more_lines(only), false));
-            }
-            return lines;
-        }
-        let shown = match detail {
-            Detail::TopPattern => 1.min(rule.patterns.len()),
-            _ => rule.patterns.len(),
-        };
-        for pattern in &rule.patterns[..shown] {
-            let text = escape(&pattern.pattern, MAX_PATTERN_CHARS, self.flavor);
-            lines.push(self.item(&format!("×{} {text}{}", pattern.count, more_lines(pattern))));
-            if detail == Detail::Full {
-                // A sample with nothing masked would repeat the pattern line.
-                if !pattern.sample.starts_with(&pattern.pattern) {
-                    lines.push(self.quote(&pattern.sample, String::new(), true));
-                }
-                lines.extend(
-                    pattern
-                        .cause
-                        .iter()
-                        .map(|c| self.quote(c, String::new(), true)),
-                );
-            }
-        }
-        let rest = &rule.patterns[shown..];
-        let kinds = (rest.len() as u64).saturating_add(rule.other_patterns);
-        let count = rest
-            .iter()
-            .map(|p| p.count)
-            .sum::<u64>()
-            .saturating_add(rule.other_patterns_count);
-        if count > 0 {
-            let text = if kinds > 0 {
-                format!(
-                    "+{} more {}, {}",
-                    kinds,
-                    if kinds == 1 { "pattern" } else { "patterns" },
-                    plural(count, "match")
-                )
-            } else {
-                format!("+{} more", plural(count, "match"))
-            };
-            lines.push(self.item(&text));
-        }
-        lines
-    }
-
-    fn quote(&self, untrusted: &str, suffix: String, nested: bool) -> String {
-        let text = escape(untrusted, MAX_SAMPLE_CHARS, self.flavor);
-        self.quote_escaped(&text, suffix, nested)
-    }
-
-    fn quote_escaped(&self, text: &str, suffix: String, nested: bool) -> String {
-        match (self.flavor, nested) {
-            (Flavor::Markdown, _) => format!("> {text}{suffix}"),
-            (Flavor::Text, false) => format!("  > {text}{suffix}"),
-            (Flavor::Text, true) => format!("    > {text}{suffix}"),
-        }
-    }
-
-    fn item(&self, text: &str) -> String {
-        match self.flavor {
-            Flavor::Markdown => format!("- {text}"),
-            Flavor::Text => format!("  - {text}"),
-        }
-    }
-
     /// One severity's rules on as few lines as fit `max_json_bytes` each:
     /// `**WARNING** db-timeout ×2 · slow-query ×5`.
     fn collapsed_lines(&self, severity: Severity, max_json_bytes: usize) -> Vec<String> {
@@ -662,13 +518,6 @@ fn mention(summary: &Summary, mention: &Mention) -> Option<(String, Value)> {
     Some((tokens.join(" "), at))
 }
 
-fn more_lines(pattern: &PatternCount) -> String {
-    match pattern.extra_lines {
-        0 => String::new(),
-        n => format!(" (+{})", plural(u64::from(n), "line")),
-    }
-}
-
 fn part_label(part: Option<(usize, usize)>) -> String {
     part.map_or_else(String::new, |(k, n)| format!(" ({k}/{n})"))
 }
@@ -686,5 +535,7 @@ fn json_len(text: &str) -> usize {
     serde_json::to_string(text).map_or(text.len() * 6, |s| s.len() - 2)
 }
 
+#[cfg(test)]
+mod acceptance;
 #[cfg(test)]
 mod tests;

@@ -97,6 +97,8 @@ pub struct RuleDef {
     pub examples_match: Vec<String>,
     /// Lines that must not match (or must be excluded).
     pub examples_no_match: Vec<String>,
+    /// What the rule asks of its message (`masks:`, `show:`, `severity_from:`).
+    pub message: crate::window::RuleMessage,
 }
 
 /// Where in a rule a compile problem is.
@@ -181,6 +183,8 @@ pub struct Rule {
     pub examples_match: Vec<String>,
     /// Example lines that must not match.
     pub examples_no_match: Vec<String>,
+    /// What the rule asks of its message (`masks:`, `show:`, `severity_from:`).
+    pub message: crate::window::RuleMessage,
 }
 
 /// Result of testing one line against one rule.
@@ -245,6 +249,7 @@ impl Rule {
             group_slots,
             examples_match: def.examples_match.clone(),
             examples_no_match: def.examples_no_match.clone(),
+            message: def.message.clone(),
         })
     }
 

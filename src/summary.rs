@@ -90,7 +90,7 @@ pub struct GroupCount {
 }
 
 /// A de-duplicated line shape and its count, with one raw sample.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatternCount {
     /// The masked line (`<n>`, `<ip>`, ... in place of variable parts).
     pub pattern: String,
@@ -102,9 +102,22 @@ pub struct PatternCount {
     /// For a multiline event: how many lines followed the first.
     #[serde(default)]
     pub extra_lines: u32,
-    /// For a multiline event: its exception line (`Caused by: ...`), when there is one.
+    /// For a multiline event: its root cause (the innermost `Caused by: ...`, the first
+    /// exception of a Python chain, a Go `panic:` with its first goroutine frame), when there
+    /// is one other than the first line.
     #[serde(default)]
     pub cause: Option<String>,
+    /// For a multiline event: further lines shown under the sample, in event order (the
+    /// outermost exception of a chain, lines selected by the rule's `show:`), at most
+    /// `window::MAX_CONTEXT_LINES`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
+    /// The highest level of this shape's lines, when the rule reads it (`severity_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// True when this shape was not seen in the windows before this one (novelty ranks it up).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_new: bool,
 }
 
 /// Sorts rules in rank order: severity (critical first), then count (largest first), then name.
@@ -252,8 +265,7 @@ mod tests {
             pattern: text.into(),
             count,
             sample: format!("{text} sample"),
-            extra_lines: 0,
-            cause: None,
+            ..PatternCount::default()
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::dingtalk::dingtalk;
 use super::rule_files::RuleReader;
 use super::sources::{source_names, sources};
-use super::summary::summary;
+use super::summary::{custom_mask_names, summary};
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node};
 use super::{Config, OutboxOptions, TailOptions};
@@ -138,7 +138,8 @@ pub(crate) fn config(
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
     let source_names = top.get("sources").map(source_names).unwrap_or_default();
-    let mut reader = RuleReader::new(source_names, check_examples);
+    let mut reader = RuleReader::new(source_names, check_examples)
+        .with_custom_masks(custom_mask_names(top.get("summary")));
     if let Some(node) = top.get("rules") {
         reader.read_rules(ctx, node);
     }

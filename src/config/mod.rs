@@ -14,6 +14,7 @@ mod expand;
 mod glob;
 mod reload;
 mod rule_files;
+mod rule_message;
 pub mod schema;
 mod secret;
 mod sources;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::build::{Origin, severity};
 use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
+use super::rule_message;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
@@ -23,12 +24,17 @@ const RULE_KEYS: &[&str] = &[
     "group_by",
     "sources",
     "examples",
+    "masks",
+    "show",
+    "severity_from",
 ];
 const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
 
 /// Collects rules across files.
 pub(crate) struct RuleReader {
     source_names: Vec<String>,
+    /// Names of `summary.custom_masks`, which a rule's `masks:` may name.
+    custom_masks: Vec<String>,
     check_examples: bool,
     rules: Vec<Rule>,
     is_ok: bool,
@@ -49,11 +55,18 @@ impl RuleReader {
     pub(crate) fn new(source_names: Vec<String>, check_examples: bool) -> RuleReader {
         RuleReader {
             source_names,
+            custom_masks: Vec::new(),
             check_examples,
             rules: Vec::new(),
             is_ok: true,
             seen: Vec::new(),
         }
+    }
+
+    /// Lets rules name these custom masks (`summary.custom_masks`) in their `masks:`.
+    pub(crate) fn with_custom_masks(mut self, names: Vec<String>) -> RuleReader {
+        self.custom_masks = names;
+        self
     }
 
     /// Reads a `rules:` list in the current file.
@@ -121,6 +134,7 @@ impl RuleReader {
             Some(n) => examples(ctx, n),
             None => Some(Vec::new()),
         };
+        let message = rule_message::read(ctx, &map, &self.custom_masks);
         ctx.set_prefix(None);
         let (patterns, excludes, group_by, sources) = (patterns?, excludes?, group_by?, sources?);
         let positions = Positions {
@@ -139,6 +153,7 @@ impl RuleReader {
             sources: strings_of(sources),
             examples_match: examples_of(&positions.examples, true),
             examples_no_match: examples_of(&positions.examples, false),
+            message: message.as_ref().map(|m| m.0.clone()).unwrap_or_default(),
         };
         let pattern_node_pos = map.get("pattern").map_or(map.pos, |n| n.pos);
         let rule = match Rule::compile(&def) {
@@ -150,6 +165,9 @@ impl RuleReader {
                 return None;
             }
         };
+        if let Some((_, capture_pos)) = message {
+            rule_message::check_capture(ctx, &rule, capture_pos);
+        }
         if self.check_examples {
             check_examples(ctx, &rule, &positions.examples);
         }

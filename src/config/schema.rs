@@ -272,10 +272,44 @@ fn rules() -> Value {
                     ],
                 ),
             ),
+            (
+                "masks",
+                strings(
+                    "Masks of this rule's line shapes (built-in or custom names), or `none`. \
+                     Default: `summary.masks` and every custom mask.",
+                ),
+            ),
+            (
+                "show",
+                strings(
+                    "Regexes: lines of a multiline event matching any are shown under its sample.",
+                ),
+            ),
+            ("severity_from", severity_from()),
         ],
     );
     require(&mut rule, &["name", "pattern"]);
     list("Rules; more may come from `include`.", rule)
+}
+
+fn severity_from() -> Value {
+    let levels = json!({
+        "description": "Captured value (ignoring ASCII case) to severity; others take `severity`.",
+        "type": "object",
+        "additionalProperties": severity("A severity."),
+    });
+    let mut from = object(
+        "Where the line's level is read: `{capture: level, map: {ERROR: error, FATAL: critical}}`.",
+        vec![
+            (
+                "capture",
+                string("A named capture of the rule's patterns holding the level."),
+            ),
+            ("map", levels),
+        ],
+    );
+    require(&mut from, &["capture", "map"]);
+    from
 }
 
 fn summary() -> Value {

@@ -73,6 +73,11 @@ pub(crate) fn sources(
 
 /// The `name:` of every source mapping, without validation.
 pub(crate) fn source_names(node: &Node) -> Vec<String> {
+    names_in(node)
+}
+
+/// The `name:` of every mapping in a list node, without validation.
+pub(crate) fn names_in(node: &Node) -> Vec<String> {
     let Kind::Seq(items) = &node.kind else {
         return Vec::new();
     };

@@ -56,6 +56,21 @@ pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryO
     })
 }
 
+/// The `name:` of every `summary.custom_masks` entry, without validation (a rule's `masks:` may
+/// name them).
+pub(crate) fn custom_mask_names(node: Option<&Node>) -> Vec<String> {
+    let Some(Kind::Map(entries)) = node.map(|n| &n.kind) else {
+        return Vec::new();
+    };
+    let Some((_, masks)) = entries
+        .iter()
+        .find(|(k, _)| matches!(&k.kind, Kind::Str(k) if k == "custom_masks"))
+    else {
+        return Vec::new();
+    };
+    super::sources::names_in(masks)
+}
+
 fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
     let names = ctx.strings(node, "summary.masks")?;
     let mut ok = true;

@@ -26,8 +26,7 @@ fn rule(name: &str, severity: Severity, count: u64, start: i64) -> RuleSummary {
             pattern: format!("{name} <n>"),
             count,
             sample: format!("{name} 1"),
-            extra_lines: 0,
-            cause: None,
+            ..PatternCount::default()
         }],
         other_patterns: 0,
         other_patterns_count: 0,

@@ -9,7 +9,7 @@ use crate::rules::{RuleId, RuleSet};
 use crate::window::tests::{feed, rules, t};
 use crate::window::{Aggregator, HitRef, WindowOptions};
 
-fn options() -> RenderOptions {
+pub(super) fn options() -> RenderOptions {
     RenderOptions {
         keyword: "alert".into(),
         msgtype: MsgType::Markdown,
@@ -25,7 +25,7 @@ fn options() -> RenderOptions {
     }
 }
 
-fn aggregator(rules: Arc<RuleSet>) -> Aggregator {
+pub(super) fn aggregator(rules: Arc<RuleSet>) -> Aggregator {
     Aggregator::new(rules, WindowOptions::new(Duration::from_secs(60), "app-01"))
 }
 
@@ -53,8 +53,12 @@ fn show(bodies: &[String], options: &RenderOptions) -> String {
 }
 
 #[track_caller]
-fn snapshot(name: &str, summary: &Summary, options: &RenderOptions) {
-    let shown = show(&render(summary, options), options);
+pub(super) fn snapshot(name: &str, summary: &Summary, options: &RenderOptions) {
+    let bodies = render(summary, options);
+    for body in &bodies {
+        assert_lines_survive_commonmark(body);
+    }
+    let shown = show(&bodies, options);
     insta::with_settings!({
         snapshot_path => "snapshots",
         prepend_module_to_snapshot => false,
@@ -62,6 +66,44 @@ fn snapshot(name: &str, summary: &Summary, options: &RenderOptions) {
     }, {
         insta::assert_snapshot!(name, shown);
     });
+}
+
+/// The lines a CommonMark renderer shows for `markdown`, a soft break joined with a space (as
+/// DingTalk does).
+fn commonmark_lines(markdown: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Parser, TagEnd};
+    let mut out = String::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Text(text) | Event::Code(text) => out.push_str(&text),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak
+            | Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item) => out.push('\n'),
+            _ => {}
+        }
+    }
+    out.lines().map(|l| l.trim().to_owned()).collect()
+}
+
+/// In a markdown body, every line we wrote (heading, rule, group, sample, the lines under a
+/// sample, "+N more", footer) renders as a line of its own.
+#[track_caller]
+pub(super) fn assert_lines_survive_commonmark(body: &str) {
+    let value: Value = serde_json::from_str(body).expect("valid JSON");
+    let Some(markdown) = value["markdown"]["text"].as_str() else {
+        return;
+    };
+    let rendered = commonmark_lines(markdown);
+    for line in markdown.lines().filter(|l| !l.trim().is_empty()) {
+        let expected = line
+            .trim_start_matches("### ")
+            .trim_start_matches("> ")
+            .replace("**", "");
+        assert!(
+            rendered.contains(&expected.trim().to_owned()),
+            "{expected:?} is not a line of its own once rendered:\n{rendered:#?}"
+        );
+    }
 }
 
 #[test]
@@ -80,7 +122,7 @@ fn one_rule() {
     snapshot("one_rule", &summary, &options());
 }
 
-fn mixed() -> Summary {
+pub(super) fn mixed() -> Summary {
     let mut agg = aggregator(rules(&[
         ("slow-query", "slow query", Severity::Warning, 1, &[]),
         ("java-oom", r"OutOfMemoryError", Severity::Critical, 1, &[]),
@@ -519,8 +561,11 @@ fn cjk_at_the_default_budget_fills_it_without_passing_it() {
         ("refund-failed", "退款失败", Severity::Error, 1, &[]),
         ("login-failed", "登录失败", Severity::Warning, 1, &[]),
         ("sms-failed", "短信失败", Severity::Info, 1, &[]),
+        ("ship-failed", "发货失败", Severity::Error, 1, &[]),
+        ("audit-failed", "对账失败", Severity::Warning, 1, &[]),
+        ("sync-failed", "同步失败", Severity::Error, 1, &[]),
     ]));
-    for i in 0..600 {
+    for i in 0..900 {
         let reason = ["服务超时", "连接被拒绝", "余额不足", "签名错误"][i % 4];
         let line = format!(
             "{} 订单 {} {}处理异常：{}{}，用户编号{}，渠道{}",
@@ -530,11 +575,14 @@ fn cjk_at_the_default_budget_fills_it_without_passing_it() {
                 "库存不足",
                 "退款失败",
                 "登录失败",
-                "短信失败"
-            ][i % 6],
+                "短信失败",
+                "发货失败",
+                "对账失败",
+                "同步失败"
+            ][i % 9],
             900_000 + i,
             "号".repeat(i % 17),
-            reason.repeat(20 + i % 29),
+            reason.repeat(60 + i % 29),
             "明细".repeat(i % 11),
             i,
             ["微信", "支付宝", "银联"][i % 3]

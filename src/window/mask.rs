@@ -7,22 +7,30 @@
 //! for every hit, millions per window at worst). Custom masks from the config are regexes,
 //! applied first. `logding explain` shows a line's masked form.
 //!
-//! A token is only masked where it starts a word, so `v2`, `user_42` and `utf8` stay as they
-//! are while `id=42`, `order-42` and `HTTP/1.1` are masked.
+//! A token is only masked where it is a whole word: `v2`, `user_42`, `utf8` and the SQLSTATE
+//! `28P01` stay as they are while `id=42`, `order-42` and `HTTP/1.1` are masked. A number may
+//! carry a short lowercase unit (`30s`, `900ms`, `12kb`), and an id made of hex runs joined by
+//! dots (`6b0a58af.5379`, a PostgreSQL session id) is one `<hex>`.
+//!
+//! Text a rule singles out is never masked: [`Masker::mask_keeping`] copies the given ranges
+//! (the rule's captures, see `window::capture`) as they are and masks only what lies between.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use regex::{NoExpand, Regex};
 
 /// Names of the built-in masks accepted in `summary.masks`, in the order they are tried.
 ///
 /// - `timestamp`: `2026-11-28 10:00:13.114`, `2026-11-28T10:00:13Z`, `2026/11/28 10:00:13`,
-///   `28/Nov/2026:10:00:00 +0800`, `10:00:13.114` → `<ts>`
+///   `28/Nov/2026:10:00:00 +0800`, `10:00:13.114`, java.util.logging's `Nov 28, 2026 4:42:13 AM`
+///   and syslog's `Nov 28 04:42:13` → `<ts>`
 /// - `uuid`: `123e4567-e89b-12d3-a456-426614174000` → `<uuid>`
 /// - `ip`: IPv4 (`10.0.0.1`) and IPv6 with at least three colons → `<ip>`
 /// - `hex`: `0x1f`, and runs of 6 or more hex digits with at least one digit and one letter
-///   (`3f2a9c`, trace ids) → `<hex>`
-/// - `number`: `42`, `3.14`, `1.2.3` → `<n>`
+///   (`3f2a9c`, trace ids), with any `.`-joined hex runs after them (`6b0a58af.5379`) → `<hex>`
+/// - `number`: whole-word `42`, `3.14`, `1.2.3`, or with a lowercase unit of up to 3 letters
+///   (`30s` → `<n>s`) → `<n>`; `28P01` is not a number
 /// - `quoted`: `"..."` and `'...'` (up to 256 bytes on one line) → `"<str>"`, except values that
 ///   look like an identifier (`"error"`, `"user_id"`), so JSON keys and levels stay readable.
 pub const BUILTIN_MASKS: &[&str] = &["timestamp", "uuid", "ip", "hex", "number", "quoted"];
@@ -81,12 +89,44 @@ impl Masker {
 
     /// Like [`Masker::mask`], into a reused buffer (cleared first).
     pub(crate) fn mask_into(&self, line: &[u8], out: &mut String) {
+        self.mask_keeping(line, &[], out);
+    }
+
+    /// Like [`Masker::mask_into`], copying the byte ranges in `keep` (sorted by start; they may
+    /// overlap or pass the line's end) unmasked: only the text between them is masked, each
+    /// piece on its own.
+    pub(crate) fn mask_keeping(&self, line: &[u8], keep: &[Range<usize>], out: &mut String) {
         out.clear();
         let line = &line[..line.len().min(MASK_INPUT_BYTES)];
+        let mut at = 0;
+        for range in keep {
+            let (start, end) = (range.start.min(line.len()), range.end.min(line.len()));
+            if end <= at {
+                continue;
+            }
+            if start > at {
+                self.mask_piece(&line[at..start], out);
+            }
+            out.push_str(&String::from_utf8_lossy(&line[start.max(at)..end]));
+            at = end;
+        }
+        if at < line.len() || line.is_empty() {
+            self.mask_piece(&line[at..], out);
+        }
+    }
+
+    /// Whether this masker masks nothing at all (`masks: none`).
+    pub(crate) fn is_empty(&self) -> bool {
+        !(self.timestamp || self.uuid || self.ip || self.hex || self.number || self.quoted)
+            && self.custom.is_empty()
+    }
+
+    /// Masks `piece` onto the end of `out`.
+    fn mask_piece(&self, piece: &[u8], out: &mut String) {
         // `from_utf8` has an ASCII fast path that the lossy decoder lacks.
-        let mut text = match std::str::from_utf8(line) {
+        let mut text = match std::str::from_utf8(piece) {
             Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(line),
+            Err(_) => String::from_utf8_lossy(piece),
         };
         for (placeholder, re) in &self.custom {
             if let Cow::Owned(replaced) = re.replace_all(&text, NoExpand(placeholder)) {
@@ -103,7 +143,10 @@ impl Masker {
         while i < b.len() {
             let c = b[i];
             let at_word_start = i == 0 || !is_word(b[i - 1]);
-            let may_start_token = c.is_ascii_hexdigit() || c == b'"' || c == b'\'';
+            let may_start_token = c.is_ascii_hexdigit()
+                || c == b'"'
+                || c == b'\''
+                || (self.timestamp && MONTH_INITIALS.contains(&c));
             if at_word_start
                 && may_start_token
                 && let Some((end, placeholder)) = self.token_at(b, i)
@@ -144,6 +187,7 @@ impl Masker {
             }
         };
         found(self.timestamp && digit, timestamp, "<ts>")
+            .or_else(|| found(self.timestamp && !digit, month_time, "<ts>"))
             .or_else(|| found(self.uuid, uuid, "<uuid>"))
             .or_else(|| found(self.ip, ip, "<ip>"))
             .or_else(|| found(self.hex, hex, "<hex>"))
@@ -248,6 +292,41 @@ fn iso_date_time(b: &[u8], i: usize) -> Option<usize> {
     Some(j)
 }
 
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// First letters of [`MONTHS`]: where [`month_time`] may start.
+const MONTH_INITIALS: &[u8] = b"JFMASOND";
+
+/// java.util.logging's `Nov 28, 2026 4:42:13 AM` and syslog's `Nov 28 04:42:13` (or `Nov  2`).
+pub(super) fn month_time(b: &[u8], i: usize) -> Option<usize> {
+    let month = b.get(i..i + 3)?;
+    if !MONTHS.iter().any(|m| m.as_slice() == month) || at(b, i + 3) != b' ' {
+        return None;
+    }
+    let mut j = i + 4;
+    if at(b, j) == b' ' {
+        j += 1; // syslog pads one-digit days with a space
+    }
+    j = digit_run(b, j).filter(|end| end - j <= 2)?;
+    if at(b, j) == b',' {
+        // JUL: `, 2026 4:42:13 AM`
+        j = digits_exact(b, expect(b, j + 1, b' ')?, 4)?;
+        j = expect(b, j, b' ')?;
+        let hour_end = digit_run(b, j).filter(|end| end - j <= 2)?;
+        j = digits_exact(b, expect(b, hour_end, b':')?, 2)?;
+        j = digits_exact(b, expect(b, j, b':')?, 2)?;
+        let meridiem = b.get(j..j + 3);
+        return Some(if matches!(meridiem, Some(b" AM" | b" PM")) {
+            j + 3
+        } else {
+            j
+        });
+    }
+    clock(b, expect(b, j, b' ')?)
+}
+
 /// `28/Nov/2026:10:00:00 +0800` (common and combined log formats).
 fn common_log_time(b: &[u8], i: usize) -> Option<usize> {
     let mut j = digits_exact(b, i, 2)?;
@@ -323,21 +402,39 @@ fn hex(b: &[u8], i: usize) -> Option<usize> {
         return (run > 0 && !is_word(at(b, end))).then_some(end);
     }
     let run = hex_run(b, i);
-    let end = i + run;
+    let mut end = i + run;
     let token = &b[i..end];
-    (run >= 6
+    if !(run >= 6
         && token.iter().any(u8::is_ascii_digit)
         && token.iter().any(u8::is_ascii_alphabetic)
         && !is_word(at(b, end)))
-    .then_some(end)
+    {
+        return None;
+    }
+    // `6b0a58af.5379`: hex runs joined by dots are one id.
+    while at(b, end) == b'.' {
+        let next = hex_run(b, end + 1);
+        if next == 0 || is_word(at(b, end + 1 + next)) {
+            break;
+        }
+        end += 1 + next;
+    }
+    Some(end)
 }
 
+/// A whole-word number, maybe with a short lowercase unit (`30s`, `900ms`).
 fn number(b: &[u8], i: usize) -> Option<usize> {
     let mut j = digit_run(b, i)?;
     while at(b, j) == b'.' && at(b, j + 1).is_ascii_digit() {
         j = digit_run(b, j + 1)?;
     }
-    Some(j)
+    let unit = b[j..]
+        .iter()
+        .take(4)
+        .take_while(|c| c.is_ascii_lowercase())
+        .count();
+    let end = if unit <= 3 { j + unit } else { j };
+    (!is_word(at(b, end))).then_some(j)
 }
 
 fn quoted(b: &[u8], i: usize) -> Option<usize> {
@@ -429,6 +526,46 @@ mod tests {
             masker.mask(b"order ORD-9X2 failed at 10.0.0.1 in 'x y'"),
             "order <order> failed at <n> in 'x y'"
         );
+    }
+
+    #[test]
+    fn whole_tokens_only() {
+        check(
+            "FATAL: password authentication failed (SQLSTATE 28P01) session 6b0a58af.5379",
+            "FATAL: password authentication failed (SQLSTATE 28P01) session <hex>",
+        );
+        check(
+            "took 900ms, 30s, 12kb; 1a2b and 12abxy stay",
+            "took <n>ms, <n>s, <n>kb; 1a2b and 12abxy stay",
+        );
+    }
+
+    #[test]
+    fn jul_and_syslog_timestamps() {
+        check(
+            "Nov 28, 2026 4:42:13 AM com.acme.OrderService place",
+            "<ts> com.acme.OrderService place",
+        );
+        check("Nov 02, 2026 11:42:13 PM x", "<ts> x");
+        check(
+            "Nov 28 04:42:13 web-01 sshd[4242]: Failed password",
+            "<ts> web-<n> sshd[<n>]: Failed password",
+        );
+        check("Dec  2 04:42:13 host", "<ts> host");
+        check("Nov is a month, Decimal 12", "Nov is a month, Decimal <n>");
+    }
+
+    #[test]
+    fn kept_ranges_are_copied_as_they_are() {
+        let masker = Masker::default();
+        let line = br#"10.0.0.1 - - [28/Nov/2026:10:00:00 +0800] "GET /a HTTP/1.1" 502 157"#;
+        let status = 60..63;
+        assert_eq!(&line[status.clone()], b"502");
+        let mut out = String::new();
+        masker.mask_keeping(line, &[status], &mut out);
+        assert_eq!(out, r#"<ip> - - [<ts>] "<str>" 502 <n>"#);
+        masker.mask_keeping(b"id 42 and 43", &[3..5, 4..6, 100..200], &mut out);
+        assert_eq!(out, "id 42 and <n>");
     }
 
     #[test]

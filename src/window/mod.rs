@@ -25,9 +25,11 @@
 //! A window in which no rule reached its `min_count` still yields a [`Summary`] (with empty
 //! `rules`) so that callers see the below-threshold counts; the agent does not send those.
 
+mod capture;
 mod event;
 mod feed;
 mod mask;
+mod select;
 mod topk;
 
 use std::sync::Arc;
@@ -35,11 +37,14 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use self::capture::{Keeper, ranges_within};
+pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
+use self::select::History;
 use self::topk::{Distinct, TopK};
 use crate::config::Config;
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
-use crate::summary::{GroupCount, PatternCount, RuleSummary, Summary};
+use crate::summary::{GroupCount, RuleSummary, Summary};
 
 /// Default of `summary.max_groups`.
 pub const DEFAULT_MAX_GROUPS: usize = 20;
@@ -55,6 +60,9 @@ pub const MAX_PATTERN_BYTES: usize = 256;
 pub const MAX_GROUP_VALUE_BYTES: usize = 64;
 /// Longest file name kept, in bytes.
 pub const MAX_FILE_BYTES: usize = 256;
+/// Lines shown under one sample besides its root cause (the outermost exception of a chain
+/// and the lines selected by the rule's `show:`).
+pub const MAX_CONTEXT_LINES: usize = 3;
 
 /// How windows are built.
 #[derive(Clone, Debug)]
@@ -104,6 +112,25 @@ impl WindowOptions {
         Masker::new(&self.masks, &self.custom_masks)
     }
 
+    /// The masker of one rule: its own `masks:` (built-in or custom names) when it has them.
+    pub fn masker_for(&self, rule: &Rule) -> Masker {
+        match &rule.message.masks {
+            None => self.masker(),
+            Some(names) => {
+                let custom: Vec<(String, regex::Regex)> = self
+                    .custom_masks
+                    .iter()
+                    .filter(|(placeholder, _)| {
+                        let name = placeholder.trim_start_matches('<').trim_end_matches('>');
+                        names.iter().any(|n| n == name)
+                    })
+                    .cloned()
+                    .collect();
+                Masker::new(names, &custom)
+            }
+        }
+    }
+
     fn tracked_patterns(&self) -> usize {
         (self.max_patterns.saturating_mul(8)).clamp(64, 1024)
     }
@@ -131,9 +158,10 @@ pub struct HitRef<'a> {
 pub struct Aggregator {
     rules: Arc<RuleSet>,
     options: WindowOptions,
-    masker: Masker,
     open: Option<OpenWindow>,
     scratch: Scratch,
+    /// Shapes of earlier windows, to tell the new ones.
+    history: History,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +169,8 @@ struct Scratch {
     pattern: String,
     cause: String,
     key: Vec<u8>,
+    keep: Vec<std::ops::Range<usize>>,
+    keep_part: Vec<std::ops::Range<usize>>,
 }
 
 #[derive(Debug)]
@@ -158,6 +188,11 @@ struct OpenWindow {
 struct RuleState {
     name: String,
     severity: Severity,
+    /// The highest line level seen, when the rule reads levels (`severity_from`).
+    level: Option<Severity>,
+    masker: Masker,
+    keeper: Keeper,
+    show: Vec<regex::bytes::Regex>,
     min_count: u64,
     group_by: Vec<String>,
     count: u64,
@@ -178,6 +213,13 @@ struct PatternValue {
     sample: String,
     extra_lines: u32,
     cause: Option<String>,
+    context: Vec<String>,
+    /// Hash of the masked root cause (0: none): one sample per root cause comes first.
+    cause_key: u64,
+    /// Hash of the `group_by` values of the first line of this shape (0: no `group_by`).
+    group_key: u64,
+    /// The highest line level of this shape.
+    level: Option<Severity>,
 }
 
 impl Aggregator {
@@ -185,10 +227,10 @@ impl Aggregator {
     pub fn new(rules: Arc<RuleSet>, options: WindowOptions) -> Aggregator {
         Aggregator {
             rules,
-            masker: options.masker(),
             options,
             open: None,
             scratch: Scratch::default(),
+            history: History::default(),
         }
     }
 
@@ -217,7 +259,7 @@ impl Aggregator {
         // A late hit, or a wall clock stepping back (NTP), stays within its window's span.
         let now = now.clamp(window.start, window.deadline);
         let at = event.unwrap_or(now);
-        window.states[index].observe(at, &hit, &self.masker, &mut self.scratch);
+        window.states[index].observe(at, &hit, &mut self.scratch);
     }
 
     /// Counts hits whose own time was too far ahead of the clock (their read time was used),
@@ -248,7 +290,7 @@ impl Aggregator {
     pub fn poll(&mut self, now: Timestamp) -> Option<Summary> {
         let window = self.open.take_if(|window| now >= window.deadline)?;
         let deadline = window.deadline;
-        Some(window.close(deadline, &self.options))
+        Some(window.close(deadline, &self.options, &mut self.history))
     }
 
     /// Closes the open window early (shutdown) and returns its summary, ending at `now` (or at
@@ -256,7 +298,7 @@ impl Aggregator {
     pub fn flush(&mut self, now: Timestamp) -> Option<Summary> {
         let window = self.open.take()?;
         let end = now.min(window.deadline).max(window.start);
-        Some(window.close(end, &self.options))
+        Some(window.close(end, &self.options, &mut self.history))
     }
 
     /// Returns true if and only if a window is open.
@@ -281,10 +323,9 @@ impl Aggregator {
     }
 
     /// Swaps in reloaded options. The open window keeps its deadline and what it counted; masks
-    /// apply from the next hit, host and caps when the window closes, a new window length from
-    /// the next window.
+    /// apply from the next window, host and caps when the window closes, a new window length
+    /// from the next window.
     pub fn set_options(&mut self, options: WindowOptions) {
-        self.masker = options.masker();
         self.options = options;
     }
 
@@ -336,14 +377,15 @@ impl OpenWindow {
         index
     }
 
-    fn close(self, end: Timestamp, options: &WindowOptions) -> Summary {
+    fn close(self, end: Timestamp, options: &WindowOptions, history: &mut History) -> Summary {
         let mut rules = Vec::new();
         let mut below_threshold = Vec::new();
         for state in self.states {
-            let (reported, below) = state.summarize(options);
+            let (reported, below) = state.summarize(options, history);
             rules.extend(reported);
             below_threshold.extend(below);
         }
+        history.next_window();
         crate::summary::sort_rules(&mut rules);
         below_threshold.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Summary {
@@ -362,9 +404,14 @@ impl OpenWindow {
 
 impl RuleState {
     fn new(rule: &Rule, options: &WindowOptions) -> RuleState {
+        let masker = options.masker_for(rule);
         RuleState {
             name: rule.name.clone(),
             severity: rule.severity,
+            level: None,
+            keeper: Keeper::new(rule, !masker.is_empty()),
+            masker,
+            show: rule.message.show.clone(),
             min_count: rule.min_count.get(),
             group_by: rule.group_by.clone(),
             count: 0,
@@ -391,12 +438,16 @@ impl RuleState {
             group_slots: Vec::new(),
             examples_match: Vec::new(),
             examples_no_match: Vec::new(),
+            message: RuleMessage::default(),
         };
         RuleState::new(&rule, options)
     }
 
     fn update_from(&mut self, rule: &Rule, options: &WindowOptions) {
         self.severity = rule.severity;
+        self.masker = options.masker_for(rule);
+        self.keeper = Keeper::new(rule, !self.masker.is_empty());
+        self.show = rule.message.show.clone();
         self.min_count = rule.min_count.get();
         if self.group_by != rule.group_by {
             let groups = std::mem::replace(&mut self.groups, TopK::new(options.tracked_groups()));
@@ -405,21 +456,21 @@ impl RuleState {
         }
     }
 
-    fn observe(
-        &mut self,
-        now: Timestamp,
-        hit: &HitRef<'_>,
-        masker: &Masker,
-        scratch: &mut Scratch,
-    ) {
+    fn observe(&mut self, now: Timestamp, hit: &HitRef<'_>, scratch: &mut Scratch) {
         self.count += 1;
         self.first = self.first.min(now);
         self.last = self.last.max(now);
         self.observe_file(hit.file);
-        if !self.group_by.is_empty() {
-            self.observe_groups(hit.groups, &mut scratch.key);
+        let group_key = if self.group_by.is_empty() {
+            0
+        } else {
+            self.observe_groups(hit.groups, &mut scratch.key)
+        };
+        let level = self.keeper.read(hit.line, &mut scratch.keep);
+        if let Some(level) = level {
+            self.level = Some(self.level.map_or(level, |seen| seen.max(level)));
         }
-        self.observe_pattern(hit.line, masker, scratch);
+        self.observe_pattern(hit.line, group_key, level, scratch);
     }
 
     fn observe_file(&mut self, file: &str) {
@@ -435,7 +486,8 @@ impl RuleState {
         }
     }
 
-    fn observe_groups(&mut self, values: &[Option<&[u8]>], key: &mut Vec<u8>) {
+    /// Counts the hit's group; returns its key.
+    fn observe_groups(&mut self, values: &[Option<&[u8]>], key: &mut Vec<u8>) -> u64 {
         key.clear();
         for i in 0..self.group_by.len() {
             match values.get(i).copied().flatten() {
@@ -460,28 +512,60 @@ impl RuleState {
                 })
                 .collect()
         });
+        hash
     }
 
-    fn observe_pattern(&mut self, line: &[u8], masker: &Masker, scratch: &mut Scratch) {
+    fn observe_pattern(
+        &mut self,
+        line: &[u8],
+        group_key: u64,
+        level: Option<Severity>,
+        scratch: &mut Scratch,
+    ) {
         let event = event::split(line);
-        masker.mask_into(event.first, &mut scratch.pattern);
+        ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
+        self.masker
+            .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
         let mut hash = xxhash_rust::xxh3::xxh3_64(scratch.pattern.as_bytes());
-        if let Some(cause) = event.cause {
-            masker.mask_into(cause, &mut scratch.cause);
-            hash ^= xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes()).rotate_left(1);
+        let mut cause_key = 0;
+        if let Some(cause) = &event.cause {
+            ranges_within(&scratch.keep, line, cause.line, &mut scratch.keep_part);
+            self.masker
+                .mask_keeping(cause.line, &scratch.keep_part, &mut scratch.cause);
+            cause_key = xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes());
+            if let Some((function, file)) = cause.frame {
+                cause_key ^= xxhash_rust::xxh3::xxh3_64(function)
+                    ^ xxhash_rust::xxh3::xxh3_64(file).rotate_left(7);
+            }
+            cause_key |= 1; // never 0, which means "no cause"
+            hash ^= cause_key.rotate_left(1);
         }
         let pattern = &scratch.pattern;
-        self.patterns.add(hash, 1, || PatternValue {
+        let show = &self.show;
+        let value = self.patterns.add(hash, 1, || PatternValue {
             pattern: cut(pattern, MAX_PATTERN_BYTES).to_owned(),
             sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
             extra_lines: event.extra_lines,
-            cause: event.cause.map(|c| lossy_capped(c, MAX_SAMPLE_BYTES)),
+            cause: event
+                .cause
+                .map(|c| lossy_capped(&c.text(), MAX_SAMPLE_BYTES)),
+            context: event::context_lines(line, &event, show),
+            cause_key,
+            group_key,
+            level,
         });
+        if let Some(level) = level {
+            value.level = Some(value.level.map_or(level, |seen| seen.max(level)));
+        }
     }
 
     /// The rule's entry in the summary (when it reached `min_count`) and its below-threshold
     /// entry (hits of groups, or of the whole rule, under `min_count`).
-    fn summarize(self, options: &WindowOptions) -> (Option<RuleSummary>, Option<(String, u64)>) {
+    fn summarize(
+        self,
+        options: &WindowOptions,
+        history: &mut History,
+    ) -> (Option<RuleSummary>, Option<(String, u64)>) {
         let (count, groups, other_groups_count, below) = if self.group_by.is_empty() {
             if self.count >= self.min_count {
                 (self.count, Vec::new(), 0, 0)
@@ -496,21 +580,12 @@ impl RuleState {
             return (None, below);
         }
         let distinct_patterns = self.patterns.distinct();
-        let mut ranked = self.patterns.into_ranked();
-        // Shapes whose count is known first; then, so that a rule of all-distinct lines still
-        // shows samples, shapes whose count is mostly inherited (shown with their lower bound).
-        ranked.sort_by_key(|slot| slot.guaranteed() <= slot.error);
-        let patterns: Vec<PatternCount> = ranked
-            .into_iter()
-            .take(options.max_patterns)
-            .map(|slot| PatternCount {
-                count: slot.guaranteed(),
-                pattern: slot.value.pattern,
-                sample: slot.value.sample,
-                extra_lines: slot.value.extra_lines,
-                cause: slot.value.cause,
-            })
-            .collect();
+        let patterns = select::choose(
+            self.patterns.into_ranked(),
+            options.max_patterns,
+            !self.group_by.is_empty(),
+            history.for_rule(&self.name),
+        );
         let shown: u64 = patterns.iter().map(|p| p.count).sum();
         let other_files = self
             .file_hashes
@@ -518,7 +593,7 @@ impl RuleState {
             .saturating_sub(self.files.len() as u64);
         let summary = RuleSummary {
             name: self.name,
-            severity: self.severity,
+            severity: self.level.unwrap_or(self.severity),
             count,
             first: self.first,
             last: self.last,

@@ -88,11 +88,12 @@ impl<V> TopK<V> {
 
     /// Counts `n` occurrences of the key `hash`; `make` builds its value when the key is not
     /// tracked (it then takes the slot of the smallest count if the structure is full).
-    pub(crate) fn add(&mut self, hash: u64, n: u64, make: impl FnOnce() -> V) {
+    /// Returns the key's value, for the caller to update.
+    pub(crate) fn add(&mut self, hash: u64, n: u64, make: impl FnOnce() -> V) -> &mut V {
         self.distinct.insert(hash);
         if let Some(&i) = self.index.get(&hash) {
             self.slots[i].count += n;
-            return;
+            return &mut self.slots[i].value;
         }
         if self.slots.len() < self.capacity {
             self.index.insert(hash, self.slots.len());
@@ -102,7 +103,7 @@ impl<V> TopK<V> {
                 error: 0,
                 value: make(),
             });
-            return;
+            return &mut self.slots.last_mut().expect("just pushed").value;
         }
         let (i, min) = self
             .slots
@@ -120,6 +121,7 @@ impl<V> TopK<V> {
             value: make(),
         };
         self.evictions += 1;
+        &mut self.slots[i].value
     }
 
     /// Returns true if and only if no key was ever evicted (all counts are exact).

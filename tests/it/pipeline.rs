@@ -19,9 +19,15 @@ const RULES: &str = "rules:
 
 /// The count a rendered message shows for `rule` (`**SEVERITY · rule** ... ×N`).
 fn count_of(text: &str, rule: &str) -> Option<u64> {
-    let marker = format!("· {rule}**");
-    let line = text.lines().find(|line| line.contains(&marker))?;
-    let after = &line[line.find(&marker)? + marker.len()..];
+    // A section's rule line (`**ERROR · db-timeout** ×4`) or, in a message of one rule, which
+    // has no rule line, the heading (`### [alert] ERROR db-timeout ×4 · host`).
+    let section = format!("· {rule}**");
+    let heading = format!(" {rule} ×");
+    let line = text
+        .lines()
+        .find(|line| line.contains(&section))
+        .or_else(|| text.lines().next().filter(|line| line.contains(&heading)))?;
+    let after = &line[line.find(rule)? + rule.len()..];
     let digits: String = after
         .split('×')
         .nth(1)?

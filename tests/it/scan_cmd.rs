@@ -76,7 +76,10 @@ fn counts_per_rule_and_prints_the_summary_that_would_be_sent() {
         "{stdout}"
     );
     // The summary: keyword, host, rules by severity.
-    assert!(stdout.contains("[alert] test-host"), "{stdout}");
+    assert!(
+        stdout.contains("[alert] CRITICAL java-oom ×1 · test-host (+2 rules)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("CRITICAL · java-oom ×1"), "{stdout}");
 }
 
