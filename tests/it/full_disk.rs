@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::agent::{Env, wait_until};
-use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Request};
+use crate::support::dingtalk_server::{MockDingTalk, MockOptions};
+use crate::support::total;
 
 const RULES: &str = "rules:
   - name: db-timeout
@@ -55,20 +56,6 @@ fn fill(path: &Path) {
     let block = [b'x'; 4096];
     while file.write_all(&block).is_ok() {}
     drop(file.sync_all());
-}
-
-fn total(requests: &[Request], rule: &str) -> u64 {
-    let marker = format!("· {rule}**");
-    requests
-        .iter()
-        .filter_map(|r| {
-            let text = r.text();
-            let line = text.lines().find(|l| l.contains(&marker))?;
-            let after = line.split('×').nth(1)?;
-            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u64>().ok()
-        })
-        .sum()
 }
 
 fn lines(from: u32, to: u32) -> Vec<String> {

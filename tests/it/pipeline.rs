@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 
 use crate::support::agent::{Agent, Env, wait_until};
-use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Mode, Request};
+use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Mode};
+use crate::support::{count_of, total};
 
 const RULES: &str = "rules:
   - name: db-timeout
@@ -16,26 +17,6 @@ const RULES: &str = "rules:
     pattern: 'OutOfMemoryError'
     severity: critical
 ";
-
-/// The count a rendered message shows for `rule` (`**SEVERITY · rule** ... ×N`).
-fn count_of(text: &str, rule: &str) -> Option<u64> {
-    // A section's rule line (`**ERROR · db-timeout** ×4`) or, in a message of one rule, which
-    // has no rule line, the heading (`### [alert] ERROR db-timeout ×4 · host`).
-    let section = format!("· {rule}**");
-    let heading = format!(" {rule} ×");
-    let line = text
-        .lines()
-        .find(|line| line.contains(&section))
-        .or_else(|| text.lines().next().filter(|line| line.contains(&heading)))?;
-    let after = &line[line.find(rule)? + rule.len()..];
-    let digits: String = after
-        .split('×')
-        .nth(1)?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
 
 /// The length of the window a message shows (`HH:MM:SS–HH:MM:SS`), in seconds.
 fn window_seconds(text: &str) -> Option<i64> {
@@ -48,14 +29,6 @@ fn window_seconds(text: &str) -> Option<i64> {
     let start = before.get(before.len().checked_sub(8)?..)?;
     let end = rest.get(..8)?;
     Some((seconds(end)? - seconds(start)?).rem_euclid(86_400))
-}
-
-/// Sum of `rule`'s counts over every accepted message.
-fn total(requests: &[Request], rule: &str) -> u64 {
-    requests
-        .iter()
-        .filter_map(|r| count_of(&r.text(), rule))
-        .sum()
 }
 
 fn lines(prefix: &str, from: u32, to: u32, body: &str) -> Vec<String> {
