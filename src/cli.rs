@@ -66,6 +66,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page, or write every page to a directory.
     Man(ManArgs),
+    /// Receive Alertmanager's webhook and post each alert group to a DingTalk robot.
+    Relay(RelayArgs),
     /// Tail files and print every line with its offset (for tests of the tailer).
     #[command(hide = true)]
     TailProbe(TailProbeArgs),
@@ -97,6 +99,22 @@ pub struct RunArgs {
     /// nothing else on stdout).
     #[arg(long, value_enum, default_value_t = Output::Text, requires = "dry_run")]
     pub output: Output,
+}
+
+/// `logding relay`.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// The relay config file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/logding/relay.yaml"
+    )]
+    pub config: PathBuf,
+    /// Print each notification on stdout instead of posting it (no outbox, no network).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `logding explain`.

@@ -32,6 +32,7 @@ pub mod event_time;
 pub mod incident;
 pub mod logging;
 pub mod outbox;
+pub mod relay;
 pub mod render;
 pub mod rules;
 pub mod ruletest;

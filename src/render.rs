@@ -20,6 +20,7 @@
 //! Log text is untrusted and is escaped here and nowhere else (see `escape`): it can never
 //! create a mention, a link, an image, a heading, a list or a quote, nor break the layout.
 
+mod alerts;
 mod escape;
 mod incidents;
 mod paths;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use self::alerts::{render_alerts, render_alerts_text};
 use self::escape::{Flavor, escape};
 pub use self::incidents::sparkline;
 use self::paths::Paths;
@@ -193,7 +195,7 @@ impl<'a> Doc<'a> {
             summary,
             options,
             flavor,
-            mention: mention(summary, &options.mention),
+            mention: mention_of(summary.max_severity(), &options.mention),
             paths: Paths::new(&summary.rules),
         }
     }
@@ -498,8 +500,10 @@ impl<'a> Doc<'a> {
     }
 }
 
-fn mention(summary: &Summary, mention: &Mention) -> Option<(String, Value)> {
-    let max = summary.max_severity()?;
+/// The `@...` tokens and the `at` object when the highest severity reaches
+/// `mention.min_severity` and someone is to be mentioned.
+fn mention_of(max: Option<Severity>, mention: &Mention) -> Option<(String, Value)> {
+    let max = max?;
     let has_anyone = !mention.mobiles.is_empty() || !mention.user_ids.is_empty() || mention.all;
     if max < mention.min_severity || !has_anyone {
         return None;

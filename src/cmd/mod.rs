@@ -5,6 +5,7 @@ pub mod completions;
 pub mod explain;
 pub mod init;
 pub mod man;
+pub mod relay;
 pub mod run;
 pub mod scan;
 pub mod schema;
@@ -45,6 +46,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Relay(args) => relay::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Test(args) => test::run(args),
         Command::SendTest(args) => send_test::run(args),

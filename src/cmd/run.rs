@@ -84,7 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
 
 /// First SIGINT/SIGTERM cancels `shutdown`; a second one exits the process at once.
 /// SIGHUP sends a reload request.
-async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
+pub(crate) async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -112,7 +112,7 @@ async fn watch_signals(shutdown: CancellationToken, reload: mpsc::Sender<()>) {
         }
         signalled = true;
         info!(
-            "shutting down: closing windows, delivering, writing checkpoints (signal again to exit at once)"
+            "shutting down: flushing and delivering what is pending (signal again to exit at once)"
         );
         shutdown.cancel();
     }

@@ -263,7 +263,7 @@ fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
     })
 }
 
-fn outbox(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<OutboxOptions> {
+pub(crate) fn outbox(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<OutboxOptions> {
     let null = Node::null();
     let map = ctx.map(node.unwrap_or(&null), "outbox", OUTBOX_KEYS)?;
     let max_entries = opt(ctx, &map, "max_entries", 1000, |c, n, _| {

@@ -12,6 +12,7 @@ mod diag;
 mod dingtalk;
 mod expand;
 mod glob;
+mod relay;
 mod reload;
 mod rule_files;
 mod rule_message;
@@ -32,6 +33,7 @@ use std::time::Duration;
 pub use dingtalk::{
     CheckedWebhook, MAX_MENTIONS, MENTION_SHARE, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
 };
+pub use relay::{RelayConfig, Robot, is_relay_config, load_relay, load_relay_with};
 pub use secret::Secret;
 
 use crate::rules::{RuleSet, Severity};
@@ -282,6 +284,30 @@ pub fn load_with(
     check_examples: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
+    load_document(path, env, |ctx, root, origin| {
+        build::config(ctx, root, origin, check_examples)
+    })
+}
+
+/// Loads a configuration from its text; `path` names it and anchors relative paths.
+#[cfg(test)]
+fn load_text(
+    path: &Path,
+    text: String,
+    check_examples: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, LoadError> {
+    parse_document(path, text, env, |ctx, root, origin| {
+        build::config(ctx, root, origin, check_examples)
+    })
+}
+
+/// Reads the file at `path` and walks it with `read` (the agent's or the relay's schema).
+fn load_document<T>(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
+) -> Result<T, LoadError> {
     let text = match read_text(path) {
         Ok(text) => text,
         Err((message, position)) => {
@@ -296,16 +322,16 @@ pub fn load_with(
             });
         }
     };
-    load_text(path, text, check_examples, env)
+    parse_document(path, text, env, read)
 }
 
-/// Loads a configuration from its text; `path` names it and anchors relative paths.
-fn load_text(
+/// Parses `text` (the file `path`) and walks it with `read`, collecting every problem.
+fn parse_document<T>(
     path: &Path,
     text: String,
-    check_examples: bool,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, LoadError> {
+    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
+) -> Result<T, LoadError> {
     let origin = build::Origin {
         display: path.to_owned(),
         absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
@@ -313,7 +339,7 @@ fn load_text(
     let parsed = yaml::parse(&text);
     let mut ctx = walk::Ctx::new(path.to_owned(), text, env);
     let config = match parsed {
-        Ok(root) => build::config(&mut ctx, &root, &origin, check_examples),
+        Ok(root) => read(&mut ctx, &root, &origin),
         Err(err) => {
             report_syntax_error(&mut ctx, &err);
             None

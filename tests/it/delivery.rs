@@ -554,7 +554,7 @@ async fn debug_output_never_shows_the_webhook() {
     let mock = MockDingTalk::start(MockOptions::default()).await;
     let state = tempfile::tempdir().expect("tempdir");
     let dingtalk = mock.dingtalk_config();
-    let delivery = Delivery::open(
+    let delivery: Delivery = Delivery::open(
         &dingtalk,
         render_options(&dingtalk),
         state.path(),

@@ -2,6 +2,7 @@
 mod config;
 mod delivery;
 mod dingtalk;
+mod fleet;
 mod full_disk;
 mod msrv;
 mod package;

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration suites.
 
 pub(crate) mod agent;
+pub(crate) mod alertmanager;
 pub(crate) mod cli;
 pub(crate) mod dingtalk_server;
 pub(crate) mod logs;
+pub(crate) mod relay;
 
 /// The count a rendered message shows for `rule`: its section's rule line
 /// (`**ERROR · db-timeout** ×4`) or, in a message of one rule, which has no rule line, the

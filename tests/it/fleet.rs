@@ -1,0 +1,255 @@
+//! The fleet path end to end, with the real Alertmanager: alerts from several hosts → a
+//! two-instance Alertmanager cluster → `logding relay` → the DingTalk robot (the mock).
+//!
+//! Alertmanager's timings are short (`group_wait` 1 s, `group_interval` 2 s, `peer-timeout`
+//! 1 s), so each test takes seconds. "Exactly one message" is checked by waiting until the
+//! message arrives and then for longer than Alertmanager would need to send a duplicate
+//! (`group_interval` plus the peer's `peer-timeout` wait, with margin): [`QUIET`].
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::agent::wait_until;
+use crate::support::alertmanager::{self, Cluster, post_alerts};
+use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Request};
+use crate::support::relay::Relay;
+
+/// Longer than a duplicate would take to show up (group_interval 2 s + peer-timeout 1 s).
+const QUIET: Duration = Duration::from_secs(6);
+/// Bound on a notification's way through the cluster and the relay.
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// One alert as an agent posts it: `firing` leaves `endsAt` in the future, else it is now.
+fn alert(rule: &str, host: &str, firing: bool) -> Value {
+    let now = jiff::Timestamp::now();
+    let ends = if firing {
+        now + jiff::SignedDuration::from_secs(300)
+    } else {
+        now
+    };
+    json!({
+        "labels": {"alertname": rule, "host": host, "severity": "critical", "source": "app"},
+        "annotations": {"summary": format!("{rule} on {host}"), "count": "3"},
+        "startsAt": (now - jiff::SignedDuration::from_secs(60)).to_string(),
+        "endsAt": ends.to_string(),
+    })
+}
+
+fn alerts(rule: &str, hosts: &[&str], firing: bool) -> Value {
+    Value::Array(hosts.iter().map(|h| alert(rule, h, firing)).collect())
+}
+
+const HOSTS: [&str; 3] = ["app-a", "app-b", "app-c"];
+
+struct Fleet {
+    mock: MockDingTalk,
+    relay: Relay,
+    cluster: Cluster,
+}
+
+impl Fleet {
+    async fn start() -> Option<Fleet> {
+        alertmanager::binary()?;
+        let mock = MockDingTalk::start(MockOptions::default()).await;
+        let relay = Relay::start(&mock, "").await;
+        let config = alertmanager::config(&relay.webhook_url(), None);
+        let cluster = Cluster::start(2, &config).await?;
+        Some(Fleet {
+            mock,
+            relay,
+            cluster,
+        })
+    }
+
+    /// Waits until `count` messages were accepted; panics with the logs otherwise.
+    async fn wait_messages(&self, count: usize) -> Vec<Request> {
+        let arrived = wait_until(ARRIVAL, || self.mock.accepted().len() >= count).await;
+        assert!(
+            arrived,
+            "{} message(s) arrived, expected {count}\nrelay:\n{}\nalertmanager:\n{}",
+            self.mock.accepted().len(),
+            self.relay.stderr(),
+            self.cluster.logs()
+        );
+        self.mock.accepted()
+    }
+
+    /// Waits [`QUIET`] and checks that no more than `count` messages arrived.
+    async fn assert_no_more_than(&self, count: usize) {
+        tokio::time::sleep(QUIET).await;
+        let heads: Vec<String> = self
+            .mock
+            .accepted()
+            .iter()
+            .map(|m| m.text().chars().take(300).collect())
+            .collect();
+        assert_eq!(heads.len(), count, "{heads:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_incident_on_three_hosts_is_one_message_then_one_resolved() {
+    let Some(fleet) = Fleet::start().await else {
+        return;
+    };
+    let urls = fleet.cluster.urls();
+    post_alerts(&urls, &alerts("db-timeout", &HOSTS, true)).await;
+    let messages = fleet.wait_messages(1).await;
+    let text = messages[0].text();
+    assert!(
+        text.contains("### [alert] FIRING · db-timeout · 3 alerts · 3 hosts"),
+        "{text}"
+    );
+    assert!(text.contains("app-a, app-b, app-c"), "{text}");
+    fleet.assert_no_more_than(1).await;
+
+    post_alerts(&urls, &alerts("db-timeout", &HOSTS, false)).await;
+    let messages = fleet.wait_messages(2).await;
+    let text = messages[1].text();
+    assert!(text.contains("### [alert] RESOLVED · db-timeout"), "{text}");
+    assert!(
+        text.contains("**RESOLVED** ×3 · app-a, app-b, app-c"),
+        "{text}"
+    );
+    fleet.assert_no_more_than(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_incident_loses_nothing_and_duplicates_nothing() {
+    let Some(mut fleet) = Fleet::start().await else {
+        return;
+    };
+    let urls = fleet.cluster.urls();
+    post_alerts(&urls, &alerts("disk-full", &HOSTS, true)).await;
+    // Before group_wait is over: the instance that would have notified may be this one.
+    fleet.cluster.kill(0);
+    let messages = fleet.wait_messages(1).await;
+    let text = messages[0].text();
+    assert!(text.contains("FIRING · disk-full · 3 alerts"), "{text}");
+    fleet.assert_no_more_than(1).await;
+
+    // The agents keep posting to every URL; the dead one refuses, the live one resolves.
+    post_alerts(&urls[1..], &alerts("disk-full", &HOSTS, false)).await;
+    let messages = fleet.wait_messages(2).await;
+    assert!(messages[1].text().contains("RESOLVED · disk-full"));
+    fleet.assert_no_more_than(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_down_alertmanager_retries_and_nothing_is_lost() {
+    let Some(mut fleet) = Fleet::start().await else {
+        return;
+    };
+    // The outage is 60 s; the default here is shorter so CI stays quick, and
+    // LOGDING_FLEET_OUTAGE_SECS=60 runs the full one. Alertmanager retries at every
+    // group_interval until the relay answers 200, whatever the length.
+    let outage = std::env::var("LOGDING_FLEET_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(8), Duration::from_secs);
+    fleet.relay.stop().await;
+    post_alerts(&fleet.cluster.urls(), &alerts("oom", &HOSTS, true)).await;
+    tokio::time::sleep(outage).await;
+    assert!(fleet.mock.accepted().is_empty());
+    fleet.relay.restart().await;
+    let messages = fleet.wait_messages(1).await;
+    let text = messages[0].text();
+    assert!(text.contains("FIRING · oom · 3 alerts · 3 hosts"), "{text}");
+    fleet.assert_no_more_than(1).await;
+    let logs = fleet.cluster.logs();
+    assert!(
+        logs.contains("Notify attempt failed") || logs.contains("Notify for alerts failed"),
+        "Alertmanager saw the relay down (and so retried)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_5000_alerts_is_within_budget_with_exact_counts() {
+    let Some(fleet) = Fleet::start().await else {
+        return;
+    };
+    let hosts: Vec<String> = (1..=5_000).map(|n| format!("app-{n:04}")).collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    post_alerts(&fleet.cluster.urls(), &alerts("storm", &hosts, true)).await;
+    // Alertmanager may notify while the alerts are still coming in (group_wait is 1 s): the
+    // group's last notification holds all of them.
+    let complete = || {
+        fleet
+            .mock
+            .accepted()
+            .iter()
+            .any(|m| m.text().contains("5,000 alerts, "))
+    };
+    assert!(
+        wait_until(ARRIVAL, complete).await,
+        "no message with all 5,000 alerts"
+    );
+    let count = fleet.mock.accepted().len();
+    fleet.assert_no_more_than(count).await;
+    let messages = fleet.mock.accepted();
+    for message in &messages {
+        assert!(message.body.len() <= 19_000, "{}", message.body.len());
+    }
+    let text = messages.last().expect("one").text();
+    let shown = text.lines().filter(|l| l.starts_with("- app-")).count();
+    assert!(shown > 20, "only {shown} alerts shown");
+    assert!(
+        text.contains(&format!("5,000 alerts, {shown} shown")),
+        "{}",
+        text.lines().last().unwrap_or_default()
+    );
+    assert!(
+        text.contains("×5,000 · app-0001…app-5000 (5,000 hosts)"),
+        "{}",
+        text.lines().take(6).collect::<Vec<_>>().join("\n")
+    );
+    assert_at_most_per_minute(&messages, 18);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amtool_silence_silences_end_to_end() {
+    let Some(fleet) = Fleet::start().await else {
+        return;
+    };
+    let Some(amtool) = alertmanager::amtool() else {
+        return;
+    };
+    let output = std::process::Command::new(amtool)
+        .args([
+            "silence",
+            "add",
+            "alertname=noisy",
+            "--comment=test",
+            "--author=test",
+            "--duration=1h",
+            &format!("--alertmanager.url={}", fleet.cluster.urls()[0]),
+        ])
+        .output()
+        .expect("amtool runs");
+    assert!(output.status.success(), "{output:?}");
+    // The silence reaches the other instance by gossip.
+    let mut both = alerts("noisy", &HOSTS, true);
+    let control = alerts("control", &HOSTS, true);
+    both.as_array_mut()
+        .expect("array")
+        .extend(control.as_array().expect("array").iter().cloned());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    post_alerts(&fleet.cluster.urls(), &both).await;
+    let messages = fleet.wait_messages(1).await;
+    assert!(messages[0].text().contains("control"));
+    fleet.assert_no_more_than(1).await;
+    let texts: Vec<String> = fleet.mock.accepted().iter().map(Request::text).collect();
+    assert!(!texts.iter().any(|t| t.contains("noisy")), "{texts:#?}");
+}
+
+/// No rolling 60-second span holds more than `max` of `messages`.
+fn assert_at_most_per_minute(messages: &[Request], max: usize) {
+    for (i, first) in messages.iter().enumerate() {
+        let within = messages[i..]
+            .iter()
+            .take_while(|m| m.at.duration_since(first.at) < Duration::from_secs(60))
+            .count();
+        assert!(within <= max, "{within} posts within 60 s");
+    }
+}
