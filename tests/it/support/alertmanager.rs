@@ -47,7 +47,7 @@ pub(crate) fn config(webhook_url: &str, bearer_token: Option<&str>) -> String {
         "route:
   receiver: relay
   group_by: [alertname]
-  group_wait: 1s
+  group_wait: 2s
   group_interval: 2s
   repeat_interval: 1h
 receivers:
