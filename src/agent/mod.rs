@@ -228,6 +228,16 @@ impl Store for Target {
             }
         }
     }
+
+    async fn reconfigure(&mut self, config: &Config) -> anyhow::Result<()> {
+        match self {
+            Target::Outbox(handle) => handle
+                .reconfigure(&config.dingtalk, RenderOptions::from_config(config))
+                .await
+                .context("failed to apply the dingtalk settings"),
+            Target::Each(_) => Ok(()),
+        }
+    }
 }
 
 impl Follow for TailHandle {

@@ -42,6 +42,11 @@ pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
 pub(super) trait Store {
     /// Stores a summary; returns once it is safe (durable in the outbox, or printed).
     async fn store(&mut self, summary: &Summary) -> anyhow::Result<()>;
+
+    /// Applies a reloaded configuration's delivery settings (`dingtalk`).
+    async fn reconfigure(&mut self, _config: &Config) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the process task needs of the tailer (a trait, so tests can record commits).
@@ -339,6 +344,12 @@ impl<S: Store, F: Follow> Process<S, F> {
             warn!(
                 keys = %changed.join(", "),
                 "these settings changed but take effect only after a restart"
+            );
+        }
+        if let Err(err) = self.store.reconfigure(&new).await {
+            error!(
+                error = %crate::logging::error_chain(err.as_ref()),
+                "new dingtalk settings rejected, the old ones keep running"
             );
         }
         self.matchers = Arc::new(matchers);

@@ -212,6 +212,7 @@ impl<P: Payload> Worker<P> {
             self.current = Some(message);
         }
         tracing::info!(
+            event = "dingtalk_reloaded",
             max_per_minute = self.settings.max_per_minute,
             "DingTalk settings reloaded"
         );
@@ -428,6 +429,7 @@ impl<P: Payload> Worker<P> {
         self.logged.clear();
         let (windows, matches) = message.payload.tally();
         tracing::info!(
+            event = "delivered",
             id = %message.id,
             windows,
             matches,

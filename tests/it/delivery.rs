@@ -9,8 +9,10 @@ use logding::config::OutboxOptions;
 use logding::rules::Severity;
 use logding::sink::{Delivery, DeliveryHandle};
 use logding::summary::{RuleSummary, Summary};
+use rustix::process::Signal;
 use tokio::time::Instant;
 
+use crate::support::agent::{Env, wait_until as real_wait};
 use crate::support::dingtalk_server::{
     MockDingTalk, MockOptions, Mode, Request, TOKEN, render_options,
 };
@@ -794,4 +796,53 @@ async fn the_most_mentions_allowed_never_cost_the_keyword_or_the_budget() {
         assert!(request.text().contains("[alert]"), "{}", request.text());
     }
     delivery.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Issue 12, end to end: the operator fixes `dingtalk.keyword` and sends SIGHUP; the summary
+/// held by the keyword rejection goes out at once (not at the next 5-minute retry), without a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_a_new_keyword_and_delivers_held_summaries_at_once() {
+    let mock = robot_with_keyword("告警").await;
+    let env = Env::new();
+    let rules = "rules:\n  - name: oom\n    pattern: OutOfMemoryError\n";
+    env.write_config(&mock.url(), mock.secret().as_deref(), "1s", rules);
+    let agent = env.start(&[]);
+    agent
+        .wait_event("started", 1, Duration::from_secs(10))
+        .await;
+    let oom: Vec<String> = (0..3)
+        .map(|i| format!("java.lang.OutOfMemoryError {i}"))
+        .collect();
+    env.append("app.log", &oom);
+    let rejected = real_wait(Duration::from_secs(15), || !mock.requests().is_empty()).await;
+    assert!(rejected, "stderr:\n{}", agent.stderr());
+    assert!(
+        mock.accepted().is_empty(),
+        "the robot wants its own keyword"
+    );
+
+    let yaml = std::fs::read_to_string(env.config_path()).expect("read config");
+    std::fs::write(
+        env.config_path(),
+        yaml.replace("keyword: alert", "keyword: 告警"),
+    )
+    .expect("write config");
+    agent.signal(Signal::HUP);
+    agent
+        .wait_event("dingtalk_reloaded", 1, Duration::from_secs(10))
+        .await;
+    let delivered = real_wait(Duration::from_secs(15), || !mock.accepted().is_empty()).await;
+    assert!(delivered, "stderr:\n{}", agent.stderr());
+    let text = mock.accepted()[0].text();
+    assert!(text.contains("告警") && text.contains("×3"), "{text}");
+    agent
+        .wait_event("delivered", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        agent.stderr().matches("logding started").count(),
+        1,
+        "no restart"
+    );
+    assert!(!agent.stderr().contains("take effect only after a restart"));
 }
