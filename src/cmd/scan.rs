@@ -11,14 +11,15 @@
 //! that would be sent. All hits go into one summary, observed at one fixed time (the moment
 //! the scan started): a scan has no time axis, the log's own timestamps are not parsed.
 //!
-//! An error on one file is reported and the scan goes on; the exit code is 1 at the end.
+//! An error on one file is reported and the scan goes on; the exit code is 1 at the end. A path
+//! that is not a regular file (a FIFO, a socket, a device) is skipped with a warning, as `run`
+//! skips it: reading a FIFO would wait for a writer forever.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -28,7 +29,9 @@ use crate::config::{self, Config, Multiline};
 use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
+use crate::tail::discover::Globs;
 use crate::tail::multiline::{Assembler, Event};
+use crate::tail::reader::read_lines;
 use crate::window::{Aggregator, WindowOptions};
 
 /// Bytes read per chunk.
@@ -50,9 +53,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     }
     let mut failed = false;
     for path in &args.paths {
-        if let Err(err) = scan.file(path) {
-            crate::cmd::print_error(&err);
-            failed = true;
+        match scan.file(path) {
+            Ok(()) => {}
+            Err(err) if err.is::<NotRegular>() => eprintln!("warning: {err}"),
+            Err(err) => {
+                crate::cmd::print_error(&err);
+                failed = true;
+            }
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -176,7 +183,7 @@ impl Scan {
             source = source.map_or("(none)", |i| self.sources[i].name.as_str()),
             "scanning"
         );
-        let mut file = fs_err::File::open(path)?;
+        let mut file = open_regular(path)?;
         let name = path.display().to_string();
         let mut sink = HitSink {
             observer: Observer {
@@ -194,8 +201,7 @@ impl Scan {
             scratch: Vec::new(),
         };
         // One chunk per thread in each read: the parts of a read are scanned in parallel.
-        let size = (CHUNK_BYTES * self.threads).max(plan.max_line_bytes + 1);
-        self.buffer.resize(size, 0);
+        self.buffer.resize(CHUNK_BYTES * self.threads, 0);
         read_lines(
             &mut file,
             &mut self.buffer,
@@ -290,6 +296,55 @@ impl Scan {
     }
 }
 
+/// A path that is not a regular file: skipped, not an error.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` is not a regular file ({kind}): skipped", path.display())]
+pub struct NotRegular {
+    /// The path.
+    pub path: std::path::PathBuf,
+    /// What it is.
+    pub kind: &'static str,
+}
+
+/// Opens `path` for reading without blocking on a FIFO, and checks it is a regular file (a
+/// directory is let through: it fails at the first read, as an error).
+fn open_regular(path: &Path) -> anyhow::Result<fs_err::File> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let not_regular = |meta: &std::fs::Metadata| -> anyhow::Result<()> {
+        match kind_of(meta.file_type()) {
+            None => Ok(()),
+            Some(kind) => Err(NotRegular {
+                path: path.to_owned(),
+                kind,
+            }
+            .into()),
+        }
+    };
+    // Sockets cannot be opened at all: look first. Then check the descriptor itself, in case
+    // the path changed in between.
+    not_regular(&fs_err::metadata(path)?)?;
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    not_regular(&file.metadata()?)?;
+    Ok(file)
+}
+
+/// What a file that is neither regular nor a directory is, for the message.
+fn kind_of(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_file() || file_type.is_dir() {
+        None
+    } else if file_type.is_fifo() {
+        Some("a FIFO")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else {
+        Some("a device")
+    }
+}
+
 /// Where complete lines go: straight to the matcher, or through the multiline assembler.
 struct HitSink<'a> {
     observer: Observer<'a>,
@@ -368,186 +423,5 @@ impl Observer<'_> {
         }
         self.aggregator
             .observe_scan(self.now, bytes, self.hits, stats, self.file);
-    }
-}
-
-/// Reads `file` to its end in `buffer`-sized chunks split at the last newline, handing runs of
-/// complete lines to `sink`. A line longer than `max_line_bytes` is cut: its head is handed over
-/// as a line of its own, the rest is skipped.
-fn read_lines(
-    file: &mut impl Read,
-    buffer: &mut [u8],
-    max_line_bytes: usize,
-    emit: &mut impl FnMut(&[u8]),
-) -> std::io::Result<()> {
-    let mut filled = 0;
-    let mut is_skipping = false;
-    loop {
-        let is_eof = fill(file, buffer, &mut filled)?;
-        let mut data = &buffer[..filled];
-        if is_skipping {
-            match memchr::memchr(b'\n', data) {
-                Some(i) => {
-                    data = &data[i + 1..];
-                    is_skipping = false;
-                }
-                None if is_eof => return Ok(()),
-                None => {
-                    filled = 0;
-                    continue;
-                }
-            }
-        }
-        let complete = if is_eof {
-            data.len()
-        } else {
-            match memchr::memrchr(b'\n', data) {
-                Some(i) => i + 1,
-                None if data.len() > max_line_bytes => {
-                    // No line end in a whole buffer: a line longer than the cap.
-                    emit(&data[..max_line_bytes]);
-                    is_skipping = true;
-                    filled = 0;
-                    continue;
-                }
-                None => 0,
-            }
-        };
-        cut_long_lines(&data[..complete], max_line_bytes, emit);
-        if is_eof {
-            return Ok(());
-        }
-        let consumed = filled - data.len() + complete;
-        buffer.copy_within(consumed..filled, 0);
-        filled -= consumed;
-    }
-}
-
-/// Fills `buffer` from `*filled` on; returns true if and only if the end of file was reached.
-fn fill(file: &mut impl Read, buffer: &mut [u8], filled: &mut usize) -> std::io::Result<bool> {
-    while *filled < buffer.len() {
-        match file.read(&mut buffer[*filled..]) {
-            Ok(0) => return Ok(true),
-            Ok(n) => *filled += n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(false)
-}
-
-/// Hands `block` (complete lines) to `emit` in runs, each line longer than `max_line_bytes`
-/// replaced by its head. Jumps `max_line_bytes` at a time, so a block of short lines costs one
-/// short backwards search per `max_line_bytes` bytes, not a look at every line.
-fn cut_long_lines(block: &[u8], max_line_bytes: usize, emit: &mut impl FnMut(&[u8])) {
-    let mut run_start = 0;
-    let mut line_start = 0;
-    while block.len() - line_start > max_line_bytes {
-        let window = &block[line_start..=line_start + max_line_bytes];
-        if let Some(i) = memchr::memrchr(b'\n', window) {
-            line_start += i + 1;
-            continue;
-        }
-        if line_start > run_start {
-            emit(&block[run_start..line_start]);
-        }
-        emit(&block[line_start..line_start + max_line_bytes]);
-        let rest = line_start + max_line_bytes;
-        line_start = memchr::memchr(b'\n', &block[rest..]).map_or(block.len(), |i| rest + i + 1);
-        run_start = line_start;
-    }
-    if run_start < block.len() {
-        emit(&block[run_start..]);
-    }
-}
-
-/// A source's path globs (`*` does not cross `/`), as the tailer matches them.
-struct Globs {
-    include: GlobSet,
-    exclude_path: GlobSet,
-    exclude_name: GlobSet,
-}
-
-impl Globs {
-    fn new(paths: &[String], exclude: &[String]) -> Result<Globs, globset::Error> {
-        let mut include = GlobSetBuilder::new();
-        for pattern in paths {
-            include.add(GlobBuilder::new(pattern).literal_separator(true).build()?);
-        }
-        let (mut exclude_path, mut exclude_name) = (GlobSetBuilder::new(), GlobSetBuilder::new());
-        for pattern in exclude {
-            let glob = GlobBuilder::new(pattern).literal_separator(true).build()?;
-            if pattern.contains('/') {
-                exclude_path.add(glob);
-            } else {
-                exclude_name.add(glob);
-            }
-        }
-        Ok(Globs {
-            include: include.build()?,
-            exclude_path: exclude_path.build()?,
-            exclude_name: exclude_name.build()?,
-        })
-    }
-
-    fn matches(&self, path: &Path) -> bool {
-        self.include.is_match(path)
-            && !self.exclude_path.is_match(path)
-            && !path
-                .file_name()
-                .is_some_and(|name| self.exclude_name.is_match(Path::new(name)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    /// The lines `read_lines` hands over, each as its own string.
-    fn read(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Vec<Vec<u8>> {
-        let mut buffer = vec![0; buffer_bytes];
-        let mut lines = Vec::new();
-        read_lines(&mut &input[..], &mut buffer, max_line_bytes, &mut |block| {
-            // Each block is complete lines: split it, dropping the last `\n`.
-            let block = block.strip_suffix(b"\n").unwrap_or(block);
-            lines.extend(block.split(|&b| b == b'\n').map(<[u8]>::to_vec));
-        })
-        .unwrap();
-        lines
-    }
-
-    #[test]
-    fn a_line_longer_than_the_buffer_is_cut_and_the_next_one_kept() {
-        let input = format!("short\n{}\nnext\n", "x".repeat(100));
-        assert_eq!(
-            read(input.as_bytes(), 16, 8),
-            [&b"short"[..], b"xxxxxxxx", b"next"]
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn lines_come_out_whole_or_cut_whatever_the_buffer(
-            lines in prop::collection::vec(prop::collection::vec(b'a'..=b'c', 0..40), 0..30),
-            is_terminated in any::<bool>(),
-            buffer_bytes in 9usize..64,
-            max_line_bytes in 1usize..8,
-        ) {
-            let mut input = lines.join(&b'\n');
-            if is_terminated && !lines.is_empty() {
-                input.push(b'\n');
-            }
-            let expected: Vec<Vec<u8>> = if input.is_empty() {
-                Vec::new()
-            } else {
-                let body = input.strip_suffix(b"\n").unwrap_or(&input);
-                body.split(|&b| b == b'\n')
-                    .map(|l| l[..l.len().min(max_line_bytes)].to_vec())
-                    .collect()
-            };
-            prop_assert_eq!(read(&input, buffer_bytes, max_line_bytes), expected);
-        }
     }
 }

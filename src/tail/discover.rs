@@ -1,10 +1,12 @@
-//! Discovery: which paths a source's globs match right now.
+//! Discovery: which paths a set of globs matches right now. The one glob walker of the
+//! program: the tailer's sources, `logding scan`'s source lookup and the config's `include:`
+//! all use [`Globs`].
 //!
 //! Globs are compiled with `globset` (`*` does not cross `/`; `**` does). Enumeration starts at
 //! each glob's literal directory prefix and walks only as deep as the glob can match (at most
-//! eight levels under a `**`), so the cost is bounded by the directories the globs name,
-//! never by the whole filesystem. A missing directory is not an error: it simply matches nothing
-//! until it appears.
+//! eight levels under a `**`) and through at most [`MAX_WALK_ENTRIES`] entries, so the cost is
+//! bounded by the directories the globs name, never by the whole filesystem. A missing
+//! directory is not an error: it simply matches nothing until it appears.
 //!
 //! Rotated siblings (`app.log.1`, `app.log-20261128`, not `*.gz`) are found here too, but they
 //! are only ever used to resume a file that has a checkpoint; they are never read from 0.
@@ -15,6 +17,8 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Deepest walk under a `**`.
 pub(crate) const MAX_DEPTH: usize = 8;
+/// Most directory entries one enumeration looks at (against a runaway `/**`).
+pub(crate) const MAX_WALK_ENTRIES: usize = 100_000;
 
 /// Suffixes of rotated files that are never followed (compressed: reading them is useless).
 const COMPRESSED: &[&str] = &[".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".Z", ".br"];
@@ -57,6 +61,8 @@ pub(crate) struct Found {
     pub not_files: Vec<PathBuf>,
     /// Directories looked at (to watch for changes).
     pub dirs: Vec<PathBuf>,
+    /// The walk stopped at [`MAX_WALK_ENTRIES`]: some matches may be missing.
+    pub is_cut: bool,
 }
 
 fn glob(pattern: &str) -> Result<Glob, GlobError> {
@@ -118,10 +124,11 @@ impl Globs {
     /// Enumerates the paths matching the globs now.
     pub(crate) fn find(&self) -> Found {
         let mut found = Found::default();
+        let mut budget = MAX_WALK_ENTRIES;
         for root in &self.roots {
             match root.depth {
                 None => self.consider(&root.dir, &mut found),
-                Some(depth) => self.walk(&root.dir, depth, &mut found),
+                Some(depth) => self.walk(&root.dir, depth, &mut found, &mut budget),
             }
         }
         found.files.sort();
@@ -149,16 +156,21 @@ impl Globs {
         }
     }
 
-    fn walk(&self, dir: &Path, depth: usize, found: &mut Found) {
+    fn walk(&self, dir: &Path, depth: usize, found: &mut Found, budget: &mut usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
         found.dirs.push(dir.to_owned());
         for entry in entries.flatten() {
+            if *budget == 0 {
+                found.is_cut = true;
+                return;
+            }
+            *budget -= 1;
             let path = entry.path();
             let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
             if is_dir && depth > 1 {
-                self.walk(&path, depth - 1, found);
+                self.walk(&path, depth - 1, found, budget);
             }
             self.consider_walked(&path, is_dir, found);
         }

@@ -28,7 +28,7 @@ pub mod discover;
 mod fingerprint;
 mod hints;
 pub(crate) mod multiline;
-mod reader;
+pub(crate) mod reader;
 mod table;
 pub mod tailer;
 mod watcher;

@@ -6,7 +6,12 @@
 //! or one cut line (its first `max_line_bytes` bytes plus `\n`) with the number of bytes skipped.
 //! Bytes after the last `\n` are held (at most `max_line_bytes` of them) until the line ends; they
 //! are only handed out by [`LineReader::flush_fragment`], when their file is rotated or deleted
-//! and idle. Pure: no IO.
+//! and idle. Pure: no IO, except [`read_lines`], which reads a whole file through a reader.
+//!
+//! The one line reader of the program: the tailer feeds it what it reads at explicit offsets,
+//! `logding scan` reads files through [`read_lines`].
+
+use std::io::Read;
 
 /// A piece of output: a run of complete lines, or one cut line, or a final fragment.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,34 +94,31 @@ impl LineReader {
             self.finish_held_line(&chunk[..=nl], base + nl as u64 + 1, emit);
             run_start = nl + 1;
         }
+        // Complete lines end at the last `\n`; what follows is held.
+        let complete_end =
+            memchr::memrchr(b'\n', &chunk[run_start..]).map_or(run_start, |i| run_start + i + 1);
         let mut line_begin = run_start;
-        let scan_from = run_start;
-        for nl in memchr::memchr_iter(b'\n', &chunk[scan_from..]) {
-            let nl = scan_from + nl;
-            if nl - line_begin > self.max_line_bytes {
-                if run_start < line_begin {
-                    emit(Segment {
-                        bytes: &chunk[run_start..line_begin],
-                        start: base + run_start as u64,
-                        end: base + line_begin as u64,
-                        skipped: 0,
-                    });
-                }
-                self.emit_cut(&chunk[line_begin..nl], base + line_begin as u64, 0, emit);
-                run_start = nl + 1;
+        // Jump `max_line_bytes` at a time: a run of short lines costs one short backwards
+        // search per `max_line_bytes` bytes, not a look at every line.
+        while complete_end - line_begin > self.max_line_bytes {
+            let window = &chunk[line_begin..=line_begin + self.max_line_bytes];
+            if let Some(i) = memchr::memrchr(b'\n', window) {
+                line_begin += i + 1;
+                continue;
             }
+            // No line end within `max_line_bytes + 1` bytes: this line is too long.
+            emit_run(chunk, base, run_start..line_begin, emit);
+            let rest = line_begin + self.max_line_bytes;
+            let nl = rest
+                + memchr::memchr(b'\n', &chunk[rest..complete_end])
+                    .expect("complete lines end with a newline");
+            self.emit_cut(&chunk[line_begin..nl], base + line_begin as u64, 0, emit);
             line_begin = nl + 1;
+            run_start = line_begin;
         }
-        if run_start < line_begin {
-            emit(Segment {
-                bytes: &chunk[run_start..line_begin],
-                start: base + run_start as u64,
-                end: base + line_begin as u64,
-                skipped: 0,
-            });
-        }
-        self.line_start = base + line_begin as u64;
-        self.hold(&chunk[line_begin..]);
+        emit_run(chunk, base, run_start..complete_end, emit);
+        self.line_start = base + complete_end as u64;
+        self.hold(&chunk[complete_end..]);
     }
 
     /// Hands out the held incomplete line as a final fragment (no `\n`), if any.
@@ -200,8 +202,53 @@ impl LineReader {
     }
 }
 
+/// Hands out `chunk[run]`, complete lines, if not empty (`base` is the offset of `chunk`).
+fn emit_run(
+    chunk: &[u8],
+    base: u64,
+    run: std::ops::Range<usize>,
+    emit: &mut impl FnMut(Segment<'_>),
+) {
+    if run.is_empty() {
+        return;
+    }
+    emit(Segment {
+        bytes: &chunk[run.clone()],
+        start: base + run.start as u64,
+        end: base + run.end as u64,
+        skipped: 0,
+    });
+}
+
+/// Reads `file` to its end in `buffer`-sized reads, handing runs of complete lines to `emit`
+/// (the last line may lack its `\n` at the end of the file). A line longer than
+/// `max_line_bytes` is cut: its head comes as a line of its own, the rest is skipped.
+pub(crate) fn read_lines(
+    file: &mut impl Read,
+    buffer: &mut [u8],
+    max_line_bytes: usize,
+    emit: &mut impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    let mut reader = LineReader::new(max_line_bytes, 0);
+    loop {
+        let n = match file.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        reader.feed(&buffer[..n], &mut |segment: Segment<'_>| {
+            emit(segment.bytes)
+        });
+    }
+    reader.flush_fragment(&mut |segment: Segment<'_>| emit(segment.bytes));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     type Out = Vec<(String, u64, u64, u64)>;
@@ -272,5 +319,51 @@ mod tests {
         reader.flush_fragment(&mut |s: Segment<'_>| out.push((s.bytes.to_vec(), s.start, s.end)));
         assert_eq!(out, vec![(b"tail".to_vec(), 2, 6)]);
         assert!(!reader.has_fragment());
+    }
+
+    /// The lines `read_lines` hands over, each as its own string.
+    fn read(input: &[u8], buffer_bytes: usize, max_line_bytes: usize) -> Vec<Vec<u8>> {
+        let mut buffer = vec![0; buffer_bytes];
+        let mut lines = Vec::new();
+        read_lines(&mut &input[..], &mut buffer, max_line_bytes, &mut |block| {
+            // Each block is complete lines: split it, dropping the last `\n`.
+            let block = block.strip_suffix(b"\n").unwrap_or(block);
+            lines.extend(block.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+        })
+        .unwrap();
+        lines
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_is_cut_and_the_next_one_kept() {
+        let input = format!("short\n{}\nnext\n", "x".repeat(100));
+        assert_eq!(
+            read(input.as_bytes(), 16, 8),
+            [&b"short"[..], b"xxxxxxxx", b"next"]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn lines_come_out_whole_or_cut_whatever_the_buffer(
+            lines in prop::collection::vec(prop::collection::vec(b'a'..=b'c', 0..40), 0..30),
+            is_terminated in any::<bool>(),
+            buffer_bytes in 9usize..64,
+            max_line_bytes in 1usize..8,
+        ) {
+            let mut input = lines.join(&b'\n');
+            if is_terminated && !lines.is_empty() {
+                input.push(b'\n');
+            }
+            let expected: Vec<Vec<u8>> = if input.is_empty() {
+                Vec::new()
+            } else {
+                let body = input.strip_suffix(b"\n").unwrap_or(&input);
+                body.split(|&b| b == b'\n')
+                    .map(|l| l[..l.len().min(max_line_bytes)].to_vec())
+                    .collect()
+            };
+            prop_assert_eq!(read(&input, buffer_bytes, max_line_bytes), expected);
+        }
     }
 }

@@ -139,3 +139,45 @@ fn a_bad_config_exits_2() {
     let (code, _, stderr) = logding(dir.path(), &["scan", "-c", "bad.yaml", "x.log"]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[test]
+fn a_fifo_is_skipped_with_a_message_instead_of_blocking() {
+    let dir = setup();
+    std::fs::write(
+        dir.path().join("app-1.log"),
+        "2026-11-28 java.lang.OutOfMemoryError\n",
+    )
+    .unwrap();
+    let fifo = dir.path().join("app-pipe.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = crate::support::cli::command(
+        dir.path(),
+        &["scan", "-c", "logding.yaml", "app-pipe.log", "app-1.log"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // A bounded wait: before the fix, the scan waited for a writer forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`logding scan` blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("app-pipe.log` is not a regular file (a FIFO): skipped"),
+        "{stderr}"
+    );
+    assert_eq!(counts(&stdout)[0], ("java-oom".to_owned(), 1), "{stdout}");
+}

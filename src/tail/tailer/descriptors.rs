@@ -28,6 +28,7 @@ pub(super) enum Cause {
     Truncated,
     Dropped,
     FdCap,
+    WalkCut,
 }
 
 /// The warnings given so far, bounded.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info, warn};
 
+use super::descriptors::Cause;
 use super::reconcile::OldContent;
 use super::{Tailer, key_at, settings_of};
 use crate::checkpoint::{self, Entry, Loaded};
@@ -79,14 +80,18 @@ impl Tailer {
         let mut dirs = std::collections::BTreeSet::new();
         for index in 0..self.sources.len() {
             let found = self.sources[index].globs.find();
-            dirs.extend(found.dirs);
-            for path in found.not_files {
+            if found.is_cut {
+                let name = PathBuf::from(format!("<source {}>", self.sources[index].config.name));
                 self.warn_once(
-                    &path,
-                    super::descriptors::Cause::NotAFile,
-                    "not a regular file: skipped",
+                    &name,
+                    Cause::WalkCut,
+                    "the globs walk too many directory entries: some files may not be followed",
                     None,
                 );
+            }
+            dirs.extend(found.dirs);
+            for path in found.not_files {
+                self.warn_once(&path, Cause::NotAFile, "not a regular file: skipped", None);
             }
             for path in found.files {
                 self.consider(index, &path, now);
