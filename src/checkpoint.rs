@@ -10,7 +10,9 @@
 //! fsynced, the current file renamed to `.prev`, the temporary renamed over the current one,
 //! then the directory fsynced. A kill at any point leaves
 //! either a good current file or a good `.prev`; [`load`] falls back to `.prev` when the current
-//! file is missing or invalid, and says so loudly.
+//! file is missing or invalid, and says so loudly. A copy that cannot be used is moved aside
+//! ([`set_aside`], `tail-checkpoint.json.corrupt-<time>`): kept for inspection, never
+//! overwritten by the next write.
 //!
 //! Only committed offsets are ever written here (ARCHITECTURE.md: "a checkpoint never passes
 //! lines whose hits are not in the outbox").
@@ -105,6 +107,44 @@ pub enum Error {
         #[source]
         source: crate::state::Error,
     },
+}
+
+impl Error {
+    /// The checkpoint file concerned.
+    pub fn path(&self) -> &Path {
+        match self {
+            Error::Read { path, .. }
+            | Error::Parse { path, .. }
+            | Error::Invalid { path, .. }
+            | Error::Write { path, .. } => path,
+        }
+    }
+}
+
+/// Moves an unusable checkpoint copy aside as `<name>.corrupt-<time>` (UTC), where it is kept
+/// for inspection and never overwritten; returns where it went.
+///
+/// # Errors
+///
+/// The rename failed (the copy stays where it was).
+pub fn set_aside(path: &Path, now: jiff::Timestamp) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let mut target = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+    let mut n = 1;
+    while target.exists() {
+        target = path.with_file_name(format!("{name}.corrupt-{stamp}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &target)?;
+    if let Some(dir) = path.parent() {
+        // The rename is done; making it durable is a nicety here (the copy was useless anyway).
+        drop(crate::state::sync_dir(dir));
+    }
+    Ok(target)
 }
 
 /// The path of the checkpoint in `dir`.
@@ -268,6 +308,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_unusable_copy_is_set_aside_with_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(path_in(dir.path()), b"garbage").unwrap();
+        let now: jiff::Timestamp = "2026-12-01T21:15:00Z".parse().unwrap();
+        let first = set_aside(&path_in(dir.path()), now).unwrap();
+        assert_eq!(
+            first,
+            dir.path()
+                .join("tail-checkpoint.json.corrupt-20261201T211500Z")
+        );
+        std::fs::write(path_in(dir.path()), b"more garbage").unwrap();
+        let second = set_aside(&path_in(dir.path()), now).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(&first).unwrap(), b"garbage");
+        assert_eq!(std::fs::read(&second).unwrap(), b"more garbage");
+        assert!(matches!(load(dir.path()), Loaded::FirstRun));
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct Tailer {
     /// Loaded checkpoint entries not matched to a followed file yet.
     retained: HashMap<FileKey, Entry>,
     previous: Option<Previous>,
+    /// A checkpoint existed but could not be used: files start at 0.
+    is_checkpoint_lost: bool,
     is_started: bool,
     next_reconcile: Option<Instant>,
     next_rescan: Option<Instant>,
@@ -131,9 +133,9 @@ impl Tailer {
         counters: Arc<Counters>,
     ) -> Result<Tailer, Error> {
         let sources = compile(sources)?;
-        let (retained, previous) = match &state_dir {
+        let start = match &state_dir {
             Some(dir) => resume::load_checkpoint(dir, &counters)?,
-            None => (HashMap::new(), None),
+            None => resume::Start::default(),
         };
         Ok(Tailer {
             sources,
@@ -141,8 +143,9 @@ impl Tailer {
             options,
             state_dir,
             files: FileTable::new(counters.clone()),
-            retained,
-            previous,
+            retained: start.retained,
+            previous: start.previous,
+            is_checkpoint_lost: start.is_lost,
             is_started: false,
             next_reconcile: None,
             next_rescan: None,

@@ -812,3 +812,66 @@ fn a_file_dropped_by_a_reload_is_closed_and_the_open_files_gauge_says_so_at_once
     assert_eq!(h.stats().open_files, 0);
     assert_eq!(h.tailer().open_files(), 0);
 }
+
+#[test]
+fn both_checkpoint_copies_unreadable_are_moved_aside_and_no_line_is_skipped() {
+    let mut h = Harness::new("app.log", StartAt::End);
+    h.append("app.log", b"history\n");
+    h.start();
+    h.poll();
+    h.append("app.log", b"seen\n");
+    h.poll();
+    h.save();
+    h.stop();
+    h.append("app.log", b"written while stopped\n");
+    let current = h.state.join("tail-checkpoint.json");
+    let prev = h.state.join("tail-checkpoint.json.prev");
+    assert!(current.exists() && prev.exists());
+    std::fs::write(&current, b"{\"version\": 1, \"sav").unwrap();
+    std::fs::write(&prev, b"").unwrap();
+    h.clear();
+    let (guard, logs) = crate::support::logs::capture();
+    h.start();
+    drop(guard);
+    h.poll();
+    // Re-reported rather than lost: the file is read from its beginning.
+    assert_eq!(
+        h.texts(),
+        vec!["history\n", "seen\n", "written while stopped\n"]
+    );
+    let errors = logs.lines_with("ERROR");
+    assert_eq!(errors.len(), 1, "{}", logs.contents());
+    assert!(
+        errors[0].contains("no checkpoint copy is usable"),
+        "{}",
+        errors[0]
+    );
+    let mut aside: Vec<(String, Vec<u8>)> = std::fs::read_dir(&h.state)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().contains(".corrupt-"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let kind = name.split(".corrupt-").next().unwrap().to_owned();
+            (kind, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    aside.sort();
+    assert_eq!(
+        aside,
+        vec![
+            (
+                "tail-checkpoint.json".to_owned(),
+                b"{\"version\": 1, \"sav".to_vec()
+            ),
+            ("tail-checkpoint.json.prev".to_owned(), Vec::new()),
+        ]
+    );
+    // The next start resumes normally from the new checkpoint.
+    h.stop();
+    h.append("app.log", b"after\n");
+    h.clear();
+    h.start();
+    h.poll();
+    assert_eq!(h.texts(), vec!["after\n"]);
+}

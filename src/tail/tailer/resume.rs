@@ -33,12 +33,25 @@ pub(super) struct Previous {
     pub(super) sources: HashSet<String>,
 }
 
-/// Loads the checkpoint of `dir`: the entries to resume from, and what it said for the start
-/// policy (none on a first run, or when no copy is usable).
-pub(super) fn load_checkpoint(
-    dir: &Path,
-    counters: &Counters,
-) -> Result<(HashMap<FileKey, Entry>, Option<Previous>), Error> {
+/// What the checkpoint gives the start policy.
+#[derive(Default)]
+pub(super) struct Start {
+    /// Entries to resume from, by file.
+    pub(super) retained: HashMap<FileKey, Entry>,
+    /// What the last checkpoint said (none on a first run, or when it is lost).
+    pub(super) previous: Option<Previous>,
+    /// A checkpoint existed but no copy of it could be used: what was read is unknown.
+    pub(super) is_lost: bool,
+}
+
+/// Loads the checkpoint of `dir` for the start policy.
+///
+/// When no copy can be used (both unreadable or invalid), they are moved aside and the loss is
+/// said in one ERROR line. Which lines were read is then unknown; every file the sources match
+/// is read from its beginning once, whatever its `start_at`: lines may be reported again, but
+/// none written while the agent was stopped is skipped (the rotated files' unread ends cannot
+/// be found without the checkpoint, though).
+pub(super) fn load_checkpoint(dir: &Path, counters: &Counters) -> Result<Start, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::StateDir {
         path: dir.to_owned(),
         source,
@@ -46,12 +59,13 @@ pub(super) fn load_checkpoint(
     match checkpoint::load(dir) {
         Loaded::FirstRun => {
             info!(dir = %dir.display(), "no checkpoint: first run");
-            Ok((HashMap::new(), None))
+            Ok(Start::default())
         }
         Loaded::Found { checkpoint, errors } => {
             for err in errors {
                 counters.add(&counters.checkpoint_errors, 1);
-                warn!(error = %error_chain(&err), "checkpoint unusable, using the previous copy");
+                let aside = set_aside(&err);
+                warn!(error = %error_chain(&err), moved_to = %aside, "checkpoint unusable, using the previous copy");
             }
             let previous = Previous {
                 saved_at: SystemTime::UNIX_EPOCH
@@ -63,15 +77,35 @@ pub(super) fn load_checkpoint(
                 .into_iter()
                 .map(|entry| (FileKey::of_entry(&entry), entry))
                 .collect();
-            Ok((retained, Some(previous)))
+            Ok(Start {
+                retained,
+                previous: Some(previous),
+                is_lost: false,
+            })
         }
         Loaded::Unusable { errors } => {
-            for err in errors {
-                counters.add(&counters.checkpoint_errors, 1);
-                tracing::error!(error = %error_chain(&err), "checkpoint unusable: starting as on a first run");
-            }
-            Ok((HashMap::new(), None))
+            counters.add(&counters.checkpoint_errors, errors.len() as u64);
+            let causes: Vec<String> = errors
+                .iter()
+                .map(|err| format!("{} (moved to {})", error_chain(err), set_aside(err)))
+                .collect();
+            tracing::error!(
+                errors = %causes.join("; "),
+                "no checkpoint copy is usable: every followed file is read from its beginning (lines may be reported again; none is skipped)"
+            );
+            Ok(Start {
+                is_lost: true,
+                ..Start::default()
+            })
         }
+    }
+}
+
+/// Moves the copy `err` is about aside; says where it went (or why it stayed).
+fn set_aside(err: &checkpoint::Error) -> String {
+    match checkpoint::set_aside(err.path(), jiff::Timestamp::now()) {
+        Ok(aside) => format!("`{}`", aside.display()),
+        Err(why) => format!("nowhere: {why}"),
     }
 }
 
@@ -102,6 +136,9 @@ impl Tailer {
             self.is_started = true;
             self.resume_rotated(now);
         }
+        // Only the files there at the start are concerned; sources added later start by
+        // their `start_at`.
+        self.is_checkpoint_lost = false;
         self.watch_dirs = dirs;
     }
 
@@ -147,7 +184,8 @@ impl Tailer {
                 });
                 0
             }
-        } else if self.sources[source].is_started {
+        } else if self.sources[source].is_started || self.is_checkpoint_lost {
+            // Appeared while running, or what was read is unknown: read, never skip.
             0
         } else {
             match &self.previous {
