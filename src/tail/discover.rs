@@ -1,10 +1,10 @@
 //! Discovery: which paths a set of globs matches right now. The one glob walker of the
 //! program: the tailer's sources, `logding scan`'s source lookup and the config's `include:`
-//! all use [`Globs`].
+//! all use `Globs`.
 //!
 //! Globs are compiled with `globset` (`*` does not cross `/`; `**` does). Enumeration starts at
 //! each glob's literal directory prefix and walks only as deep as the glob can match (at most
-//! eight levels under a `**`) and through at most [`MAX_WALK_ENTRIES`] entries, so the cost is
+//! eight levels under a `**`) and through at most `MAX_WALK_ENTRIES` entries, so the cost is
 //! bounded by the directories the globs name, never by the whole filesystem. A missing
 //! directory is not an error: it simply matches nothing until it appears.
 //!
