@@ -601,7 +601,11 @@ impl RuleState {
             other_files,
             groups,
             other_groups_count,
-            other_patterns: distinct_patterns.saturating_sub(patterns.len() as u64),
+            // The distinct count is estimated past 256 (and may count shapes shown under a
+            // lower bound): never claim more further shapes than further matches.
+            other_patterns: distinct_patterns
+                .saturating_sub(patterns.len() as u64)
+                .min(self.count.saturating_sub(shown)),
             other_patterns_count: self.count.saturating_sub(shown),
             patterns,
         };

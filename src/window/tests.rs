@@ -271,6 +271,32 @@ fn caps_hold_and_counts_stay_exact_under_many_distinct_lines() {
     assert_eq!((rule.files.len(), rule.other_files), (MAX_FILES, 35));
 }
 
+/// Issue 12: "+317 more patterns, 299 matches". The distinct-shape estimate may exceed the
+/// hits it describes; what is shown never does.
+#[test]
+fn never_more_further_patterns_than_their_matches() {
+    for lines in (260..=900).step_by(20) {
+        let mut options = WindowOptions::new(Duration::from_secs(60), "app-01");
+        options.masks = Vec::new();
+        let mut agg = Aggregator::new(rules(&[("e", "E", Severity::Error, 1, &[])]), options);
+        for i in 0..lines {
+            feed(
+                &mut agg,
+                t(0),
+                "/var/log/app.log",
+                format!("E rare {i}").as_bytes(),
+            );
+        }
+        let rule = agg.flush(t(1)).unwrap().rules.remove(0);
+        assert!(
+            rule.other_patterns <= rule.other_patterns_count,
+            "{lines} lines: +{} more patterns, {} matches",
+            rule.other_patterns,
+            rule.other_patterns_count
+        );
+    }
+}
+
 #[test]
 fn unknown_rule_ids_are_still_counted() {
     let mut agg = aggregator(rules(&[("a", "A", Severity::Error, 1, &[])]));
