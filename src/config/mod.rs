@@ -63,6 +63,9 @@ pub struct Config {
     pub tail: TailOptions,
     /// Bounds of the outbox.
     pub outbox: OutboxOptions,
+    /// What loads but should be changed (a secret written in the file); `check` prints them and
+    /// `run` logs them at startup.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The DingTalk custom robot.
@@ -346,7 +349,10 @@ fn parse_document<T>(
         }
     };
     match config {
-        Some(config) if ctx.diagnostics.is_empty() => Ok(config),
+        Some(mut config) if ctx.diagnostics.is_empty() => {
+            config.warnings = ctx.warnings;
+            Ok(config)
+        }
         _ if ctx.diagnostics.is_empty() => Err(LoadError {
             // Every `None` records its reason; this is a safety net, not a path.
             diagnostics: vec![Diagnostic {

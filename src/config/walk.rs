@@ -19,6 +19,8 @@ pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 pub(crate) struct Ctx<'e> {
     /// Every problem found, in the order found.
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// What loads but should be changed (a secret written in the file), in the order found.
+    pub(crate) warnings: Vec<Diagnostic>,
     file: PathBuf,
     text: String,
     env: Env<'e>,
@@ -55,6 +57,7 @@ impl<'e> Ctx<'e> {
     pub(crate) fn new(file: PathBuf, text: String, env: Env<'e>) -> Ctx<'e> {
         Ctx {
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
             file,
             text,
             env,
@@ -97,13 +100,27 @@ impl<'e> Ctx<'e> {
         let message = self.message(message);
         let position = pos.line_col();
         let len = pos.bytes.map_or(1, |(_, len)| len);
-        let snippet = position.and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
+        let snippet = position
+            .filter(|(line, _)| !diag::belongs_to_secret(&self.text, *line))
+            .and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
             position,
             message,
             help,
             snippet,
+        });
+    }
+
+    /// Records a warning (the config loads anyway): position only, no snippet.
+    pub(crate) fn warn(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
+        let message = self.message(message);
+        self.warnings.push(Diagnostic {
+            file: self.file.clone(),
+            position: pos.line_col(),
+            message,
+            help,
+            snippet: None,
         });
     }
 
@@ -244,8 +261,21 @@ impl<'e> Ctx<'e> {
     }
 
     /// Reads a secret string: like [`Ctx::string`] but no diagnostic ever shows its text.
+    /// A value written literally (no `${VAR}`) is read, with a warning: it belongs in the
+    /// environment or a `*_file`, not in a file kept in git.
     pub(crate) fn secret(&mut self, node: &Node, what: &str) -> Option<String> {
         let raw = self.scalar_text(node, what, true)?;
+        if !raw.trim().is_empty() && !raw.contains("${") {
+            let key = what.rsplit('.').next().unwrap_or(what);
+            self.warn(
+                node.pos,
+                format!("`{what}` is written in the config file"),
+                Some(format!(
+                    "use `${{ENV_VAR}}` or `{key}_file`, so the credential stays out of files \
+                     that are copied and committed"
+                )),
+            );
+        }
         self.expand(node.pos, &raw, what, true)
     }
 
