@@ -340,11 +340,15 @@ fn parse_document<T>(
         absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
     };
     let parsed = yaml::parse(&text);
+    let is_unclosed = parsed
+        .as_ref()
+        .err()
+        .is_some_and(|err| is_unclosed_double_quote(&text, err));
     let mut ctx = walk::Ctx::new(path.to_owned(), text, env);
     let config = match parsed {
         Ok(root) => read(&mut ctx, &root, &origin),
         Err(err) => {
-            report_syntax_error(&mut ctx, &err);
+            report_syntax_error(&mut ctx, &err, is_unclosed);
             None
         }
     };
@@ -438,15 +442,54 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Returns true if and only if `err` is a bad escape inside a double-quoted string that is not
+/// closed on the line it starts on: the string ran on into the next lines (where a regex's `\d`
+/// is an "unknown escape"), so the real mistake is the missing quote.
+fn is_unclosed_double_quote(text: &str, err: &yaml::SyntaxError) -> bool {
+    let Some((line, column)) = err.position else {
+        return false;
+    };
+    if !err.message.contains("unknown escape") {
+        return false;
+    }
+    let Some(source) = text.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let rest: String = source.chars().skip(column.saturating_sub(1)).collect();
+    let Some(body) = rest.strip_prefix('"') else {
+        return false;
+    };
+    // Closed on this line: a `"` not preceded by a backslash.
+    let mut is_escaped = false;
+    for c in body.chars() {
+        match c {
+            '\\' if !is_escaped => is_escaped = true,
+            '"' if !is_escaped => return false,
+            _ => is_escaped = false,
+        }
+    }
+    true
+}
+
 /// Records a YAML syntax error of the current file.
-fn report_syntax_error(ctx: &mut walk::Ctx<'_>, err: &yaml::SyntaxError) {
+fn report_syntax_error(ctx: &mut walk::Ctx<'_>, err: &yaml::SyntaxError, is_unclosed: bool) {
     let (line, column) = err.position.unwrap_or((0, 0));
     let pos = yaml::Pos {
         line,
         column,
         bytes: None,
     };
-    if err.message.contains("multiple YAML documents") {
+    if is_unclosed {
+        ctx.error(
+            pos,
+            "invalid YAML: this double-quoted string is not closed on its line",
+            Some(
+                "close the quote; for regex patterns prefer single quotes (`'\\d+'`), where a \
+                 backslash needs no escaping"
+                    .into(),
+            ),
+        );
+    } else if err.message.contains("multiple YAML documents") {
         ctx.error(
             pos,
             "invalid YAML: a config file holds one document, this one has several",

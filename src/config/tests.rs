@@ -482,3 +482,48 @@ fn a_secret_written_literally_loads_with_a_warning_that_does_not_show_it() {
     .expect("loads");
     assert!(config.warnings.is_empty());
 }
+
+#[track_caller]
+fn check_message(text: &str, env: &dyn Fn(&str) -> Option<String>, expected: &str) {
+    let err = match load_in(Path::new("/etc/logding"), text, env) {
+        Ok(_) => panic!("loaded:\n{text}"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+}
+
+#[test]
+fn number_and_quote_mistakes_are_named_as_written() {
+    let w = |name: &str| (name == "W").then(|| "abc".to_owned());
+    check_message(
+        &format!("window: ${{W}}\n{RULE}"),
+        &w,
+        "`window` is not a valid duration: `abc` (from `${W}`)",
+    );
+    check_message(
+        &format!("dingtalk:\n  max_per_minute: ${{W}}\n{RULE}"),
+        &w,
+        "`dingtalk.max_per_minute` must be an integer, found `abc` (from `${W}`)",
+    );
+    let source = "sources:\n  - name: a\n    paths: [/x/*.log]\n    max_line_bytes: SIZE\n";
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "${W}")),
+        &w,
+        "is not a byte size: `abc` (from `${W}`)",
+    );
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "1TiB")),
+        &no_env,
+        "must be between 256 and 67108864 bytes, found 1099511627776",
+    );
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "1e26")),
+        &no_env,
+        "must be a whole number of bytes, found `1e26`",
+    );
+    check_message(
+        "rules:\n  - name: a\n    pattern: \"x\n  - name: b\n    pattern: '\\d+'\n",
+        &no_env,
+        "this double-quoted string is not closed on its line",
+    );
+}

@@ -396,6 +396,31 @@ impl<'e> Ctx<'e> {
     pub(crate) fn integer(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
         let value = match &node.kind {
             Kind::Int(i) => *i,
+            Kind::Float(_) => {
+                let written = self.source_text(node);
+                self.error(
+                    node.pos,
+                    format!(
+                        "`{what}` must be a whole number from {min} to {max}, found `{written}`"
+                    ),
+                    None,
+                );
+                return None;
+            }
+            Kind::Str(raw) if raw.contains("${") => {
+                let text = self.expand(node.pos, raw, what, false)?;
+                match text.trim().parse::<i128>() {
+                    Ok(i) => i,
+                    Err(_) => {
+                        self.error(
+                            node.pos,
+                            format!("`{what}` must be an integer, found `{text}` (from `{raw}`)"),
+                            None,
+                        );
+                        return None;
+                    }
+                }
+            }
             other => {
                 self.error(
                     node.pos,
@@ -428,7 +453,18 @@ impl<'e> Ctx<'e> {
     ) -> Option<usize> {
         let value = match &node.kind {
             Kind::Int(_) => self.integer(node, what, min, max)?,
-            Kind::Str(s) => match parse_byte_size(s) {
+            Kind::Float(_) => {
+                let written = self.source_text(node);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a whole number of bytes, found `{written}`"),
+                    Some(format!(
+                        "write a size from {min} to {max} bytes, like `65536` or `64KiB`"
+                    )),
+                );
+                return None;
+            }
+            Kind::Str(raw) => match parse_byte_size(&self.expand(node.pos, raw, what, false)?) {
                 Some(v) if (min..=max).contains(&v) => v,
                 Some(v) => {
                     self.error(
@@ -439,9 +475,11 @@ impl<'e> Ctx<'e> {
                     return None;
                 }
                 None => {
+                    let text = self.expand(node.pos, raw, what, false)?;
+                    let from = origin_note(raw, &text);
                     self.error(
                         node.pos,
-                        format!("`{what}` is not a byte size: `{s}`"),
+                        format!("`{what}` is not a byte size: `{text}`{from}"),
                         Some(
                             "write a number of bytes, or use a unit: `64KiB`, `1MiB`, `500KB`"
                                 .into(),
@@ -491,7 +529,8 @@ impl<'e> Ctx<'e> {
                 return None;
             }
         };
-        let text = self.expand(node.pos, &text, what, false)?;
+        let raw = text;
+        let text = self.expand(node.pos, &raw, what, false)?;
         match humantime::parse_duration(text.trim()) {
             Ok(d) if d.is_zero() => {
                 self.error(
@@ -503,9 +542,13 @@ impl<'e> Ctx<'e> {
             }
             Ok(d) => Some(d),
             Err(err) => {
+                let from = origin_note(&raw, &text);
                 self.error(
                     node.pos,
-                    format!("`{what}` is not a valid duration: {err}"),
+                    format!(
+                        "`{what}` is not a valid duration: `{}`{from}: {err}",
+                        text.trim()
+                    ),
                     Some("write a number and a unit, like `500ms`, `30s`, `5m` or `1h`".into()),
                 );
                 None
@@ -592,6 +635,15 @@ pub(crate) mod recording {
 }
 
 /// Parses `19000`, `64KiB`, `1 MiB`, `500KB`, `2MB`, `1GiB`.
+/// ` (from `${W}`)` when the value came through a variable, so the message names it.
+fn origin_note(raw: &str, expanded: &str) -> String {
+    if raw.contains("${") && raw != expanded {
+        format!(" (from `{}`)", raw.trim())
+    } else {
+        String::new()
+    }
+}
+
 fn parse_byte_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
@@ -604,9 +656,11 @@ fn parse_byte_size(text: &str) -> Option<u64> {
         "KiB" | "K" | "k" => 1 << 10,
         "MiB" | "M" => 1 << 20,
         "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         _ => return None,
     };
     number.checked_mul(factor)
