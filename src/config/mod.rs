@@ -1,11 +1,15 @@
 //! Configuration: the YAML file (and the rule files it includes) validated into typed values.
 //!
-//! Two layers, as in ripgrep, fd and Vector: `raw` holds the serde shapes (unknown keys are
-//! errors, every field documented: it *is* the reference), and [`Config`] holds validated,
-//! typed values (`Duration`s, compiled rules, resolved paths, secrets in [`Secret`]).
+//! Two layers, but not serde derive: `yaml` parses the text into a tree of nodes that keep
+//! their line and column, and the readers (`walk`, `build` and one module per section) check
+//! that tree against the known keys and turn it into [`Config`]'s validated, typed values
+//! (`Duration`s, compiled rules, resolved paths, secrets in [`Secret`]), recording *every*
+//! problem instead of stopping at the first as a derived `Deserialize` would. The reference of
+//! the keys is README.md's configuration section and the JSON Schema (`schema`).
 //! [`load`] turns a path into a [`Config`] or into every problem found, each with a position.
 //!
-//! The YAML crate (`serde-saphyr`) is used here and nowhere else.
+//! The YAML crate (`serde-saphyr`) is used here (`yaml`), by the rule test files
+//! (`ruletest::format`) and by the schema test.
 
 mod build;
 mod diag;
