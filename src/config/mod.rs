@@ -292,7 +292,8 @@ pub fn load_with(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
     load_document(path, env, |ctx, root, origin| {
-        build::config(ctx, root, origin, check_examples)
+        let config = build::config(ctx, root, origin, check_examples);
+        with_warnings(ctx, config)
     })
 }
 
@@ -305,7 +306,16 @@ fn load_text(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
     parse_document(path, text, env, |ctx, root, origin| {
-        build::config(ctx, root, origin, check_examples)
+        let config = build::config(ctx, root, origin, check_examples);
+        with_warnings(ctx, config)
+    })
+}
+
+/// Hands the warnings recorded while reading `config` to it.
+fn with_warnings(ctx: &mut walk::Ctx<'_>, config: Option<Config>) -> Option<Config> {
+    config.map(|mut config| {
+        config.warnings = std::mem::take(&mut ctx.warnings);
+        config
     })
 }
 
@@ -357,10 +367,7 @@ fn parse_document<T>(
         }
     };
     match config {
-        Some(mut config) if ctx.diagnostics.is_empty() => {
-            config.warnings = ctx.warnings;
-            Ok(config)
-        }
+        Some(config) if ctx.diagnostics.is_empty() => Ok(config),
         _ if ctx.diagnostics.is_empty() => Err(LoadError {
             // Every `None` records its reason; this is a safety net, not a path.
             diagnostics: vec![Diagnostic {

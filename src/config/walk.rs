@@ -396,17 +396,6 @@ impl<'e> Ctx<'e> {
     pub(crate) fn integer(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
         let value = match &node.kind {
             Kind::Int(i) => *i,
-            Kind::Float(_) => {
-                let written = self.source_text(node);
-                self.error(
-                    node.pos,
-                    format!(
-                        "`{what}` must be a whole number from {min} to {max}, found `{written}`"
-                    ),
-                    None,
-                );
-                return None;
-            }
             Kind::Str(raw) if raw.contains("${") => {
                 let text = self.expand(node.pos, raw, what, false)?;
                 match text.trim().parse::<i128>() {
@@ -543,12 +532,14 @@ impl<'e> Ctx<'e> {
             Ok(d) => Some(d),
             Err(err) => {
                 let from = origin_note(&raw, &text);
+                let value = if from.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{}`{from}: ", text.trim())
+                };
                 self.error(
                     node.pos,
-                    format!(
-                        "`{what}` is not a valid duration: `{}`{from}: {err}",
-                        text.trim()
-                    ),
+                    format!("`{what}` is not a valid duration: {value}{err}"),
                     Some("write a number and a unit, like `500ms`, `30s`, `5m` or `1h`".into()),
                 );
                 None
