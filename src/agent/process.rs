@@ -270,7 +270,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             Err(err) => {
                 error!(
                     event = "summary_not_saved",
-                    error = format!("{err:#}"),
+                    error = %format_args!("{err:#}"),
                     retry_in = ?RETRY_MIN,
                     "summary not saved; holding it and its lines (nothing past them is \
                      committed, reading pauses) and retrying"
@@ -302,7 +302,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             Err(err) => {
                 held.failures = held.failures.saturating_add(1);
                 let delay = backoff(held.failures);
-                debug!(error = format!("{err:#}"), retry_in = ?delay, "summary still not saved");
+                debug!(error = %format_args!("{err:#}"), retry_in = ?delay, "summary still not saved");
                 held.retry_at = Instant::now() + delay;
                 self.held = Some(held);
             }

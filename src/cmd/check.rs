@@ -12,7 +12,7 @@ use crate::config;
 /// # Errors
 ///
 /// The [`config::LoadError`] listing every problem (exit code 2).
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn run(args: ConfigArg) -> anyhow::Result<Exit> {
     if config::is_relay_config(&args.config) {
         let relay = config::load_relay(&args.config).map_err(anyhow::Error::new)?;
@@ -25,6 +25,9 @@ pub fn run(args: ConfigArg) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let config = config::check(&args.config).map_err(anyhow::Error::new)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}\n");
+    }
     println!("{}", summary_line(&config));
     Ok(Exit::Success)
 }

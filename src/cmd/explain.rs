@@ -50,8 +50,8 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
 pub fn explain(rules: &RuleSet, masker: &Masker, line: &[u8]) -> String {
     let mut out = format!(
         "line:   {}\nmasked: {}\n",
-        String::from_utf8_lossy(line),
-        masker.mask(line)
+        printable(&String::from_utf8_lossy(line)),
+        printable(&masker.mask(line))
     );
     let width = rules
         .rules()
@@ -74,8 +74,23 @@ pub fn explain(rules: &RuleSet, masker: &Masker, line: &[u8]) -> String {
         };
         if let Some(pattern) = pattern {
             for (name, value) in captures(rule, pattern, line) {
-                out.push_str(&format!("{indent}{name} = {value}\n"));
+                out.push_str(&format!("{indent}{name} = {}\n", printable(&value)));
             }
+        }
+    }
+    out
+}
+
+/// `text` safe to print on a terminal: control characters (ESC, BEL, ...) and bidirectional
+/// overrides, which could rewrite or reorder what the reader sees, are shown as `\u{1b}`.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let is_bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\t') || is_bidi {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
         }
     }
     out
@@ -112,4 +127,17 @@ fn captures(rule: &Rule, pattern: usize, line: &[u8]) -> Vec<(String, String)> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped_not_printed() {
+        assert_eq!(
+            printable("a\u{1b}[2Jb\u{7}c\u{202e}d\te é"),
+            "a\\u{1b}[2Jb\\u{7}c\\u{202e}d\te é"
+        );
+    }
 }

@@ -30,6 +30,9 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Configuration errors (exit 2) and startup failures (exit 1).
 pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let config = config::load(&args.config.config)?;
+    for warning in &config.warnings {
+        warn!(event = "config_warning", "{warning}");
+    }
     if !args.dry_run && config.dingtalk.webhook.is_none() {
         return Err(LoadError {
             diagnostics: vec![Diagnostic {

@@ -164,6 +164,7 @@ pub(crate) fn config(
         summary: summary?,
         tail: tail?,
         outbox: outbox?,
+        warnings: Vec::new(),
     })
 }
 

@@ -92,6 +92,64 @@ pub(super) fn snippet(text: &str, line: usize, column: usize, len: usize) -> Opt
     })
 }
 
+/// Keys whose values are credentials.
+const SECRET_KEYS: &[&str] = &["webhook", "secret"];
+
+/// Returns true if and only if line `line` (1-based) of `text` belongs to a secret field: it
+/// holds a `webhook:` or `secret:` key, or sits under one (a continuation line, a block scalar,
+/// a nested value), or holds a key that looks like a typo of one inside `dingtalk:`. No
+/// snippet of such a line is ever shown, whatever the error and whatever the value looks like:
+/// the YAML parser's own errors (duplicate key, bad indentation) come before any tree exists,
+/// so this is decided on the text.
+pub(super) fn belongs_to_secret(text: &str, line: usize) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(index) = line.checked_sub(1).filter(|i| *i < lines.len()) else {
+        return false;
+    };
+    // The line and its ancestors: each earlier line indented less than the last one kept.
+    let mut chain = vec![lines[index]];
+    let mut indent = indentation(lines[index]);
+    for earlier in lines[..index].iter().rev() {
+        if indent == 0 {
+            break;
+        }
+        let trimmed = earlier.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indentation(earlier) < indent {
+            indent = indentation(earlier);
+            chain.push(earlier);
+        }
+    }
+    let is_under_dingtalk = chain.iter().any(|l| keys(l).any(|k| k == "dingtalk"));
+    chain
+        .iter()
+        .any(|l| keys(l).any(|k| SECRET_KEYS.contains(&k)))
+        || (is_under_dingtalk
+            && keys(lines[index]).any(|k| {
+                !k.ends_with("_file")
+                    && SECRET_KEYS
+                        .iter()
+                        .any(|s| strsim::jaro_winkler(&k.to_ascii_lowercase(), s) > 0.8)
+            }))
+}
+
+fn indentation(line: &str) -> usize {
+    line.len() - line.trim_start_matches([' ', '\t', '-']).len()
+}
+
+/// The mapping keys written on a line (`key:` at its start, or after `{`, `,` or `- `).
+fn keys(line: &str) -> impl Iterator<Item = &str> {
+    line.split(['{', ',']).filter_map(|part| {
+        let part = part.trim_start_matches([' ', '\t', '-']);
+        let (key, rest) = part.split_once(':')?;
+        let key = key.trim().trim_matches(['\'', '"']);
+        let is_key = rest.is_empty() || rest.starts_with([' ', '\t']);
+        (is_key && !key.is_empty() && !key.contains(' ')).then_some(key)
+    })
+}
+
 /// Hides what looks like a credential in a source line shown in a snippet: the value of an
 /// `access_token=` parameter and DingTalk signing secrets (`SEC` and 20 or more letters and
 /// digits). Errors about the secret fields show no snippet at all; this covers the others,
@@ -191,6 +249,35 @@ mod tests {
         assert_eq!(
             redact("  secrt: 'SEC0123456789abcdef0123456789'  # SECURITY"),
             "  secrt: 'SEC<redacted>'  # SECURITY"
+        );
+    }
+
+    #[track_caller]
+    fn check_secret_lines(text: &str, expected: &[usize]) {
+        let lines: Vec<usize> = (1..=text.lines().count())
+            .filter(|line| belongs_to_secret(text, *line))
+            .collect();
+        assert_eq!(lines, expected, "{text}");
+    }
+
+    #[test]
+    fn lines_of_secret_fields_are_known_whatever_their_value() {
+        check_secret_lines(
+            "dingtalk:\n  webhook: https://x/robot/send/tok\n  secret: abc\n  keyword: alert\n",
+            &[2, 3],
+        );
+        // Continuations, block scalars and nested values belong to their key.
+        check_secret_lines(
+            "dingtalk:\n  secret: |\n    abc\n  webhook:\n    x: 1\nwindow: 1m\n",
+            &[2, 3, 4, 5],
+        );
+        // A typo of a secret key inside `dingtalk:`, and flow mappings.
+        check_secret_lines("dingtalk:\n  secrt: abc\n  keywrd: x\n", &[2]);
+        check_secret_lines("dingtalk: {webhook: 'x', keyword: a}\nwindow: 1m\n", &[1]);
+        // Elsewhere, nothing is hidden.
+        check_secret_lines(
+            "rules:\n  - name: secret-leak\n    pattern: 'secret: (.*)'\n",
+            &[],
         );
     }
 

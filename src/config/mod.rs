@@ -1,11 +1,15 @@
 //! Configuration: the YAML file (and the rule files it includes) validated into typed values.
 //!
-//! Two layers, as in ripgrep, fd and Vector: `raw` holds the serde shapes (unknown keys are
-//! errors, every field documented: it *is* the reference), and [`Config`] holds validated,
-//! typed values (`Duration`s, compiled rules, resolved paths, secrets in [`Secret`]).
+//! Two layers, but not serde derive: `yaml` parses the text into a tree of nodes that keep
+//! their line and column, and the readers (`walk`, `build` and one module per section) check
+//! that tree against the known keys and turn it into [`Config`]'s validated, typed values
+//! (`Duration`s, compiled rules, resolved paths, secrets in [`Secret`]), recording *every*
+//! problem instead of stopping at the first as a derived `Deserialize` would. The reference of
+//! the keys is README.md's configuration section and the JSON Schema (`schema`).
 //! [`load`] turns a path into a [`Config`] or into every problem found, each with a position.
 //!
-//! The YAML crate (`serde-saphyr`) is used here and nowhere else.
+//! The YAML crate (`serde-saphyr`) is used here (`yaml`), by the rule test files
+//! (`ruletest::format`) and by the schema test.
 
 mod build;
 mod diag;
@@ -63,6 +67,9 @@ pub struct Config {
     pub tail: TailOptions,
     /// Bounds of the outbox.
     pub outbox: OutboxOptions,
+    /// What loads but should be changed (a secret written in the file); `check` prints them and
+    /// `run` logs them at startup.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The DingTalk custom robot.
@@ -285,7 +292,8 @@ pub fn load_with(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
     load_document(path, env, |ctx, root, origin| {
-        build::config(ctx, root, origin, check_examples)
+        let config = build::config(ctx, root, origin, check_examples);
+        with_warnings(ctx, config)
     })
 }
 
@@ -298,7 +306,16 @@ fn load_text(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
     parse_document(path, text, env, |ctx, root, origin| {
-        build::config(ctx, root, origin, check_examples)
+        let config = build::config(ctx, root, origin, check_examples);
+        with_warnings(ctx, config)
+    })
+}
+
+/// Hands the warnings recorded while reading `config` to it.
+fn with_warnings(ctx: &mut walk::Ctx<'_>, config: Option<Config>) -> Option<Config> {
+    config.map(|mut config| {
+        config.warnings = std::mem::take(&mut ctx.warnings);
+        config
     })
 }
 
@@ -337,11 +354,15 @@ fn parse_document<T>(
         absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
     };
     let parsed = yaml::parse(&text);
+    let is_unclosed = parsed
+        .as_ref()
+        .err()
+        .is_some_and(|err| is_unclosed_double_quote(&text, err));
     let mut ctx = walk::Ctx::new(path.to_owned(), text, env);
     let config = match parsed {
         Ok(root) => read(&mut ctx, &root, &origin),
         Err(err) => {
-            report_syntax_error(&mut ctx, &err);
+            report_syntax_error(&mut ctx, &err, is_unclosed);
             None
         }
     };
@@ -432,15 +453,54 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Returns true if and only if `err` is a bad escape inside a double-quoted string that is not
+/// closed on the line it starts on: the string ran on into the next lines (where a regex's `\d`
+/// is an "unknown escape"), so the real mistake is the missing quote.
+fn is_unclosed_double_quote(text: &str, err: &yaml::SyntaxError) -> bool {
+    let Some((line, column)) = err.position else {
+        return false;
+    };
+    if !err.message.contains("unknown escape") {
+        return false;
+    }
+    let Some(source) = text.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let rest: String = source.chars().skip(column.saturating_sub(1)).collect();
+    let Some(body) = rest.strip_prefix('"') else {
+        return false;
+    };
+    // Closed on this line: a `"` not preceded by a backslash.
+    let mut is_escaped = false;
+    for c in body.chars() {
+        match c {
+            '\\' if !is_escaped => is_escaped = true,
+            '"' if !is_escaped => return false,
+            _ => is_escaped = false,
+        }
+    }
+    true
+}
+
 /// Records a YAML syntax error of the current file.
-fn report_syntax_error(ctx: &mut walk::Ctx<'_>, err: &yaml::SyntaxError) {
+fn report_syntax_error(ctx: &mut walk::Ctx<'_>, err: &yaml::SyntaxError, is_unclosed: bool) {
     let (line, column) = err.position.unwrap_or((0, 0));
     let pos = yaml::Pos {
         line,
         column,
         bytes: None,
     };
-    if err.message.contains("multiple YAML documents") {
+    if is_unclosed {
+        ctx.error(
+            pos,
+            "invalid YAML: this double-quoted string is not closed on its line",
+            Some(
+                "close the quote; for regex patterns prefer single quotes (`'\\d+'`), where a \
+                 backslash needs no escaping"
+                    .into(),
+            ),
+        );
+    } else if err.message.contains("multiple YAML documents") {
         ctx.error(
             pos,
             "invalid YAML: a config file holds one document, this one has several",

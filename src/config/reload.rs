@@ -20,6 +20,7 @@ impl Config {
             rule_files: _,
             summary: _,
             tail: _,
+            warnings: _,
             // Applied to the running delivery task (`DeliveryHandle::reconfigure`).
             dingtalk: _,
             // Restart-only: the outbox is opened once.

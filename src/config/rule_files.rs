@@ -285,7 +285,10 @@ impl RuleReader {
                     }
                 }
             }
-            Err(err) => super::report_syntax_error(ctx, &err),
+            Err(err) => {
+                let is_unclosed = super::is_unclosed_double_quote(&text, &err);
+                super::report_syntax_error(ctx, &err, is_unclosed);
+            }
         }
         ctx.enter(outer_file, outer_text);
     }

@@ -18,9 +18,10 @@ const SUMMARY_KEYS: &[&str] = &[
 
 const CUSTOM_MASK_KEYS: &[&str] = &["name", "pattern"];
 
-const DEFAULT_MAX_GROUPS: u64 = 20;
+/// The defaults are the window's own (one source of truth: `WindowOptions::new` uses them too).
+const DEFAULT_MAX_GROUPS: u64 = crate::window::DEFAULT_MAX_GROUPS as u64;
 
-const DEFAULT_MAX_PATTERNS: u64 = 5;
+const DEFAULT_MAX_PATTERNS: u64 = crate::window::DEFAULT_MAX_PATTERNS as u64;
 
 pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryOptions> {
     let null = Node::null();

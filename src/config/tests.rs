@@ -442,3 +442,88 @@ fn batch_wait_is_optional_and_a_duration() {
     let err = load_err(&format!("tail:\n  batch_wait: 50\n{RULE}"));
     assert!(err.contains("`tail.batch_wait` needs a unit"), "{err}");
 }
+
+#[test]
+fn no_error_shows_a_line_of_a_secret_field_whatever_the_value() {
+    // A short secret and a token in the URL path: nothing `redact` would recognise.
+    for text in [
+        format!("dingtalk:\n  secret: abc123\n  secret: abc123\n{RULE}"),
+        format!(
+            "dingtalk:\n  webhook: https://x.invalid/hook/t0k3n\n  webhook: https://x.invalid/hook/t0k3n\n{RULE}"
+        ),
+        format!("dingtalk:\n  secret:\n    abc123: 1\n{RULE}"),
+        format!("dingtalk:\n  secrte: abc123\n{RULE}"),
+    ] {
+        let err = load_err(&text);
+        assert!(
+            !err.contains("abc123") && !err.contains("t0k3n"),
+            "secret shown:\n{err}"
+        );
+        assert!(err.contains("logding.yaml:"), "still located:\n{err}");
+    }
+}
+
+#[test]
+fn a_secret_written_literally_loads_with_a_warning_that_does_not_show_it() {
+    let config = load_ok(&format!(
+        "dingtalk:\n  webhook: https://x.invalid/robot/send?access_token=made-up\n  secret: SECmade-up\n{RULE}"
+    ));
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("`dingtalk.webhook` is written in the config file"));
+    assert!(warnings[1].contains("secret_file"), "{warnings:?}");
+    assert!(!warnings.concat().contains("made-up"), "{warnings:?}");
+    // From the environment: no warning.
+    let config = load_in(
+        Path::new("/etc/logding"),
+        &format!("dingtalk:\n  secret: ${{S}}\n{RULE}"),
+        &|_| Some("SECmade-up".into()),
+    )
+    .expect("loads");
+    assert!(config.warnings.is_empty());
+}
+
+#[track_caller]
+fn check_message(text: &str, env: &dyn Fn(&str) -> Option<String>, expected: &str) {
+    let err = match load_in(Path::new("/etc/logding"), text, env) {
+        Ok(_) => panic!("loaded:\n{text}"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+}
+
+#[test]
+fn number_and_quote_mistakes_are_named_as_written() {
+    let w = |name: &str| (name == "W").then(|| "abc".to_owned());
+    check_message(
+        &format!("window: ${{W}}\n{RULE}"),
+        &w,
+        "`window` is not a valid duration: `abc` (from `${W}`)",
+    );
+    check_message(
+        &format!("dingtalk:\n  max_per_minute: ${{W}}\n{RULE}"),
+        &w,
+        "`dingtalk.max_per_minute` must be an integer, found `abc` (from `${W}`)",
+    );
+    let source = "sources:\n  - name: a\n    paths: [/x/*.log]\n    max_line_bytes: SIZE\n";
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "${W}")),
+        &w,
+        "is not a byte size: `abc` (from `${W}`)",
+    );
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "1TiB")),
+        &no_env,
+        "must be between 256 and 67108864 bytes, found 1099511627776",
+    );
+    check_message(
+        &format!("{}{RULE}", source.replace("SIZE", "1e26")),
+        &no_env,
+        "must be a whole number of bytes, found `1e26`",
+    );
+    check_message(
+        "rules:\n  - name: a\n    pattern: \"x\n  - name: b\n    pattern: '\\d+'\n",
+        &no_env,
+        "this double-quoted string is not closed on its line",
+    );
+}

@@ -19,6 +19,8 @@ pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 pub(crate) struct Ctx<'e> {
     /// Every problem found, in the order found.
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// What loads but should be changed (a secret written in the file), in the order found.
+    pub(crate) warnings: Vec<Diagnostic>,
     file: PathBuf,
     text: String,
     env: Env<'e>,
@@ -55,6 +57,7 @@ impl<'e> Ctx<'e> {
     pub(crate) fn new(file: PathBuf, text: String, env: Env<'e>) -> Ctx<'e> {
         Ctx {
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
             file,
             text,
             env,
@@ -97,13 +100,27 @@ impl<'e> Ctx<'e> {
         let message = self.message(message);
         let position = pos.line_col();
         let len = pos.bytes.map_or(1, |(_, len)| len);
-        let snippet = position.and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
+        let snippet = position
+            .filter(|(line, _)| !diag::belongs_to_secret(&self.text, *line))
+            .and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
             position,
             message,
             help,
             snippet,
+        });
+    }
+
+    /// Records a warning (the config loads anyway): position only, no snippet.
+    pub(crate) fn warn(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
+        let message = self.message(message);
+        self.warnings.push(Diagnostic {
+            file: self.file.clone(),
+            position: pos.line_col(),
+            message,
+            help,
+            snippet: None,
         });
     }
 
@@ -244,8 +261,21 @@ impl<'e> Ctx<'e> {
     }
 
     /// Reads a secret string: like [`Ctx::string`] but no diagnostic ever shows its text.
+    /// A value written literally (no `${VAR}`) is read, with a warning: it belongs in the
+    /// environment or a `*_file`, not in a file kept in git.
     pub(crate) fn secret(&mut self, node: &Node, what: &str) -> Option<String> {
         let raw = self.scalar_text(node, what, true)?;
+        if !raw.trim().is_empty() && !raw.contains("${") {
+            let key = what.rsplit('.').next().unwrap_or(what);
+            self.warn(
+                node.pos,
+                format!("`{what}` is written in the config file"),
+                Some(format!(
+                    "use `${{ENV_VAR}}` or `{key}_file`, so the credential stays out of files \
+                     that are copied and committed"
+                )),
+            );
+        }
         self.expand(node.pos, &raw, what, true)
     }
 
@@ -366,6 +396,20 @@ impl<'e> Ctx<'e> {
     pub(crate) fn integer(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
         let value = match &node.kind {
             Kind::Int(i) => *i,
+            Kind::Str(raw) if raw.contains("${") => {
+                let text = self.expand(node.pos, raw, what, false)?;
+                match text.trim().parse::<i128>() {
+                    Ok(i) => i,
+                    Err(_) => {
+                        self.error(
+                            node.pos,
+                            format!("`{what}` must be an integer, found `{text}` (from `{raw}`)"),
+                            None,
+                        );
+                        return None;
+                    }
+                }
+            }
             other => {
                 self.error(
                     node.pos,
@@ -398,7 +442,18 @@ impl<'e> Ctx<'e> {
     ) -> Option<usize> {
         let value = match &node.kind {
             Kind::Int(_) => self.integer(node, what, min, max)?,
-            Kind::Str(s) => match parse_byte_size(s) {
+            Kind::Float(_) => {
+                let written = self.source_text(node);
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a whole number of bytes, found `{written}`"),
+                    Some(format!(
+                        "write a size from {min} to {max} bytes, like `65536` or `64KiB`"
+                    )),
+                );
+                return None;
+            }
+            Kind::Str(raw) => match parse_byte_size(&self.expand(node.pos, raw, what, false)?) {
                 Some(v) if (min..=max).contains(&v) => v,
                 Some(v) => {
                     self.error(
@@ -409,9 +464,11 @@ impl<'e> Ctx<'e> {
                     return None;
                 }
                 None => {
+                    let text = self.expand(node.pos, raw, what, false)?;
+                    let from = origin_note(raw, &text);
                     self.error(
                         node.pos,
-                        format!("`{what}` is not a byte size: `{s}`"),
+                        format!("`{what}` is not a byte size: `{text}`{from}"),
                         Some(
                             "write a number of bytes, or use a unit: `64KiB`, `1MiB`, `500KB`"
                                 .into(),
@@ -461,7 +518,8 @@ impl<'e> Ctx<'e> {
                 return None;
             }
         };
-        let text = self.expand(node.pos, &text, what, false)?;
+        let raw = text;
+        let text = self.expand(node.pos, &raw, what, false)?;
         match humantime::parse_duration(text.trim()) {
             Ok(d) if d.is_zero() => {
                 self.error(
@@ -473,9 +531,15 @@ impl<'e> Ctx<'e> {
             }
             Ok(d) => Some(d),
             Err(err) => {
+                let from = origin_note(&raw, &text);
+                let value = if from.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{}`{from}: ", text.trim())
+                };
                 self.error(
                     node.pos,
-                    format!("`{what}` is not a valid duration: {err}"),
+                    format!("`{what}` is not a valid duration: {value}{err}"),
                     Some("write a number and a unit, like `500ms`, `30s`, `5m` or `1h`".into()),
                 );
                 None
@@ -562,6 +626,15 @@ pub(crate) mod recording {
 }
 
 /// Parses `19000`, `64KiB`, `1 MiB`, `500KB`, `2MB`, `1GiB`.
+/// ` (from `${W}`)` when the value came through a variable, so the message names it.
+fn origin_note(raw: &str, expanded: &str) -> String {
+    if raw.contains("${") && raw != expanded {
+        format!(" (from `{}`)", raw.trim())
+    } else {
+        String::new()
+    }
+}
+
 fn parse_byte_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
@@ -574,9 +647,11 @@ fn parse_byte_size(text: &str) -> Option<u64> {
         "KiB" | "K" | "k" => 1 << 10,
         "MiB" | "M" => 1 << 20,
         "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         _ => return None,
     };
     number.checked_mul(factor)

@@ -3,7 +3,7 @@
 //! DingTalk answers most failures with HTTP 200 and a non-zero `errcode`, so an answer is only a
 //! success when its body says `errcode: 0`; everything else is sorted into an [`Answer`] that
 //! tells the delivery task what to do (retry, pause, re-sign, re-render, wait for the operator,
-//! or drop). See `reference/dingtalk-robot.md` for the table this follows.
+//! or drop). The table is [`classify_code`]: each `errcode` with the reason for its class.
 //!
 //! The webhook URL is a credential. It stays inside [`Client`]: errors from `reqwest` have their
 //! URL stripped, and every text that could echo it (errors, DingTalk's own `errmsg`) goes through

@@ -47,7 +47,9 @@ impl Warnings {
         message: &str,
         error: Option<&dyn std::fmt::Display>,
     ) {
-        let error = error.map(ToString::to_string).unwrap_or_default();
+        // No `error` field at all when there is none (it used to show as `error=""`).
+        let error = error.map(ToString::to_string);
+        let error = error.as_deref();
         let key = (path.to_owned(), cause);
         if self.given.contains(&key) {
             debug!(path = %path.display(), error, "{message}");

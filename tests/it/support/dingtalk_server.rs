@@ -1,7 +1,7 @@
 //! [`MockDingTalk`]: a local DingTalk-like custom robot on `127.0.0.1:0`, for tests of the sink
 //! and of the whole agent.
 //!
-//! It behaves like the real webhook (see `reference/dingtalk-robot.md`): it answers HTTP 200
+//! It behaves like the real webhook as `sink::dingtalk::classify_code` describes it: it answers HTTP 200
 //! with DingTalk's error codes, checks the access token, the signature (when a secret is set:
 //! timestamp within an hour, `sign` percent-decoded exactly once), the size (over 20,000 bytes
 //! is `460101`) and the keyword (`310000`), and throttles past 20 messages in a rolling minute

@@ -1,0 +1,145 @@
+//! ARCHITECTURE.md's invariants about where code lives, checked on the source itself: the pure
+//! cores do no IO and read no clock, only `src/sink/` is an HTTP client, hits reach the
+//! aggregator one way.
+
+use std::path::{Path, PathBuf};
+
+/// The pure cores: data in, data out.
+const PURE: &[&str] = &[
+    "src/rules.rs",
+    "src/rules",
+    "src/scan.rs",
+    "src/scan",
+    "src/window",
+    "src/summary.rs",
+    "src/event_time.rs",
+    "src/event_time",
+    "src/incident",
+    "src/render.rs",
+    "src/render",
+];
+
+/// What IO, the clock or the environment look like in code.
+const IMPURE: &[&str] = &[
+    "std::fs",
+    "fs_err",
+    "File::",
+    "tokio",
+    "std::net",
+    "reqwest",
+    "std::process",
+    "std::env",
+    "::now()",
+    "SystemTime",
+    "Instant",
+];
+
+/// The `.rs` files under `path` (or `path` itself), tests excluded.
+fn sources(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![path.to_owned()];
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_test = path
+            .file_stem()
+            .is_some_and(|stem| stem == "tests" || stem == "test");
+        if path.is_dir() && !is_test {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") && !is_test {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The code lines of a file before its `#[cfg(test)]` part, without comments.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).expect("read source");
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(i, line)| (i + 1, line.to_owned()))
+        .collect()
+}
+
+/// Every `file:line: text` of the files under `roots` holding one of `needles`.
+fn find(roots: &[&str], needles: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    let mut checked = 0;
+    for dir in roots {
+        for file in sources(&root.join(dir)) {
+            checked += 1;
+            for (n, line) in code_lines(&file) {
+                if needles.iter().any(|needle| line.contains(needle)) {
+                    let shown = file.strip_prefix(root).unwrap_or(&file).display();
+                    found.push(format!("{shown}:{n}: {}", line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= roots.len() / 2,
+        "only {checked} files found under {roots:?}"
+    );
+    found
+}
+
+#[test]
+fn the_pure_cores_do_no_io_and_read_no_clock() {
+    let found = find(PURE, IMPURE);
+    assert!(
+        found.is_empty(),
+        "IO or clock in a pure core:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Every top-level entry of `src/` but `except`.
+fn src_but(except: &str) -> Vec<String> {
+    std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+        .expect("src")
+        .flatten()
+        .map(|e| format!("src/{}", e.file_name().to_string_lossy()))
+        .filter(|name| name != except)
+        .collect()
+}
+
+#[test]
+fn hits_reach_the_aggregator_one_way() {
+    let others = src_but("src/window");
+    let roots: Vec<&str> = others.iter().map(String::as_str).collect();
+    let found = find(&roots, &["HitRef {"]);
+    assert!(
+        found.is_empty(),
+        "hits fed to the aggregator outside Aggregator::observe_scan:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_sink_is_an_http_client() {
+    let others = src_but("src/sink");
+    let roots: Vec<&str> = others.iter().map(String::as_str).collect();
+    // `reqwest::Url` (webhook checks in `config`) parses; it does not speak HTTP.
+    let found = find(
+        &roots,
+        &[
+            "reqwest::Client",
+            "ClientBuilder",
+            "reqwest::Response",
+            "hyper::",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "HTTP outside src/sink/:\n{}",
+        found.join("\n")
+    );
+}
