@@ -78,6 +78,7 @@ mod tests {
     use super::PRESETS;
     use crate::config::Multiline;
     use crate::tail::multiline::{Assembler, Event};
+    use crate::window::event_samples::{GO_PANIC, PYTHON_CHAIN};
 
     /// The events the tailer's own assembler makes of `log` with the preset `name`.
     fn events(name: &str, log: &str) -> Vec<String> {
@@ -166,16 +167,7 @@ rules:
         check(
             "python",
             &[
-                "2026-11-28 10:00:13,114 ERROR [worker] job 42 failed\n\
-                 Traceback (most recent call last):\n\
-                 \x20 File \"/app/db.py\", line 7, in connect\n\
-                 ConnectionRefusedError: [Errno 111] Connection refused\n\
-                 \n\
-                 The above exception was the direct cause of the following exception:\n\
-                 \n\
-                 Traceback (most recent call last):\n\
-                 \x20 File \"/app/job.py\", line 3, in run\n\
-                 JobError: database unavailable",
+                PYTHON_CHAIN,
                 "ERROR:root:plain basicConfig line",
                 "2026-11-28 10:00:14,000 INFO [worker] next job",
             ],
@@ -188,13 +180,7 @@ rules:
             "go",
             &[
                 "2026/11/28 10:00:13 worker 7 starting",
-                "panic: runtime error: index out of range [5] with length 3\n\
-                 \n\
-                 goroutine 7 [running]:\n\
-                 main.(*Worker).run(0xc000012345)\n\
-                 \t/app/worker.go:42 +0x1d\n\
-                 created by main.main in goroutine 1\n\
-                 \t/app/main.go:12 +0x5a",
+                GO_PANIC,
                 "{\"level\":\"error\",\"msg\":\"request failed\"}",
                 "E1128 10:00:14.000000    1234 controller.go:42] sync failed",
             ],
