@@ -239,7 +239,7 @@ fn multiline_start(
     map: &super::walk::Map<'_>,
     what: &str,
 ) -> Option<regex::bytes::Regex> {
-    let node = ctx.required(map, "start", &format!("`{what}` (or `preset`)"))?;
+    let node = ctx.required(map, "start", &format!("`{what}`"))?;
     let pattern = ctx.non_empty_string(node, &format!("{what}.start"))?;
     match crate::rules::compile_pattern(&pattern) {
         Ok(re) => Some(re),
