@@ -228,11 +228,16 @@ impl Rule {
                     .collect::<Vec<_>>()
             })
             .collect::<Vec<_>>();
-        if patterns.len() == def.patterns.len() {
-            for (i, name) in def.group_by.iter().enumerate() {
-                if !group_slots.iter().any(|slots| slots[i].is_some()) {
-                    errors.push(unknown_group(&def.name, name, &patterns));
-                }
+        // A pattern that does not compile may still define the name: only then is it not
+        // reported (so `check` shows the regex error and a wrong `group_by` in one round).
+        for (i, name) in def.group_by.iter().enumerate() {
+            let in_broken = patterns.len() < def.patterns.len()
+                && def
+                    .patterns
+                    .iter()
+                    .any(|p| p.contains(&format!("<{name}>")));
+            if !in_broken && !group_slots.iter().any(|slots| slots[i].is_some()) {
+                errors.push(unknown_group(&def.name, name, &patterns));
             }
         }
         if !errors.is_empty() {

@@ -16,6 +16,7 @@ mod diag;
 mod dingtalk;
 mod expand;
 mod glob;
+mod multiline;
 mod relay;
 mod reload;
 mod rule_files;

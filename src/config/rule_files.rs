@@ -136,21 +136,28 @@ impl RuleReader {
         };
         let message = rule_message::read(ctx, &map, &self.custom_masks);
         ctx.set_prefix(None);
-        let (patterns, excludes, group_by, sources) = (patterns?, excludes?, group_by?, sources?);
+        // Every problem at once: a rule with a bad name, severity or examples still has its
+        // regexes and `group_by` checked (it is dropped anyway, a diagnostic was recorded).
+        let is_complete = name.is_some()
+            && severity.is_some()
+            && min_count.is_some()
+            && examples.is_some()
+            && message.is_some();
+        let (patterns, excludes, group_by) = (patterns?, excludes.unwrap_or_default(), group_by?);
         let positions = Positions {
             patterns: patterns.iter().map(|p| p.1).collect(),
             excludes: excludes.iter().map(|p| p.1).collect(),
             group_by: group_by.clone(),
-            examples: examples?,
+            examples: examples.unwrap_or_default(),
         };
         let def = RuleDef {
-            name: name?.0,
+            name: name.map_or_else(|| format!("#{}", index + 1), |n| n.0),
             patterns: strings_of(patterns),
             exclude: strings_of(excludes),
-            severity: severity?,
-            min_count: min_count?,
+            severity: severity.flatten(),
+            min_count: min_count.flatten(),
             group_by: strings_of(group_by),
-            sources: strings_of(sources),
+            sources: strings_of(sources.unwrap_or_default()),
             examples_match: examples_of(&positions.examples, true),
             examples_no_match: examples_of(&positions.examples, false),
             message: message.as_ref().map(|m| m.0.clone()).unwrap_or_default(),
@@ -171,7 +178,7 @@ impl RuleReader {
         if self.check_examples {
             check_examples(ctx, &rule, &positions.examples);
         }
-        Some(rule)
+        is_complete.then_some(rule)
     }
 
     fn check_unique(&mut self, ctx: &mut Ctx<'_>, name: &str, pos: Pos) {

@@ -165,3 +165,81 @@ fn levels(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, crate::rules::S
     }
     ok.then_some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn load_err(text: &str) -> String {
+        match super::super::load_text(
+            &Path::new("/etc/logding").join("logding.yaml"),
+            text.to_owned(),
+            true,
+            &|_| None,
+        ) {
+            Ok(_) => panic!("loaded:\n{text}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    /// One round of `check` shows every problem: structure, regexes, `group_by`, the message
+    /// keys and examples, even in a rule that has several of them.
+    #[test]
+    fn check_reports_every_problem_at_once() {
+        let text = "\
+sources:
+  - name: app
+    paths: [/var/log/app/*.log]
+    multline: java
+  - name: db
+    paths: [/var/log/db/*.log]
+    multiline: postgress
+rules:
+  - name: a
+    pattern: 'foo('
+    group_by: [status]
+  - name: b
+    pattern: 'bar (?P<code>\\d+)'
+    group_by: [status]
+    severty: error
+    severity: fatal
+  - pattern: 'no name'
+    examples: {match: ['nothing']}
+  - name: d
+    pattern: '(?P<lvl>ERROR|WARN) '
+    severity_from: {capture: level, map: {ERROR: error, WARN: warn}}
+    masks: [numbers]
+    show: ['STATEMENT:(']
+";
+        let errors = load_err(text);
+        for expected in [
+            "unknown key `multline`",
+            "unknown multiline preset `postgress`",
+            "rule `a`: invalid regex",
+            "rule `a`: group_by `status`",
+            "rule `b`: group_by `status`",
+            "unknown key `severty`",
+            "`severity` must be one of",
+            "missing the required key `name`",
+            "rule `#3`: example does not match",
+            "severity_from.map.WARN",
+            "unknown mask `numbers`",
+            "invalid regex in `show`",
+            "found 12 problems",
+        ] {
+            assert!(errors.contains(expected), "no {expected:?} in:\n{errors}");
+        }
+    }
+
+    #[test]
+    fn severity_from_names_a_capture_of_the_pattern() {
+        let errors = load_err(
+            "rules:\n  - name: d\n    pattern: '(?P<lvl>ERROR) '\n    \
+             severity_from: {capture: level, map: {ERROR: error}}\n",
+        );
+        assert!(
+            errors.contains("severity_from capture `level` is not a named capture"),
+            "{errors}"
+        );
+    }
+}

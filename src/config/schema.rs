@@ -186,36 +186,7 @@ fn source() -> Value {
                     &["end", "beginning"],
                 ),
             ),
-            (
-                "multiline",
-                object(
-                    "Lines that belong to one event (stack traces).",
-                    vec![
-                        (
-                            "start",
-                            string("Regex: a line matching it begins an event. Required."),
-                        ),
-                        (
-                            "max_lines",
-                            integer(
-                                "An event is cut after this many lines. Default `500`.",
-                                1,
-                                100_000,
-                            ),
-                        ),
-                        (
-                            "max_bytes",
-                            byte_size("An event is cut after this many bytes. Default `64KiB`."),
-                        ),
-                        (
-                            "timeout",
-                            duration(
-                                "An open event is flushed after this long without a line. Default `1s`.",
-                            ),
-                        ),
-                    ],
-                ),
-            ),
+            ("multiline", multiline()),
             (
                 "max_line_bytes",
                 byte_size("Longer lines are cut (256 bytes..=64MiB). Default `64KiB`."),
@@ -224,6 +195,44 @@ fn source() -> Value {
     );
     require(&mut source, &["name", "paths"]);
     source
+}
+
+/// `multiline: java` (a preset), or the mapping.
+fn multiline() -> Value {
+    let presets: Vec<&str> = super::multiline::PRESETS.iter().map(|(n, _)| *n).collect();
+    let mut multiline = object(
+        "Lines that belong to one event (stack traces).",
+        vec![
+            (
+                "start",
+                string("Regex: a line matching it begins an event (or `preset`)."),
+            ),
+            ("preset", choice("A preset `start` regex.", &presets)),
+            (
+                "max_lines",
+                integer(
+                    "An event is cut after this many lines. Default `500`.",
+                    1,
+                    100_000,
+                ),
+            ),
+            (
+                "max_bytes",
+                byte_size("An event is cut after this many bytes. Default `64KiB`."),
+            ),
+            (
+                "timeout",
+                duration("An open event is flushed after this long without a line. Default `1s`."),
+            ),
+        ],
+    );
+    multiline["type"] = json!(["object", "null", "string"]);
+    multiline["if"] = json!({"type": "string"});
+    multiline["then"] = choice(
+        "A preset: `java`, `jul`, `python`, `go`, `postgres`, `dotnet`.",
+        &presets,
+    );
+    multiline
 }
 
 fn rules() -> Value {

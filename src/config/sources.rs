@@ -16,7 +16,7 @@ const SOURCE_KEYS: &[&str] = &[
     "max_line_bytes",
 ];
 
-const MULTILINE_KEYS: &[&str] = &["start", "max_lines", "max_bytes", "timeout"];
+const MULTILINE_KEYS: &[&str] = &["start", "preset", "max_lines", "max_bytes", "timeout"];
 
 const DEFAULT_MULTILINE_MAX_LINES: u64 = 500;
 
@@ -179,27 +179,32 @@ fn globs(
     ok.then_some(out)
 }
 
+/// `multiline: java` (a preset with the defaults), or the mapping with `start:` or `preset:`.
 fn multiline(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Multiline> {
-    let map = ctx.map(node, what, MULTILINE_KEYS)?;
-    let start = ctx
-        .required(&map, "start", &format!("`{what}`"))
-        .and_then(|n| {
-            let pattern = ctx.non_empty_string(n, &format!("{what}.start"))?;
-            match crate::rules::compile_pattern(&pattern) {
-                Ok(re) => Some(re),
-                Err(message) => {
-                    ctx.error(
-                        n.pos,
-                        format!(
-                            "`{what}.start` is not a valid regex: {}",
-                            short_regex_error(&message)
-                        ),
-                        None,
-                    );
-                    None
-                }
-            }
+    if let Kind::Str(name) = &node.kind {
+        let start = super::multiline::preset(ctx, name, node.pos, what)?;
+        return Some(Multiline {
+            start,
+            max_lines: usize::try_from(DEFAULT_MULTILINE_MAX_LINES).ok()?,
+            max_bytes: DEFAULT_MULTILINE_MAX_BYTES,
+            timeout: DEFAULT_MULTILINE_TIMEOUT,
         });
+    }
+    let map = ctx.map(node, what, MULTILINE_KEYS)?;
+    let start = match (map.get("start"), map.get("preset")) {
+        (Some(_), Some(preset)) => {
+            ctx.error(
+                preset.pos,
+                format!("`{what}` has both `start` and `preset`"),
+                Some("a preset is a `start` regex; keep one of them".into()),
+            );
+            None
+        }
+        (None, Some(preset)) => ctx
+            .non_empty_string(preset, &format!("{what}.preset"))
+            .and_then(|name| super::multiline::preset(ctx, &name, preset.pos, what)),
+        _ => multiline_start(ctx, &map, what),
+    };
     let max_lines = opt(
         ctx,
         &map,
@@ -227,4 +232,27 @@ fn multiline(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Multiline> {
         max_bytes: max_bytes?,
         timeout: timeout?,
     })
+}
+
+fn multiline_start(
+    ctx: &mut Ctx<'_>,
+    map: &super::walk::Map<'_>,
+    what: &str,
+) -> Option<regex::bytes::Regex> {
+    let node = ctx.required(map, "start", &format!("`{what}`"))?;
+    let pattern = ctx.non_empty_string(node, &format!("{what}.start"))?;
+    match crate::rules::compile_pattern(&pattern) {
+        Ok(re) => Some(re),
+        Err(message) => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "`{what}.start` is not a valid regex: {}",
+                    short_regex_error(&message)
+                ),
+                None,
+            );
+            None
+        }
+    }
 }

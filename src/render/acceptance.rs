@@ -196,18 +196,7 @@ fn a_java_chain_shows_its_innermost_cause() {
 
 #[test]
 fn a_python_chain_shows_both_ends() {
-    let event = "2026-11-28 10:00:13,114 ERROR [worker] job 42 failed\n\
-                 Traceback (most recent call last):\n\
-                 \x20 File \"/app/db.py\", line 7, in connect\n\
-                 \x20   sock.connect((host, 5432))\n\
-                 ConnectionRefusedError: [Errno 111] Connection refused\n\
-                 \n\
-                 The above exception was the direct cause of the following exception:\n\
-                 \n\
-                 Traceback (most recent call last):\n\
-                 \x20 File \"/app/job.py\", line 3, in run\n\
-                 \x20   raise JobError(\"database unavailable\") from e\n\
-                 JobError: database unavailable";
+    let event = crate::window::event_samples::PYTHON_CHAIN;
     let rules = vec![rule(
         "python-error",
         " ERROR ",

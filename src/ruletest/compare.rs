@@ -150,6 +150,41 @@ fn compare_window(
             );
         }
     }
+    let title = window.title.as_deref();
+    for needle in &expect.title_contains {
+        if !title.is_some_and(|t| t.contains(needle.as_str())) {
+            push(
+                format!("title contains {needle:?}"),
+                vec![match title {
+                    Some(title) => format!("title is {title:?}"),
+                    None => "no message: no rule reached its threshold".into(),
+                }],
+                Vec::new(),
+            );
+        }
+    }
+    for needle in &expect.shows {
+        let is_shown =
+            message.is_some_and(|m| displayed_lines(m).any(|l| l.contains(needle.as_str())));
+        if !is_shown {
+            push(
+                format!("message shows {needle:?} on a line"),
+                vec!["no displayed line holds it:".into()],
+                message.map(quote).unwrap_or_default(),
+            );
+        }
+    }
+}
+
+/// The lines a person reads in a message: markdown quote and heading markers and bold stars
+/// removed.
+fn displayed_lines(message: &str) -> impl Iterator<Item = String> + '_ {
+    message.lines().map(|line| {
+        line.trim_start_matches("### ")
+            .trim_start_matches("> ")
+            .trim_end()
+            .replace("**", "")
+    })
 }
 
 /// Returns the (expected, actual) lines when a `fires` entry does not hold.

@@ -37,6 +37,9 @@ pub struct ClosedWindow {
     pub message: Option<String>,
     /// Everything `contains:` looks in: `render_text` and the text of every JSON body.
     pub haystack: String,
+    /// The title of the first body (markdown), or its first line (text), when a message would
+    /// be sent.
+    pub title: Option<String>,
 }
 
 /// Runs a case against a configuration, the virtual clock starting at `start`.
@@ -282,6 +285,7 @@ fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
             summary,
             message: None,
             haystack: String::new(),
+            title: None,
         };
     }
     let text = render::render_text(&summary, options);
@@ -292,6 +296,13 @@ fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
     let message = bodies
         .first()
         .map_or_else(|| text.clone(), |(_, shown)| shown.clone());
+    let title = bodies.first().map(|(title, shown)| {
+        if title.is_empty() {
+            shown.lines().next().unwrap_or_default().to_owned()
+        } else {
+            title.clone()
+        }
+    });
     let mut haystack = text;
     for (title, shown) in &bodies {
         haystack.push('\n');
@@ -303,6 +314,7 @@ fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
         summary,
         message: Some(message),
         haystack,
+        title,
     }
 }
 

@@ -422,3 +422,44 @@ cases:
           + upstream-5xx (groups below its min_count) ×2
     "#);
 }
+
+#[test]
+fn title_contains_and_shows() {
+    let case = |title: &str, shows: &str| {
+        format!(
+            r#"
+config: x.yaml
+cases:
+  - name: oom
+    input:
+      - at: 5s
+        source: java
+        lines:
+          - "2026-11-28 10:00:00 ERROR [main] c.a.OrderService - failed"
+          - "java.lang.IllegalStateException: order failed"
+          - "    at c.a.OrderService.load(OrderService.java:42)"
+          - "Caused by: java.lang.OutOfMemoryError: Java heap space"
+      - {{at: 30s, source: java, line: "2026-11-28 10:00:30 INFO done"}}
+    expect:
+      - window: 1
+        title_contains: ["{title}"]
+        shows: ["{shows}"]
+"#
+        )
+    };
+    let out = run(&case(
+        "CRITICAL java-oom ×1",
+        "Caused by: java.lang.OutOfMemoryError: Java heap space",
+    ));
+    assert_eq!(out, "oom: ok");
+    let out = run(&case("WARNING", "OrderService.load"));
+    assert!(out.contains("- title contains \"WARNING\""), "{out}");
+    assert!(
+        out.contains("+ title is \"[alert] CRITICAL java-oom ×1 · app-01\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("- message shows \"OrderService.load\" on a line"),
+        "{out}"
+    );
+}

@@ -303,8 +303,32 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A Go panic as the runtime prints it (shared with the multiline preset tests).
+    pub(crate) const GO_PANIC: &str = "panic: runtime error: index out of range [5] with length 3\n\
+                                      \n\
+                                      goroutine 7 [running]:\n\
+                                      main.(*Worker).run(0xc000012345)\n\
+                                      \t/app/worker.go:42 +0x1d\n\
+                                      created by main.main in goroutine 1\n\
+                                      \t/app/main.go:12 +0x5a";
+
+    /// A Python chain: "The above exception was the direct cause…" (shared with the preset
+    /// and message tests).
+    pub(crate) const PYTHON_CHAIN: &str = "2026-11-28 10:00:13,114 ERROR [worker] job 42 failed\n\
+        Traceback (most recent call last):\n\
+        \x20 File \"/app/db.py\", line 7, in connect\n\
+        \x20   sock.connect((host, 5432))\n\
+        ConnectionRefusedError: [Errno 111] Connection refused\n\
+        \n\
+        The above exception was the direct cause of the following exception:\n\
+        \n\
+        Traceback (most recent call last):\n\
+        \x20 File \"/app/job.py\", line 3, in run\n\
+        \x20   raise JobError(\"database unavailable\") from e\n\
+        JobError: database unavailable";
 
     #[track_caller]
     fn check(event: &str, first: &str, extra: u32, outer: Option<&str>, cause: Option<&str>) {
@@ -382,14 +406,7 @@ mod tests {
     #[test]
     fn go_panic_with_its_first_goroutine_frame() {
         check(
-            "2026/11/28 10:00:00 worker stopped\n\
-             panic: runtime error: index out of range [5] with length 3\n\
-             \n\
-             goroutine 7 [running]:\n\
-             main.(*Worker).run(0xc000012345)\n\
-             \t/app/worker.go:42 +0x1d\n\
-             created by main.main in goroutine 1\n\
-             \t/app/main.go:12 +0x5a",
+            &format!("2026/11/28 10:00:00 worker stopped\n{GO_PANIC}"),
             "2026/11/28 10:00:00 worker stopped",
             7,
             None,

@@ -32,6 +32,10 @@ mod mask;
 mod select;
 mod topk;
 
+/// Real-shaped stack traces shared by the tests of `window`, `config` and `render`.
+#[cfg(test)]
+pub(crate) use self::event::tests as event_samples;
+
 use std::sync::Arc;
 use std::time::Duration;
 

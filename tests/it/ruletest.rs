@@ -78,7 +78,7 @@ fn unknown_keys_are_reported_with_file_line_and_column() {
         --- stdout
         0 passed, 0 failed
         --- stderr
-        error: unknown field `fire`, expected one of window, fires, not_firing, contains, not_contains
+        error: unknown field `fire`, expected one of window, fires, not_firing, contains, not_contains, title_contains, shows
          --> malformed.yaml:9:9
           |
         9 |         fire: [{rule: java-oom, count: 1}]

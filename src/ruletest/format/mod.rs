@@ -100,6 +100,10 @@ pub struct WindowExpect {
     pub contains: Vec<String>,
     /// Sub-strings the rendered message must not contain.
     pub not_contains: Vec<String>,
+    /// Sub-strings the DingTalk title (the push notification) must contain.
+    pub title_contains: Vec<String>,
+    /// Texts each displayed within one line of the message (its first body, as shown).
+    pub shows: Vec<String>,
 }
 
 /// A rule that must be reported.
@@ -366,6 +370,8 @@ fn parse_expect(raw: Spanned<raw::Expect>, problems: &mut Problems<'_>) -> Windo
         not_firing: raw.not_firing.into_iter().map(named).collect(),
         contains: raw.contains,
         not_contains: raw.not_contains,
+        title_contains: raw.title_contains,
+        shows: raw.shows,
     };
     for fire in &expect.fires {
         if expect.not_firing.iter().any(|n| n.name == fire.rule.name) {

@@ -86,6 +86,12 @@ pub(super) struct Expect {
     /// Sub-strings not in the message.
     #[serde(default)]
     pub(super) not_contains: Vec<String>,
+    /// Sub-strings of the DingTalk title (the push notification).
+    #[serde(default)]
+    pub(super) title_contains: Vec<String>,
+    /// Texts each displayed within one line of the message a person reads.
+    #[serde(default)]
+    pub(super) shows: Vec<String>,
 }
 
 /// A rule that must be reported.
