@@ -12,6 +12,7 @@ mod diag;
 mod dingtalk;
 mod expand;
 mod glob;
+mod metrics;
 mod relay;
 mod reload;
 mod rule_files;
@@ -63,6 +64,8 @@ pub struct Config {
     pub tail: TailOptions,
     /// Bounds of the outbox.
     pub outbox: OutboxOptions,
+    /// The metrics and health listener; `None`: off.
+    pub metrics: Option<MetricsOptions>,
 }
 
 /// The DingTalk custom robot.
@@ -215,6 +218,15 @@ pub struct TailOptions {
 pub struct OutboxOptions {
     /// When more summaries wait than this, the oldest are merged.
     pub max_entries: usize,
+}
+
+/// The metrics and health listener (`metrics:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: std::net::SocketAddr,
+    /// `/readyz` fails once posts have been failing for longer than this.
+    pub ready_max_failing: std::time::Duration,
 }
 
 /// Every problem found while loading a configuration.

@@ -85,6 +85,7 @@ fn config() -> Config {
             checkpoint_interval: Duration::from_secs(5),
         },
         outbox: OutboxOptions { max_entries: 100 },
+        metrics: None,
     }
 }
 
