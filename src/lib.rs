@@ -21,6 +21,7 @@
 //! - [`agent`]: wires `logding run`: tail → scan → window → outbox → deliver, shutdown, reload.
 //! - [`ruletest`]: `logding test`: rule test files run on a virtual clock through scan, window
 //!   and render.
+//! - [`metrics`]: the one metrics registry, `/metrics`, `/healthz` and `/readyz`.
 //! - [`cmd`], [`cli`], [`logging`]: the command line.
 
 pub mod agent;
@@ -31,6 +32,7 @@ pub mod config;
 pub mod event_time;
 pub mod incident;
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod render;

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Source, TailOptions};
+use crate::metrics;
 use crate::render::RenderOptions;
 use crate::scan::Matcher;
 use crate::sink::{Delivery, DeliveryHandle};
@@ -111,6 +112,7 @@ pub async fn run(
         (Destination::Each(each), _) => (Target::Each(each), None),
         (Destination::DingTalk { .. }, None) => unreachable!("prepare opens the outbox"),
     };
+    let metrics_server = serve_metrics(&config, &controls.shutdown).await?;
     let state_dir = (!is_dry_run).then(|| config.state_dir.clone());
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_CHANNEL);
     let tail = tail::spawn(
@@ -121,6 +123,7 @@ pub async fn run(
         controls.shutdown.clone(),
     )
     .context("failed to start following files")?;
+    metrics::get().follow_tail(tail.counters());
     log_startup(&config, &files, is_dry_run);
 
     let mut process = Process::new(config, matchers, tail, store);
@@ -137,8 +140,31 @@ pub async fn run(
     if let (Target::Outbox(handle), Some(grace)) = (store, grace) {
         handle.shutdown(grace).await;
     }
+    if let Some(server) = metrics_server {
+        drop(server.await);
+    }
     info!("shutdown complete");
     Ok(())
+}
+
+/// Starts the metrics and health listener when `metrics:` is configured; it stops at shutdown.
+async fn serve_metrics(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    metrics::get().config_loaded(config);
+    let Some(options) = config.metrics else {
+        return Ok(None);
+    };
+    let listener = metrics::bind(options.listen)
+        .await
+        .with_context(|| format!("failed to listen on `{}` for metrics", options.listen))?;
+    let address = listener.local_addr().unwrap_or(options.listen);
+    info!(event = "metrics_listening", address = %address, "metrics listening on http://{address}/metrics");
+    Ok(Some(tokio::spawn(metrics::serve(
+        listener,
+        shutdown.clone(),
+    ))))
 }
 
 /// What startup computes on the blocking pool.
@@ -221,12 +247,11 @@ impl Store for Target {
             Target::Outbox(handle) => handle
                 .enqueue(summary.clone())
                 .await
-                .context("failed to put a summary in the outbox"),
-            Target::Each(each) => {
-                each(summary);
-                Ok(())
-            }
+                .context("failed to put a summary in the outbox")?,
+            Target::Each(each) => each(summary),
         }
+        metrics::get().summary_queued();
+        Ok(())
     }
 
     async fn reconfigure(&mut self, config: &Config) -> anyhow::Result<()> {

@@ -28,6 +28,8 @@ use tracing::{debug, error, info, warn};
 
 use super::clock::Clock;
 use crate::config::{self, Config, Source, TailOptions};
+use crate::metrics;
+use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId};
@@ -203,6 +205,7 @@ impl<S: Store, F: Follow> Process<S, F> {
         let path = batch.file.path.to_string_lossy();
         self.aggregator
             .observe_scan(now, &batch.data, &hits, stats, &path);
+        self.count(&batch, &hits, stats);
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
         }
@@ -219,6 +222,22 @@ impl<S: Store, F: Follow> Process<S, F> {
             debug!(event = "window_opened", deadline = ?self.aggregator.deadline(), "window opened");
         }
         self.processed(&batch.file.id, batch.end);
+    }
+
+    /// Feeds the batch's figures to the metrics: one update per rule, not per hit.
+    fn count(&self, batch: &Batch, hits: &[Hit], stats: ScanStats) {
+        let metrics = metrics::get();
+        if let Some(source) = self.config.sources.get(batch.source) {
+            let bytes = batch.end.saturating_sub(batch.start);
+            metrics.batch_scanned(&source.name, stats.lines, bytes, stats.excluded);
+        }
+        let mut per_rule: HashMap<RuleId, u64> = HashMap::new();
+        for hit in hits {
+            *per_rule.entry(hit.rule).or_default() += 1;
+        }
+        for (rule, count) in per_rule {
+            metrics.rule_hits(&self.config.rules.get(rule).name, count);
+        }
     }
 
     /// Records that everything of `file` before `end` has been looked at.
@@ -265,6 +284,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             matches = summary.matches(),
             "window closed"
         );
+        metrics::get().window_closed();
         match self.store.store(&summary).await {
             Ok(()) => self.commit_pending(pending),
             Err(err) => {
@@ -328,6 +348,7 @@ impl<S: Store, F: Follow> Process<S, F> {
         let (new, matchers) = match loaded {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(err)) => {
+                metrics::get().config_rejected();
                 error!(
                     event = "reload_rejected",
                     "new configuration rejected, the old one keeps running:\n{err}"
@@ -335,6 +356,7 @@ impl<S: Store, F: Follow> Process<S, F> {
                 return;
             }
             Err(err) => {
+                metrics::get().config_rejected();
                 error!(event = "reload_rejected", error = %err, "loading the new configuration panicked; the old one keeps running");
                 return;
             }
@@ -346,6 +368,7 @@ impl<S: Store, F: Follow> Process<S, F> {
                 "these settings changed but take effect only after a restart"
             );
         }
+        metrics::get().config_loaded(&new);
         if let Err(err) = self.store.reconfigure(&new).await {
             error!(
                 error = %crate::logging::error_chain(err.as_ref()),

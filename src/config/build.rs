@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "tail",
     "outbox",
     "rules",
+    "metrics",
 ];
 const TAIL_KEYS: &[&str] = &[
     "poll_interval",
@@ -134,6 +135,7 @@ pub(crate) fn config(
     let summary = summary(ctx, top.get("summary"));
     let tail = tail(ctx, top.get("tail"));
     let outbox = outbox(ctx, top.get("outbox"));
+    let metrics = super::metrics::metrics(ctx, top.get("metrics"));
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
@@ -165,6 +167,7 @@ pub(crate) fn config(
         tail: tail?,
         outbox: outbox?,
         warnings: Vec::new(),
+        metrics: metrics?,
     })
 }
 

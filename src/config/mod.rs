@@ -17,6 +17,7 @@ mod dingtalk;
 mod expand;
 mod glob;
 mod multiline;
+mod metrics;
 mod relay;
 mod reload;
 mod rule_files;
@@ -71,6 +72,8 @@ pub struct Config {
     /// What loads but should be changed (a secret written in the file); `check` prints them and
     /// `run` logs them at startup.
     pub warnings: Vec<Diagnostic>,
+    /// The metrics and health listener; `None`: off.
+    pub metrics: Option<MetricsOptions>,
 }
 
 /// The DingTalk custom robot.
@@ -223,6 +226,15 @@ pub struct TailOptions {
 pub struct OutboxOptions {
     /// When more summaries wait than this, the oldest are merged.
     pub max_entries: usize,
+}
+
+/// The metrics and health listener (`metrics:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: std::net::SocketAddr,
+    /// `/readyz` fails once posts have been failing for longer than this.
+    pub ready_max_failing: std::time::Duration,
 }
 
 /// Every problem found while loading a configuration.

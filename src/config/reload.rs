@@ -26,6 +26,8 @@ impl Config {
             // Restart-only: the outbox is opened once.
             state_dir,
             outbox,
+            // The listener is bound once; `ready_max_failing` is applied at once.
+            metrics,
         } = self;
         let mut changed = Vec::new();
         if *state_dir != new.state_dir {
@@ -34,6 +36,9 @@ impl Config {
         let OutboxOptions { max_entries } = outbox;
         if *max_entries != new.outbox.max_entries {
             changed.push("outbox");
+        }
+        if metrics.map(|m| m.listen) != new.metrics.map(|m| m.listen) {
+            changed.push("metrics.listen");
         }
         changed
     }

@@ -44,6 +44,26 @@ pub fn config_schema() -> Value {
             ("summary", summary()),
             ("tail", tail()),
             (
+                "metrics",
+                object(
+                    "The metrics and health listener (`/metrics`, `/healthz`, `/readyz`); off when absent.",
+                    vec![
+                        (
+                            "listen",
+                            string(
+                                "Address and port. Default `127.0.0.1:9687`; `0.0.0.0:9687` exposes it to the network.",
+                            ),
+                        ),
+                        (
+                            "ready_max_failing",
+                            duration(
+                                "`/readyz` fails once posts have failed for longer than this. Default `10m`.",
+                            ),
+                        ),
+                    ],
+                ),
+            ),
+            (
                 "outbox",
                 object(
                     "Bounds of the outbox.",

@@ -86,6 +86,7 @@ fn config() -> Config {
         },
         outbox: OutboxOptions { max_entries: 100 },
         warnings: Vec::new(),
+        metrics: None,
     }
 }
 

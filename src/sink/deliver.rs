@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{self, MIN_BODY_BYTES};
+use crate::metrics::PostResult;
 use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
@@ -339,7 +340,9 @@ impl<P: Payload> Worker<P> {
 
     async fn on_answer(&mut self, answer: Answer, mut message: Message<P>, sent: Sent) {
         let now = Instant::now();
-        if sent.outcome == Outcome::Unknown {
+        let is_unknown = sent.outcome == Outcome::Unknown;
+        crate::metrics::get().post_answered(PostResult::of(&answer, is_unknown), sent.latency);
+        if is_unknown {
             message.unsure = true;
         }
         match answer {

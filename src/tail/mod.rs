@@ -245,6 +245,11 @@ impl TailHandle {
         self.counters.snapshot()
     }
 
+    /// The live counters (the metrics registry reads them at scrape time).
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
     /// After shutdown: waits for the thread, which applies the last commits and writes the
     /// final checkpoint.
     ///

@@ -5,6 +5,7 @@ mod delivery;
 mod dingtalk;
 mod fleet;
 mod full_disk;
+mod metrics;
 mod msrv;
 mod package;
 mod pipeline;

@@ -1,0 +1,56 @@
+//! The `metrics:` section: where the metrics and health listener binds (off when the section
+//! is absent) and when `/readyz` gives up on failing deliveries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::MetricsOptions;
+use super::build::opt;
+use super::walk::Ctx;
+use super::yaml::Node;
+
+const METRICS_KEYS: &[&str] = &["listen", "ready_max_failing"];
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9687";
+const DEFAULT_READY_MAX_FAILING: Duration = Duration::from_secs(600);
+
+/// Reads `metrics:`; `Some(None)` when absent (no listener).
+pub(crate) fn metrics(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Option<MetricsOptions>> {
+    let Some(node) = node else {
+        return Some(None);
+    };
+    let map = ctx.map(node, "metrics", METRICS_KEYS)?;
+    let listen = match map.get("listen") {
+        Some(node) => listen_address(ctx, node),
+        None => DEFAULT_LISTEN.parse().ok(),
+    };
+    let ready_max_failing = opt(
+        ctx,
+        &map,
+        "ready_max_failing",
+        DEFAULT_READY_MAX_FAILING,
+        |c, n, _| c.duration(n, "metrics.ready_max_failing"),
+    );
+    Some(Some(MetricsOptions {
+        listen: listen?,
+        ready_max_failing: ready_max_failing?,
+    }))
+}
+
+fn listen_address(ctx: &mut Ctx<'_>, node: &Node) -> Option<SocketAddr> {
+    let text = ctx.string(node, "metrics.listen")?;
+    match text.trim().parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            ctx.error(
+                node.pos,
+                format!("`metrics.listen` is not an address and port: `{text}`"),
+                Some(
+                    "write `127.0.0.1:9687` (this host only) or `0.0.0.0:9687` (every interface)"
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
+}
