@@ -7,10 +7,13 @@
 //!
 //! Pure: no IO, no clock.
 
+mod anchored;
+mod events;
 mod literals;
 mod parallel;
 mod prefilter;
 
+pub use anchored::StartPrefix;
 pub use parallel::MIN_PART_BYTES;
 
 use std::ops::Range;
@@ -250,7 +253,7 @@ impl Fast {
         let nfa_size_limit = REGEX_SIZE_LIMIT.saturating_mul(hirs.len());
         Some(Fast {
             prefilter: Prefilter::for_lines(&hirs, nfa_size_limit).ok()?,
-            records: Prefilter::for_records(&hirs).ok()?,
+            records: Prefilter::for_records(&hirs, nfa_size_limit).ok()?,
             owners,
         })
     }
@@ -469,6 +472,9 @@ mod tests {
             "ab|cd|ef",
             r"took\n?12",
             r"ERROR\s+WARN",
+            r"\AERROR",
+            r"ERROR\z",
+            r"(?i)connection",
         ];
         const WORDS: &[&[u8]] = &[
             b"ERROR",
@@ -580,6 +586,47 @@ mod tests {
                 let reference_stats = matcher.scan_reference(&chunk, &mut reference);
                 prop_assert_eq!(parallel, reference);
                 prop_assert_eq!(parallel_stats, reference_stats);
+            }
+
+            #[test]
+            fn events_equal_records(
+                rules in rules(),
+                chunk in chunk(),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            ) {
+                prop_assume!(!rules.is_empty());
+                let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
+                // Events: the chunk cut at some line ends.
+                let line_ends: Vec<usize> =
+                    memchr::memchr_iter(b'\n', &chunk).map(|i| i + 1).collect();
+                let mut picked: Vec<usize> = cuts
+                    .iter()
+                    .filter(|_| !line_ends.is_empty())
+                    .map(|cut| line_ends[cut.index(line_ends.len())])
+                    .collect();
+                picked.push(chunk.len());
+                picked.sort_unstable();
+                picked.dedup();
+                let mut events = Vec::new();
+                let mut start = 0;
+                for end in picked.into_iter().filter(|&end| end > 0) {
+                    events.push(start..end);
+                    start = end;
+                }
+                let (mut batch, mut each) = (Vec::new(), Vec::new());
+                let batch_stats = matcher.scan_events(&chunk, &events, &mut batch);
+                let mut each_stats = ScanStats::default();
+                for event in &events {
+                    let first = each.len();
+                    let stats = matcher.scan_record(&chunk[event.clone()], &mut each);
+                    for hit in &mut each[first..] {
+                        hit.shift(event.start);
+                    }
+                    each_stats.lines += stats.lines;
+                    each_stats.excluded += stats.excluded;
+                }
+                prop_assert_eq!(batch, each);
+                prop_assert_eq!(batch_stats, each_stats);
             }
 
             #[test]

@@ -407,26 +407,19 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
 
 pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
     let mut hits = Vec::new();
+    // A batch larger than `tail.read_budget_bytes`' default (256 KiB) is split across the
+    // cores (a backlog read with a larger budget); smaller ones stay on this thread.
     let stats = match &batch.events {
-        None => matcher.scan(&batch.data, &mut hits),
-        Some(events) => {
-            let mut total = ScanStats::default();
-            for event in events {
-                let first = hits.len();
-                let stats = matcher.scan_record(&batch.data[event.clone()], &mut hits);
-                for hit in &mut hits[first..] {
-                    hit.line = hit.line.start + event.start..hit.line.end + event.start;
-                    for group in hit.groups.iter_mut().flatten() {
-                        *group = group.start + event.start..group.end + event.start;
-                    }
-                }
-                total.lines += stats.lines;
-                total.excluded += stats.excluded;
-            }
-            total
-        }
+        None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
+        Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
     };
     Scanned { batch, hits, stats }
+}
+
+/// The cores a large batch is split across (asked once: it reads cgroup files).
+fn scan_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -199,6 +199,7 @@ impl Scan {
             offset: 0,
             started: std::time::Instant::now(),
             scratch: Vec::new(),
+            events: Events::default(),
         };
         // One chunk per thread in each read: the parts of a read are scanned in parallel.
         self.buffer.resize(CHUNK_BYTES * self.threads, 0);
@@ -355,6 +356,30 @@ struct HitSink<'a> {
     started: std::time::Instant,
     /// A last line without its `\n` (end of file, or a cut line), with one added.
     scratch: Vec<u8>,
+    /// The events closed by one block, scanned together (see [`Matcher::scan_events`]).
+    events: Events,
+}
+
+/// Closed multiline events, one after the other, and their ranges.
+#[derive(Default)]
+struct Events {
+    bytes: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Events {
+    fn push(&mut self, event: Event<'_>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(event.bytes);
+        self.ranges.push(start..self.bytes.len());
+    }
+
+    /// Scans the events gathered so far and forgets them.
+    fn scan(&mut self, observer: &mut Observer<'_>) {
+        observer.scan(&self.bytes, Some(&self.ranges));
+        self.bytes.clear();
+        self.ranges.clear();
+    }
 }
 
 /// Scans lines or events and hands the hits to the counts and the aggregator.
@@ -371,12 +396,12 @@ struct Observer<'a> {
 impl HitSink<'_> {
     /// A run of complete lines (`\n`-terminated, except maybe the last one at end of file).
     fn lines(&mut self, block: &[u8]) {
-        let observer = &mut self.observer;
         let Some(assembler) = &mut self.assembler else {
-            observer.scan(block, false);
+            self.observer.scan(block, None);
             return;
         };
-        let mut emit = |event: Event<'_>| observer.scan(event.bytes, true);
+        let events = &mut self.events;
+        let mut emit = |event: Event<'_>| events.push(event);
         let mut start = 0;
         while start < block.len() {
             let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
@@ -392,23 +417,25 @@ impl HitSink<'_> {
             self.offset = next;
             start = end;
         }
+        self.events.scan(&mut self.observer);
     }
 
     fn finish(&mut self) {
-        let observer = &mut self.observer;
         if let Some(assembler) = &mut self.assembler {
-            assembler.flush(&mut |event: Event<'_>| observer.scan(event.bytes, true));
+            let events = &mut self.events;
+            assembler.flush(&mut |event: Event<'_>| events.push(event));
+            self.events.scan(&mut self.observer);
         }
     }
 }
 
 impl Observer<'_> {
-    fn scan(&mut self, bytes: &[u8], is_event: bool) {
+    /// Scans `bytes`: complete lines, or the multiline `events` at these ranges.
+    fn scan(&mut self, bytes: &[u8], events: Option<&[std::ops::Range<usize>]>) {
         self.hits.clear();
-        let stats: ScanStats = if is_event {
-            self.matcher.scan_record(bytes, self.hits)
-        } else {
-            self.matcher.scan_parallel(bytes, self.threads, self.hits)
+        let stats: ScanStats = match events {
+            Some(events) => self.matcher.scan_events(bytes, events, self.hits),
+            None => self.matcher.scan_parallel(bytes, self.threads, self.hits),
         };
         self.totals.lines += stats.lines;
         self.totals.excluded += stats.excluded;

@@ -2,7 +2,7 @@
 //!
 //! Two transformations, both at `Matcher::new` time, never per line:
 //!
-//! - [`strip_newline`] removes `\n` from everything a pattern can match (classes lose it, a
+//! - [`for_buffer`] removes `\n` from everything a pattern can match (classes lose it, a
 //!   literal holding it can never match). A line never contains `\n`, so on a line the stripped
 //!   pattern matches exactly when the original does; over a whole chunk, the stripped pattern
 //!   can no longer match *across* a line end. That is what makes it safe to search a chunk of
@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq, rank};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
-    Repetition,
+    Look, Repetition,
 };
 
 /// Sets with more literals than this are cut to shorter prefixes (see [`cut`]).
@@ -30,37 +30,38 @@ const COVER_LENGTHS: [usize; 5] = [4, 6, 8, 12, 16];
 /// [`is_searchable`]).
 const MIN_RARITY: i64 = 80;
 
-/// `hir` with `\n` removed from what it can match (see the module docs).
-pub(crate) fn strip_newline(hir: &Hir) -> Hir {
+/// `hir` as searched over a whole buffer of many lines or events rather than over one: the
+/// haystack anchors `\A` and `\z` become line anchors (a superset of the matches: a line or
+/// event starts at a line start and ends at a line end; the exact regex then decides), and
+/// with `strip`, `\n` is removed from what it can match (see the module docs).
+pub(crate) fn for_buffer(hir: &Hir, strip: bool) -> Hir {
+    let recurse = |sub: &Hir| for_buffer(sub, strip);
+    let newline = || ClassUnicode::new([ClassUnicodeRange::new('\n', '\n')]);
     match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => hir.clone(),
-        HirKind::Literal(literal) => {
-            if literal.0.contains(&b'\n') {
-                Hir::fail()
-            } else {
-                hir.clone()
-            }
-        }
-        HirKind::Class(Class::Unicode(class)) => {
+        HirKind::Look(Look::Start) => Hir::look(Look::StartCRLF),
+        HirKind::Look(Look::End) => Hir::look(Look::EndCRLF),
+        HirKind::Literal(literal) if strip && literal.0.contains(&b'\n') => Hir::fail(),
+        HirKind::Class(Class::Unicode(class)) if strip => {
             let mut class = class.clone();
-            class.difference(&ClassUnicode::new([ClassUnicodeRange::new('\n', '\n')]));
+            class.difference(&newline());
             Hir::class(Class::Unicode(class))
         }
-        HirKind::Class(Class::Bytes(class)) => {
+        HirKind::Class(Class::Bytes(class)) if strip => {
             let mut class = class.clone();
             class.difference(&ClassBytes::new([ClassBytesRange::new(b'\n', b'\n')]));
             Hir::class(Class::Bytes(class))
         }
         HirKind::Repetition(repetition) => Hir::repetition(Repetition {
-            sub: Box::new(strip_newline(&repetition.sub)),
+            sub: Box::new(recurse(&repetition.sub)),
             ..repetition.clone()
         }),
         HirKind::Capture(capture) => Hir::capture(Capture {
-            sub: Box::new(strip_newline(&capture.sub)),
+            sub: Box::new(recurse(&capture.sub)),
             ..capture.clone()
         }),
-        HirKind::Concat(subs) => Hir::concat(subs.iter().map(strip_newline).collect()),
-        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(strip_newline).collect()),
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(recurse).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(recurse).collect()),
+        HirKind::Empty | HirKind::Look(_) | HirKind::Literal(_) | HirKind::Class(_) => hir.clone(),
     }
 }
 
@@ -234,7 +235,7 @@ mod tests {
 
     #[track_caller]
     fn check(pattern: &str, expected: Option<&[&str]>) {
-        let actual = required_literals(&strip_newline(&parse(pattern)));
+        let actual = required_literals(&for_buffer(&parse(pattern), true));
         let expected =
             expected.map(|literals| literals.iter().map(|l| l.as_bytes().to_vec()).collect());
         assert_eq!(actual, expected, "{pattern}");
@@ -295,8 +296,9 @@ mod tests {
 
     #[test]
     fn newline_cannot_be_matched_after_stripping() {
-        let re = regex::bytes::Regex::new(&strip_newline(&parse(r"a\sb|c\nd|e[^x]f")).to_string())
-            .unwrap();
+        let re =
+            regex::bytes::Regex::new(&for_buffer(&parse(r"a\sb|c\nd|e[^x]f"), true).to_string())
+                .unwrap();
         assert!(!re.is_match(b"a\nb c\nd e\nf"));
         assert!(re.is_match(b"a b"));
     }

@@ -4,13 +4,17 @@
 //! A backlog (`logding scan`, or a first run of `run` over existing logs) is bound by the scan,
 //! and the scan of one part of a chunk does not depend on any other part: lines are
 //! independent, so a chunk cut at a `\n` scans to exactly the hits of the whole, shifted. This is
-//! what ripgrep does across files, done inside one file. Threads are scoped (they borrow the
-//! chunk and the matcher, no copies); parts smaller than [`MIN_PART_BYTES`] are not worth a
-//! thread and stay on the caller's.
+//! what ripgrep does across files, done inside one file. The parts run on rayon's pool (they
+//! borrow the chunk and the matcher, no copies): its threads live as long as the process, so
+//! the per-thread caches of the lazy DFAs stay warm from chunk to chunk (fresh threads per
+//! chunk rebuilt them every time). Parts smaller than [`MIN_PART_BYTES`] are not worth a
+//! hand-off and stay on the caller's thread.
 //!
 //! Pure: the caller says how many threads to use; no IO, no clock.
 
 use std::ops::Range;
+
+use rayon::prelude::*;
 
 use super::{Hit, Matcher, ScanStats};
 
@@ -26,19 +30,17 @@ impl Matcher {
         self.scan_parts(chunk, &parts, out)
     }
 
-    /// Scans each part of `chunk` (consecutive ranges ending at a line end) on its own thread,
-    /// the first one on the calling thread.
+    /// Scans each part of `chunk` (consecutive ranges ending at a line end) on rayon's pool.
     pub(crate) fn scan_parts(
         &self,
         chunk: &[u8],
         parts: &[Range<usize>],
         out: &mut Vec<Hit>,
     ) -> ScanStats {
-        let Some((first, rest)) = parts.split_first() else {
-            return ScanStats::default();
-        };
-        if rest.is_empty() {
-            return self.scan(&chunk[first.clone()], out);
+        match parts {
+            [] => return ScanStats::default(),
+            [only] => return self.scan(&chunk[only.clone()], out),
+            _ => {}
         }
         let scan_part = |part: &Range<usize>| {
             let mut hits = Vec::new();
@@ -48,24 +50,13 @@ impl Matcher {
             }
             (hits, stats)
         };
+        let scanned: Vec<(Vec<Hit>, ScanStats)> = parts.par_iter().map(scan_part).collect();
         let mut total = ScanStats::default();
-        std::thread::scope(|scope| {
-            let others: Vec<_> = rest
-                .iter()
-                .map(|part| scope.spawn(move || scan_part(part)))
-                .collect();
-            let first = std::iter::once(scan_part(first));
-            let others = others.into_iter().map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            });
-            for (hits, stats) in first.chain(others) {
-                out.extend(hits);
-                total.lines += stats.lines;
-                total.excluded += stats.excluded;
-            }
-        });
+        for (hits, stats) in scanned {
+            out.extend(hits);
+            total.lines += stats.lines;
+            total.excluded += stats.excluded;
+        }
         total
     }
 }

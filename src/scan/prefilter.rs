@@ -19,7 +19,7 @@ use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind, packed};
 use regex_automata::{Input, MatchKind, meta};
 use regex_syntax::hir::Hir;
 
-use super::literals::{cover, required_literals, strip_newline};
+use super::literals::{cover, for_buffer, required_literals};
 
 /// The most literals the SIMD searcher (Teddy) takes.
 const PACKED_LITERALS: usize = 64;
@@ -74,28 +74,26 @@ impl Prefilter {
     ///
     /// When the combined DFA of literal-less patterns cannot be built (too big).
     pub(crate) fn for_lines(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
-        Prefilter::new(hirs, Some(nfa_size_limit))
+        Prefilter::new(hirs, true, nfa_size_limit)
     }
 
-    /// The prefilter of multiline events (only [`Prefilter::mark`] is used): literals of the
-    /// patterns as written, since a match may span lines; no DFA.
+    /// The prefilter of multiline events, searched over a buffer of events: literals of the
+    /// patterns as written (a match may span the lines of an event) and a combined DFA of
+    /// those without. A match it finds may span two events: a candidate, never a miss.
     ///
     /// # Errors
     ///
-    /// When the literal searcher cannot be built.
-    pub(crate) fn for_records(hirs: &[Hir]) -> Result<Prefilter, String> {
-        Prefilter::new(hirs, None)
+    /// When the literal searcher or the combined DFA cannot be built.
+    pub(crate) fn for_records(hirs: &[Hir], nfa_size_limit: usize) -> Result<Prefilter, String> {
+        Prefilter::new(hirs, false, nfa_size_limit)
     }
 
-    fn new(hirs: &[Hir], dfa_size_limit: Option<usize>) -> Result<Prefilter, String> {
+    fn new(hirs: &[Hir], is_lines: bool, nfa_size_limit: usize) -> Result<Prefilter, String> {
         let mut required = Vec::new();
         let mut fallback = Vec::new();
         let mut always = Vec::new();
         for (pattern, hir) in hirs.iter().enumerate() {
-            let analysed = match dfa_size_limit {
-                Some(_) => strip_newline(hir),
-                None => hir.clone(),
-            };
+            let analysed = for_buffer(hir, is_lines);
             match required_literals(&analysed) {
                 Some(literals) => required.extend(literals.into_iter().map(|l| (l, pattern))),
                 None => {
@@ -110,13 +108,11 @@ impl Prefilter {
             dfa_patterns = fallback.len(),
             "scan prefilter built"
         );
-        let dfa = match dfa_size_limit {
-            Some(limit) => combined_dfa(&fallback, limit)?,
-            None => None,
-        };
-        let cover = match dfa_size_limit {
-            Some(_) if literals.len() > PACKED_LITERALS => cover(&literals, PACKED_LITERALS),
-            _ => None,
+        let dfa = combined_dfa(&fallback, nfa_size_limit)?;
+        let cover = if literals.len() > PACKED_LITERALS {
+            cover(&literals, PACKED_LITERALS)
+        } else {
+            None
         };
         tracing::debug!(cover = cover.as_ref().map(Vec::len), "scan prefilter cover");
         Ok(Prefilter {
@@ -133,6 +129,13 @@ impl Prefilter {
     #[cfg(test)]
     pub(crate) fn has_cover(&self) -> bool {
         self.cover.is_some()
+    }
+
+    /// The start of the first occurrence at or after `at` of a literal (or, with a large set,
+    /// of its cover): no line or event without one can match a pattern that has literals.
+    fn find_literal(&self, haystack: &[u8], at: usize) -> Option<usize> {
+        let searcher = self.cover.as_ref().or(self.literals.as_ref())?;
+        searcher.find(haystack, at).map(|(start, _)| start)
     }
 
     /// An empty set of patterns, sized for this prefilter.
@@ -153,12 +156,7 @@ impl Prefilter {
         at: usize,
         cursors: &mut Cursors,
     ) -> Option<usize> {
-        let searcher = self.cover.as_ref().or(self.literals.as_ref());
-        let literal = searcher.and_then(|literals| {
-            cached(&mut cursors.literal, at, || {
-                literals.find(chunk, at).map(|(start, _)| start)
-            })
-        });
+        let literal = cached(&mut cursors.literal, at, || self.find_literal(chunk, at));
         let dfa = self
             .dfa
             .as_ref()

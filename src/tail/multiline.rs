@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use crate::config::Multiline;
+use crate::scan::StartPrefix;
 
 /// A closed event: its bytes (lines with their `\n`) and its file offsets.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub(crate) struct Event<'a> {
 #[derive(Debug)]
 pub(crate) struct Assembler {
     config: Multiline,
+    /// A quick yes for `config.start` (a date at the start of the line, ...), asked first.
+    quick_start: Option<StartPrefix>,
     bytes: Vec<u8>,
     cuts: Vec<(usize, u64)>,
     lines: usize,
@@ -41,6 +44,7 @@ impl Assembler {
     /// An assembler with nothing open.
     pub(crate) fn new(config: Multiline) -> Assembler {
         Assembler {
+            quick_start: StartPrefix::new(config.start.as_str()),
             config,
             bytes: Vec::new(),
             cuts: Vec::new(),
@@ -53,6 +57,7 @@ impl Assembler {
 
     /// Replaces the configuration (on reload); the open event is kept.
     pub(crate) fn set_config(&mut self, config: Multiline) {
+        self.quick_start = StartPrefix::new(config.start.as_str());
         self.config = config;
     }
 
@@ -117,7 +122,10 @@ impl Assembler {
     fn is_start(&self, line: &[u8]) -> bool {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        self.config.start.is_match(line)
+        self.quick_start
+            .as_ref()
+            .is_some_and(|quick| quick.accepts(line))
+            || self.config.start.is_match(line)
     }
 }
 
