@@ -127,11 +127,12 @@ impl<P: Payload> Outbox<P> {
     /// The directory cannot be created or listed.
     pub fn open_dir(dir: &Path, options: &OutboxOptions) -> Result<Outbox<P>, Error> {
         let dir = dir.to_owned();
-        fs_err::create_dir_all(&dir).map_err(io("create the outbox directory", &dir))?;
+        fs_err::create_dir_all(&dir).map_err(state::error("create the outbox directory", &dir))?;
         let mut seqs = Vec::new();
-        let listing = fs_err::read_dir(&dir).map_err(io("list the outbox directory", &dir))?;
+        let listing =
+            fs_err::read_dir(&dir).map_err(state::error("list the outbox directory", &dir))?;
         for item in listing {
-            let item = item.map_err(io("list the outbox directory", &dir))?;
+            let item = item.map_err(state::error("list the outbox directory", &dir))?;
             let path = item.path();
             let name = item.file_name().to_string_lossy().into_owned();
             if name.ends_with(state::TMP_SUFFIX) {
@@ -220,7 +221,7 @@ impl<P: Payload> Outbox<P> {
             match fs_err::remove_file(&path) {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(io("remove a delivered entry", &path)(err)),
+                Err(err) => return Err(state::error("remove a delivered entry", &path)(err)),
             }
         }
         state::sync_dir(&self.dir)
@@ -252,11 +253,11 @@ impl<P: Payload> Outbox<P> {
     /// A file could not be moved.
     pub fn set_aside_dropped(&mut self, seqs: &[u64]) -> Result<(), Error> {
         let dropped = self.dir.join("dropped");
-        fs_err::create_dir_all(&dropped).map_err(io("create a directory", &dropped))?;
+        fs_err::create_dir_all(&dropped).map_err(state::error("create a directory", &dropped))?;
         for seq in seqs {
             let from = self.entry_path(*seq);
             let to = dropped.join(format!("{seq:020}.json"));
-            fs_err::rename(&from, &to).map_err(io("move a dropped entry", &from))?;
+            fs_err::rename(&from, &to).map_err(state::error("move a dropped entry", &from))?;
         }
         self.entries.retain(|entry| !seqs.contains(&entry.seq));
         prune(&dropped, MAX_DROPPED);
@@ -394,15 +395,6 @@ fn prune(dir: &Path, keep: usize) {
         if let Err(err) = fs_err::remove_file(path) {
             tracing::warn!(error = %err, "failed to prune a set-aside outbox entry");
         }
-    }
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.to_owned();
-    move |source| Error {
-        action,
-        path,
-        source,
     }
 }
 

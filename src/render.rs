@@ -23,6 +23,7 @@
 mod alerts;
 mod escape;
 mod incidents;
+mod number;
 mod paths;
 mod section;
 

@@ -97,7 +97,8 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-fn error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+/// Wraps an IO error of `action` on `path` into an [`Error`], for `map_err`.
+pub(crate) fn error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
     move |source| Error {
         action,

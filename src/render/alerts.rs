@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use super::escape::{Flavor, escape};
+use super::number::thousands;
 use super::{MAX_NAME_CHARS, RenderOptions, mention_of, message_body, part_label};
 use crate::config::MsgType;
 use crate::relay::webhook::{Alert, Batch, Labels, Notification, Status};
@@ -534,19 +535,6 @@ fn natural_key(name: &str) -> Vec<Chunk> {
         rest = tail;
     }
     chunks
-}
-
-/// `5,000`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `1 alert`, `5,000 alerts`.

@@ -8,6 +8,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::escape::{Flavor, escape};
+use super::number::thousands;
 use super::{MAX_GROUP_CHARS, MAX_NAME_CHARS, plural};
 use crate::incident::{IncidentLine, Reason};
 use crate::summary::Summary;
@@ -190,19 +191,6 @@ fn span(from: Timestamp, to: Timestamp) -> String {
         60..1440 => format!("{} h {} min", minutes / 60, minutes % 60),
         _ => format!("{} d {} h", minutes / 1440, minutes % 1440 / 60),
     }
-}
-
-/// `5,830`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
