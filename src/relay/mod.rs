@@ -10,7 +10,7 @@
 //!   outbox (fsynced) before the answer is 200; the answer is 5xx only when it cannot be
 //!   persisted, so Alertmanager retries exactly what the relay does not hold.
 //! - `dedupe`: the copy both Alertmanager instances send after an outage is posted once.
-//! - [`Relay`]: the robots' delivery tasks (the agent's [`crate::sink::Delivery`], generic
+//! - `Routes`: the robots' delivery tasks (the agent's [`crate::sink::Delivery`], generic
 //!   over the payload: same budget, merging, throttle pause, retry classes), reload and drain.
 
 mod dedupe;
