@@ -41,6 +41,7 @@ pub fn run(args: TailProbeArgs) -> anyhow::Result<Exit> {
         },
         multiline,
         max_line_bytes: args.max_line_bytes,
+        timestamp: None,
     };
     let options = TailOptions {
         poll_interval: *args.poll_interval,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::dingtalk::dingtalk;
+use super::incidents::{incidents, with_rules};
 use super::rule_files::RuleReader;
 use super::sources::{source_names, sources};
 use super::summary::{custom_mask_names, summary};
@@ -28,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "summary",
     "tail",
     "outbox",
+    "incidents",
     "rules",
     "metrics",
 ];
@@ -135,7 +137,11 @@ pub(crate) fn config(
     let summary = summary(ctx, top.get("summary"));
     let tail = tail(ctx, top.get("tail"));
     let outbox = outbox(ctx, top.get("outbox"));
+<<<<<<< HEAD
     let metrics = super::metrics::metrics(ctx, top.get("metrics"));
+=======
+    let incidents = incidents(ctx, top.get("incidents"));
+>>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
@@ -149,6 +155,7 @@ pub(crate) fn config(
     if let Some(node) = top.get("include") {
         rule_files.extend(reader.read_includes(ctx, node, origin));
     }
+    let rule_policies = reader.take_policies();
     let rules = reader.finish(ctx, top.key_pos("rules").or(top.key_pos("include")), origin);
 
     if !ctx.diagnostics.is_empty() {
@@ -166,8 +173,12 @@ pub(crate) fn config(
         summary: summary?,
         tail: tail?,
         outbox: outbox?,
+<<<<<<< HEAD
         warnings: Vec::new(),
         metrics: metrics?,
+=======
+        incidents: with_rules(incidents?, rule_policies),
+>>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
     })
 }
 

@@ -11,6 +11,7 @@ use super::build::{Origin, severity};
 use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
 use super::rule_message;
+use super::incidents::{PolicyOverride, policy_keys};
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
@@ -27,6 +28,11 @@ const RULE_KEYS: &[&str] = &[
     "masks",
     "show",
     "severity_from",
+    // The incident lifecycle, read by `super::incidents::policy_keys`.
+    "repeat_interval",
+    "resolve_after",
+    "send_resolved",
+    "keep_firing_for",
 ];
 const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
 
@@ -40,6 +46,8 @@ pub(crate) struct RuleReader {
     is_ok: bool,
     /// Name, file (as displayed) and position of every rule read, for duplicate errors.
     seen: Vec<(String, PathBuf, Pos)>,
+    /// Rules with their own incident lifecycle settings.
+    policies: Vec<(String, PolicyOverride)>,
 }
 
 /// Positions of the parts of a rule, to point compile errors at the right spot.
@@ -60,6 +68,7 @@ impl RuleReader {
             rules: Vec::new(),
             is_ok: true,
             seen: Vec::new(),
+            policies: Vec::new(),
         }
     }
 
@@ -135,6 +144,12 @@ impl RuleReader {
             None => Some(Vec::new()),
         };
         let message = rule_message::read(ctx, &map, &self.custom_masks);
+        let policy = policy_keys(ctx, &map, "");
+        if let (Some((name, _)), Some(policy)) = (&name, policy)
+            && !policy.is_empty()
+        {
+            self.policies.push((name.clone(), policy));
+        }
         ctx.set_prefix(None);
         // Every problem at once: a rule with a bad name, severity or examples still has its
         // regexes and `group_by` checked (it is dropped anyway, a diagnostic was recorded).
@@ -179,6 +194,11 @@ impl RuleReader {
             check_examples(ctx, &rule, &positions.examples);
         }
         is_complete.then_some(rule)
+    }
+
+    /// The rules' own incident lifecycle settings, by rule name.
+    pub(crate) fn take_policies(&mut self) -> Vec<(String, PolicyOverride)> {
+        std::mem::take(&mut self.policies)
     }
 
     fn check_unique(&mut self, ctx: &mut Ctx<'_>, name: &str, pos: Pos) {

@@ -14,6 +14,7 @@ const SOURCE_KEYS: &[&str] = &[
     "start_at",
     "multiline",
     "max_line_bytes",
+    "timestamp",
 ];
 
 const MULTILINE_KEYS: &[&str] = &["start", "preset", "max_lines", "max_bytes", "timeout"];
@@ -124,6 +125,10 @@ fn source(ctx: &mut Ctx<'_>, node: &Node, index: usize, origin: &Origin) -> Opti
         DEFAULT_MAX_LINE_BYTES,
         |c, n, _| c.byte_size(n, &format!("{what}.max_line_bytes"), 256, 64 * MIB),
     );
+    let timestamp = match map.get("timestamp") {
+        Some(n) => super::incidents::timestamp(ctx, n, &format!("{what}.timestamp")).map(Some),
+        None => Some(None),
+    };
     let source = Source {
         name: name?,
         paths: paths?,
@@ -131,6 +136,7 @@ fn source(ctx: &mut Ctx<'_>, node: &Node, index: usize, origin: &Origin) -> Opti
         start_at: start_at?,
         multiline: multiline?,
         max_line_bytes: max_line_bytes?,
+        timestamp: timestamp?,
     };
     Some((source, name_node.map_or(map.pos, |n| n.pos)))
 }

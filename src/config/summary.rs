@@ -45,7 +45,7 @@ pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryO
         None => Some(Vec::new()),
     };
     let timezone = match map.get("timezone") {
-        Some(n) => timezone(ctx, n),
+        Some(n) => timezone(ctx, n, "summary.timezone"),
         None => Some(jiff::tz::TimeZone::system()),
     };
     Some(SummaryOptions {
@@ -145,8 +145,9 @@ fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Re
     ok.then_some(out)
 }
 
-fn timezone(ctx: &mut Ctx<'_>, node: &Node) -> Option<jiff::tz::TimeZone> {
-    let name = ctx.non_empty_string(node, "summary.timezone")?;
+/// Reads a time zone: `local`, an IANA name, `UTC` or a fixed offset.
+pub(crate) fn timezone(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<jiff::tz::TimeZone> {
+    let name = ctx.non_empty_string(node, what)?;
     if name == "local" {
         return Some(jiff::tz::TimeZone::system());
     }
@@ -158,7 +159,7 @@ fn timezone(ctx: &mut Ctx<'_>, node: &Node) -> Option<jiff::tz::TimeZone> {
         Err(_) => {
             ctx.error(
                 node.pos,
-                format!("unknown time zone `{name}` in `summary.timezone`"),
+                format!("unknown time zone `{name}` in `{what}`"),
                 Some("use `local`, an IANA name like `Asia/Shanghai`, `UTC`, or an offset like `+08:00`".into()),
             );
             None

@@ -349,6 +349,7 @@ mod tests {
             start_at: crate::config::StartAt::End,
             multiline: None,
             max_line_bytes: 1024,
+            timestamp: None,
         };
         assert_eq!(default_file(&source), expected);
     }

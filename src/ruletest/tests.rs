@@ -31,6 +31,7 @@ fn source(name: &str, multiline: Option<&str>) -> Source {
             timeout: Duration::from_secs(1),
         }),
         max_line_bytes: 16 * 1024,
+        timestamp: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn config() -> Config {
         outbox: OutboxOptions { max_entries: 100 },
         warnings: Vec::new(),
         metrics: None,
+        incidents: crate::incident::Policies::default(),
     }
 }
 

@@ -70,6 +70,7 @@ impl Harness {
             start_at,
             multiline: None,
             max_line_bytes: 64 * 1024,
+            timestamp: None,
         };
         Harness {
             dir,

@@ -34,6 +34,7 @@ pub(crate) fn poll_only_thread_delivers_everything() {
         start_at: StartAt::Beginning,
         multiline: None,
         max_line_bytes: 1024,
+        timestamp: None,
     };
     let mut options = harness::options();
     options.poll_interval = Duration::from_millis(20);
