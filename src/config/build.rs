@@ -137,11 +137,8 @@ pub(crate) fn config(
     let summary = summary(ctx, top.get("summary"));
     let tail = tail(ctx, top.get("tail"));
     let outbox = outbox(ctx, top.get("outbox"));
-<<<<<<< HEAD
     let metrics = super::metrics::metrics(ctx, top.get("metrics"));
-=======
     let incidents = incidents(ctx, top.get("incidents"));
->>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
@@ -173,12 +170,9 @@ pub(crate) fn config(
         summary: summary?,
         tail: tail?,
         outbox: outbox?,
-<<<<<<< HEAD
         warnings: Vec::new(),
         metrics: metrics?,
-=======
         incidents: with_rules(incidents?, rule_policies),
->>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
     })
 }
 

@@ -16,12 +16,9 @@ mod diag;
 mod dingtalk;
 mod expand;
 mod glob;
-<<<<<<< HEAD
 mod metrics;
 mod multiline;
-=======
 mod incidents;
->>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
 mod relay;
 mod reload;
 mod rule_files;
@@ -73,16 +70,13 @@ pub struct Config {
     pub tail: TailOptions,
     /// Bounds of the outbox.
     pub outbox: OutboxOptions,
-<<<<<<< HEAD
     /// What loads but should be changed (a secret written in the file); `check` prints them and
     /// `run` logs them at startup.
     pub warnings: Vec<Diagnostic>,
     /// The metrics and health listener; `None`: off.
     pub metrics: Option<MetricsOptions>,
-=======
     /// The incident lifecycle: `incidents:` defaults and the rules' own settings.
     pub incidents: crate::incident::Policies,
->>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
 }
 
 /// The DingTalk custom robot.

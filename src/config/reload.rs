@@ -20,11 +20,8 @@ impl Config {
             rule_files: _,
             summary: _,
             tail: _,
-<<<<<<< HEAD
             warnings: _,
-=======
             incidents: _,
->>>>>>> 55e645c (config: `incidents:` section (repeat_interval, resolve_after, send_resolved, keep_firing_for, escalate_ratio, max_incidents), the four lifecycle keys per rule, and `timestamp:` on sources (preset name or {preset|pattern+format, timezone, max_skew}); read and checked, not used yet)
             // Applied to the running delivery task (`DeliveryHandle::reconfigure`).
             dingtalk: _,
             // Restart-only: the outbox is opened once.

@@ -43,6 +43,7 @@ pub fn config_schema() -> Value {
             ("rules", rules()),
             ("summary", summary()),
             ("tail", tail()),
+            ("incidents", incidents()),
             (
                 "metrics",
                 object(
@@ -211,6 +212,7 @@ fn source() -> Value {
                 "max_line_bytes",
                 byte_size("Longer lines are cut (256 bytes..=64MiB). Default `64KiB`."),
             ),
+            ("timestamp", timestamp()),
         ],
     );
     require(&mut source, &["name", "paths"]);
@@ -290,6 +292,22 @@ fn rules() -> Value {
             (
                 "sources",
                 strings("Sources the rule applies to. Default: all."),
+            ),
+            (
+                "repeat_interval",
+                duration("This rule's `incidents.repeat_interval`."),
+            ),
+            (
+                "resolve_after",
+                duration("This rule's `incidents.resolve_after`."),
+            ),
+            (
+                "send_resolved",
+                boolean("This rule's `incidents.send_resolved`."),
+            ),
+            (
+                "keep_firing_for",
+                duration("This rule's `incidents.keep_firing_for` (`0s` allowed)."),
             ),
             (
                 "examples",
@@ -426,6 +444,78 @@ fn tail() -> Value {
             ),
         ],
     )
+}
+
+/// The `incidents:` section: lifecycle defaults (the first four also per rule).
+fn incidents() -> Value {
+    object(
+        "The incident lifecycle: new, ongoing (held), repeat, resolved.",
+        vec![
+            (
+                "repeat_interval",
+                duration(
+                    "An ongoing incident is reported in full again after this long. Default `30m`.",
+                ),
+            ),
+            (
+                "resolve_after",
+                duration("An incident with no hits for this long is resolved. Default `5m`."),
+            ),
+            (
+                "send_resolved",
+                boolean(
+                    "A resolved incident gets a message of its own (else a line in the next). Default `true`.",
+                ),
+            ),
+            (
+                "keep_firing_for",
+                duration(
+                    "Flapping guard: more quiet time before resolving (`0s` allowed). Default `0s`.",
+                ),
+            ),
+            (
+                "escalate_ratio",
+                integer(
+                    "A window with more than this many times the previous window's hits is reported at once. Default `10`.",
+                    2,
+                    1_000_000,
+                ),
+            ),
+            (
+                "max_incidents",
+                integer(
+                    "Incidents kept in `state_dir/incidents.json`; the oldest resolved go first. Default `1000`.",
+                    1,
+                    1_000_000,
+                ),
+            ),
+        ],
+    )
+}
+
+/// A source's `timestamp:`: a preset name, or a mapping.
+fn timestamp() -> Value {
+    let presets: Vec<&str> = crate::event_time::PRESETS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .collect();
+    let preset = "A layout preset.";
+    json!({
+        "description": "How the lines say when they happened: a preset name, or a mapping.",
+        "anyOf": [
+            choice(preset, &presets),
+            object(
+                "`preset`, or `pattern` and `format`; with `timezone` and `max_skew`.",
+                vec![
+                    ("preset", choice(preset, &presets)),
+                    ("pattern", string("Regex with a capture named `ts` (and optionally `tz`).")),
+                    ("format", string("strftime format of `ts`, or `iso8601`, `epoch`, `epoch_ms`.")),
+                    ("timezone", string("Zone of times without an offset. Default `local`.")),
+                    ("max_skew", duration("Lines stamped further ahead of the clock are skewed. Default `10m`.")),
+                ],
+            ),
+        ],
+    })
 }
 
 /// A mapping with exactly these keys; `null` reads as an empty mapping, as in the loader.

@@ -159,6 +159,15 @@ fn objects(path: &str, schema: &Value, out: &mut KeySets) {
     if let Some(items) = schema.get("items") {
         objects(&format!("{path}[]"), items, out);
     }
+    // A key that takes a word or a mapping (`timestamp: log4j` or `{preset, timezone}`).
+    for alternative in schema
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        objects(path, alternative, out);
+    }
 }
 
 #[test]
