@@ -142,6 +142,16 @@ pub struct ScanArgs {
     /// Threads that scan a large file's chunks in parallel (default: one per core).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Also count hits per hour of the lines' own times (a histogram; JSON with `--output json`).
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    pub by: Option<ScanBy>,
+}
+
+/// What `scan --by` splits the counts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanBy {
+    /// Hours of the lines' own times (`timestamp:` of their source).
+    Hour,
 }
 
 /// `logding test`.

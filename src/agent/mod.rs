@@ -24,6 +24,7 @@
 //! with `--log-format json` without depending on the wording of messages.
 
 mod clock;
+mod incidents;
 mod process;
 #[cfg(test)]
 mod tests;
@@ -102,6 +103,7 @@ pub async fn run(
         delivery,
         matchers,
         files,
+        incidents,
     } = tokio::task::spawn_blocking(move || prepare(config, is_dry_run))
         .await
         .context("preparing the agent panicked")??;
@@ -126,7 +128,9 @@ pub async fn run(
     metrics::get().follow_tail(tail.counters());
     log_startup(&config, &files, is_dry_run);
 
+    let incidents_dir = (!is_dry_run).then(|| config.state_dir.clone());
     let mut process = Process::new(config, matchers, tail, store);
+    process.resume_incidents(incidents, incidents_dir);
     process
         .run(batch_rx, controls.reload, controls.shutdown)
         .await;
@@ -175,6 +179,8 @@ struct Prepared {
     matchers: Vec<Matcher>,
     /// The files the sources match now.
     files: Vec<PathBuf>,
+    /// The incident state of the last run (empty for a dry run).
+    incidents: crate::incident::State,
 }
 
 fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
@@ -196,11 +202,17 @@ fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
         .iter()
         .flat_map(tail::files_matching)
         .collect();
+    let incidents = if is_dry_run {
+        crate::incident::State::default()
+    } else {
+        incidents::load(&config.state_dir)
+    };
     Ok(Prepared {
         config,
         delivery,
         matchers,
         files,
+        incidents,
     })
 }
 

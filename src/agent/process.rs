@@ -18,6 +18,7 @@
 //! start for the rest of the run: its lines are read again after a restart.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::clock::Clock;
+use super::incidents::Stage;
 use crate::config::{self, Config, Source, TailOptions};
+use crate::incident::State;
 use crate::metrics;
 use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
@@ -84,6 +87,8 @@ pub(super) struct Process<S, F> {
     held: Option<Held>,
     /// Files whose commits stop here for the rest of the run (a scan of theirs panicked).
     barriers: HashMap<FileId, u64>,
+    /// What closed windows say: new, ongoing (held), resolved incidents.
+    incidents: Stage,
 }
 
 /// A summary the store refused, kept until it takes it.
@@ -100,6 +105,7 @@ impl<S: Store, F: Follow> Process<S, F> {
     /// A process task with matchers already compiled for `config` (see [`matchers_for`]).
     pub(super) fn new(config: Config, matchers: Vec<Matcher>, follow: F, store: S) -> Self {
         let aggregator = Aggregator::new(config.rules.clone(), WindowOptions::from_config(&config));
+        let incidents = Stage::new(&config, State::default(), None);
         Process {
             config,
             matchers: Arc::new(matchers),
@@ -111,7 +117,13 @@ impl<S: Store, F: Follow> Process<S, F> {
             pending: HashMap::new(),
             held: None,
             barriers: HashMap::new(),
+            incidents,
         }
+    }
+
+    /// Resumes the incidents of the last run, kept in `state_dir` (`None`: nothing written).
+    pub(super) fn resume_incidents(&mut self, state: State, state_dir: Option<PathBuf>) {
+        self.incidents = Stage::new(&self.config, state, state_dir);
     }
 
     /// Replaces the scan function (tests inject a panicking one).
@@ -146,12 +158,17 @@ impl<S: Store, F: Follow> Process<S, F> {
                 .aggregator
                 .deadline()
                 .map(|at| self.clock.instant_of(at));
+            let resolve_at = self
+                .incidents
+                .deadline()
+                .map(|at| self.clock.instant_of(at));
             tokio::select! {
                 batch = batches.recv() => match batch {
                     Some(batch) => self.process(batch).await,
                     None => break,
                 },
                 () = sleep_until_opt(deadline) => self.close_window(false).await,
+                () = sleep_until_opt(resolve_at) => self.tick_incidents().await,
                 request = reload.recv(), if reload_open => match request {
                     Some(()) => self.reload().await,
                     None => reload_open = false,
@@ -203,8 +220,13 @@ impl<S: Store, F: Follow> Process<S, F> {
         let now = self.clock.now();
         let was_open = self.aggregator.is_open();
         let path = batch.file.path.to_string_lossy();
+        let timestamp = self
+            .config
+            .sources
+            .get(batch.source)
+            .and_then(|s| s.timestamp.as_ref());
         self.aggregator
-            .observe_scan(now, &batch.data, &hits, stats, &path);
+            .observe_scan(now, &batch.data, &hits, stats, &path, timestamp);
         self.count(&batch, &hits, stats);
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
@@ -276,8 +298,12 @@ impl<S: Store, F: Follow> Process<S, F> {
                 below_threshold = summary.below_threshold.len(),
                 "window closed with no rule at its min_count; nothing to send"
             );
-            self.commit_pending(pending);
-            return;
+        } else {
+            debug!(
+                event = "window_closed",
+                matches = summary.matches(),
+                "window closed"
+            );
         }
         debug!(
             event = "window_closed",
@@ -285,8 +311,33 @@ impl<S: Store, F: Follow> Process<S, F> {
             "window closed"
         );
         metrics::get().window_closed();
-        match self.store.store(&summary).await {
-            Ok(()) => self.commit_pending(pending),
+        // Held hits live in the incident state: it is durable before their lines are
+        // committed (and a message is stored before the state says it was sent).
+        let message = self.incidents.close_window(summary, now);
+        self.put(message, pending).await;
+    }
+
+    /// Resolves the incidents due now; stores the message a resolution sends, if any.
+    async fn tick_incidents(&mut self) {
+        let now = self.clock.now();
+        let message = self.incidents.tick(&self.config.host, now);
+        self.put(message, HashMap::new()).await;
+    }
+
+    /// Stores `message` (if any) and the incident state, then commits `pending`; a message
+    /// the store refuses is held with `pending`.
+    async fn put(&mut self, message: Option<Summary>, pending: HashMap<FileId, u64>) {
+        let Some(summary) = message else {
+            if self.incidents.save().await {
+                self.commit_pending(pending);
+            }
+            return;
+        };
+        let stored = self.store.store(&summary).await;
+        let saved = self.incidents.save().await;
+        match stored {
+            Ok(()) if saved => self.commit_pending(pending),
+            Ok(()) => {}
             Err(err) => {
                 error!(
                     event = "summary_not_saved",
@@ -380,6 +431,7 @@ impl<S: Store, F: Follow> Process<S, F> {
         self.aggregator
             .set_options(WindowOptions::from_config(&new));
         self.follow.reload(new.sources.clone(), new.tail.clone());
+        self.incidents.reload(&new);
         info!(
             event = "reloaded",
             rules = new.rules.len(),

@@ -16,14 +16,14 @@ use crate::tail::{Batch, FileId, FileRef};
 
 /// What the fakes saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Seen {
+pub(super) enum Seen {
     Commit(u64),
     Stored(u64),
     Refused,
 }
 
 #[derive(Clone, Default)]
-struct Record(Arc<Mutex<Vec<Seen>>>);
+pub(super) struct Record(Arc<Mutex<Vec<Seen>>>);
 
 impl Record {
     fn push(&self, seen: Seen) {
@@ -75,7 +75,7 @@ rules: [{name: oom, pattern: OutOfMemoryError}]
     crate::config::load_with(&path, false, &|_| None).expect("valid config")
 }
 
-fn batch(start: u64, text: &str) -> Batch {
+pub(super) fn batch(start: u64, text: &str) -> Batch {
     Batch {
         source: 0,
         file: FileRef {
@@ -96,7 +96,10 @@ fn batch(start: u64, text: &str) -> Batch {
 }
 
 fn process(record: &Record, has_space: &Arc<Mutex<bool>>) -> Process<Outbox, Record> {
-    let config = config();
+    let mut config = config();
+    // Every window with hits is a message (an ongoing incident is reported in full again at
+    // once): these tests are about the outbox refusing messages, not about incidents.
+    config.incidents.defaults.repeat_interval = Duration::from_secs(1);
     let matchers = super::process::matchers_for(&config);
     let outbox = Outbox {
         record: record.clone(),

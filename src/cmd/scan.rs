@@ -23,9 +23,13 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
+mod hours;
+
+use self::hours::Hours;
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
+use crate::event_time::TimestampSpec;
 use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
@@ -50,6 +54,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let mut scan = Scan::new(&config, Timestamp::now())?;
     if let Some(threads) = args.threads {
         scan.set_threads(usize::from(threads));
+    }
+    if args.by.is_some() {
+        scan.hours = Some(Hours::default());
     }
     let mut failed = false;
     for path in &args.paths {
@@ -81,6 +88,8 @@ pub struct Scan {
     buffer: Vec<u8>,
     /// Threads that scan one chunk (see [`Matcher::scan_parallel`]).
     threads: usize,
+    /// Hits per hour, with `--by hour`.
+    hours: Option<Hours>,
 }
 
 /// What is counted, for the report.
@@ -105,6 +114,7 @@ struct SourcePlan {
     matcher: Matcher,
     multiline: Option<Multiline>,
     max_line_bytes: usize,
+    timestamp: Option<TimestampSpec>,
 }
 
 /// The plan of one file, borrowed from [`Scan`].
@@ -112,6 +122,7 @@ struct FilePlan<'a> {
     matcher: &'a Matcher,
     multiline: Option<&'a Multiline>,
     max_line_bytes: usize,
+    timestamp: Option<&'a TimestampSpec>,
 }
 
 impl Scan {
@@ -133,6 +144,7 @@ impl Scan {
                     matcher: Matcher::new(rules.clone(), &source.name),
                     multiline: source.multiline.clone(),
                     max_line_bytes: source.max_line_bytes,
+                    timestamp: source.timestamp.clone(),
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -149,6 +161,7 @@ impl Scan {
             hits: Vec::new(),
             buffer: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            hours: None,
         })
     }
 
@@ -169,6 +182,7 @@ impl Scan {
                 matcher: &self.sources[i].matcher,
                 multiline: self.sources[i].multiline.as_ref(),
                 max_line_bytes: self.sources[i].max_line_bytes,
+                timestamp: self.sources[i].timestamp.as_ref(),
             },
             None => FilePlan {
                 matcher: self
@@ -176,6 +190,7 @@ impl Scan {
                     .get_or_init(|| Matcher::with_all_rules(self.rules.clone())),
                 multiline: None,
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                timestamp: None,
             },
         };
         tracing::debug!(
@@ -194,6 +209,8 @@ impl Scan {
                 threads: self.threads,
                 now: self.now,
                 file: &name,
+                timestamp: plan.timestamp,
+                hours: self.hours.as_mut(),
             },
             assembler: plan.multiline.cloned().map(Assembler::new),
             offset: 0,
@@ -251,6 +268,9 @@ impl Scan {
                     t.lines, t.files, t.matching_lines, t.excluded
                 )?;
                 writeln!(out)?;
+                if let Some(hours) = &self.hours {
+                    hours.write_text(&config.summary.timezone, out)?;
+                }
                 match &summary {
                     Some(summary) if !summary.rules.is_empty() => {
                         let options = RenderOptions::from_config(config);
@@ -278,6 +298,9 @@ impl Scan {
                     "rules": rules,
                 });
                 writeln!(out, "{counts}")?;
+                if let Some(hours) = &self.hours {
+                    hours.write_json(&self.rules, out)?;
+                }
                 if let Some(summary) = &summary {
                     let json = serde_json::to_string(summary).map_err(std::io::Error::other)?;
                     writeln!(out, "{json}")?;
@@ -391,6 +414,8 @@ struct Observer<'a> {
     threads: usize,
     now: Timestamp,
     file: &'a str,
+    timestamp: Option<&'a TimestampSpec>,
+    hours: Option<&'a mut Hours>,
 }
 
 impl HitSink<'_> {
@@ -447,8 +472,13 @@ impl Observer<'_> {
                 last_line = Some(hit.line.start);
                 self.totals.matching_lines += 1;
             }
+            if let Some(hours) = self.hours.as_deref_mut() {
+                let line = &bytes[hit.line.clone()];
+                let at = self.timestamp.and_then(|spec| spec.parse(line, self.now));
+                hours.add(at.unwrap_or(self.now), hit.rule.index());
+            }
         }
         self.aggregator
-            .observe_scan(self.now, bytes, self.hits, stats, self.file);
+            .observe_scan(self.now, bytes, self.hits, stats, self.file, self.timestamp);
     }
 }

@@ -55,20 +55,13 @@ pub(crate) fn incidents(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Polici
     let map = ctx.map(node.unwrap_or(&null), "incidents", INCIDENTS_KEYS)?;
     let fallback = Policies::default();
     let defaults = policy_keys(ctx, &map, "incidents.").map(|o| o.over(fallback.defaults));
-    let escalate_ratio = opt(
-        ctx,
-        &map,
-        "escalate_ratio",
-        u64::from(fallback.escalate_ratio),
-        |c, n, _| c.integer(n, "incidents.escalate_ratio", 2, 1_000_000),
-    );
-    let max_incidents = opt(
-        ctx,
-        &map,
-        "max_incidents",
-        fallback.max_incidents as u64,
-        |c, n, _| c.integer(n, "incidents.max_incidents", 1, 1_000_000),
-    );
+    let integer = |ctx: &mut Ctx<'_>, key: &str, default: u64, min: u64| {
+        opt(ctx, &map, key, default, |c, n, k| {
+            c.integer(n, &format!("incidents.{k}"), min, 1_000_000)
+        })
+    };
+    let escalate_ratio = integer(ctx, "escalate_ratio", fallback.escalate_ratio.into(), 2);
+    let max_incidents = integer(ctx, "max_incidents", fallback.max_incidents as u64, 1);
     Some(Policies {
         defaults: defaults?,
         rules: HashMap::new(),

@@ -178,3 +178,44 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_aggregated_window_carries_the_hits_own_times_and_counts_the_skewed() {
+    use crate::window::tests::{rules, t};
+    use crate::window::{Aggregator, HitRef, WindowOptions};
+    let rules = rules(&[(
+        "oom",
+        "OutOfMemory",
+        crate::rules::Severity::Critical,
+        1,
+        &[],
+    )]);
+    let mut aggregator =
+        Aggregator::new(rules, WindowOptions::new(Duration::from_secs(60), "app-01"));
+    let spec = utc_preset("iso8601");
+    let read = t(0);
+    let two_days_ago = "2026-11-26T01:58:01Z";
+    for line in [
+        format!("{two_days_ago} OutOfMemory"),
+        "2026-11-26T02:30:00Z OutOfMemory".to_owned(),
+        "2030-01-01T00:00:00Z OutOfMemory (a clock far ahead)".to_owned(),
+    ] {
+        let hit = HitRef {
+            rule: crate::rules::RuleId(0),
+            line: line.as_bytes(),
+            groups: &[],
+            file: "/x.log",
+        };
+        aggregator.observe_stamped(read, Some(spec), hit);
+    }
+    let summary = aggregator.poll(t(60)).unwrap();
+    let rule = &summary.rules[0];
+    assert_eq!(rule.first.to_string(), two_days_ago);
+    assert_eq!(rule.last, read, "the skewed line keeps its read time");
+    assert_eq!(
+        (summary.start, summary.end),
+        (read, t(60)),
+        "the window is on the clock"
+    );
+    assert_eq!(summary.skewed, 1);
+}

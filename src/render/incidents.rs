@@ -25,8 +25,13 @@ pub fn sparkline(counts: &[u64]) -> String {
     counts
         .iter()
         .map(|&count| {
-            // 1..=7 for non-zero counts, so that any hit shows above a quiet window.
-            let level = count.saturating_mul(7).div_ceil(max).min(7) as usize;
+            // Rounded to 1..=7 for non-zero counts, so that any hit shows above a quiet window.
+            let scaled = (count.saturating_mul(14).saturating_add(max)) / max.saturating_mul(2);
+            let level = if count == 0 {
+                0
+            } else {
+                scaled.clamp(1, 7) as usize
+            };
             BARS[level]
         })
         .collect()
@@ -199,9 +204,58 @@ mod tests {
 
     #[test]
     fn sparkline_scales_to_the_largest_and_keeps_quiet_windows_lowest() {
-        assert_eq!(sparkline(&[0, 1, 2, 5, 8, 8, 7, 5, 2, 0]), "▁▂▃▆███▆▃▁");
+        assert_eq!(sparkline(&[0, 1, 2, 5, 8, 8, 7, 5, 2, 0]), "▁▂▃▅██▇▅▃▁");
         assert_eq!(sparkline(&[3, 3, 3]), "███");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_second(1_795_831_200 + minute * 60).unwrap()
+    }
+
+    fn line(rule: &str, count: u64, since: i64, last: i64) -> IncidentLine {
+        IncidentLine {
+            rule: rule.into(),
+            severity: crate::rules::Severity::Error,
+            group: vec![("peer".into(), "10.0.0.5".into())],
+            count,
+            since: at(since),
+            last_seen: at(last),
+            total: 5830,
+            recent: vec![1, 2, 5, 7, 8, 7, 5, 2],
+        }
+    }
+
+    #[test]
+    fn ongoing_and_resolved_lines_read_like_the_issue_says() {
+        let summary = Summary {
+            host: "app-01".into(),
+            start: at(47),
+            end: at(47),
+            rules: Vec::new(),
+            below_threshold: Vec::new(),
+            excluded: 0,
+            windows: 0,
+            skewed: 0,
+            incidents: crate::incident::IncidentReport {
+                notes: Vec::new(),
+                ongoing: vec![line("db-timeout", 120, 2, 47)],
+                resolved: vec![line("db-@all", 0, 2, 49)],
+            },
+        };
+        let tz = TimeZone::fixed(jiff::tz::offset(8));
+        let blocks = blocks(&summary, &tz, Flavor::Markdown);
+        assert_eq!(
+            blocks.join("\n\n"),
+            "**ONGOING**\n\
+             - ERROR · db-timeout peer=10.0.0.5 ×120 · since 10:02 (45 min) · total 5,830 · ▂▃▅▇█▇▅▃\n\n\
+             **RESOLVED**\n\
+             - ERROR · db-＠all peer=10.0.0.5 · resolved 10:49 · lasted 47 min · total 5,830 · ▂▃▅▇█▇▅▃"
+        );
+        assert_eq!(
+            totals(&summary),
+            Some(("1 resolved, 1 ongoing".into(), "120 matches".into()))
+        );
     }
 
     #[test]

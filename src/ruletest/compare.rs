@@ -123,6 +123,49 @@ fn compare_window(
             );
         }
     }
+    for (what, expected, actual) in [
+        ("new", &expect.incidents.new, &window.incidents.new),
+        (
+            "ongoing",
+            &expect.incidents.ongoing,
+            &window.incidents.ongoing,
+        ),
+        (
+            "resolved",
+            &expect.incidents.resolved,
+            &window.incidents.resolved,
+        ),
+    ] {
+        let Some(expected) = expected else {
+            continue;
+        };
+        let mut expected: Vec<&str> = expected.iter().map(|n| n.name.as_str()).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        if expected != *actual {
+            push(
+                format!("{what}: [{}]", expected.join(", ")),
+                vec![format!("{what}: [{}]", actual.join(", "))],
+                Vec::new(),
+            );
+        }
+    }
+    if let Some(expected) = expect.incidents.sent
+        && expected != window.incidents.sent.is_some()
+    {
+        let word = |sent: bool| {
+            if sent {
+                "a message is sent"
+            } else {
+                "no message is sent (held)"
+            }
+        };
+        push(
+            word(expected).into(),
+            vec![word(!expected).into()],
+            Vec::new(),
+        );
+    }
     let message = window.message.as_deref();
     for needle in &expect.contains {
         match message {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use crate::config::{Config, Source};
+use crate::incident::{Incidents, Reason, State};
 use crate::render::{self, RenderOptions};
 use crate::ruletest::format::Case;
 use crate::scan::{Hit, Matcher};
@@ -40,6 +41,21 @@ pub struct ClosedWindow {
     /// The title of the first body (markdown), or its first line (text), when a message would
     /// be sent.
     pub title: Option<String>,
+    /// What the incident stage said about it.
+    pub incidents: WindowIncidents,
+}
+
+/// The incident stage's view of one closed window, by rule name (sorted, each once).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WindowIncidents {
+    /// Rules whose incident started with this window.
+    pub new: Vec<String>,
+    /// Rules with hits in this window whose incident was already open.
+    pub ongoing: Vec<String>,
+    /// Rules whose incident resolved when this window closed or after, before the next.
+    pub resolved: Vec<String>,
+    /// The message the incident stage sent when the window closed (`None`: held).
+    pub sent: Option<Summary>,
 }
 
 /// Runs a case against a configuration, the virtual clock starting at `start`.
@@ -139,6 +155,8 @@ struct Run<'a> {
     anchor: (Timestamp, Instant),
     hits: Vec<Hit>,
     closed: Vec<ClosedWindow>,
+    /// The incident stage, fed every closed window, ticked at its deadlines.
+    incidents: Incidents,
 }
 
 impl<'a> Run<'a> {
@@ -157,6 +175,7 @@ impl<'a> Run<'a> {
             anchor: (start, Instant::now()),
             hits: Vec::new(),
             closed: Vec::new(),
+            incidents: Incidents::new(config.incidents.clone(), config.window, State::default()),
         }
     }
 
@@ -170,6 +189,7 @@ impl<'a> Run<'a> {
         while let Some(next) = [
             self.aggregator.deadline(),
             self.next_timeout().map(|(t, _)| t),
+            self.incidents.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -187,6 +207,16 @@ impl<'a> Run<'a> {
     fn step(&mut self, now: Timestamp) -> bool {
         let window = self.aggregator.deadline().filter(|d| *d <= now);
         let event = self.next_timeout().filter(|(t, _)| *t <= now);
+        let tick = self.incidents.deadline().filter(|d| *d <= now);
+        if let Some(tick) = tick
+            && [window, event.map(|(t, _)| t)]
+                .into_iter()
+                .flatten()
+                .all(|t| tick < t)
+        {
+            self.tick_incidents(tick);
+            return true;
+        }
         match (window, event) {
             (Some(deadline), Some((timeout, _))) if deadline <= timeout => {
                 self.close_window(deadline)
@@ -201,13 +231,55 @@ impl<'a> Run<'a> {
     }
 
     fn close_window(&mut self, deadline: Timestamp) -> bool {
-        match self.aggregator.poll(deadline) {
-            Some(summary) => {
-                self.closed.push(close(summary, &self.render));
-                true
-            }
-            None => false,
+        let Some(summary) = self.aggregator.poll(deadline) else {
+            return false;
+        };
+        let sent = self.incidents.close_window(summary.clone(), deadline);
+        let mut closed = close(summary, &self.render);
+        let new: Vec<String> = sent
+            .iter()
+            .flat_map(|message| &message.incidents.notes)
+            .filter(|note| note.reason == Reason::New)
+            .map(|note| note.rule.clone())
+            .collect();
+        closed.incidents = WindowIncidents {
+            ongoing: names(
+                closed
+                    .summary
+                    .rules
+                    .iter()
+                    .map(|r| &r.name)
+                    .filter(|n| !new.contains(n)),
+            ),
+            new: names(new.iter()),
+            resolved: self.resolved_at(deadline),
+            sent,
+        };
+        self.closed.push(closed);
+        true
+    }
+
+    /// Resolves what is due at `now`; the resolved rules count after the last closed window.
+    fn tick_incidents(&mut self, now: Timestamp) {
+        self.incidents.tick(&self.config.host, now);
+        let resolved = self.resolved_at(now);
+        if let Some(last) = self.closed.last_mut() {
+            last.incidents.resolved.extend(resolved);
+            last.incidents.resolved.sort();
+            last.incidents.resolved.dedup();
         }
+    }
+
+    /// Rules with an incident resolved at `now`.
+    fn resolved_at(&self, now: Timestamp) -> Vec<String> {
+        let state = self.incidents.state();
+        names(
+            state
+                .incidents
+                .iter()
+                .filter(|i| i.resolved == Some(now))
+                .map(|i| &i.rule),
+        )
     }
 
     fn next_timeout(&self) -> Option<(Timestamp, (usize, &'a str))> {
@@ -273,9 +345,18 @@ impl<'a> Run<'a> {
         } else {
             matcher.scan(record, &mut self.hits)
         };
+        let timestamp = self.config.sources[source].timestamp.as_ref();
         self.aggregator
-            .observe_scan(now, record, &self.hits, stats, file);
+            .observe_scan(now, record, &self.hits, stats, file, timestamp);
     }
+}
+
+/// Rule names, sorted, each once.
+fn names<'n>(names: impl Iterator<Item = &'n String>) -> Vec<String> {
+    let mut out: Vec<String> = names.cloned().collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Renders a closed window the way it would be sent.
@@ -286,6 +367,7 @@ fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
             message: None,
             haystack: String::new(),
             title: None,
+            incidents: WindowIncidents::default(),
         };
     }
     let text = render::render_text(&summary, options);
@@ -315,6 +397,7 @@ fn close(summary: Summary, options: &RenderOptions) -> ClosedWindow {
         message: Some(message),
         haystack,
         title,
+        incidents: WindowIncidents::default(),
     }
 }
 

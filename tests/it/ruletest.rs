@@ -78,7 +78,7 @@ fn unknown_keys_are_reported_with_file_line_and_column() {
         --- stdout
         0 passed, 0 failed
         --- stderr
-        error: unknown field `fire`, expected one of window, fires, not_firing, contains, not_contains, title_contains, shows
+        error: unknown field `fire`, expected one of window, fires, not_firing, contains, not_contains, title_contains, shows, new, ongoing, resolved, sent
          --> malformed.yaml:9:9
           |
         9 |         fire: [{rule: java-oom, count: 1}]
@@ -218,4 +218,18 @@ fn the_bundled_config_passes_its_tests() {
     assert!(test.starts_with("exit: 0\n"), "{test}");
     assert!(test.contains("\nconfig/tests/go.yaml\n"), "{test}");
     assert!(test.contains(" passed, 0 failed\n"), "{test}");
+}
+
+#[test]
+fn incident_expectations_follow_the_lifecycle_on_the_virtual_clock() {
+    insta::assert_snapshot!(logding(FIXTURES, &["test", "incidents.yaml"]), @r#"
+        exit: 0
+        --- stdout
+        incidents.yaml
+          ok      an hour of steady timeouts is one new, one repeat and one resolved message
+          ok      a second incident in minute 20 is reported at once, the first as ongoing
+
+        2 passed, 0 failed
+        --- stderr
+    "#);
 }

@@ -104,6 +104,31 @@ pub struct WindowExpect {
     pub title_contains: Vec<String>,
     /// Texts each displayed within one line of the message (its first body, as shown).
     pub shows: Vec<String>,
+    /// Incident expectations: exactly these rules are new, ongoing, resolved (when given).
+    pub incidents: IncidentExpect,
+}
+
+/// What the incident stage must say about a window; `None`: not checked.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentExpect {
+    /// Rules whose incident starts with the window.
+    pub new: Option<Vec<Named>>,
+    /// Rules with hits in the window whose incident was already open.
+    pub ongoing: Option<Vec<Named>>,
+    /// Rules whose incident resolves after the window closes, before the next one does.
+    pub resolved: Option<Vec<Named>>,
+    /// Whether a message goes out when the window closes (held windows send none).
+    pub sent: Option<bool>,
+}
+
+impl IncidentExpect {
+    /// Every rule named, for checking names against the configuration.
+    pub fn named(&self) -> impl Iterator<Item = &Named> {
+        [&self.new, &self.ongoing, &self.resolved]
+            .into_iter()
+            .flatten()
+            .flatten()
+    }
 }
 
 /// A rule that must be reported.
@@ -372,6 +397,16 @@ fn parse_expect(raw: Spanned<raw::Expect>, problems: &mut Problems<'_>) -> Windo
         not_contains: raw.not_contains,
         title_contains: raw.title_contains,
         shows: raw.shows,
+        incidents: IncidentExpect {
+            new: raw.new.map(|names| names.into_iter().map(named).collect()),
+            ongoing: raw
+                .ongoing
+                .map(|names| names.into_iter().map(named).collect()),
+            resolved: raw
+                .resolved
+                .map(|names| names.into_iter().map(named).collect()),
+            sent: raw.sent,
+        },
     };
     for fire in &expect.fires {
         if expect.not_firing.iter().any(|n| n.name == fire.rule.name) {

@@ -92,6 +92,18 @@ pub(super) struct Expect {
     /// Texts each displayed within one line of the message a person reads.
     #[serde(default)]
     pub(super) shows: Vec<String>,
+    /// Rules whose incident starts with this window (exactly these).
+    #[serde(default)]
+    pub(super) new: Option<Vec<Spanned<String>>>,
+    /// Rules with hits in this window whose incident is already open (exactly these).
+    #[serde(default)]
+    pub(super) ongoing: Option<Vec<Spanned<String>>>,
+    /// Rules whose incident resolves after this window, before the next (exactly these).
+    #[serde(default)]
+    pub(super) resolved: Option<Vec<Spanned<String>>>,
+    /// Whether a message goes out when this window closes.
+    #[serde(default)]
+    pub(super) sent: Option<bool>,
 }
 
 /// A rule that must be reported.

@@ -50,7 +50,10 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
         }
         for expect in &case.expect {
             let named = expect.fires.iter().map(|f| &f.rule);
-            for rule in named.chain(&expect.not_firing) {
+            for rule in named
+                .chain(&expect.not_firing)
+                .chain(expect.incidents.named())
+            {
                 if !rule_names.contains(&rule.name.as_str()) {
                     push(
                         rule,

@@ -1,0 +1,169 @@
+//! The incident stage of the agent ([`Stage`]) and `state_dir/incidents.json`, where its
+//! [`State`] survives restarts.
+//!
+//! The pure `incident` module decides what each closed window says and turns its state into
+//! bytes and back; this is the IO around it. Writes go through `state::write_atomic` (tmp → fsync → rename → fsync dir), so a kill
+//! at any instant leaves the old state or the new. The agent writes the state after each
+//! window and tick, *before* committing the offsets of the lines it covers: hits held in the
+//! state (ongoing incidents not yet reported) are as safe as those in the outbox.
+//!
+//! A file that cannot be read (corrupt, or written by another version) is moved aside to
+//! `incidents.json.bad` with a warning and the agent starts with no incidents: losing the
+//! incident history costs a second "new" message, never an alert.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use tracing::{debug, error, warn};
+
+use crate::config::Config;
+use crate::incident::{Incidents, State};
+use crate::summary::Summary;
+
+/// The file name in `state_dir`.
+pub(super) const FILE_NAME: &str = "incidents.json";
+
+/// Why the state could not be saved.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to save the incident state")]
+pub(super) struct SaveError(#[source] crate::state::Error);
+
+/// The agent's incident stage: [`Incidents`] and where its state is kept (`None`: a dry run,
+/// which writes no state).
+#[derive(Debug)]
+pub(super) struct Stage {
+    incidents: Incidents,
+    state_dir: Option<PathBuf>,
+}
+
+impl Stage {
+    /// A stage for `config`, resuming `state`, persisting to `state_dir` (if any).
+    pub(super) fn new(config: &Config, state: State, state_dir: Option<PathBuf>) -> Stage {
+        let incidents = Incidents::new(config.incidents.clone(), config.window, state);
+        Stage {
+            incidents,
+            state_dir,
+        }
+    }
+
+    /// What a closed window says (`None`: held, nothing to send).
+    pub(super) fn close_window(&mut self, summary: Summary, now: Timestamp) -> Option<Summary> {
+        let matches = summary.matches();
+        let message = self.incidents.close_window(summary, now);
+        if message.is_none() && matches > 0 {
+            debug!(
+                event = "window_held",
+                matches, "window held: its incidents are ongoing"
+            );
+        }
+        message
+    }
+
+    /// Resolves what is due at `now`; a message when a resolution is to be sent on its own.
+    pub(super) fn tick(&mut self, host: &str, now: Timestamp) -> Option<Summary> {
+        self.incidents.tick(host, now)
+    }
+
+    /// When the next open incident resolves.
+    pub(super) fn deadline(&self) -> Option<Timestamp> {
+        self.incidents.deadline()
+    }
+
+    /// New settings after a reload.
+    pub(super) fn reload(&mut self, config: &Config) {
+        self.incidents
+            .set_policies(config.incidents.clone(), config.window);
+    }
+
+    /// Writes the state (on the blocking pool). Returns true if and only if it is durable (or
+    /// there is nowhere to write it: a dry run).
+    pub(super) async fn save(&self) -> bool {
+        let Some(dir) = self.state_dir.clone() else {
+            return true;
+        };
+        let state = self.incidents.state().clone();
+        match tokio::task::spawn_blocking(move || save(&dir, &state)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                error!(
+                    event = "incidents_not_saved",
+                    error = %crate::logging::error_chain(&err),
+                    "incident state not saved; the lines it covers are not committed"
+                );
+                false
+            }
+            Err(err) => {
+                error!(error = %err, "saving the incident state panicked");
+                false
+            }
+        }
+    }
+}
+
+/// Reads the state in `state_dir`; no file (first run) is an empty state.
+pub(super) fn load(state_dir: &Path) -> State {
+    let path = state_dir.join(FILE_NAME);
+    let bytes = match fs_err::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return State::default(),
+        Err(err) => {
+            warn!(error = %err, "incident state unreadable; starting with no open incidents");
+            return State::default();
+        }
+    };
+    match State::from_json(&bytes) {
+        Ok(state) => state,
+        Err(err) => {
+            let aside = set_aside(&path);
+            warn!(
+                path = %path.display(),
+                moved_to = %aside.display(),
+                error = %crate::logging::error_chain(&err),
+                "incident state not understood; moved aside, starting with no open incidents"
+            );
+            State::default()
+        }
+    }
+}
+
+/// Writes the state atomically (blocking: call it on a blocking thread).
+///
+/// # Errors
+///
+/// The file cannot be written.
+pub(super) fn save(state_dir: &Path, state: &State) -> Result<(), SaveError> {
+    crate::state::write_atomic(&state_dir.join(FILE_NAME), &state.to_json()).map_err(SaveError)
+}
+
+fn set_aside(path: &Path) -> PathBuf {
+    let aside = path.with_extension("json.bad");
+    if let Err(err) = fs_err::rename(path, &aside) {
+        warn!(error = %err, "could not move the unreadable incident state aside");
+    }
+    aside
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_a_bad_file_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()), State::default());
+        let state = State {
+            dropped: 3,
+            ..State::default()
+        };
+        save(dir.path(), &state).unwrap();
+        assert_eq!(load(dir.path()).dropped, 3);
+
+        fs_err::write(dir.path().join(FILE_NAME), b"{\"version\": 99}").unwrap();
+        assert_eq!(load(dir.path()), State::default());
+        assert!(dir.path().join("incidents.json.bad").exists());
+        assert!(!dir.path().join(FILE_NAME).exists());
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests;
