@@ -266,27 +266,6 @@ impl Aggregator {
         window.states[index].observe(at, &hit, &mut self.scratch);
     }
 
-    /// Like [`observe`](Aggregator::observe), reading the hit's own time with the source's
-    /// `timestamp:` spec when it has one: a line stamped too far ahead of the clock counts as
-    /// skewed and keeps its read time; a line without a readable time keeps its read time.
-    pub fn observe_stamped(
-        &mut self,
-        now: Timestamp,
-        timestamp: Option<&crate::event_time::TimestampSpec>,
-        hit: HitRef<'_>,
-    ) {
-        use crate::event_time::Stamp;
-        let stamp = timestamp.map_or(Stamp::Missing, |spec| spec.stamp(hit.line, now));
-        let event = match stamp {
-            Stamp::Event(at) => Some(at),
-            Stamp::Skewed | Stamp::Missing => None,
-        };
-        self.observe_at(now, event, hit);
-        if stamp == Stamp::Skewed {
-            self.observe_skewed(1);
-        }
-    }
-
     /// Counts hits whose own time was too far ahead of the clock (their read time was used),
     /// for the open window's `skewed` figure.
     pub fn observe_skewed(&mut self, count: u64) {
