@@ -181,3 +181,91 @@ fn a_fifo_is_skipped_with_a_message_instead_of_blocking() {
     );
     assert_eq!(counts(&stdout)[0], ("java-oom".to_owned(), 1), "{stdout}");
 }
+
+#[test]
+fn two_days_of_logs_are_reported_with_their_own_range_and_hits_per_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display();
+    let config = format!(
+        "host: test-host\nstate_dir: {root}/state\nsummary: {{timezone: UTC}}\n\
+         sources:\n  - {{name: app, paths: ['{root}/app.log'], timestamp: {{preset: iso8601, timezone: UTC}}}}\n\
+         rules:\n  - {{name: db, pattern: 'db timeout'}}\n"
+    );
+    std::fs::write(dir.path().join("logding.yaml"), config).unwrap();
+    let log = "2026-11-26T10:00:00Z ERROR db timeout\n\
+               2026-11-26T10:20:00Z ERROR db timeout\n\
+               2026-11-26T10:59:59Z ERROR db timeout\n\
+               2026-11-27T22:15:00Z INFO all good\n\
+               2026-11-27T22:15:00Z ERROR db timeout\n\
+               2026-11-28T09:00:00Z ERROR db timeout\n\
+               2026-11-28T09:59:59Z ERROR db timeout\n";
+    std::fs::write(dir.path().join("app.log"), log).unwrap();
+
+    let (code, stdout, stderr) = logding(
+        dir.path(),
+        &[
+            "scan",
+            "-c",
+            "logding.yaml",
+            "--by",
+            "hour",
+            "--output",
+            "json",
+            "app.log",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let hours = lines
+        .iter()
+        .find(|l| l["type"] == "hours")
+        .expect("an hours line");
+    let hours = hours["hours"].as_array().unwrap();
+    assert_eq!(
+        hours.len(),
+        48,
+        "every hour from the first to the last, quiet ones included"
+    );
+    assert_eq!(
+        (hours[0]["hour"].as_str(), hours[0]["count"].as_u64()),
+        (Some("2026-11-26T10:00:00Z"), Some(3))
+    );
+    assert_eq!(
+        (hours[47]["hour"].as_str(), hours[47]["count"].as_u64()),
+        (Some("2026-11-28T09:00:00Z"), Some(2))
+    );
+    assert_eq!(
+        hours
+            .iter()
+            .map(|h| h["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        6
+    );
+    let summary = lines
+        .iter()
+        .find(|l| l.get("rules").is_some_and(|r| r.is_array()) && l.get("host").is_some())
+        .expect("a summary");
+    let rule = &summary["rules"][0];
+    assert_eq!(
+        (rule["first"].as_str(), rule["last"].as_str()),
+        (Some("2026-11-26T10:00:00Z"), Some("2026-11-28T09:59:59Z"))
+    );
+
+    let (code, stdout, _) = logding(
+        dir.path(),
+        &["scan", "-c", "logding.yaml", "--by", "hour", "app.log"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("2026-11-26 10:00         3  ████████████████████████████████████████"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("shape: "), "{stdout}");
+    assert!(
+        stdout.contains("seen 2026-11-26 10:00:00–2026-11-28 09:59:59"),
+        "{stdout}"
+    );
+}
