@@ -11,7 +11,10 @@ use crate::support::agent::{Env, wait_until};
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions};
 use crate::support::total;
 
-const RULES: &str = "rules:
+/// Every window is a message (an ongoing incident is reported again after 1s): this test is
+/// about the full disk, not about incidents.
+const RULES: &str = "incidents: {repeat_interval: 1s}
+rules:
   - name: db-timeout
     pattern: 'ERROR .*timeout to (?P<peer>[\\d.]+)'
 ";
