@@ -85,11 +85,10 @@ pub(crate) fn amtool() -> Option<PathBuf> {
     skip("amtool is not installed next to Alertmanager: silence test not run")
 }
 
-/// Says why a test does not run; under `CI` that is a failure (`.ci/run` installs the tools).
-#[allow(clippy::print_stderr)]
+/// Says why a test does not run (`support::cannot_run`: a failure under `CI`, where `.ci/run`
+/// installs the tools).
 fn skip<T>(why: &str) -> Option<T> {
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("{why}");
+    crate::support::cannot_run("fleet", why);
     None
 }
 
