@@ -8,10 +8,10 @@
 //! the keys is README.md's configuration section and the JSON Schema (`schema`).
 //! [`load`] turns a path into a [`Config`] or into every problem found, each with a position.
 //!
-//! The YAML crate (`serde-saphyr`) is used here (`yaml`), by the rule test files
-//! (`ruletest::format`) and by the schema test.
+//! The YAML crate (`serde-saphyr`) is used here (`yaml`) and by the schema test. The rule test
+//! files (`ruletest::format`) are read with the same tree and readers (`parse_document`).
 
-mod build;
+pub(crate) mod build;
 mod diag;
 mod dingtalk;
 mod expand;
@@ -27,8 +27,9 @@ pub mod schema;
 mod secret;
 mod sources;
 mod summary;
-mod walk;
-mod yaml;
+mod units;
+pub(crate) mod walk;
+pub(crate) mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -42,6 +43,8 @@ pub use dingtalk::{
 };
 pub use relay::{RelayConfig, Robot, is_relay_config, load_relay, load_relay_with};
 pub use secret::Secret;
+
+pub(crate) use diag::suggest;
 
 use crate::rules::{RuleSet, Severity};
 
@@ -309,7 +312,7 @@ pub fn load_with(
     check_examples: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
-    load_document(path, env, |ctx, root, origin| {
+    load_document(path, "failed to read", Some(env), |ctx, root, origin| {
         let config = build::config(ctx, root, origin, check_examples);
         with_warnings(ctx, config)
     })
@@ -323,7 +326,7 @@ fn load_text(
     check_examples: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
-    parse_document(path, text, env, |ctx, root, origin| {
+    parse_document(path, text, Some(env), |ctx, root, origin| {
         let config = build::config(ctx, root, origin, check_examples);
         with_warnings(ctx, config)
     })
@@ -337,13 +340,15 @@ fn with_warnings(ctx: &mut walk::Ctx<'_>, config: Option<Config>) -> Option<Conf
     })
 }
 
-/// Reads the file at `path` and walks it with `read` (the agent's or the relay's schema).
-fn load_document<T>(
+/// Reads the file at `path` and walks it with `read` (the agent's, the relay's or a rule test
+/// file's schema); a file that cannot be read is reported as `{what} `path`: reason`.
+pub(crate) fn load_document<T>(
     path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    what: &str,
+    env: Option<walk::Env<'_>>,
     read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
 ) -> Result<T, LoadError> {
-    let text = match read_text(path) {
+    let text = match read_text_as(path, path, what) {
         Ok(text) => text,
         Err((message, position)) => {
             return Err(LoadError {
@@ -361,10 +366,11 @@ fn load_document<T>(
 }
 
 /// Parses `text` (the file `path`) and walks it with `read`, collecting every problem.
-fn parse_document<T>(
+/// `env: None` reads `${VAR}` as text.
+pub(crate) fn parse_document<T>(
     path: &Path,
     text: String,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: Option<walk::Env<'_>>,
     read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
 ) -> Result<T, LoadError> {
     let origin = build::Origin {

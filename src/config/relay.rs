@@ -100,7 +100,7 @@ pub fn load_relay_with(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RelayConfig, LoadError> {
-    super::load_document(path, env, relay)
+    super::load_document(path, "failed to read", Some(env), relay)
 }
 
 fn relay(ctx: &mut Ctx<'_>, root: &Node, origin: &Origin) -> Option<RelayConfig> {

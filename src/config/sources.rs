@@ -35,18 +35,7 @@ pub(crate) fn sources(
     let Some(node) = node else {
         return Some(Vec::new());
     };
-    let items = match &node.kind {
-        Kind::Seq(items) => items,
-        Kind::Null => return Some(Vec::new()),
-        other => {
-            ctx.error(
-                node.pos,
-                format!("`sources` must be a list, found {}", other.describe()),
-                None,
-            );
-            return None;
-        }
-    };
+    let items = ctx.list(node, "sources")?;
     let mut out = Vec::new();
     let mut ok = true;
     let mut seen: Vec<(String, Pos)> = Vec::new();

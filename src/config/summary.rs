@@ -89,21 +89,7 @@ fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
 }
 
 fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Regex)>> {
-    let items = match &node.kind {
-        Kind::Seq(items) => items.as_slice(),
-        Kind::Null => &[],
-        other => {
-            ctx.error(
-                node.pos,
-                format!(
-                    "`summary.custom_masks` must be a list, found {}",
-                    other.describe()
-                ),
-                None,
-            );
-            return None;
-        }
-    };
+    let items = ctx.list(node, "summary.custom_masks")?;
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {

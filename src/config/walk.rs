@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::Diagnostic;
 use super::diag::{self, backticked, suggestion_help};
 use super::expand::{ExpandError, expand};
+use super::units;
 use super::yaml::{Kind, Node, Pos};
 
 /// Looks an environment variable up.
@@ -23,7 +24,8 @@ pub(crate) struct Ctx<'e> {
     pub(crate) warnings: Vec<Diagnostic>,
     file: PathBuf,
     text: String,
-    env: Env<'e>,
+    /// `None`: `${VAR}` is text, not a reference (rule test files, whose lines are log text).
+    env: Option<Env<'e>>,
     prefix: Option<String>,
 }
 
@@ -54,7 +56,8 @@ impl<'a> Map<'a> {
 
 impl<'e> Ctx<'e> {
     /// A context reading `file` (its display path) whose text is `text`.
-    pub(crate) fn new(file: PathBuf, text: String, env: Env<'e>) -> Ctx<'e> {
+    /// `env: None` reads `${VAR}` as it is written.
+    pub(crate) fn new(file: PathBuf, text: String, env: Option<Env<'e>>) -> Ctx<'e> {
         Ctx {
             diagnostics: Vec::new(),
             warnings: Vec::new(),
@@ -70,6 +73,11 @@ impl<'e> Ctx<'e> {
         let file = std::mem::replace(&mut self.file, file);
         let text = std::mem::replace(&mut self.text, text);
         (file, text)
+    }
+
+    /// The text of the current file.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 
     /// The display path of the current file.
@@ -97,9 +105,19 @@ impl<'e> Ctx<'e> {
 
     /// Records a problem at `pos` with a snippet of the source.
     pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
-        let message = self.message(message);
-        let position = pos.line_col();
         let len = pos.bytes.map_or(1, |(_, len)| len);
+        self.error_at(pos.line_col(), len, message, help);
+    }
+
+    /// Records a problem at a `(line, column)`, with a snippet underlining `len` bytes there.
+    pub(crate) fn error_at(
+        &mut self,
+        position: Option<(usize, usize)>,
+        len: usize,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let message = self.message(message);
         let snippet = position
             .filter(|(line, _)| !diag::belongs_to_secret(&self.text, *line))
             .and_then(|(line, col)| diag::snippet(&self.text, line, col, len));
@@ -309,7 +327,10 @@ impl<'e> Ctx<'e> {
     }
 
     fn expand(&mut self, pos: Pos, raw: &str, what: &str, secret: bool) -> Option<String> {
-        match expand(raw, self.env) {
+        let Some(env) = self.env else {
+            return Some(raw.to_owned());
+        };
+        match expand(raw, env) {
             Ok(value) => Some(value),
             Err(err) => {
                 let (message, help) = match err {
@@ -396,7 +417,7 @@ impl<'e> Ctx<'e> {
     pub(crate) fn integer(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
         let value = match &node.kind {
             Kind::Int(i) => *i,
-            Kind::Str(raw) if raw.contains("${") => {
+            Kind::Str(raw) if raw.contains("${") && self.env.is_some() => {
                 let text = self.expand(node.pos, raw, what, false)?;
                 match text.trim().parse::<i128>() {
                     Ok(i) => i,
@@ -453,30 +474,32 @@ impl<'e> Ctx<'e> {
                 );
                 return None;
             }
-            Kind::Str(raw) => match parse_byte_size(&self.expand(node.pos, raw, what, false)?) {
-                Some(v) if (min..=max).contains(&v) => v,
-                Some(v) => {
-                    self.error(
-                        node.pos,
-                        format!("`{what}` must be between {min} and {max} bytes, found {v}"),
-                        None,
-                    );
-                    return None;
+            Kind::Str(raw) => {
+                match units::parse_byte_size(&self.expand(node.pos, raw, what, false)?) {
+                    Some(v) if (min..=max).contains(&v) => v,
+                    Some(v) => {
+                        self.error(
+                            node.pos,
+                            format!("`{what}` must be between {min} and {max} bytes, found {v}"),
+                            None,
+                        );
+                        return None;
+                    }
+                    None => {
+                        let text = self.expand(node.pos, raw, what, false)?;
+                        let from = origin_note(raw, &text);
+                        self.error(
+                            node.pos,
+                            format!("`{what}` is not a byte size: `{text}`{from}"),
+                            Some(
+                                "write a number of bytes, or use a unit: `64KiB`, `1MiB`, `500KB`"
+                                    .into(),
+                            ),
+                        );
+                        return None;
+                    }
                 }
-                None => {
-                    let text = self.expand(node.pos, raw, what, false)?;
-                    let from = origin_note(raw, &text);
-                    self.error(
-                        node.pos,
-                        format!("`{what}` is not a byte size: `{text}`{from}"),
-                        Some(
-                            "write a number of bytes, or use a unit: `64KiB`, `1MiB`, `500KB`"
-                                .into(),
-                        ),
-                    );
-                    return None;
-                }
-            },
+            }
             other => {
                 self.error(
                     node.pos,
@@ -494,7 +517,21 @@ impl<'e> Ctx<'e> {
 
     /// Reads a human duration (`500ms`, `30s`, `5m`) that is greater than zero.
     pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
-        let text = match &node.kind {
+        let d = self.duration_or_zero(node, what)?;
+        if d.is_zero() {
+            self.error(
+                node.pos,
+                format!("`{what}` must be greater than zero"),
+                None,
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    /// Reads a human duration (`0s`, `500ms`, `1h30m`); zero is allowed.
+    pub(crate) fn duration_or_zero(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let raw = match &node.kind {
             Kind::Str(s) => s.clone(),
             Kind::Int(i) => {
                 self.error(
@@ -518,17 +555,8 @@ impl<'e> Ctx<'e> {
                 return None;
             }
         };
-        let raw = text;
         let text = self.expand(node.pos, &raw, what, false)?;
-        match humantime::parse_duration(text.trim()) {
-            Ok(d) if d.is_zero() => {
-                self.error(
-                    node.pos,
-                    format!("`{what}` must be greater than zero"),
-                    None,
-                );
-                None
-            }
+        match units::parse_duration(text.trim()) {
             Ok(d) => Some(d),
             Err(err) => {
                 let from = origin_note(&raw, &text);
@@ -541,6 +569,22 @@ impl<'e> Ctx<'e> {
                     node.pos,
                     format!("`{what}` is not a valid duration: {value}{err}"),
                     Some("write a number and a unit, like `500ms`, `30s`, `5m` or `1h`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The items of a list; nothing (null) is an empty list.
+    pub(crate) fn list<'a>(&mut self, node: &'a Node, what: &str) -> Option<&'a [Node]> {
+        match &node.kind {
+            Kind::Seq(items) => Some(items),
+            Kind::Null => Some(&[]),
+            other => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` must be a list, found {}", other.describe()),
+                    None,
                 );
                 None
             }
@@ -567,6 +611,15 @@ impl<'e> Ctx<'e> {
             diag::suggest(&value, choices).map(|best| format!("did you mean `{best}`?")),
         );
         None
+    }
+}
+
+/// ` (from `${W}`)` when the value came through a variable, so the message names it.
+fn origin_note(raw: &str, expanded: &str) -> String {
+    if raw.contains("${") && raw != expanded {
+        format!(" (from `{}`)", raw.trim())
+    } else {
+        String::new()
     }
 }
 
@@ -622,52 +675,5 @@ pub(crate) mod recording {
             }
         }
         out
-    }
-}
-
-/// Parses `19000`, `64KiB`, `1 MiB`, `500KB`, `2MB`, `1GiB`.
-/// ` (from `${W}`)` when the value came through a variable, so the message names it.
-fn origin_note(raw: &str, expanded: &str) -> String {
-    if raw.contains("${") && raw != expanded {
-        format!(" (from `{}`)", raw.trim())
-    } else {
-        String::new()
-    }
-}
-
-fn parse_byte_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" | "k" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "TiB" | "T" => 1 << 40,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        _ => return None,
-    };
-    number.checked_mul(factor)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes() {
-        assert_eq!(parse_byte_size("19000"), Some(19_000));
-        assert_eq!(parse_byte_size("64KiB"), Some(65_536));
-        assert_eq!(parse_byte_size("1 MiB"), Some(1 << 20));
-        assert_eq!(parse_byte_size("500KB"), Some(500_000));
-        assert_eq!(parse_byte_size("12 parsecs"), None);
-        assert_eq!(parse_byte_size("99999999999999999999GiB"), None);
     }
 }

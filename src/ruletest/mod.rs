@@ -16,8 +16,6 @@ pub mod compare;
 pub mod format;
 pub mod runner;
 
-use std::path::Path;
-
 use crate::config::{Config, LoadError};
 
 pub use compare::Mismatch;
@@ -32,27 +30,7 @@ pub struct CaseResult {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// Reads and parses a test file.
-///
-/// # Errors
-///
-/// The file cannot be read, or every problem in it.
-pub fn load(path: &Path) -> Result<TestFile, LoadError> {
-    let text = fs_err::read_to_string(path).map_err(|err| LoadError {
-        diagnostics: vec![format::diagnostic(
-            path,
-            None,
-            (None, 0),
-            format!(
-                "failed to read test file `{}`: {}",
-                path.display(),
-                io_reason(&err)
-            ),
-            None,
-        )],
-    })?;
-    format::parse(path, &text).map_err(|diagnostics| LoadError { diagnostics })
-}
+pub use format::load;
 
 /// Checks a test file against its configuration, then runs every case.
 ///
@@ -72,15 +50,6 @@ pub fn run_file(file: &TestFile, config: &Config) -> Result<Vec<CaseResult>, Loa
             }
         })
         .collect())
-}
-
-/// The OS's reason without the path (the diagnostic already names the file).
-fn io_reason(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => std::error::Error::source(err).map_or_else(|| err.to_string(), |s| s.to_string()),
-    }
 }
 
 #[cfg(test)]

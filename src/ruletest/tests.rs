@@ -328,7 +328,10 @@ cases:
   - name: typo
     input:
       - {at: 0s, sorce: java, line: x}
-"#), @"tests/t.yaml:6:18: unknown field `sorce`, expected one of at, every, repeat, source, file, line, lines");
+"#), @r#"
+        tests/t.yaml:4:11: case `typo` expects nothing (add `expect:`, `expect_no_alerts: true` or `windows:`)
+        tests/t.yaml:6:18: unknown key `sorce` in `cases[0].input[0]` (did you mean `source`?)
+    "#);
 }
 
 #[test]
@@ -349,10 +352,10 @@ cases:
         fires: [{rule: java-oom, count: 1}]
 "#), @r#"
         tests/t.yaml:3:8: invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y (write an RFC 3339 time like `2026-11-28T10:00:00+08:00`)
-        tests/t.yaml:7:14: invalid duration `soon` in `at`: expected number at 0 (write a duration like `0s`, `1500ms`, `2m` or `1h 30m`)
+        tests/t.yaml:7:14: `cases[0].input[0].at` is not a valid duration: expected number at 0 (write a number and a unit, like `500ms`, `30s`, `5m` or `1h`)
         tests/t.yaml:8:25: `every` without `repeat` (add `repeat: N`, the number of times the line is written)
         tests/t.yaml:9:9: input has neither `line` nor `lines` (add `line: "..."` or `lines: ["...", "..."]`)
-        tests/t.yaml:10:37: `repeat` must be between 1 and 1000000
+        tests/t.yaml:10:37: `cases[0].input[3].repeat` must be between 1 and 1000000, found 0
         tests/t.yaml:11:14: input times must stay within 10 years of `start`
         tests/t.yaml:13:17: windows are numbered from 1
     "#);
@@ -465,4 +468,25 @@ cases:
         out.contains("- message shows \"OrderService.load\" on a line"),
         "{out}"
     );
+}
+
+#[test]
+fn shape_errors_are_all_reported_in_one_round() {
+    // Two shape errors in one case (an unknown key, a list where a name belongs) and one in
+    // the next (a string where a number belongs): none stops the reading of the others.
+    insta::assert_snapshot!(malformed(r#"
+config: x.yaml
+cases:
+  - name: first
+    input:
+      - {at: 0s, source: java, line: x, colour: red}
+    expect:
+      - {window: 1, fires: [{rule: [java-oom], count: 1}]}
+  - name: second
+    windows: many
+"#), @r#"
+        tests/t.yaml:6:41: unknown key `colour` in `cases[0].input[0]` (expected one of: `at`, `every`, `repeat`, `source`, `file`, `line`, `lines`)
+        tests/t.yaml:8:36: `cases[0].expect[0].fires[0].rule` must be a string, found a list
+        tests/t.yaml:10:14: `cases[1].windows` must be an integer, found a string
+    "#);
 }

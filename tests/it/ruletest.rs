@@ -78,11 +78,21 @@ fn unknown_keys_are_reported_with_file_line_and_column() {
         --- stdout
         0 passed, 0 failed
         --- stderr
-        error: unknown field `fire`, expected one of window, fires, not_firing, contains, not_contains, title_contains, shows, new, ongoing, resolved, sent
+        error: invalid `start` time `2026-11-28 10:00`: failed to find offset component, which is required for parsing a timestamp
+         --> malformed.yaml:2:8
+          |
+        2 | start: 2026-11-28 10:00
+          |        ^^^^^^^^^^^^^^^^
+          = help: write an RFC 3339 time like `2026-11-28T10:00:00+08:00`
+
+        error: unknown key `fire` in `cases[0].expect[0]`
          --> malformed.yaml:9:9
           |
         9 |         fire: [{rule: java-oom, count: 1}]
           |         ^^^^
+          = help: did you mean `fires`?
+
+        error: found 2 problems
     "#);
 }
 
@@ -100,12 +110,12 @@ fn bad_values_are_all_reported() {
           |        ^^^^^^^^^^^^^^^^
           = help: write an RFC 3339 time like `2026-11-28T10:00:00+08:00`
 
-        error: invalid duration `5` in `at`: time unit needed, for example 5sec or 5ms
+        error: `cases[0].input[0].at` needs a unit: `5` is ambiguous
          --> bad-values.yaml:6:14
           |
         6 |       - {at: 5, source: app, line: x}
           |              ^
-          = help: write a duration like `0s`, `1500ms`, `2m` or `1h 30m`
+          = help: write `5s` for seconds, `5ms` for milliseconds, `5m` for minutes
 
         error: `every` without `repeat`
          --> bad-values.yaml:7:25

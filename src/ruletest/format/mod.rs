@@ -1,21 +1,20 @@
 //! The test file format: YAML shapes (`raw`), parsed into validated [`TestFile`]s.
 //!
 //! Parsing happens in two steps so that every problem gets a `file:line:column`:
-//! [`parse`] checks the shape of the file alone (unknown keys, durations, times, which fields go
-//! together), and [`resolve`](fn@resolve) checks it against the loaded configuration (rule
-//! names, source names, `group` keys). Both return every problem they find, except that a
-//! shape error serde reports (an unknown key, a list where a string belongs) ends parsing there.
+//! [`parse`] checks the shape of the file alone (unknown keys, types, durations, times, which
+//! fields go together) with the readers the configuration uses (`read`), and
+//! [`resolve`](fn@resolve) checks it against the loaded configuration (rule names, source
+//! names, `group` keys). Both return every problem they find.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_saphyr::Spanned;
 
-use crate::config::{Diagnostic, Snippet};
+use crate::config::{self, Diagnostic, LoadError};
 use crate::rules::Severity;
 
-mod raw;
+mod read;
 mod resolve;
 
 pub use resolve::resolve;
@@ -159,316 +158,19 @@ pub struct Named {
 ///
 /// Every problem found, each with a position when there is one.
 pub fn parse(path: &Path, text: &str) -> Result<TestFile, Vec<Diagnostic>> {
-    let mut problems = Problems {
-        file: path,
-        text,
-        diagnostics: Vec::new(),
-    };
-    let raw: raw::File = match serde_saphyr::from_str(text) {
-        Ok(raw) => raw,
-        Err(err) => {
-            problems.yaml_error(&err);
-            return Err(problems.diagnostics);
-        }
-    };
-    let start = match &raw.start {
-        None => DEFAULT_START
-            .parse()
-            .expect("the default start is a valid timestamp"),
-        Some(start) => start.value.parse().unwrap_or_else(|err| {
-            problems.push(
-                &start.referenced,
-                format!("invalid `start` time `{}`: {err}", start.value),
-                Some("write an RFC 3339 time like `2026-11-28T10:00:00+08:00`"),
-            );
-            Timestamp::UNIX_EPOCH
-        }),
-    };
-    let base = path.parent().unwrap_or(Path::new(""));
-    if raw.cases.is_empty() {
-        problems.push_at(None, 1, "the file has no `cases`".into(), None);
-    }
-    let cases = raw
-        .cases
-        .into_iter()
-        .map(|case| parse_case(case, &mut problems))
-        .collect();
-    if !problems.diagnostics.is_empty() {
-        return Err(problems.diagnostics);
-    }
-    Ok(TestFile {
-        path: path.to_owned(),
-        text: text.to_owned(),
-        config: base.join(&raw.config.value),
-        config_position: position(&raw.config.referenced),
-        start,
-        cases,
+    config::parse_document(path, text.to_owned(), None, |ctx, root, _| {
+        read::file(ctx, root)
     })
+    .map_err(|err| err.diagnostics)
 }
 
-/// Collects the diagnostics of one file.
-struct Problems<'a> {
-    file: &'a Path,
-    text: &'a str,
-    diagnostics: Vec<Diagnostic>,
-}
-
-impl Problems<'_> {
-    fn push(&mut self, at: &serde_saphyr::Location, message: String, help: Option<&str>) {
-        let len = at.span().byte_len().map_or(1, |len| len as usize);
-        self.push_at(position(at), len, message, help);
-    }
-
-    /// Records a problem at `position`, underlining `len` characters there.
-    fn push_at(&mut self, position: Position, len: usize, message: String, help: Option<&str>) {
-        self.diagnostics.push(diagnostic(
-            self.file,
-            Some(self.text),
-            (position, len),
-            message,
-            help.map(str::to_owned),
-        ));
-    }
-
-    /// A YAML syntax or shape error: the crate's message without its own location suffix or
-    /// snippet, and the location as a position.
-    // TODO(ruletest): share the config module's wording of YAML errors once it is on main.
-    fn yaml_error(&mut self, err: &serde_saphyr::Error) {
-        use serde_saphyr::MessageFormatter;
-        let message = serde_saphyr::DefaultMessageFormatter
-            .format_message(err.without_snippet())
-            .into_owned();
-        match err.location() {
-            Some(at) => self.push(&at, message, None),
-            None => self.push_at(None, 1, message, None),
-        }
-    }
-
-    fn duration(&mut self, value: &Spanned<String>, key: &str) -> Duration {
-        humantime::parse_duration(&value.value).unwrap_or_else(|err| {
-            self.push(
-                &value.referenced,
-                format!("invalid duration `{}` in `{key}`: {err}", value.value),
-                Some("write a duration like `0s`, `1500ms`, `2m` or `1h 30m`"),
-            );
-            Duration::ZERO
-        })
-    }
-}
-
-fn parse_case(raw: raw::Case, problems: &mut Problems<'_>) -> Case {
-    let input = raw
-        .input
-        .into_iter()
-        .map(|input| parse_input(input, problems))
-        .collect();
-    let expect: Vec<WindowExpect> = raw
-        .expect
-        .into_iter()
-        .map(|expect| parse_expect(expect, problems))
-        .collect();
-    let at = &raw.name.referenced;
-    if raw.expect_no_alerts && !expect.is_empty() {
-        problems.push(
-            at,
-            format!(
-                "case `{}` has both `expect` and `expect_no_alerts: true`",
-                raw.name.value
-            ),
-            Some("keep one: `expect_no_alerts` already means no rule fires in any window"),
-        );
-    }
-    if !raw.expect_no_alerts && expect.is_empty() && raw.windows.is_none() {
-        problems.push(
-            at,
-            format!("case `{}` expects nothing", raw.name.value),
-            Some("add `expect:`, `expect_no_alerts: true` or `windows:`"),
-        );
-    }
-    Case {
-        name: raw.name.value,
-        position: position(at),
-        input,
-        expect,
-        expect_no_alerts: raw.expect_no_alerts,
-        windows: raw.windows,
-    }
-}
-
-fn parse_input(raw: Spanned<raw::Input>, problems: &mut Problems<'_>) -> Input {
-    let at = &raw.referenced;
-    let raw = raw.value;
-    let lines = match (raw.line, raw.lines) {
-        (Some(line), None) => vec![line],
-        (None, Some(lines)) if !lines.is_empty() => lines,
-        (None, Some(_)) => {
-            problems.push(at, "`lines` is empty".into(), None);
-            Vec::new()
-        }
-        (Some(_), Some(_)) => {
-            problems.push(
-                at,
-                "input has both `line` and `lines`".into(),
-                Some("use `line` for one line, `lines` for several"),
-            );
-            Vec::new()
-        }
-        (None, None) => {
-            problems.push(
-                at,
-                "input has neither `line` nor `lines`".into(),
-                Some("add `line: \"...\"` or `lines: [\"...\", \"...\"]`"),
-            );
-            Vec::new()
-        }
-    };
-    let every = match &raw.every {
-        Some(every) => problems.duration(every, "every"),
-        None => Duration::ZERO,
-    };
-    let repeat = match (&raw.every, raw.repeat) {
-        (Some(every), None) => {
-            problems.push(
-                &every.referenced,
-                "`every` without `repeat`".into(),
-                Some("add `repeat: N`, the number of times the line is written"),
-            );
-            1
-        }
-        (_, Some(repeat)) if repeat.value == 0 || repeat.value > MAX_REPEAT => {
-            problems.push(
-                &repeat.referenced,
-                format!("`repeat` must be between 1 and {MAX_REPEAT}"),
-                None,
-            );
-            1
-        }
-        (_, Some(repeat)) => repeat.value,
-        (None, None) => 1,
-    };
-    let first = problems.duration(&raw.at, "at");
-    let last = every
-        .checked_mul(repeat.saturating_sub(1))
-        .and_then(|span| span.checked_add(first));
-    if last.is_none_or(|last| last > MAX_OFFSET) {
-        problems.push(
-            &raw.at.referenced,
-            "input times must stay within 10 years of `start`".into(),
-            None,
-        );
-    }
-    Input {
-        at: first,
-        every,
-        repeat,
-        source: raw.source.map(named),
-        position: position(at),
-        file: raw.file,
-        lines,
-    }
-}
-
-fn parse_expect(raw: Spanned<raw::Expect>, problems: &mut Problems<'_>) -> WindowExpect {
-    let at = &raw.referenced;
-    let raw = raw.value;
-    if raw.window.value == 0 {
-        problems.push(
-            &raw.window.referenced,
-            "windows are numbered from 1".into(),
-            None,
-        );
-    }
-    let fires = raw
-        .fires
-        .into_iter()
-        .map(|fire| Fire {
-            rule: named(fire.rule),
-            count: fire.count,
-            group: fire.group.into_iter().collect(),
-            severity: fire.severity,
-        })
-        .collect();
-    let expect = WindowExpect {
-        window: raw.window.value,
-        position: position(at),
-        fires,
-        not_firing: raw.not_firing.into_iter().map(named).collect(),
-        contains: raw.contains,
-        not_contains: raw.not_contains,
-        title_contains: raw.title_contains,
-        shows: raw.shows,
-        incidents: IncidentExpect {
-            new: raw.new.map(|names| names.into_iter().map(named).collect()),
-            ongoing: raw
-                .ongoing
-                .map(|names| names.into_iter().map(named).collect()),
-            resolved: raw
-                .resolved
-                .map(|names| names.into_iter().map(named).collect()),
-            sent: raw.sent,
-        },
-    };
-    for fire in &expect.fires {
-        if expect.not_firing.iter().any(|n| n.name == fire.rule.name) {
-            problems.push_at(
-                fire.rule.position,
-                fire.rule.name.len(),
-                format!(
-                    "rule `{}` is both in `fires` and `not_firing`",
-                    fire.rule.name
-                ),
-                None,
-            );
-        }
-    }
-    expect
-}
-
-fn named(value: Spanned<String>) -> Named {
-    Named {
-        position: position(&value.referenced),
-        name: value.value,
-    }
-}
-
-fn position(location: &serde_saphyr::Location) -> Position {
-    let (line, column) = (location.line(), location.column());
-    (line > 0).then_some((line as usize, column as usize))
-}
-
-/// A diagnostic of a test file; with its `text`, the line at `position` is kept to be shown
-/// under the message, `len` characters underlined.
-pub(crate) fn diagnostic(
-    file: &Path,
-    text: Option<&str>,
-    (position, len): (Position, usize),
-    message: String,
-    help: Option<String>,
-) -> Diagnostic {
-    let snippet = match (text, position) {
-        (Some(text), Some((line, column))) => snippet(text, line, column, len),
-        _ => None,
-    };
-    Diagnostic {
-        file: file.to_owned(),
-        position,
-        message,
-        help,
-        snippet,
-    }
-}
-
-/// The line at `line` and how many characters from `column` to underline (at most to the end
-/// of the line, at least 1).
-// TODO(ruletest): use `config`'s own snippet helper if it becomes `pub(crate)`.
-fn snippet(text: &str, line: usize, column: usize, len: usize) -> Option<Snippet> {
-    let source = text.lines().nth(line.checked_sub(1)?)?;
-    let rest = source
-        .chars()
-        .count()
-        .saturating_sub(column.saturating_sub(1));
-    Some(Snippet {
-        line: source.to_owned(),
-        underline: len.min(rest).max(1),
+/// Reads and parses the test file at `path`.
+///
+/// # Errors
+///
+/// The file cannot be read, or every problem in it.
+pub fn load(path: &Path) -> Result<TestFile, LoadError> {
+    config::load_document(path, "failed to read test file", None, |ctx, root, _| {
+        read::file(ctx, root)
     })
 }

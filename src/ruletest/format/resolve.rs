@@ -1,8 +1,9 @@
 //! Checking a parsed test file against the configuration it tests: every rule, source and
 //! `group` name it uses must exist there.
 
+use crate::config::walk::Ctx;
 use crate::config::{Config, Diagnostic};
-use crate::ruletest::format::{Named, Problems, TestFile};
+use crate::ruletest::format::{Named, TestFile};
 
 /// Checks a parsed file against the configuration it tests: rule and source names exist and
 /// `group` keys are `group_by` names of their rule.
@@ -11,13 +12,9 @@ use crate::ruletest::format::{Named, Problems, TestFile};
 ///
 /// Every problem found.
 pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> {
-    let mut problems = Problems {
-        file: &file.path,
-        text: &file.text,
-        diagnostics: Vec::new(),
-    };
+    let mut ctx = Ctx::new(file.path.clone(), file.text.clone(), None);
     let mut push = |named: &Named, message: String, help: String| {
-        problems.push_at(named.position, named.name.len(), message, Some(&help));
+        ctx.error_at(named.position, named.name.len(), message, Some(help));
     };
     let source_names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let rule_names: Vec<&str> = config
@@ -83,21 +80,16 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
             }
         }
     }
-    if problems.diagnostics.is_empty() {
+    if ctx.diagnostics.is_empty() {
         Ok(())
     } else {
-        Err(problems.diagnostics)
+        Err(ctx.diagnostics)
     }
 }
 
 fn did_you_mean(name: &str, known: &[&str]) -> String {
-    let closest = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match closest {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+    match crate::config::suggest(name, known) {
+        Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => "the config defines none".into(),
         None => format!("known: {}", known.join(", ")),
     }
