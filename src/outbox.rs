@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,8 @@ pub struct Entry<P = Summary> {
     pub seq: u64,
     /// What is to be delivered.
     pub payload: P,
+    /// When it was queued (its file's time after a restart; a merged entry keeps the older).
+    pub queued_at: SystemTime,
 }
 
 /// The durable queue. Owned by one task (the delivery task); not shared.
@@ -154,7 +157,16 @@ impl<P: Payload> Outbox<P> {
         };
         for seq in seqs {
             match outbox.read_entry(seq) {
-                Ok(payload) => outbox.entries.push_back(Entry { seq, payload }),
+                Ok(payload) => {
+                    let queued_at = fs_err::metadata(outbox.entry_path(seq))
+                        .and_then(|m| m.modified())
+                        .unwrap_or_else(|_| SystemTime::now());
+                    outbox.entries.push_back(Entry {
+                        seq,
+                        payload,
+                        queued_at,
+                    });
+                }
                 Err(reason) => outbox.set_aside_corrupt(seq, &reason),
             }
         }
@@ -179,7 +191,11 @@ impl<P: Payload> Outbox<P> {
         let seq = self.next_seq;
         self.write_entry(seq, &payload)?;
         self.next_seq += 1;
-        self.entries.push_back(Entry { seq, payload });
+        self.entries.push_back(Entry {
+            seq,
+            payload,
+            queued_at: SystemTime::now(),
+        });
         Ok(seq)
     }
 
@@ -191,6 +207,11 @@ impl<P: Payload> Outbox<P> {
     /// Number of queued entries.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// When the oldest queued entry was queued; `None` when nothing is queued.
+    pub fn oldest_queued_at(&self) -> Option<SystemTime> {
+        self.entries.iter().map(|e| e.queued_at).min()
     }
 
     /// Returns true if and only if nothing is queued.

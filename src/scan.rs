@@ -36,12 +36,34 @@ pub struct Hit {
 }
 
 /// Counters of a scan, beside the hits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanStats {
     /// Lines (or events) looked at.
     pub lines: u64,
-    /// Lines a rule matched but one of its `exclude` patterns removed.
+    /// Lines a rule matched but one of its `exclude` patterns removed (per rule: a line can
+    /// count for two rules).
     pub excluded: u64,
+    /// `excluded` per rule, sorted by rule (empty, unallocated, until an exclude fires).
+    pub excluded_by: Vec<(RuleId, u64)>,
+}
+
+impl ScanStats {
+    /// Counts `rule`'s exclude removing `n` lines.
+    fn exclude(&mut self, rule: RuleId, n: u64) {
+        self.excluded += n;
+        match self.excluded_by.binary_search_by_key(&rule, |(r, _)| *r) {
+            Ok(i) => self.excluded_by[i].1 += n,
+            Err(i) => self.excluded_by.insert(i, (rule, n)),
+        }
+    }
+
+    /// Adds the counters of another scan (a part or an event of the same chunk).
+    pub fn add(&mut self, other: &ScanStats) {
+        self.lines += other.lines;
+        for &(rule, n) in &other.excluded_by {
+            self.exclude(rule, n);
+        }
+    }
 }
 
 /// The rules that apply to one source, ready to scan its chunks.
@@ -108,7 +130,7 @@ impl Matcher {
         };
         let mut stats = ScanStats {
             lines: count_lines(chunk),
-            excluded: 0,
+            ..ScanStats::default()
         };
         let mut cursors = Cursors::default();
         let mut marks = fast.prefilter.marks();
@@ -173,7 +195,7 @@ impl Matcher {
             let rule = self.rules.get(id);
             match rule.verdict(bytes) {
                 Verdict::NoMatch => {}
-                Verdict::Excluded { .. } => stats.excluded += 1,
+                Verdict::Excluded { .. } => stats.exclude(id, 1),
                 Verdict::Match { pattern } => out.push(hit(rule, id, pattern, chunk, line.clone())),
             }
         }
@@ -228,7 +250,7 @@ impl Matcher {
             .iter()
             .any(|re| re.is_match(&chunk[line.clone()]))
         {
-            stats.excluded += 1;
+            stats.exclude(id, 1);
         } else {
             out.push(hit(rule, id, pattern, chunk, line));
         }
@@ -370,7 +392,8 @@ mod tests {
             stats,
             ScanStats {
                 lines: 3,
-                excluded: 1
+                excluded: 1,
+                excluded_by: vec![(RuleId(0), 1)],
             }
         );
         assert_eq!(hits.len(), 1);
@@ -622,8 +645,7 @@ mod tests {
                     for hit in &mut each[first..] {
                         hit.shift(event.start);
                     }
-                    each_stats.lines += stats.lines;
-                    each_stats.excluded += stats.excluded;
+                    each_stats.add(&stats);
                 }
                 prop_assert_eq!(batch, each);
                 prop_assert_eq!(batch_stats, each_stats);

@@ -226,8 +226,8 @@ impl<S: Store, F: Follow> Process<S, F> {
             .get(batch.source)
             .and_then(|s| s.timestamp.as_ref());
         self.aggregator
-            .observe_scan(now, &batch.data, &hits, stats, &path, timestamp);
-        self.count(&batch, &hits, stats);
+            .observe_scan(now, &batch.data, &hits, &stats, &path, timestamp);
+        self.count(&batch, &hits, &stats);
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
         }
@@ -247,7 +247,7 @@ impl<S: Store, F: Follow> Process<S, F> {
     }
 
     /// Feeds the batch's figures to the metrics: one update per rule, not per hit.
-    fn count(&self, batch: &Batch, hits: &[Hit], stats: ScanStats) {
+    fn count(&self, batch: &Batch, hits: &[Hit], stats: &ScanStats) {
         let metrics = metrics::get();
         if let Some(source) = self.config.sources.get(batch.source) {
             let bytes = batch.end.saturating_sub(batch.start);
@@ -259,6 +259,9 @@ impl<S: Store, F: Follow> Process<S, F> {
         }
         for (rule, count) in per_rule {
             metrics.rule_hits(&self.config.rules.get(rule).name, count);
+        }
+        for &(rule, lines) in &stats.excluded_by {
+            metrics.rule_excluded(&self.config.rules.get(rule).name, lines);
         }
     }
 

@@ -478,7 +478,13 @@ impl Observer<'_> {
                 hours.add(at.unwrap_or(self.now), hit.rule.index());
             }
         }
-        self.aggregator
-            .observe_scan(self.now, bytes, self.hits, stats, self.file, self.timestamp);
+        self.aggregator.observe_scan(
+            self.now,
+            bytes,
+            self.hits,
+            &stats,
+            self.file,
+            self.timestamp,
+        );
     }
 }

@@ -105,6 +105,7 @@ pub async fn run(
         robots: targets(&config, &options)?,
         dedupe: std::sync::Mutex::new(dedupe::Dedupe::new(config.dedupe_window)),
     }));
+    crate::metrics::get().config_reloaded(true);
     let stop_serving = controls.shutdown.clone();
     let server = tokio::spawn(server::serve(
         listener,
@@ -178,7 +179,7 @@ fn target(config: &RelayConfig, robot: &Robot, options: &RelayOptions) -> Result
         robot: robot.name.clone(),
         source,
     })?;
-    Ok(Target::Deliver(delivery.spawn()))
+    Ok(Target::Deliver(delivery.named(&robot.name).spawn()))
 }
 
 /// Reads the config again; when valid, applies it: the token, new robots started, removed
@@ -192,6 +193,7 @@ async fn reload(
     let next = match crate::config::load_relay(&current.path) {
         Ok(next) => next,
         Err(err) => {
+            crate::metrics::get().config_reloaded(false);
             tracing::error!(error = %err, "reload rejected: the config is invalid; keeping the running one");
             return current;
         }
@@ -236,6 +238,7 @@ async fn reload(
     }
     drain(old, Duration::ZERO).await;
     guard.token = config.bearer_token.clone();
+    crate::metrics::get().config_reloaded(true);
     tracing::info!(robots = guard.robots.len(), "config reloaded");
     config
 }

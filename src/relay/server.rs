@@ -7,7 +7,8 @@
 //!   logs these and does not retry, and they are the sender's to fix;
 //! - 503 when the outbox cannot be written: Alertmanager retries.
 //!
-//! `GET /-/healthy` and `GET /-/ready` answer 200 for probes.
+//! `GET /-/healthy` and `GET /-/ready` answer 200 for probes; `GET /metrics` is the registry
+//! ([`crate::metrics`]), every answer to a webhook call counted there by its result.
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub(super) async fn serve(
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/robots/{name}", post(receive))
+        .route_layer(axum::middleware::map_response(count))
+        .route("/metrics", get(metrics))
         .route("/-/healthy", get(ok))
         .route("/-/ready", get(ok))
         .layer(DefaultBodyLimit::max(max_request_bytes))
@@ -48,6 +51,21 @@ pub(super) async fn serve(
 
 async fn ok() -> &'static str {
     "ok\n"
+}
+
+/// Counts a webhook call by how it was answered (refusals by the body limit included).
+async fn count(response: Response) -> Response {
+    crate::metrics::get().relay_request(response.status().as_u16());
+    response
+}
+
+async fn metrics(headers: HeaderMap) -> Response {
+    let accepts_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("openmetrics")));
+    let (content_type, body) = crate::metrics::exposition(accepts_openmetrics);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn receive(
@@ -82,6 +100,7 @@ async fn receive(
             return answer(StatusCode::BAD_REQUEST, err.to_string());
         }
     };
+    crate::metrics::get().relay_alerts(&name, notification.total_alerts());
     tracing::debug!(
         robot = %name,
         group = %notification.group_key,

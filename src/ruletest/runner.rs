@@ -347,7 +347,7 @@ impl<'a> Run<'a> {
         };
         let timestamp = self.config.sources[source].timestamp.as_ref();
         self.aggregator
-            .observe_scan(now, record, &self.hits, stats, file, timestamp);
+            .observe_scan(now, record, &self.hits, &stats, file, timestamp);
     }
 }
 

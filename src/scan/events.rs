@@ -30,15 +30,14 @@ impl Matcher {
                 for hit in &mut out[first..] {
                     hit.shift(event.start);
                 }
-                total.lines += stats.lines;
-                total.excluded += stats.excluded;
+                total.add(&stats);
             }
             return total;
         };
         let prefilter = &fast.records;
         let mut stats = ScanStats {
             lines: events.len() as u64,
-            excluded: 0,
+            ..ScanStats::default()
         };
         let mut marks = prefilter.marks();
         let mut cursors = Cursors::default();

@@ -54,8 +54,7 @@ impl Matcher {
         let mut total = ScanStats::default();
         for (hits, stats) in scanned {
             out.extend(hits);
-            total.lines += stats.lines;
-            total.excluded += stats.excluded;
+            total.add(&stats);
         }
         total
     }

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{self, MIN_BODY_BYTES};
-use crate::metrics::PostResult;
+use crate::metrics::{DeliveryGauges, PostResult};
 use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
@@ -79,6 +79,9 @@ impl Settings {
 /// The state of the delivery task.
 #[derive(Debug)]
 pub(crate) struct Worker<P> {
+    /// The robot's name in the metrics (`dingtalk` for the agent's).
+    pub(crate) robot: String,
+    gauges: Arc<DeliveryGauges>,
     settings: Settings,
     outbox: Arc<Mutex<Outbox<P>>>,
     send_times: SendTimes,
@@ -119,6 +122,8 @@ impl<P: Payload> Worker<P> {
     pub(crate) fn new(settings: Settings, outbox: Outbox<P>, send_times: SendTimes) -> Worker<P> {
         let earlier = earlier_posts(&send_times.load());
         Worker {
+            robot: "dingtalk".into(),
+            gauges: Arc::default(),
             budget: RateBudget::new(settings.max_per_minute, earlier),
             settings,
             outbox: Arc::new(Mutex::new(outbox)),
@@ -142,7 +147,9 @@ impl<P: Payload> Worker<P> {
                 "delivering what the outbox holds from before"
             );
         }
+        crate::metrics::get().delivery_started(&self.robot, self.gauges.clone());
         loop {
+            self.publish();
             let pending = self.pending();
             if self.abandoned || (self.deadline.is_some() && pending == 0) {
                 break;
@@ -161,6 +168,7 @@ impl<P: Payload> Worker<P> {
                 () = sleep_until(ready_at) => self.attempt(&mut commands).await,
             }
         }
+        crate::metrics::get().delivery_stopped(&self.robot, &self.gauges);
         let pending = self.pending();
         if pending > 0 && !self.abandoned {
             tracing::warn!(
@@ -168,6 +176,18 @@ impl<P: Payload> Worker<P> {
                 "not delivered before shutdown: kept in the outbox for the next start"
             );
         }
+    }
+
+    /// Shows the outbox and the budget to the metrics.
+    fn publish(&mut self) {
+        let (entries, oldest) = {
+            let outbox = self.lock_outbox();
+            (outbox.len(), outbox.oldest_queued_at())
+        };
+        self.gauges.outbox(entries, oldest);
+        let now = Instant::now();
+        let frees_at = self.budget.recent(now).map(|at| (at + WINDOW).into_std());
+        self.gauges.budget(self.settings.max_per_minute, frees_at);
     }
 
     async fn handle(&mut self, command: Option<Command<P>>) {
@@ -183,6 +203,7 @@ impl<P: Payload> Worker<P> {
                 }
                 // The caller may have given up waiting; the payload is queued all the same.
                 drop(reply.send(queued));
+                self.publish();
             }
             Some(Command::Reconfigure(settings, reply)) => {
                 self.reconfigure(*settings);
@@ -341,7 +362,8 @@ impl<P: Payload> Worker<P> {
     async fn on_answer(&mut self, answer: Answer, mut message: Message<P>, sent: Sent) {
         let now = Instant::now();
         let is_unknown = sent.outcome == Outcome::Unknown;
-        crate::metrics::get().post_answered(PostResult::of(&answer, is_unknown), sent.latency);
+        let result = PostResult::of(&answer, is_unknown);
+        crate::metrics::get().post_answered(&self.robot, result, sent.latency);
         if is_unknown {
             message.unsure = true;
         }

@@ -123,6 +123,13 @@ impl<P: Payload> Delivery<P> {
         })
     }
 
+    /// Names the robot in the metrics (the relay's robots; the agent's is `dingtalk`).
+    #[must_use]
+    pub fn named(mut self, robot: &str) -> Self {
+        robot.clone_into(&mut self.worker.robot);
+        self
+    }
+
     /// Starts the delivery task. It first delivers what the outbox already holds.
     pub fn spawn(self) -> DeliveryHandle<P> {
         let (commands, receiver) = mpsc::channel(16);

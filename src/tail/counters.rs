@@ -4,9 +4,10 @@
 //! The gauge is changed by [`Descriptor`] alone, when one is made and when one is dropped, so
 //! it is the number of open descriptors of followed files by construction.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// An open descriptor of a followed file, counted in the open-files gauge while it lives.
 #[derive(Debug)]
@@ -55,6 +56,31 @@ pub struct Counters {
     /// Only [`Descriptor`] changes it.
     open_files: AtomicU64,
     open_files_peak: AtomicU64,
+    /// Per configured source, by name (the metrics' `source` label: bounded by the config).
+    sources: Mutex<BTreeMap<String, SourceStats>>,
+}
+
+/// What the tailer reports per source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Files followed now (active, or rotated and still being drained).
+    pub files: u64,
+    /// Bytes not committed yet: the sum of each followed file's size minus its committed offset.
+    pub lag_bytes: u64,
+    /// Rotations and deletions detected.
+    pub rotations: u64,
+    /// Truncations detected.
+    pub truncations: u64,
+    /// Opens (other than of a vanished file) and reads that failed.
+    pub read_errors: u64,
+}
+
+/// Something the tailer counts per source.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SourceEvent {
+    Rotation,
+    Truncation,
+    ReadError,
 }
 
 /// A snapshot of [`Counters`].
@@ -104,6 +130,45 @@ impl Counters {
     /// Descriptors open now.
     pub(crate) fn open_files(&self) -> usize {
         self.open_files.load(Ordering::Relaxed) as usize
+    }
+
+    /// Counts `event` for `source` (rotations and truncations in the totals too).
+    pub(crate) fn source_event(&self, source: &str, event: SourceEvent) {
+        match event {
+            SourceEvent::Rotation => self.add(&self.rotations, 1),
+            SourceEvent::Truncation => self.add(&self.truncations, 1),
+            SourceEvent::ReadError => {}
+        }
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = sources.entry(source.to_owned()).or_default();
+        let counter = match event {
+            SourceEvent::Rotation => &mut stats.rotations,
+            SourceEvent::Truncation => &mut stats.truncations,
+            SourceEvent::ReadError => &mut stats.read_errors,
+        };
+        *counter += 1;
+    }
+
+    /// Sets the gauges of every configured source, `(name, files, lag_bytes)`; sources no
+    /// longer configured are forgotten.
+    pub(crate) fn publish_sources(&self, now: impl IntoIterator<Item = (String, u64, u64)>) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = BTreeMap::new();
+        for (name, files, lag_bytes) in now {
+            let mut stats = sources.remove(&name).unwrap_or_default();
+            stats.files = files;
+            stats.lag_bytes = lag_bytes;
+            kept.insert(name, stats);
+        }
+        *sources = kept;
+    }
+
+    /// Per source, by name.
+    pub fn sources(&self) -> BTreeMap<String, SourceStats> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A snapshot.

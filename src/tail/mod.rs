@@ -44,7 +44,7 @@ use tracing::{error, info, warn};
 use crate::config::{Source, TailOptions};
 use crate::logging::error_chain;
 pub use batch::{Batch, Cut, FileId, FileKey, FileRef};
-pub use counters::{Counters, Stats};
+pub use counters::{Counters, SourceStats, Stats};
 pub use tailer::{Downstream, Poll, Tailer};
 
 /// Errors of the tailer.
@@ -190,6 +190,8 @@ pub struct TailHandle {
 
 /// The longest the thread sleeps without looking at the cancel token.
 const MAX_NAP: Duration = Duration::from_millis(100);
+/// How often the per-source gauges (files followed, lag) are published for the metrics.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// The shortest sleep between passes when nothing is pending (no busy loop on a past deadline).
 const MIN_NAP: Duration = Duration::from_millis(5);
 /// After shutdown, how long a batch may wait for room downstream before it is given up (it is
@@ -321,6 +323,7 @@ fn run(
 ) -> Result<(), Error> {
     let mut hints = (!poll_only).then(|| hints::Hints::new(shared.clone()));
     let mut last_save = Instant::now();
+    let mut last_publish = Instant::now() - PUBLISH_INTERVAL;
     let mut is_checkpoint_failing = false;
     let mut is_finished = false;
     let mut sink = ChannelDownstream {
@@ -359,6 +362,10 @@ fn run(
             break;
         }
         poll = tailer.poll_once(Instant::now(), &mut sink);
+        if last_publish.elapsed() >= PUBLISH_INTERVAL {
+            last_publish = Instant::now();
+            tailer.publish_sources();
+        }
         if sink.is_closed {
             info!("tail: nobody takes batches any more: stopping");
             break;

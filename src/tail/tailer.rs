@@ -28,6 +28,7 @@ use tracing::{debug, info};
 
 use crate::checkpoint::{self, Checkpoint, Entry};
 use crate::config::{Source, TailOptions};
+use crate::tail::counters::SourceEvent;
 use crate::tail::discover::{self, Globs};
 use crate::tail::fingerprint::Mark;
 use crate::tail::table::FileTable;
@@ -384,6 +385,29 @@ impl Tailer {
         self.files.open_files()
     }
 
+    /// Counts `event` for the source at index `source`.
+    fn count(&self, source: usize, event: SourceEvent) {
+        count(&self.counters, &self.sources, source, event);
+    }
+
+    /// Publishes each source's followed files and lag (size minus committed offset) to the
+    /// counters, for the metrics.
+    pub fn publish_sources(&self) {
+        let mut per_source = vec![(0_u64, 0_u64); self.sources.len()];
+        for w in self.files.watchers().filter(|w| !w.is_retired()) {
+            if let Some((files, lag)) = per_source.get_mut(w.source) {
+                *files += u64::from(!w.is_done());
+                *lag += w.size.saturating_sub(w.committed);
+            }
+        }
+        let names = self.sources.iter().map(|s| s.config.name.clone());
+        self.counters.publish_sources(
+            names
+                .zip(per_source)
+                .map(|(name, (files, lag))| (name, files, lag)),
+        );
+    }
+
     // ---- read, flush, close ---------------------------------------------------------------
 
     fn read_all(&mut self, now: Instant, downstream: &mut dyn Downstream) -> bool {
@@ -406,7 +430,15 @@ impl Tailer {
                     }
                 }
                 Ok(None) => {}
-                Err(err) => debug!(path = %w.file.path.display(), error = %err, "read failed"),
+                Err(err) => {
+                    count(
+                        &self.counters,
+                        &self.sources,
+                        w.source,
+                        SourceEvent::ReadError,
+                    );
+                    debug!(path = %w.file.path.display(), error = %err, "read failed");
+                }
             }
         }
         true
@@ -477,6 +509,14 @@ impl Tailer {
 /// The key of the file at `path` now, if there is one.
 fn key_at(path: &Path) -> Option<FileKey> {
     std::fs::metadata(path).ok().map(|m| FileKey::of(&m))
+}
+
+/// Counts `event` for the source at index `source` (the tailer's fields, borrowed apart from
+/// its file table).
+fn count(counters: &Counters, sources: &[SourceState], source: usize, event: SourceEvent) {
+    if let Some(state) = sources.get(source) {
+        counters.source_event(&state.config.name, event);
+    }
 }
 
 fn compile(sources: Vec<Source>) -> Result<Vec<SourceState>, Error> {

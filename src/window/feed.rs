@@ -17,7 +17,7 @@ impl Aggregator {
         now: Timestamp,
         data: &[u8],
         hits: &[Hit],
-        stats: ScanStats,
+        stats: &ScanStats,
         file: &str,
         timestamp: Option<&TimestampSpec>,
     ) {

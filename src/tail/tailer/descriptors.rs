@@ -10,7 +10,7 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::{Downstream, Tailer};
-use crate::tail::counters::Descriptor;
+use crate::tail::counters::{Descriptor, SourceEvent};
 use crate::tail::watcher::{Observed, State};
 use crate::tail::{Counters, FileKey};
 
@@ -98,6 +98,7 @@ impl Tailer {
         &mut self,
         path: &Path,
         key: FileKey,
+        source: usize,
     ) -> Option<(Descriptor, std::fs::Metadata)> {
         self.enforce_cap(Some(1));
         // Non-blocking: if the path became a FIFO since it was looked at, opening it must not
@@ -109,6 +110,7 @@ impl Tailer {
         {
             Ok(fd) => fd,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                self.count(source, SourceEvent::ReadError);
                 self.warn_once(
                     path,
                     Cause::PermissionDenied,
@@ -119,6 +121,7 @@ impl Tailer {
             }
             Err(err) => {
                 if err.kind() != std::io::ErrorKind::NotFound {
+                    self.count(source, SourceEvent::ReadError);
                     self.warn_once(
                         path,
                         Cause::OpenFailed,
@@ -154,8 +157,8 @@ impl Tailer {
         if w.fd.is_some() {
             return Some(generation);
         }
-        let (path, key) = (w.file.path.clone(), w.key());
-        let (fd, meta) = self.open_checked(&path, key)?;
+        let (path, key, source) = (w.file.path.clone(), w.key(), w.source);
+        let (fd, meta) = self.open_checked(&path, key, source)?;
         let w = self.files.get_mut(generation)?;
         if w.reopen(fd, &meta, now) == Observed::Same {
             return Some(generation);

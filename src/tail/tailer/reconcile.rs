@@ -11,8 +11,9 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::descriptors::Cause;
-use super::{Downstream, Tailer, key_at};
+use super::{Downstream, Tailer, count, key_at};
 use crate::tail::FileKey;
+use crate::tail::counters::SourceEvent;
 use crate::tail::discover;
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::watcher::{FileWatcher, Observed, State};
@@ -99,7 +100,12 @@ impl Tailer {
             } else {
                 State::Rotated { since }
             };
-            self.counters.add(&self.counters.rotations, 1);
+            count(
+                &self.counters,
+                &self.sources,
+                w.source,
+                SourceEvent::Rotation,
+            );
             info!(path = %w.file.path.display(), state = ?w.state, "file rotated or deleted: draining it");
             self.is_rescan_requested = true;
         } else if matches!(w.state, State::Rotated { .. }) && meta.nlink() == 0 {
@@ -129,7 +135,12 @@ impl Tailer {
         let Some((new_generation, flushed)) = self.files.restart(generation, meta, now) else {
             return (None, true);
         };
-        self.counters.add(&self.counters.truncations, 1);
+        count(
+            &self.counters,
+            &self.sources,
+            source,
+            SourceEvent::Truncation,
+        );
         self.warn_once(
             &path,
             Cause::Truncated,
@@ -163,7 +174,7 @@ impl Tailer {
             if self.files.is_following(key) || meta.len() < old.seen.offset {
                 continue;
             }
-            let Some((fd, meta)) = self.open_checked(&sibling, key) else {
+            let Some((fd, meta)) = self.open_checked(&sibling, key, source) else {
                 continue;
             };
             if !old.seen.is_prefix_of(&fd, meta.len()) {
@@ -186,15 +197,16 @@ impl Tailer {
             return;
         };
         let key = w.key();
+        let source = w.source;
         let found = discover::rotated_siblings(&w.file.path)
             .into_iter()
             .find(|p| key_at(p) == Some(key));
-        let reopened = found.and_then(|path| self.open_checked(&path, key));
+        let reopened = found.and_then(|path| self.open_checked(&path, key, source));
         if let Some((fd, meta)) = reopened
             && let Some(w) = self.files.get_mut(generation)
         {
             w.state = State::Rotated { since: now };
-            self.counters.add(&self.counters.rotations, 1);
+            count(&self.counters, &self.sources, source, SourceEvent::Rotation);
             if w.reopen(fd, &meta, now) == Observed::Same {
                 return;
             }

@@ -162,7 +162,7 @@ impl Tailer {
     }
 
     fn adopt(&mut self, source: usize, path: &Path, key: FileKey, now: Instant) {
-        let Some((fd, meta)) = self.open_checked(path, key) else {
+        let Some((fd, meta)) = self.open_checked(path, key, source) else {
             return;
         };
         let size = meta.len();
@@ -240,7 +240,7 @@ impl Tailer {
                 if key_at(&sibling) != Some(key) || self.files.is_following(key) {
                     continue;
                 }
-                let Some((fd, meta)) = self.open_checked(&sibling, key) else {
+                let Some((fd, meta)) = self.open_checked(&sibling, key, source) else {
                     continue;
                 };
                 self.retained.remove(&key);
