@@ -42,5 +42,6 @@ pub mod scan;
 pub mod sink;
 pub mod state;
 pub mod summary;
+pub mod suppress;
 pub mod tail;
 pub mod window;

@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "incidents",
     "rules",
     "metrics",
+    "time_intervals",
 ];
 const TAIL_KEYS: &[&str] = &[
     "poll_interval",
@@ -139,6 +140,7 @@ pub(crate) fn config(
     let outbox = outbox(ctx, top.get("outbox"));
     let metrics = super::metrics::metrics(ctx, top.get("metrics"));
     let incidents = incidents(ctx, top.get("incidents"));
+    let time_intervals = super::time_intervals::time_intervals(ctx, top.get("time_intervals"));
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
@@ -173,6 +175,7 @@ pub(crate) fn config(
         warnings: Vec::new(),
         metrics: metrics?,
         incidents: with_rules(incidents?, rule_policies),
+        time_intervals: time_intervals?,
     })
 }
 

@@ -165,21 +165,10 @@ fn spec(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
-    use crate::config::{Config, load_text};
+    use crate::config::load_yaml as load;
     use crate::incident::{Policies, Policy};
-
-    fn load(text: &str) -> Result<Config, String> {
-        load_text(
-            Path::new("/etc/logding/logding.yaml"),
-            text.to_owned(),
-            true,
-            &|_| None,
-        )
-        .map_err(|err| err.to_string())
-    }
 
     const RULES: &str = "
 rules:

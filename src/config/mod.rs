@@ -27,6 +27,7 @@ pub mod schema;
 mod secret;
 mod sources;
 mod summary;
+mod time_intervals;
 mod units;
 pub(crate) mod walk;
 pub(crate) mod yaml;
@@ -80,6 +81,8 @@ pub struct Config {
     pub metrics: Option<MetricsOptions>,
     /// The incident lifecycle: `incidents:` defaults and the rules' own settings.
     pub incidents: crate::incident::Policies,
+    /// Named time intervals (`time_intervals:`), for mute hours and absence schedules.
+    pub time_intervals: crate::suppress::TimeIntervals,
 }
 
 /// The DingTalk custom robot.
@@ -316,6 +319,19 @@ pub fn load_with(
         let config = build::config(ctx, root, origin, check_examples);
         with_warnings(ctx, config)
     })
+}
+
+/// Loads `text` as `/etc/logding/logding.yaml` with examples checked and no environment; the
+/// error as `check` prints it (for tests of the section readers).
+#[cfg(test)]
+pub(crate) fn load_yaml(text: &str) -> Result<Config, String> {
+    load_text(
+        Path::new("/etc/logding/logding.yaml"),
+        text.to_owned(),
+        true,
+        &|_| None,
+    )
+    .map_err(|err| err.to_string())
 }
 
 /// Loads a configuration from its text; `path` names it and anchors relative paths.

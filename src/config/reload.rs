@@ -22,6 +22,7 @@ impl Config {
             tail: _,
             warnings: _,
             incidents: _,
+            time_intervals: _,
             // Applied to the running delivery task (`DeliveryHandle::reconfigure`).
             dingtalk: _,
             // Restart-only: the outbox is opened once.

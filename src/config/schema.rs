@@ -44,6 +44,7 @@ pub fn config_schema() -> Value {
             ("summary", summary()),
             ("tail", tail()),
             ("incidents", incidents()),
+            ("time_intervals", time_intervals()),
             (
                 "metrics",
                 object(
@@ -491,6 +492,61 @@ fn incidents() -> Value {
             ),
         ],
     )
+}
+
+/// `time_intervals:`, as Alertmanager writes them.
+fn time_intervals() -> Value {
+    let range = "Values or `start:end` ranges (inclusive)";
+    let mut time = object(
+        "A time of day range, `HH:MM`; the end is exclusive (`24:00` allowed).",
+        vec![
+            ("start_time", string("Start, `HH:MM`.")),
+            ("end_time", string("End, `HH:MM` (exclusive).")),
+        ],
+    );
+    require(&mut time, &["start_time", "end_time"]);
+    let spec = object(
+        "Holds when every field it sets holds (a field left out always holds).",
+        vec![
+            (
+                "times",
+                list("Times of day; over midnight is two ranges.", time),
+            ),
+            (
+                "weekdays",
+                strings(&format!("{range} of `sunday`..`saturday`.")),
+            ),
+            (
+                "days_of_month",
+                strings(&format!(
+                    "{range} of 1..31; negative days count from the month's end."
+                )),
+            ),
+            (
+                "months",
+                strings(&format!("{range} of `january`..`december` or 1..12.")),
+            ),
+            ("years", strings(&format!("{range} of years."))),
+            (
+                "location",
+                string(
+                    "Time zone the fields are read in: `UTC` (default), `Local`, or an IANA name.",
+                ),
+            ),
+        ],
+    );
+    let mut interval = object(
+        "A named interval: holds when any of its `time_intervals` holds.",
+        vec![
+            (
+                "name",
+                string("Its name, for `mute_during:`, `active_during:` and `schedule:`."),
+            ),
+            ("time_intervals", list("Its specs.", spec)),
+        ],
+    );
+    require(&mut interval, &["name", "time_intervals"]);
+    list("Named time intervals (Alertmanager's format).", interval)
 }
 
 /// A source's `timestamp:`: a preset name, or a mapping.

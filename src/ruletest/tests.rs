@@ -89,6 +89,7 @@ fn config() -> Config {
         warnings: Vec::new(),
         metrics: None,
         incidents: crate::incident::Policies::default(),
+        time_intervals: crate::suppress::TimeIntervals::default(),
     }
 }
 

@@ -17,6 +17,7 @@ const PURE: &[&str] = &[
     "src/incident",
     "src/render.rs",
     "src/render",
+    "src/suppress",
 ];
 
 /// What IO, the clock or the environment look like in code.
