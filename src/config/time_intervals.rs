@@ -50,7 +50,7 @@ pub(crate) fn time_intervals(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<T
     let Some(node) = node else {
         return Some(TimeIntervals::default());
     };
-    let items = seq(ctx, node, "time_intervals")?;
+    let items = ctx.list(node, "time_intervals")?;
     let mut seen: Vec<(String, Pos)> = Vec::new();
     let mut out = Vec::new();
     let mut is_ok = true;
@@ -146,7 +146,7 @@ fn interval(
     }
     seen.push((name.clone(), name_node.pos));
     let specs_node = ctx.required(&map, "time_intervals", &format!("time interval `{name}`"))?;
-    let items = seq(ctx, specs_node, &format!("{what}.time_intervals"))?;
+    let items = ctx.list(specs_node, &format!("{what}.time_intervals"))?;
     let specs: Vec<Option<IntervalSpec>> = items
         .iter()
         .enumerate()
@@ -222,7 +222,7 @@ fn location(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<TimeZone> {
 }
 
 fn times(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Vec<(u16, u16)>> {
-    let items = seq(ctx, node, what)?;
+    let items = ctx.list(node, what)?;
     let mut out = Vec::new();
     let mut is_ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -324,21 +324,6 @@ fn ranges(
         }
     }
     is_ok.then_some(out)
-}
-
-fn seq<'a>(ctx: &mut Ctx<'_>, node: &'a Node, what: &str) -> Option<&'a [Node]> {
-    match &node.kind {
-        Kind::Seq(items) => Some(items),
-        Kind::Null => Some(&[]),
-        other => {
-            ctx.error(
-                node.pos,
-                format!("`{what}` must be a list, found {}", other.describe()),
-                None,
-            );
-            None
-        }
-    }
 }
 
 #[cfg(test)]
