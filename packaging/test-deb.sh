@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian package built by build-deb.sh on this machine (as root), checks what an
 # operator relies on, then purges it. CI runs it; it refuses to touch an existing install.
-#   packaging/test-deb.sh target/debian/logding_0.1.0-1_amd64.deb
+#   packaging/test-deb.sh "$(packaging/build-deb.sh | tail -n 1)"
 set -euo pipefail
 deb=${1:?usage: test-deb.sh PACKAGE.deb}
 [ "$(id -u)" -eq 0 ] || { echo "test-deb.sh: needs root (dpkg -i)" >&2; exit 1; }
@@ -35,6 +35,16 @@ grep -q 'complete -c logding' /usr/share/fish/vendor_completions.d/logding.fish
 grep -q '#compdef logding' /usr/share/zsh/vendor-completions/_logding
 /usr/bin/logding schema | cmp - /usr/share/logding/schema/logding.schema.json
 step "man pages, completions and schemas installed"
+
+# Editors find the schema every installed file names (yaml-language-server resolves a relative
+# path against the file's directory).
+for file in /etc/logding/logding.yaml /etc/logding/rules/*.yaml; do
+    schema=$(sed -n '1s/^# yaml-language-server: \$schema=//p' "$file")
+    [ -n "$schema" ] || { echo "$file: no schema modeline" >&2; exit 1; }
+    case $schema in /*) ;; *) schema=$(dirname "$file")/$schema ;; esac
+    [ -f "$schema" ] || { echo "$file: its schema $schema does not exist" >&2; exit 1; }
+done
+step "every file in /etc/logding names an installed schema"
 
 dpkg -r logding
 test ! -e /usr/bin/logding

@@ -1,8 +1,9 @@
 //! The metrics of the real binaries during real runs (issue 17): a scrape tells what happened
 //! (lines read and excluded per source and per rule, hits, windows, posts by result, the
 //! outbox and its oldest entry while DingTalk fails, the rate budget, rotations, truncations,
-//! lag, reloads), `/healthz` and `/readyz` answer, the relay counts its requests, alerts and
-//! posts, and `promtool check metrics` accepts both expositions.
+//! lag, reloads), `/healthz` answers, `/readyz` turns 503 while posts fail for longer than
+//! `ready_max_failing` and 200 again after, the relay counts its requests, alerts and posts,
+//! and `promtool check metrics` accepts both expositions.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -26,6 +27,7 @@ rules:
     severity: critical
 metrics:
   listen: 127.0.0.1:0
+  ready_max_failing: 1s
 ";
 
 /// `GET path` on `address`: the status line and the body.
@@ -141,7 +143,10 @@ async fn a_scrape_during_a_run_counts_what_happened_and_promtool_accepts_it() {
     assert_eq!(mock.accepted().len(), 1);
     // Committed once the summary is in the outbox: no lag left.
     let lag = r#"logding_source_lag_bytes{source="app"}"#;
-    let text = scrape_until(&address, lag, 0.0, stderr).await;
+    scrape_until(&address, lag, 0.0, stderr).await;
+    // Removed from the outbox once the answer is in.
+    let entries = r#"logding_outbox_entries{robot="dingtalk"}"#;
+    let text = scrape_until(&address, entries, 0.0, stderr).await;
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     assert_values(
         &text,
@@ -182,7 +187,6 @@ async fn a_scrape_during_a_run_counts_what_happened_and_promtool_accepts_it() {
         &["2026-01-01 ERROR during the outage".to_owned()],
     );
     let transient = r#"logding_posts_total{robot="dingtalk",result="transient"}"#;
-    let entries = r#"logding_outbox_entries{robot="dingtalk"}"#;
     let found = wait_until(Duration::from_secs(20), || {
         let text = get(&address, "/metrics").1;
         value(&text, transient).unwrap_or(0.0) >= 1.0 && value(&text, entries) == Some(1.0)
@@ -199,9 +203,22 @@ async fn a_scrape_during_a_run_counts_what_happened_and_promtool_accepts_it() {
     })
     .await;
     assert!(aged, "the queued entry does not age");
+    // Failing for longer than `ready_max_failing`: not ready, and it says why.
+    let mut ready = (String::new(), String::new());
+    let unready = wait_until(Duration::from_secs(10), || {
+        ready = get(&address, "/readyz");
+        ready.0 == "HTTP/1.1 503 Service Unavailable"
+    })
+    .await;
+    assert!(unready, "{ready:?}");
+    assert!(
+        ready.1.starts_with("posts to DingTalk failing for"),
+        "{ready:?}"
+    );
     mock.set_mode(Mode::Normal);
     scrape_until(&address, ok, 2.0, stderr).await;
     scrape_until(&address, entries, 0.0, stderr).await;
+    assert_eq!(get(&address, "/readyz").0, "HTTP/1.1 200 OK");
 
     // Rotation (rename and create) and truncation, each seen once, per source.
     std::fs::rename(env.path("logs/app.log"), env.path("logs/app.log.1")).expect("rotate");
@@ -276,7 +293,9 @@ async fn the_relay_counts_requests_alerts_and_posts_and_promtool_accepts_it() {
 
     let address = format!("127.0.0.1:{}", relay.port);
     let ok = r#"logding_posts_total{robot="ops",result="ok"}"#;
-    let text = scrape_until(&address, ok, 1.0, || relay.stderr()).await;
+    scrape_until(&address, ok, 1.0, || relay.stderr()).await;
+    let entries = r#"logding_outbox_entries{robot="ops"}"#;
+    let text = scrape_until(&address, entries, 0.0, || relay.stderr()).await;
     assert_values(
         &text,
         &[

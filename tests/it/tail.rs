@@ -507,6 +507,52 @@ fn final_fragment_of_a_rotated_idle_file_is_flushed() {
 }
 
 #[test]
+fn per_source_figures_count_files_uncommitted_bytes_rotations_and_truncations() {
+    let mut h = Harness::new("*.log", StartAt::Beginning);
+    h.options.rotate_wait = Duration::from_secs(2);
+    h.auto_commit = false;
+    h.start();
+    h.append("app.log", b"one\ntwo\n");
+    h.append("other.log", b"x\n");
+    h.poll();
+    let app = |h: &mut Harness| {
+        h.tailer().publish_sources();
+        h.counters.sources()["app"]
+    };
+    let figures = app(&mut h);
+    assert_eq!(
+        (figures.files, figures.lag_bytes),
+        (2, 10),
+        "read, not committed"
+    );
+    let batches: Vec<_> = h
+        .batches
+        .iter()
+        .map(|b| (b.file.id.clone(), b.end))
+        .collect();
+    for (file, end) in batches {
+        h.tailer().commit(&file, end);
+    }
+    assert_eq!(app(&mut h).lag_bytes, 0, "committed");
+
+    rename(&h.path("app.log"), &h.path("app.log.1"));
+    h.append("app.log", b"three\n");
+    std::fs::write(h.path("other.log"), b"").unwrap();
+    h.poll();
+    let figures = app(&mut h);
+    assert_eq!((figures.rotations, figures.truncations), (1, 1));
+    assert_eq!(
+        figures.files, 3,
+        "the rotated file is drained until rotate_wait"
+    );
+    assert_eq!(figures.lag_bytes, 6, "the new app.log, read, not committed");
+    h.advance(Duration::from_secs(3));
+    h.poll();
+    assert_eq!(app(&mut h).files, 2);
+    assert_eq!(figures.read_errors, 0);
+}
+
+#[test]
 fn permission_denied_is_retried() {
     if rustix::process::geteuid().is_root() {
         // Root reads anything: run the tailer as `nobody` instead (CI runs as root).
@@ -525,6 +571,8 @@ fn permission_denied_is_retried() {
     h.start();
     h.poll();
     assert!(h.seen.is_empty());
+    let read_errors = h.counters.sources().get("app").map(|s| s.read_errors);
+    assert!(read_errors >= Some(1), "counted for the metrics");
     std::fs::set_permissions(h.path("app.log"), std::fs::Permissions::from_mode(0o644)).unwrap();
     h.poll();
     assert_eq!(h.texts(), vec!["secret\n"]);

@@ -35,6 +35,7 @@ fn rule_files() -> Vec<PathBuf> {
         "config/rules",
         "examples/rules",
         "examples/rules-repo/rules",
+        "examples/kubernetes/config/rules",
     ]
     .iter()
     .flat_map(|dir| yaml_files(dir))
@@ -91,18 +92,42 @@ fn every_bundled_and_example_file_is_valid_against_the_schema() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The file's `# yaml-language-server: $schema=` path, resolved as yaml-language-server does:
+/// relative to the file's directory.
+fn named_schema(file: &Path) -> Option<PathBuf> {
+    let text = fs_err::read_to_string(file).expect("readable file");
+    let path = text
+        .lines()
+        .next()?
+        .strip_prefix("# yaml-language-server: $schema=")?;
+    Some(file.parent()?.join(path))
+}
+
 #[test]
-fn every_bundled_file_names_its_schema_for_editors() {
+fn every_bundled_file_names_a_schema_that_resolves_there_and_once_installed() {
     let files = config_files().into_iter().chain(rule_files());
-    let missing: Vec<String> = files
-        .filter(|f| !f.starts_with(root().join("tests")))
-        .filter(|f| {
-            let text = fs_err::read_to_string(f).expect("readable file");
-            !text.starts_with("# yaml-language-server: $schema=")
-        })
-        .map(|f| f.display().to_string())
-        .collect();
-    assert!(missing.is_empty(), "no schema modeline: {missing:?}");
+    let mut problems = Vec::new();
+    for file in files.filter(|f| !f.starts_with(root().join("tests"))) {
+        let Some(schema) = named_schema(&file) else {
+            problems.push(format!("{}: no schema modeline", file.display()));
+            continue;
+        };
+        // The repository's copy: the path leads to a committed schema. The installed copy
+        // (packaging/build-deb.sh) keeps the file name under /usr/share/logding/schema/,
+        // where the package installs schema/*.json.
+        let resolved = schema.canonicalize().ok();
+        let name = schema.file_name().map(|n| root().join("schema").join(n));
+        if resolved.is_none()
+            || resolved.as_ref() != name.and_then(|n| n.canonicalize().ok()).as_ref()
+        {
+            problems.push(format!(
+                "{}: `{}` is not a file of schema/",
+                file.display(),
+                schema.display()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
