@@ -178,14 +178,14 @@ pub struct TailProbeArgs {
     #[arg(long)]
     pub multiline_start: Option<String>,
     /// How long a rotated file stays open once idle at EOF.
-    #[arg(long, default_value = "1s")]
-    pub rotate_wait: humantime::Duration,
+    #[arg(long, default_value = "1s", value_parser = crate::config::parse_duration)]
+    pub rotate_wait: std::time::Duration,
     /// Stat reconcile and rescan interval.
-    #[arg(long, default_value = "250ms")]
-    pub poll_interval: humantime::Duration,
+    #[arg(long, default_value = "250ms", value_parser = crate::config::parse_duration)]
+    pub poll_interval: std::time::Duration,
     /// How often committed offsets are persisted.
-    #[arg(long, default_value = "200ms")]
-    pub checkpoint_interval: humantime::Duration,
+    #[arg(long, default_value = "200ms", value_parser = crate::config::parse_duration)]
+    pub checkpoint_interval: std::time::Duration,
     /// Never use file notifications.
     #[arg(long)]
     pub poll_only: bool,

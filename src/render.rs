@@ -438,7 +438,7 @@ impl<'a> Doc<'a> {
         let mut footer = format!(
             "logding {} · window {}",
             env!("CARGO_PKG_VERSION"),
-            humantime::format_duration(self.options.window)
+            crate::config::format_duration(self.options.window)
         );
         if self.summary.excluded > 0 {
             footer.push_str(&format!(

@@ -44,14 +44,14 @@ pub fn run(args: TailProbeArgs) -> anyhow::Result<Exit> {
         timestamp: None,
     };
     let options = TailOptions {
-        poll_interval: *args.poll_interval,
-        rescan_interval: *args.poll_interval,
-        rotate_wait: *args.rotate_wait,
+        poll_interval: args.poll_interval,
+        rescan_interval: args.poll_interval,
+        rotate_wait: args.rotate_wait,
         poll_only: args.poll_only,
         batch_wait: None,
         max_open_files: 1024,
         read_budget_bytes: 1 << 20,
-        checkpoint_interval: *args.checkpoint_interval,
+        checkpoint_interval: args.checkpoint_interval,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

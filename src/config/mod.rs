@@ -46,6 +46,7 @@ pub use relay::{RelayConfig, Robot, is_relay_config, load_relay, load_relay_with
 pub use secret::Secret;
 
 pub(crate) use diag::suggest;
+pub use units::{format_duration, parse_duration};
 
 use crate::rules::{RuleSet, Severity};
 

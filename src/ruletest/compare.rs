@@ -350,7 +350,7 @@ fn relative(time: Timestamp, start: Timestamp) -> String {
     let sign = if offset.is_negative() { "-" } else { "" };
     let offset = std::time::Duration::try_from(offset.abs()).unwrap_or_default();
     let millis = std::time::Duration::from_millis(offset.as_millis() as u64);
-    format!("{sign}{}", humantime::format_duration(millis))
+    format!("{sign}{}", crate::config::format_duration(millis))
 }
 
 fn quote(message: &str) -> Vec<String> {

@@ -353,7 +353,7 @@ cases:
         fires: [{rule: java-oom, count: 1}]
 "#), @r#"
         tests/t.yaml:3:8: invalid `start` time `yesterday`: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y (write an RFC 3339 time like `2026-11-28T10:00:00+08:00`)
-        tests/t.yaml:7:14: `cases[0].input[0].at` is not a valid duration: expected number at 0 (write a number and a unit, like `500ms`, `30s`, `5m` or `1h`)
+        tests/t.yaml:7:14: `cases[0].input[0].at` is not a valid duration: expected a number at `soon` (write a number and a unit, like `500ms`, `30s`, `5m` or `1h`)
         tests/t.yaml:8:25: `every` without `repeat` (add `repeat: N`, the number of times the line is written)
         tests/t.yaml:9:9: input has neither `line` nor `lines` (add `line: "..."` or `lines: ["...", "..."]`)
         tests/t.yaml:10:37: `cases[0].input[3].repeat` must be between 1 and 1000000, found 0
