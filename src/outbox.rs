@@ -130,18 +130,18 @@ impl<P: Payload> Outbox<P> {
     /// The directory cannot be created or listed.
     pub fn open_dir(dir: &Path, options: &OutboxOptions) -> Result<Outbox<P>, Error> {
         let dir = dir.to_owned();
-        fs_err::create_dir_all(&dir).map_err(state::error("create the outbox directory", &dir))?;
+        std::fs::create_dir_all(&dir).map_err(state::error("create the outbox directory", &dir))?;
         let mut seqs = Vec::new();
         let listing =
-            fs_err::read_dir(&dir).map_err(state::error("list the outbox directory", &dir))?;
+            std::fs::read_dir(&dir).map_err(state::error("list the outbox directory", &dir))?;
         for item in listing {
             let item = item.map_err(state::error("list the outbox directory", &dir))?;
             let path = item.path();
             let name = item.file_name().to_string_lossy().into_owned();
             if name.ends_with(state::TMP_SUFFIX) {
                 // A write interrupted by a crash: its entry was never acknowledged.
-                if let Err(err) = fs_err::remove_file(&path) {
-                    tracing::warn!(error = %err, "failed to remove a leftover temporary file");
+                if let Err(err) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %err, "failed to remove a leftover temporary file");
                 }
             } else if let Some(seq) = name.strip_suffix(".json").and_then(|s| s.parse().ok()) {
                 seqs.push(seq);
@@ -239,7 +239,7 @@ impl<P: Payload> Outbox<P> {
         for seq in seqs {
             self.pinned.remove(seq);
             let path = self.entry_path(*seq);
-            match fs_err::remove_file(&path) {
+            match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => return Err(state::error("remove a delivered entry", &path)(err)),
@@ -274,11 +274,11 @@ impl<P: Payload> Outbox<P> {
     /// A file could not be moved.
     pub fn set_aside_dropped(&mut self, seqs: &[u64]) -> Result<(), Error> {
         let dropped = self.dir.join("dropped");
-        fs_err::create_dir_all(&dropped).map_err(state::error("create a directory", &dropped))?;
+        std::fs::create_dir_all(&dropped).map_err(state::error("create a directory", &dropped))?;
         for seq in seqs {
             let from = self.entry_path(*seq);
             let to = dropped.join(format!("{seq:020}.json"));
-            fs_err::rename(&from, &to).map_err(state::error("move a dropped entry", &from))?;
+            std::fs::rename(&from, &to).map_err(state::error("move a dropped entry", &from))?;
         }
         self.entries.retain(|entry| !seqs.contains(&entry.seq));
         prune(&dropped, MAX_DROPPED);
@@ -312,7 +312,8 @@ impl<P: Payload> Outbox<P> {
 
     fn read_entry(&self, seq: u64) -> Result<P, String> {
         let path = self.entry_path(seq);
-        let bytes = fs_err::read(&path).map_err(|err| err.to_string())?;
+        let bytes = std::fs::read(&path)
+            .map_err(|err| format!("failed to read `{}`: {err}", path.display()))?;
         let file: EntryFile<P> = serde_json::from_slice(&bytes).map_err(|err| err.to_string())?;
         if file.version != ENTRY_VERSION {
             return Err(format!("unsupported entry version {}", file.version));
@@ -333,7 +334,7 @@ impl<P: Payload> Outbox<P> {
         let from = self.entry_path(seq);
         let corrupt = self.dir.join("corrupt");
         let to = corrupt.join(format!("{seq:020}.json"));
-        let moved = fs_err::create_dir_all(&corrupt).and_then(|()| fs_err::rename(&from, &to));
+        let moved = std::fs::create_dir_all(&corrupt).and_then(|()| std::fs::rename(&from, &to));
         match moved {
             Ok(()) => tracing::error!(
                 path = %to.display(),
@@ -377,7 +378,7 @@ impl SendTimes {
 
     /// The saved post times (wall-clock ms), or none if the file is absent or unreadable.
     pub fn load(&self) -> Vec<u64> {
-        let Ok(bytes) = fs_err::read(&self.path) else {
+        let Ok(bytes) = std::fs::read(&self.path) else {
             return Vec::new();
         };
         match serde_json::from_slice::<SendTimesFile>(&bytes) {
@@ -406,15 +407,15 @@ impl SendTimes {
 
 /// Keeps the `keep` newest files (by name) of `dir`.
 fn prune(dir: &Path, keep: usize) {
-    let Ok(listing) = fs_err::read_dir(dir) else {
+    let Ok(listing) = std::fs::read_dir(dir) else {
         return;
     };
     let mut names: Vec<PathBuf> = listing.filter_map(Result::ok).map(|e| e.path()).collect();
     names.sort();
     let excess = names.len().saturating_sub(keep);
     for path in &names[..excess] {
-        if let Err(err) = fs_err::remove_file(path) {
-            tracing::warn!(error = %err, "failed to prune a set-aside outbox entry");
+        if let Err(err) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %err, "failed to prune a set-aside outbox entry");
         }
     }
 }
@@ -499,12 +500,12 @@ mod tests {
         outbox.push(summary(1, "db", 2)).expect("pushed");
         drop(outbox);
         let entries = dir.path().join("outbox");
-        fs_err::write(
+        std::fs::write(
             entries.join(format!("{:020}.json", 1)),
             b"{\"version\":1,\"summ",
         )
         .expect("torn");
-        fs_err::write(entries.join(format!("{:020}.json.tmp", 3)), b"half").expect("leftover");
+        std::fs::write(entries.join(format!("{:020}.json.tmp", 3)), b"half").expect("leftover");
         let outbox = open(dir.path(), 10);
         assert_eq!(hits(&outbox), [2]);
         assert!(
@@ -554,7 +555,7 @@ mod tests {
         assert!(times.load().is_empty());
         times.save(vec![1, 2, 3]).expect("saved");
         assert_eq!(SendTimes::new(dir.path()).load(), [1, 2, 3]);
-        fs_err::write(dir.path().join("dingtalk-send-times.json"), "garbage").expect("written");
+        std::fs::write(dir.path().join("dingtalk-send-times.json"), "garbage").expect("written");
         assert!(times.load().is_empty(), "unreadable is empty, not a panic");
     }
 }

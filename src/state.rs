@@ -60,7 +60,7 @@ pub fn write_atomic_keeping_prev(path: &Path, prev: &Path, bytes: &[u8]) -> Resu
 ///
 /// The directory could not be opened or synced.
 pub fn sync_dir(dir: &Path) -> Result<(), Error> {
-    fs_err::File::open(dir)
+    std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(error("sync the directory", dir))
 }
@@ -74,19 +74,19 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 
 fn replace(path: &Path, prev: Option<&Path>, bytes: &[u8]) -> Result<(), Error> {
     let tmp = tmp_path(path);
-    let written = fs_err::File::create(&tmp).and_then(|mut file| {
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
         file.write_all(bytes)?;
         file.sync_all()
     });
     written.map_err(error("write", &tmp))?;
     if let Some(prev) = prev {
-        match fs_err::rename(path, prev) {
+        match std::fs::rename(path, prev) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(error("keep the previous copy of", path)(err)),
         }
     }
-    fs_err::rename(&tmp, path).map_err(error("rename into place", path))?;
+    std::fs::rename(&tmp, path).map_err(error("rename into place", path))?;
     sync_dir(parent(path))
 }
 
@@ -117,7 +117,7 @@ mod tests {
         let path = dir.path().join("state.json");
         write_atomic(&path, b"one").expect("written");
         write_atomic(&path, b"two").expect("written");
-        assert_eq!(fs_err::read(&path).expect("read"), b"two");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
         assert!(!tmp_path(&path).exists());
     }
 
@@ -129,8 +129,8 @@ mod tests {
         write_atomic_keeping_prev(&path, &prev, b"one").expect("first write, nothing to keep");
         assert!(!prev.exists());
         write_atomic_keeping_prev(&path, &prev, b"two").expect("written");
-        assert_eq!(fs_err::read(&path).expect("read"), b"two");
-        assert_eq!(fs_err::read(&prev).expect("read"), b"one");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        assert_eq!(std::fs::read(&prev).expect("read"), b"one");
     }
 
     #[test]
@@ -139,10 +139,10 @@ mod tests {
         let path = dir.path().join("state.json");
         write_atomic(&path, b"old").expect("written");
         // The temporary file's name is taken by a directory: creating it fails.
-        fs_err::create_dir(tmp_path(&path)).expect("dir");
+        std::fs::create_dir(tmp_path(&path)).expect("dir");
         let err = write_atomic(&path, b"new").expect_err("cannot create the temporary file");
         assert!(err.to_string().starts_with("failed to write `"), "{err}");
         assert!(err.to_string().contains("state.json.tmp"), "{err}");
-        assert_eq!(fs_err::read(&path).expect("read"), b"old");
+        assert_eq!(std::fs::read(&path).expect("read"), b"old");
     }
 }

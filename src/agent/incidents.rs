@@ -103,11 +103,15 @@ impl Stage {
 /// Reads the state in `state_dir`; no file (first run) is an empty state.
 pub(super) fn load(state_dir: &Path) -> State {
     let path = state_dir.join(FILE_NAME);
-    let bytes = match fs_err::read(&path) {
+    let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return State::default(),
         Err(err) => {
-            warn!(error = %err, "incident state unreadable; starting with no open incidents");
+            warn!(
+                path = %path.display(),
+                error = %err,
+                "incident state unreadable; starting with no open incidents"
+            );
             return State::default();
         }
     };
@@ -137,8 +141,13 @@ pub(super) fn save(state_dir: &Path, state: &State) -> Result<(), SaveError> {
 
 fn set_aside(path: &Path) -> PathBuf {
     let aside = path.with_extension("json.bad");
-    if let Err(err) = fs_err::rename(path, &aside) {
-        warn!(error = %err, "could not move the unreadable incident state aside");
+    if let Err(err) = std::fs::rename(path, &aside) {
+        warn!(
+            path = %path.display(),
+            moved_to = %aside.display(),
+            error = %err,
+            "could not move the unreadable incident state aside"
+        );
     }
     aside
 }
@@ -158,7 +167,7 @@ mod tests {
         save(dir.path(), &state).unwrap();
         assert_eq!(load(dir.path()).dropped, 3);
 
-        fs_err::write(dir.path().join(FILE_NAME), b"{\"version\": 99}").unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"{\"version\": 99}").unwrap();
         assert_eq!(load(dir.path()), State::default());
         assert!(dir.path().join("incidents.json.bad").exists());
         assert!(!dir.path().join(FILE_NAME).exists());

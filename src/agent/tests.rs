@@ -64,7 +64,7 @@ impl Store for Outbox {
 fn config() -> Config {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("logding.yaml");
-    fs_err::write(
+    std::fs::write(
         &path,
         "window: 1m
 sources: [{name: app, paths: [/var/log/app/*.log]}]

@@ -144,9 +144,12 @@ pub fn run(args: InitArgs) -> anyhow::Result<Exit> {
             existing.join(", ")
         );
     }
-    fs_err::create_dir_all(args.dir.join("rules"))?;
+    let rules = args.dir.join("rules");
+    std::fs::create_dir_all(&rules)
+        .with_context(|| format!("failed to create `{}`", rules.display()))?;
     for (path, text) in &files {
-        fs_err::write(path, text)?;
+        std::fs::write(path, text)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
         println!("wrote {}", path.display());
     }
 
@@ -165,7 +168,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<Exit> {
 
 /// The stacks whose markers name an entry of `log_root`, each with the directory found.
 fn guess(log_root: &Path) -> Vec<(&'static Stack, String)> {
-    let mut names: Vec<String> = fs_err::read_dir(log_root)
+    let mut names: Vec<String> = std::fs::read_dir(log_root)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)

@@ -19,7 +19,8 @@ pub fn run(args: ManArgs) -> anyhow::Result<Exit> {
     let command = Cli::command();
     match args.dir {
         Some(dir) => {
-            fs_err::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create `{}`", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .with_context(|| format!("failed to write man pages to `{}`", dir.display()))?;
         }

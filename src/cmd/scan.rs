@@ -312,7 +312,7 @@ impl Scan {
 
     fn source_of(&self, path: &Path) -> Option<usize> {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        let canonical = fs_err::canonicalize(path).ok();
+        let canonical = std::fs::canonicalize(path).ok();
         self.sources.iter().position(|source| {
             source.globs.matches(&absolute)
                 || canonical.as_ref().is_some_and(|c| source.globs.matches(c))
@@ -332,8 +332,8 @@ pub struct NotRegular {
 
 /// Opens `path` for reading without blocking on a FIFO, and checks it is a regular file (a
 /// directory is let through: it fails at the first read, as an error).
-fn open_regular(path: &Path) -> anyhow::Result<fs_err::File> {
-    use fs_err::os::unix::fs::OpenOptionsExt;
+fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let not_regular = |meta: &std::fs::Metadata| -> anyhow::Result<()> {
         match kind_of(meta.file_type()) {
             None => Ok(()),
@@ -346,12 +346,14 @@ fn open_regular(path: &Path) -> anyhow::Result<fs_err::File> {
     };
     // Sockets cannot be opened at all: look first. Then check the descriptor itself, in case
     // the path changed in between.
-    not_regular(&fs_err::metadata(path)?)?;
-    let file = fs_err::OpenOptions::new()
+    let failed = || format!("failed to open `{}`", path.display());
+    not_regular(&std::fs::metadata(path).with_context(failed)?)?;
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    not_regular(&file.metadata()?)?;
+        .open(path)
+        .with_context(failed)?;
+    not_regular(&file.metadata().with_context(failed)?)?;
     Ok(file)
 }
 

@@ -98,8 +98,9 @@ fn expand(arguments: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             continue;
         }
         let mut found = Vec::new();
-        for entry in fs_err::read_dir(argument).context("failed to list test directory")? {
-            let path = entry.context("failed to list test directory")?.path();
+        let listing = || format!("failed to list test directory `{}`", argument.display());
+        for entry in std::fs::read_dir(argument).with_context(listing)? {
+            let path = entry.with_context(listing)?.path();
             if is_yaml(&path) && path.is_file() {
                 found.push(path);
             }

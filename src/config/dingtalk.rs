@@ -248,7 +248,6 @@ fn secret_pair(
             let written = ctx.non_empty_string(node, &file_what)?;
             let path = origin.resolve(&written);
             let shown = origin.display_of(&written);
-            // Plain `std::fs`: the message names the path itself, and `fs-err` would repeat it.
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     let value = text.trim();

@@ -452,7 +452,6 @@ fn read_text_as(
     shown: &Path,
     what: &str,
 ) -> Result<String, (String, Option<(usize, usize)>)> {
-    // Plain `std::fs`: the message names the path itself, and `fs-err` would repeat it.
     let bytes = read_bounded(path).map_err(|err| {
         (
             format!("{what} `{}`: {}", shown.display(), build::io_reason(&err)),

@@ -189,7 +189,7 @@ fn auth(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Option<Secret>> {
         (Some(node), None) => ctx.secret(node, "auth.bearer_token")?,
         (None, Some(node)) => {
             let file = ctx.non_empty_string(node, "auth.bearer_token_file")?;
-            match fs_err::read_to_string(&file) {
+            match std::fs::read_to_string(&file) {
                 Ok(text) => text.trim().to_owned(),
                 Err(err) => {
                     ctx.error_secret(

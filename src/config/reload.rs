@@ -52,7 +52,7 @@ mod tests {
 
     fn load(dir: &std::path::Path, yaml: &str) -> Config {
         let path = dir.join("logding.yaml");
-        fs_err::write(&path, yaml).expect("write config");
+        std::fs::write(&path, yaml).expect("write config");
         super::super::load_with(&path, false, &|_| None).expect("valid config")
     }
 

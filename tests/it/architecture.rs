@@ -23,7 +23,6 @@ const PURE: &[&str] = &[
 /// What IO, the clock or the environment look like in code.
 const IMPURE: &[&str] = &[
     "std::fs",
-    "fs_err",
     "File::",
     "tokio",
     "std::net",

@@ -195,7 +195,7 @@ fn the_rules_repo_example_passes_check_and_test() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules-repo");
     let check = logding(dir, &["check", "-c", "logding.yaml"]);
     assert!(check.starts_with("exit: 0\n"), "{check}");
-    let mut tests: Vec<String> = fs_err::read_dir(Path::new(dir).join("tests"))
+    let mut tests: Vec<String> = std::fs::read_dir(Path::new(dir).join("tests"))
         .expect("examples/rules-repo/tests exists")
         .map(|entry| entry.expect("readable directory entry").path())
         .map(|path| {
@@ -214,7 +214,7 @@ fn the_rules_repo_example_passes_check_and_test() {
     assert!(test.contains(" passed, 0 failed\n"), "{test}");
     // The CI snippets run exactly these two commands, from the repository's root.
     for ci in [".github/workflows/rules.yml", ".gitlab-ci.yml"] {
-        let text = fs_err::read_to_string(Path::new(dir).join(ci)).expect("the CI snippet exists");
+        let text = std::fs::read_to_string(Path::new(dir).join(ci)).expect("the CI snippet exists");
         for command in ["logding check -c logding.yaml", "logding test tests/*.yaml"] {
             assert!(text.contains(command), "{ci} does not run `{command}`");
         }

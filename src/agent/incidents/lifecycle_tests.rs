@@ -33,7 +33,7 @@ impl Messages {
 
 fn config(state_dir: &std::path::Path, timestamp: &str) -> Config {
     let path = state_dir.join("logding.yaml");
-    fs_err::write(
+    std::fs::write(
         &path,
         format!(
             "window: 1m

@@ -43,7 +43,7 @@ fn rule_files() -> Vec<PathBuf> {
 }
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs_err::read_dir(root().join(dir))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
         .expect("the directory is in the repository")
         .map(|entry| entry.expect("readable directory").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -61,9 +61,9 @@ fn committed_schemas_are_what_logding_schema_prints() {
         let path = root().join(file);
         let expected = format!("{}\n", serde_json::to_string_pretty(&schema).expect("json"));
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            fs_err::write(&path, &expected).expect("write the schema");
+            std::fs::write(&path, &expected).expect("write the schema");
         }
-        let committed = fs_err::read_to_string(&path).unwrap_or_default();
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == expected,
             "`{file}` is stale: run `UPDATE_SCHEMA=1 cargo test --lib schema` and commit it"
@@ -79,7 +79,7 @@ fn every_bundled_and_example_file_is_valid_against_the_schema() {
     let files = files.chain(rule_files().into_iter().map(|f| (f, &rules)));
     let mut problems = Vec::new();
     for (file, validator) in files {
-        let text = fs_err::read_to_string(&file).expect("readable file");
+        let text = std::fs::read_to_string(&file).expect("readable file");
         let value: Value = serde_saphyr::from_str(&text).expect("valid YAML");
         for error in validator.iter_errors(&value) {
             problems.push(format!(
@@ -198,7 +198,7 @@ fn objects(path: &str, schema: &Value, out: &mut KeySets) {
 #[test]
 fn schema_paths_are_relative_to_the_file() {
     // The modelines point at the committed copies, so editors work in a clone.
-    let text = fs_err::read_to_string(root().join("config/logding.yaml")).expect("readable");
+    let text = std::fs::read_to_string(root().join("config/logding.yaml")).expect("readable");
     let first = text.lines().next().unwrap_or_default();
     let target = first.rsplit('=').next().unwrap_or_default();
     assert!(
