@@ -158,7 +158,7 @@ impl<P: Payload> Outbox<P> {
         for seq in seqs {
             match outbox.read_entry(seq) {
                 Ok(payload) => {
-                    let queued_at = fs_err::metadata(outbox.entry_path(seq))
+                    let queued_at = std::fs::metadata(outbox.entry_path(seq))
                         .and_then(|m| m.modified())
                         .unwrap_or_else(|_| SystemTime::now());
                     outbox.entries.push_back(Entry {
