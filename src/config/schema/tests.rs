@@ -95,7 +95,7 @@ fn every_bundled_and_example_file_is_valid_against_the_schema() {
 /// The file's `# yaml-language-server: $schema=` path, resolved as yaml-language-server does:
 /// relative to the file's directory.
 fn named_schema(file: &Path) -> Option<PathBuf> {
-    let text = fs_err::read_to_string(file).expect("readable file");
+    let text = std::fs::read_to_string(file).expect("readable file");
     let path = text
         .lines()
         .next()?
