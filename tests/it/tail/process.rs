@@ -358,6 +358,11 @@ pub(crate) fn permission_denied_as_nobody() -> bool {
         1,
         "warned once: {stderr}"
     );
+    let read_errors = stderr
+        .split("read_errors=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok());
+    assert!(read_errors >= Some(1), "counted for the metrics: {stderr}");
     assert_eq!(
         *stdout.lock().unwrap(),
         format!("{}\t0\tsecret\n", log.display())
