@@ -16,13 +16,20 @@
 //!
 //! **A scan that panics** loses its batch's hits, so that file's commits stop at the batch's
 //! start for the rest of the run: its lines are read again after a restart.
+//!
+//! **Several batches are scanned at once** (a backlog keeps every core busy): up to
+//! [`in_flight_max`] scans run on the blocking pool while earlier results are applied, and results
+//! are applied strictly in arrival order, so the aggregator, the counts and the commit rule see
+//! exactly what one scan at a time would show them. A result scanned with matchers a reload has
+//! since replaced is scanned again with the new ones before it is applied.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -89,6 +96,17 @@ pub(super) struct Process<S, F> {
     barriers: HashMap<FileId, u64>,
     /// What closed windows say: new, ongoing (held), resolved incidents.
     incidents: Stage,
+    /// Batches being scanned, oldest first: applied in this order.
+    in_flight: VecDeque<InFlight>,
+}
+
+/// A batch being scanned on the blocking pool.
+struct InFlight {
+    file: FileId,
+    start: u64,
+    /// The matchers it is scanned with: a reload since then means scanning it again.
+    matchers: Arc<Vec<Matcher>>,
+    task: tokio::task::JoinHandle<Scanned>,
 }
 
 /// A summary the store refused, kept until it takes it.
@@ -118,6 +136,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             held: None,
             barriers: HashMap::new(),
             incidents,
+            in_flight: VecDeque::new(),
         }
     }
 
@@ -142,7 +161,8 @@ impl<S: Store, F: Follow> Process<S, F> {
         shutdown: CancellationToken,
     ) {
         let mut reload_open = true;
-        loop {
+        let mut batches_open = true;
+        while batches_open || !self.in_flight.is_empty() {
             if let Some(retry_at) = self.held.as_ref().map(|held| held.retry_at) {
                 tokio::select! {
                     () = tokio::time::sleep_until(retry_at) => self.retry_held().await,
@@ -162,10 +182,12 @@ impl<S: Store, F: Follow> Process<S, F> {
                 .incidents
                 .deadline()
                 .map(|at| self.clock.instant_of(at));
+            let has_room = self.in_flight.len() < in_flight_max();
             tokio::select! {
-                batch = batches.recv() => match batch {
-                    Some(batch) => self.process(batch).await,
-                    None => break,
+                scanned = oldest(&mut self.in_flight) => self.apply(scanned).await,
+                batch = batches.recv(), if batches_open && has_room => match batch {
+                    Some(batch) => self.start_scan(batch),
+                    None => batches_open = false,
                 },
                 () = sleep_until_opt(deadline) => self.close_window(false).await,
                 () = sleep_until_opt(resolve_at) => self.tick_incidents().await,
@@ -192,16 +214,34 @@ impl<S: Store, F: Follow> Process<S, F> {
         }
     }
 
-    async fn process(&mut self, batch: Batch) {
-        let matcher = self.matchers.get(batch.source).cloned();
-        let Some(matcher) = matcher else {
-            // A batch of a source removed by a reload: nothing applies to it.
-            self.processed(&batch.file.id, batch.end);
-            return;
-        };
+    /// Starts scanning `batch` on the blocking pool; [`Self::apply`] takes the result in turn.
+    fn start_scan(&mut self, batch: Batch) {
         let (file, start) = (batch.file.id.clone(), batch.start);
-        let scan = self.scan;
-        let scanned = tokio::task::spawn_blocking(move || scan(&matcher, batch)).await;
+        let matchers = Arc::clone(&self.matchers);
+        let task = tokio::task::spawn_blocking({
+            let (matchers, scan) = (Arc::clone(&matchers), self.scan);
+            move || scan_with(&matchers, scan, batch)
+        });
+        self.in_flight.push_back(InFlight {
+            file,
+            start,
+            matchers,
+            task,
+        });
+    }
+
+    /// Applies the oldest scan's result: its hits to the aggregator, its end to the commits.
+    async fn apply(&mut self, (flight, scanned): (InFlight, Result<Scanned, JoinError>)) {
+        let scanned = match scanned {
+            Ok(scanned) if !Arc::ptr_eq(&flight.matchers, &self.matchers) => {
+                // Scanned before a reload: again, with the rules the aggregator now has.
+                let (matchers, scan) = (Arc::clone(&self.matchers), self.scan);
+                let batch = scanned.batch;
+                tokio::task::spawn_blocking(move || scan_with(&matchers, scan, batch)).await
+            }
+            scanned => scanned,
+        };
+        let (file, start) = (flight.file, flight.start);
         let Scanned { batch, hits, stats } = match scanned {
             Ok(scanned) => scanned,
             Err(err) => {
@@ -217,6 +257,11 @@ impl<S: Store, F: Follow> Process<S, F> {
                 return;
             }
         };
+        if self.matchers.get(batch.source).is_none() {
+            // A batch of a source removed by a reload: nothing applies to it.
+            self.processed(&batch.file.id, batch.end);
+            return;
+        }
         let now = self.clock.now();
         let was_open = self.aggregator.is_open();
         let path = batch.file.path.to_string_lossy();
@@ -458,6 +503,34 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
         .iter()
         .map(|source| Matcher::new(config.rules.clone(), &source.name))
         .collect()
+}
+
+/// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan).
+fn scan_with(matchers: &[Matcher], scan: ScanFn, batch: Batch) -> Scanned {
+    match matchers.get(batch.source) {
+        Some(matcher) => scan(matcher, batch),
+        None => Scanned {
+            batch,
+            hits: Vec::new(),
+            stats: ScanStats::default(),
+        },
+    }
+}
+
+/// Waits for the oldest scan in flight (never, when there is none) and takes it off the queue.
+async fn oldest(in_flight: &mut VecDeque<InFlight>) -> (InFlight, Result<Scanned, JoinError>) {
+    let Some(flight) = in_flight.front_mut() else {
+        return std::future::pending().await;
+    };
+    let scanned = (&mut flight.task).await;
+    let flight = in_flight.pop_front().expect("the front is there");
+    (flight, scanned)
+}
+
+/// How many batches are scanned at once: one per core, and at least two, so that applying one
+/// result overlaps the next scan.
+fn in_flight_max() -> usize {
+    scan_threads().max(2)
 }
 
 pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {

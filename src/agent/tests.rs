@@ -177,6 +177,19 @@ async fn a_summary_still_refused_at_shutdown_commits_nothing() {
     );
 }
 
+/// Runs `process` over `batches`, then lets the channel close (the tailer stopped).
+async fn run_all(process: &mut Process<Outbox, Record>, batches: Vec<Batch>) {
+    let (sender, batch_rx) = mpsc::channel(batches.len().max(1));
+    let (_reload, reload_rx) = mpsc::channel(1);
+    for batch in batches {
+        sender.send(batch).await.expect("send");
+    }
+    drop(sender);
+    process
+        .run(batch_rx, reload_rx, CancellationToken::new())
+        .await;
+}
+
 /// Scans like the agent, but panics on a batch holding `PANIC`.
 fn panicking(matcher: &Matcher, batch: Batch) -> Scanned {
     assert!(
@@ -191,19 +204,11 @@ async fn a_scan_that_panics_keeps_its_batch_and_later_ones_uncommitted() {
     let record = Record::default();
     let has_space = Arc::new(Mutex::new(true));
     let mut process = process(&record, &has_space).with_scan(panicking);
-    let (batches, batch_rx) = mpsc::channel(4);
-    let (_reload, reload_rx) = mpsc::channel(1);
     let first = batch(0, "INFO ok\n");
     let second = batch(first.end, "PANIC\n");
     let third = batch(second.end, "INFO later\n");
     let (first_end, second_start) = (first.end, second.start);
-    for b in [first, second, third] {
-        batches.send(b).await.expect("send");
-    }
-    drop(batches);
-    process
-        .run(batch_rx, reload_rx, CancellationToken::new())
-        .await;
+    run_all(&mut process, vec![first, second, third]).await;
     let commits: Vec<u64> = record
         .all()
         .into_iter()
@@ -216,5 +221,51 @@ async fn a_scan_that_panics_keeps_its_batch_and_later_ones_uncommitted() {
     assert!(
         commits.iter().all(|offset| *offset <= second_start),
         "{commits:?}"
+    );
+}
+
+/// Set once a batch without `SLOW` has been scanned.
+static LATER_SCANNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Scans like the agent, but a batch holding `SLOW` finishes only after a later batch's scan
+/// has (bounded: 10 s), so results come back out of order.
+fn slow_first(matcher: &Matcher, batch: Batch) -> Scanned {
+    use std::sync::atomic::Ordering;
+    if batch.data.windows(4).any(|w| w == b"SLOW") {
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while !LATER_SCANNED.load(Ordering::SeqCst) && std::time::Instant::now() < give_up {
+            std::thread::yield_now();
+        }
+        assert!(
+            LATER_SCANNED.load(Ordering::SeqCst),
+            "the later batch was scanned meanwhile"
+        );
+    }
+    let scanned = scan_batch(matcher, batch);
+    LATER_SCANNED.store(true, Ordering::SeqCst);
+    scanned
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_scanned_at_once_are_applied_in_arrival_order() {
+    let (record, has_space) = (Record::default(), Arc::new(Mutex::new(true)));
+    let mut process = process(&record, &has_space).with_scan(slow_first);
+    // One after the other in the file: a slow one, a quick one, two with a hit each.
+    let mut batches: Vec<Batch> = Vec::new();
+    for text in ["SLOW INFO first\n", "INFO second\n", HIT, HIT] {
+        batches.push(batch(batches.last().map_or(0, |b| b.end), text));
+    }
+    let ends = [batches[0].end, batches[1].end, batches[3].end];
+    run_all(&mut process, batches).await;
+    // The slow batch's result came back second, yet nothing past its lines was committed
+    // before it was applied; the two hits are counted once each, in one window.
+    assert_eq!(
+        record.all(),
+        [
+            Seen::Commit(ends[0]),
+            Seen::Commit(ends[1]),
+            Seen::Stored(2),
+            Seen::Commit(ends[2])
+        ]
     );
 }

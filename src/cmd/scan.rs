@@ -2,8 +2,8 @@
 //!
 //! It answers "what would logding have said about this log?" and is the command the
 //! benchmarks time against ripgrep and grep, so it reads the way the agent does: large chunks
-//! (4 MiB) split at the last newline, each searched whole by [`Matcher::scan`], never line by
-//! line. Each path is matched to the first source whose globs match it (its rules, its
+//! split at the last newline, each searched whole by [`Matcher::scan`], never line by line. On
+//! more than one thread, reading, scanning and counting overlap (see `pipeline`). Each path is matched to the first source whose globs match it (its rules, its
 //! `multiline` and `max_line_bytes`); a path matching no source gets every rule, no multiline
 //! and [`DEFAULT_MAX_LINE_BYTES`].
 //!
@@ -24,8 +24,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 mod hours;
+mod pipeline;
 
 use self::hours::Hours;
+use self::pipeline::{Block, Consume, Producer};
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
@@ -34,7 +36,7 @@ use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::discover::Globs;
-use crate::tail::multiline::{Assembler, Event};
+use crate::tail::multiline::Assembler;
 use crate::tail::reader::read_lines;
 use crate::window::{Aggregator, WindowOptions};
 
@@ -200,36 +202,61 @@ impl Scan {
         );
         let mut file = open_regular(path)?;
         let name = path.display().to_string();
-        let mut sink = HitSink {
-            observer: Observer {
-                totals: &mut self.totals,
-                aggregator: &mut self.aggregator,
-                hits: &mut self.hits,
-                matcher: plan.matcher,
-                threads: self.threads,
-                now: self.now,
-                file: &name,
-                timestamp: plan.timestamp,
-                hours: self.hours.as_mut(),
-            },
-            assembler: plan.multiline.cloned().map(Assembler::new),
-            offset: 0,
-            started: std::time::Instant::now(),
-            scratch: Vec::new(),
-            events: Events::default(),
+        let mut observer = Observer {
+            totals: &mut self.totals,
+            aggregator: &mut self.aggregator,
+            now: self.now,
+            file: &name,
+            timestamp: plan.timestamp,
+            hours: self.hours.as_mut(),
         };
-        // One chunk per thread in each read: the parts of a read are scanned in parallel.
-        self.buffer.resize(CHUNK_BYTES * self.threads, 0);
-        read_lines(
-            &mut file,
-            &mut self.buffer,
-            plan.max_line_bytes,
-            &mut |block| {
-                sink.lines(block);
-            },
-        )
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-        sink.finish();
+        let mut producer = Producer::new(plan.multiline.cloned().map(Assembler::new));
+        let (matcher, max_line_bytes) = (plan.matcher, plan.max_line_bytes);
+        let is_multiline = plan.multiline.is_some();
+        let read = if self.threads > 1 {
+            // Read on one thread while the blocks read are scanned and counted on the others.
+            let mut buffer = std::mem::take(&mut self.buffer);
+            buffer.resize(pipeline::BLOCK_BYTES, 0);
+            let read = pipeline::run(
+                matcher,
+                self.threads,
+                |sender| {
+                    let read = if is_multiline {
+                        let read =
+                            read_lines(&mut file, &mut buffer, max_line_bytes, &mut |lines| {
+                                producer.lines(lines, sender);
+                            });
+                        if read.is_ok() {
+                            producer.end_of_file();
+                        }
+                        read
+                    } else {
+                        pipeline::read_in_place(&mut file, max_line_bytes, sender)
+                    };
+                    producer.finish(sender);
+                    read
+                },
+                |bytes, hits, stats| observer.observe(bytes, hits, stats),
+            );
+            self.buffer = buffer;
+            read
+        } else {
+            let mut inline = Inline {
+                observer: &mut observer,
+                matcher,
+                hits: &mut self.hits,
+            };
+            self.buffer.resize(CHUNK_BYTES, 0);
+            let read = read_lines(&mut file, &mut self.buffer, max_line_bytes, &mut |lines| {
+                producer.lines(lines, &mut inline);
+            });
+            if read.is_ok() {
+                producer.end_of_file();
+            }
+            producer.finish(&mut inline);
+            read
+        };
+        read.with_context(|| format!("failed to read `{}`", path.display()))?;
         self.totals.files += 1;
         Ok(())
     }
@@ -371,104 +398,49 @@ fn kind_of(file_type: std::fs::FileType) -> Option<&'static str> {
     }
 }
 
-/// Where complete lines go: straight to the matcher, or through the multiline assembler.
-struct HitSink<'a> {
-    observer: Observer<'a>,
-    /// The tailer's assembler; its timeout never fires here (one fixed instant).
-    assembler: Option<Assembler>,
-    /// Offset of the next line (the assembler wants offsets; `scan` does not use them).
-    offset: u64,
-    started: std::time::Instant,
-    /// A last line without its `\n` (end of file, or a cut line), with one added.
-    scratch: Vec<u8>,
-    /// The events closed by one block, scanned together (see [`Matcher::scan_events`]).
-    events: Events,
-}
-
-/// Closed multiline events, one after the other, and their ranges.
-#[derive(Default)]
-struct Events {
-    bytes: Vec<u8>,
-    ranges: Vec<std::ops::Range<usize>>,
-}
-
-impl Events {
-    fn push(&mut self, event: Event<'_>) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(event.bytes);
-        self.ranges.push(start..self.bytes.len());
-    }
-
-    /// Scans the events gathered so far and forgets them.
-    fn scan(&mut self, observer: &mut Observer<'_>) {
-        observer.scan(&self.bytes, Some(&self.ranges));
-        self.bytes.clear();
-        self.ranges.clear();
-    }
-}
-
-/// Scans lines or events and hands the hits to the counts and the aggregator.
+/// Counts hits and hands them to the aggregator.
 struct Observer<'a> {
     totals: &'a mut Totals,
     aggregator: &'a mut Aggregator,
-    hits: &'a mut Vec<Hit>,
-    matcher: &'a Matcher,
-    threads: usize,
     now: Timestamp,
     file: &'a str,
     timestamp: Option<&'a TimestampSpec>,
     hours: Option<&'a mut Hours>,
 }
 
-impl HitSink<'_> {
-    /// A run of complete lines (`\n`-terminated, except maybe the last one at end of file).
-    fn lines(&mut self, block: &[u8]) {
-        let Some(assembler) = &mut self.assembler else {
-            self.observer.scan(block, None);
-            return;
-        };
-        let events = &mut self.events;
-        let mut emit = |event: Event<'_>| events.push(event);
-        let mut start = 0;
-        while start < block.len() {
-            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
-            let mut line = &block[start..end];
-            if !line.ends_with(b"\n") {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(line);
-                self.scratch.push(b'\n');
-                line = &self.scratch;
-            }
-            let next = self.offset + line.len() as u64;
-            assembler.push(line, self.offset, next, 0, self.started, &mut emit);
-            self.offset = next;
-            start = end;
-        }
-        self.events.scan(&mut self.observer);
+/// One thread: each read scanned and observed in place.
+struct Inline<'a, 'o> {
+    observer: &'a mut Observer<'o>,
+    matcher: &'a Matcher,
+    hits: &'a mut Vec<Hit>,
+}
+
+impl Consume for Inline<'_, '_> {
+    fn lines(&mut self, lines: &[u8]) {
+        self.hits.clear();
+        let stats = self.matcher.scan(lines, self.hits);
+        self.observer.observe(lines, self.hits, stats);
     }
 
-    fn finish(&mut self) {
-        if let Some(assembler) = &mut self.assembler {
-            let events = &mut self.events;
-            assembler.flush(&mut |event: Event<'_>| events.push(event));
-            self.events.scan(&mut self.observer);
-        }
+    fn events(&mut self, block: &mut Block) {
+        let stats = block.scan(self.matcher, 1, self.hits);
+        self.observer.observe(block.data(), self.hits, stats);
+        block.clear();
+    }
+
+    fn finish(&mut self, block: &mut Block) {
+        self.events(block);
     }
 }
 
 impl Observer<'_> {
-    /// Scans `bytes`: complete lines, or the multiline `events` at these ranges.
-    fn scan(&mut self, bytes: &[u8], events: Option<&[std::ops::Range<usize>]>) {
-        self.hits.clear();
-        let stats: ScanStats = match events {
-            Some(events) => self.matcher.scan_events(bytes, events, self.hits),
-            None => self.matcher.scan_parallel(bytes, self.threads, self.hits),
-        };
+    /// Counts the `hits` of `bytes` (lines or events) and feeds them to the aggregator.
+    fn observe(&mut self, bytes: &[u8], hits: &[Hit], stats: ScanStats) {
         self.totals.lines += stats.lines;
         self.totals.excluded += stats.excluded;
         // Hits of one line are adjacent.
         let mut last_line = None;
-        for hit in self.hits.iter() {
+        for hit in hits {
             self.totals.counts[hit.rule.index()] += 1;
             if last_line != Some(hit.line.start) {
                 last_line = Some(hit.line.start);
@@ -480,13 +452,7 @@ impl Observer<'_> {
                 hours.add(at.unwrap_or(self.now), hit.rule.index());
             }
         }
-        self.aggregator.observe_scan(
-            self.now,
-            bytes,
-            self.hits,
-            &stats,
-            self.file,
-            self.timestamp,
-        );
+        self.aggregator
+            .observe_scan(self.now, bytes, hits, &stats, self.file, self.timestamp);
     }
 }

@@ -269,3 +269,51 @@ fn two_days_of_logs_are_reported_with_their_own_range_and_hits_per_hour() {
         "{stdout}"
     );
 }
+
+#[test]
+fn every_thread_count_gives_the_same_counts_on_a_log_of_many_blocks() {
+    // About 7 MiB: many blocks for the reading thread, parts for the scanning threads, events
+    // and cut lines across block boundaries, with and without multiline.
+    let dir = setup();
+    let mut log = String::new();
+    for i in 0..60_000u32 {
+        match i % 7 {
+            0 => log.push_str(&format!(
+                "2026-11-28 10:00:00 ERROR {i} java.lang.OutOfMemoryError\n\tat a.B.c(B.java:1)\n"
+            )),
+            1 => log.push_str(&format!(
+                "2026-11-28 10:00:01 GET /api status=50{} END\r\n",
+                i % 10
+            )),
+            2 => log.push_str(&format!(
+                "2026-11-28 10:00:02 {} END\n",
+                "y".repeat((i % 900) as usize)
+            )),
+            3 => log.push_str(&format!(
+                "2026-11-28 10:00:03 IllegalStateException\n\tat x.Y.z(Y.java:{i})\n"
+            )),
+            _ => log.push_str(&format!(
+                "2026-11-28 10:00:04 INFO request {i} served in 12 ms\n"
+            )),
+        }
+    }
+    std::fs::write(dir.path().join("app-big.log"), &log).unwrap();
+    std::fs::write(dir.path().join("plain.log"), &log).unwrap();
+    let report = |threads: &str, file: &str| {
+        let (code, stdout, stderr) =
+            logding(dir.path(), &["scan", threads, "-c", "logding.yaml", file]);
+        assert_eq!(code, 0, "{stderr}");
+        let totals = stdout
+            .lines()
+            .find(|l| l.contains(" lines in "))
+            .map(str::to_owned);
+        (counts(&stdout), totals)
+    };
+    for file in ["app-big.log", "plain.log"] {
+        let one = report("-j1", file);
+        let rules_hit = one.0.iter().filter(|(_, count)| *count > 0).count();
+        assert!(rules_hit >= 3, "{file}: {one:?}");
+        assert_eq!(report("-j2", file), one, "{file}");
+        assert_eq!(report("-j5", file), one, "{file}");
+    }
+}
