@@ -221,6 +221,10 @@ impl Drop for Probe {
 /// Writes `seq-N` lines to `path` at `rate` lines/s for `duration`, reopening the path when it
 /// names a new file (what an application does on logrotate's signal), keeping its descriptor
 /// otherwise (late writes to a renamed file). Returns the number of lines written.
+/// Writes `rate × duration` numbered lines, paced at `rate` per second (catching up after a
+/// stall), following the file across rotation. A writer starved of CPU on a loaded machine takes
+/// longer but still writes every line, so tests never depend on the machine's speed. Returns the
+/// number of lines written.
 pub(crate) fn write_at_rate(path: &Path, rate: usize, duration: Duration) -> usize {
     use std::os::unix::fs::MetadataExt;
     let open = || {
@@ -236,7 +240,8 @@ pub(crate) fn write_at_rate(path: &Path, rate: usize, duration: Duration) -> usi
     let start = Instant::now();
     let mut seq = 0;
     let mut buf = Vec::new();
-    while start.elapsed() < duration {
+    let total = (rate as f64 * duration.as_secs_f64()) as usize;
+    while seq < total {
         if let Ok(meta) = std::fs::metadata(path)
             && meta.ino() != file.metadata().unwrap().ino()
         {
