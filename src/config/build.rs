@@ -241,27 +241,29 @@ pub(crate) fn short_regex_error(message: &str) -> String {
 fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
     let null = Node::null();
     let map = ctx.map(node.unwrap_or(&null), "tail", TAIL_KEYS)?;
+    let defaults = TailOptions::default();
     let duration = |ctx: &mut Ctx<'_>, key: &str, default: Duration| {
         opt(ctx, &map, key, default, |c, n, k| {
             c.duration(n, &format!("tail.{k}"))
         })
     };
-    let poll_interval = duration(ctx, "poll_interval", Duration::from_secs(1));
-    let rescan_interval = duration(ctx, "rescan_interval", Duration::from_secs(10));
-    let rotate_wait = duration(ctx, "rotate_wait", Duration::from_secs(30));
-    let checkpoint_interval = duration(ctx, "checkpoint_interval", Duration::from_secs(1));
-    let batch_wait = match map.get("batch_wait") {
-        Some(node) => ctx.duration(node, "tail.batch_wait").map(Some),
-        None => Some(None),
-    };
-    let poll_only = opt(ctx, &map, "poll_only", false, |c, n, _| {
+    let poll_interval = duration(ctx, "poll_interval", defaults.poll_interval);
+    let rescan_interval = duration(ctx, "rescan_interval", defaults.rescan_interval);
+    let rotate_wait = duration(ctx, "rotate_wait", defaults.rotate_wait);
+    let checkpoint_interval = duration(ctx, "checkpoint_interval", defaults.checkpoint_interval);
+    let batch_wait = opt(ctx, &map, "batch_wait", defaults.batch_wait, |c, n, _| {
+        c.duration(n, "tail.batch_wait").map(Some)
+    });
+    let poll_only = opt(ctx, &map, "poll_only", defaults.poll_only, |c, n, _| {
         c.boolean(n, "tail.poll_only")
     });
-    let max_open_files = opt(ctx, &map, "max_open_files", 512, |c, n, _| {
-        c.integer(n, "tail.max_open_files", 1, 1_000_000)
+    let max_files = defaults.max_open_files;
+    let max_open_files = opt(ctx, &map, "max_open_files", max_files, |c, n, k| {
+        c.count(n, &format!("tail.{k}"), 1, 1_000_000)
     });
-    let read_budget_bytes = opt(ctx, &map, "read_budget_bytes", 256 * 1024, |c, n, _| {
-        c.byte_size(n, "tail.read_budget_bytes", 4096, 1024 * MIB)
+    let budget = defaults.read_budget_bytes;
+    let read_budget_bytes = opt(ctx, &map, "read_budget_bytes", budget, |c, n, k| {
+        c.byte_size(n, &format!("tail.{k}"), 4096, 1024 * MIB)
     });
     Some(TailOptions {
         poll_interval: poll_interval?,
@@ -269,7 +271,7 @@ fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
         rotate_wait: rotate_wait?,
         poll_only: poll_only?,
         batch_wait: batch_wait?,
-        max_open_files: usize::try_from(max_open_files?).ok()?,
+        max_open_files: max_open_files?,
         read_budget_bytes: read_budget_bytes?,
         checkpoint_interval: checkpoint_interval?,
     })
@@ -278,11 +280,12 @@ fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
 pub(crate) fn outbox(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<OutboxOptions> {
     let null = Node::null();
     let map = ctx.map(node.unwrap_or(&null), "outbox", OUTBOX_KEYS)?;
-    let max_entries = opt(ctx, &map, "max_entries", 1000, |c, n, _| {
-        c.integer(n, "outbox.max_entries", 1, 1_000_000)
+    let default = OutboxOptions::default().max_entries;
+    let max_entries = opt(ctx, &map, "max_entries", default, |c, n, _| {
+        c.count(n, "outbox.max_entries", 1, 1_000_000)
     });
     Some(OutboxOptions {
-        max_entries: usize::try_from(max_entries?).ok()?,
+        max_entries: max_entries?,
     })
 }
 

@@ -2,7 +2,6 @@
 //! is absent) and when `/readyz` gives up on failing deliveries.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::MetricsOptions;
 use super::build::opt;
@@ -11,24 +10,21 @@ use super::yaml::Node;
 
 const METRICS_KEYS: &[&str] = &["listen", "ready_max_failing"];
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:9687";
-const DEFAULT_READY_MAX_FAILING: Duration = Duration::from_secs(600);
-
 /// Reads `metrics:`; `Some(None)` when absent (no listener).
 pub(crate) fn metrics(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Option<MetricsOptions>> {
     let Some(node) = node else {
         return Some(None);
     };
     let map = ctx.map(node, "metrics", METRICS_KEYS)?;
-    let listen = match map.get("listen") {
-        Some(node) => listen_address(ctx, node),
-        None => DEFAULT_LISTEN.parse().ok(),
-    };
+    let defaults = MetricsOptions::default();
+    let listen = opt(ctx, &map, "listen", defaults.listen, |c, n, _| {
+        listen_address(c, n)
+    });
     let ready_max_failing = opt(
         ctx,
         &map,
         "ready_max_failing",
-        DEFAULT_READY_MAX_FAILING,
+        defaults.ready_max_failing,
         |c, n, _| c.duration(n, "metrics.ready_max_failing"),
     );
     Some(Some(MetricsOptions {

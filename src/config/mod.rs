@@ -233,11 +233,51 @@ pub struct TailOptions {
     pub checkpoint_interval: Duration,
 }
 
+impl Default for SummaryOptions {
+    /// The defaults of every `summary` key: 20 groups and 5 patterns per rule, every built-in
+    /// mask, no custom mask, the system's time zone.
+    fn default() -> Self {
+        SummaryOptions {
+            max_groups: 20,
+            max_patterns: 5,
+            masks: crate::window::BUILTIN_MASKS
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+            custom_masks: Vec::new(),
+            timezone: jiff::tz::TimeZone::system(),
+        }
+    }
+}
+
+impl Default for TailOptions {
+    /// The defaults of every `tail` key.
+    fn default() -> Self {
+        TailOptions {
+            poll_interval: Duration::from_secs(1),
+            rescan_interval: Duration::from_secs(10),
+            rotate_wait: Duration::from_secs(30),
+            poll_only: false,
+            batch_wait: None,
+            max_open_files: 512,
+            read_budget_bytes: 256 * 1024,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Bounds of the outbox.
 #[derive(Clone, Debug)]
 pub struct OutboxOptions {
     /// When more summaries wait than this, the oldest are merged.
     pub max_entries: usize,
+}
+
+impl Default for OutboxOptions {
+    /// `outbox.max_entries: 1000`.
+    fn default() -> Self {
+        OutboxOptions { max_entries: 1000 }
+    }
 }
 
 /// The metrics and health listener (`metrics:`).
@@ -247,6 +287,16 @@ pub struct MetricsOptions {
     pub listen: std::net::SocketAddr,
     /// `/readyz` fails once posts have been failing for longer than this.
     pub ready_max_failing: std::time::Duration,
+}
+
+impl Default for MetricsOptions {
+    /// The defaults of the `metrics` keys (the section itself is off when absent).
+    fn default() -> Self {
+        MetricsOptions {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9687)),
+            ready_max_failing: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Every problem found while loading a configuration.

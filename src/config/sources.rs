@@ -160,10 +160,10 @@ fn globs(
             Some(origin) => origin.resolve(&pattern).to_string_lossy().into_owned(),
             None => pattern,
         };
-        if let Err(err) = globset::Glob::new(&pattern) {
+        if let Err(err) = crate::tail::discover::glob(&pattern) {
             ctx.error(
                 pos,
-                format!("`{what}` has an invalid glob: {}", err.kind()),
+                format!("`{what}` has an invalid glob: {}", err.source.kind()),
                 None,
             );
             ok = false;

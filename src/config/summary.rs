@@ -18,39 +18,28 @@ const SUMMARY_KEYS: &[&str] = &[
 
 const CUSTOM_MASK_KEYS: &[&str] = &["name", "pattern"];
 
-/// The defaults are the window's own (one source of truth: `WindowOptions::new` uses them too).
-const DEFAULT_MAX_GROUPS: u64 = crate::window::DEFAULT_MAX_GROUPS as u64;
-
-const DEFAULT_MAX_PATTERNS: u64 = crate::window::DEFAULT_MAX_PATTERNS as u64;
-
 pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryOptions> {
     let null = Node::null();
     let map = ctx.map(node.unwrap_or(&null), "summary", SUMMARY_KEYS)?;
-    let max_groups = opt(ctx, &map, "max_groups", DEFAULT_MAX_GROUPS, |c, n, _| {
-        c.integer(n, "summary.max_groups", 1, 1_000)
+    let defaults = SummaryOptions::default();
+    let count = |ctx: &mut Ctx<'_>, key: &str, default: usize, max: u64| {
+        opt(ctx, &map, key, default, |c, n, k| {
+            c.count(n, &format!("summary.{k}"), 1, max)
+        })
+    };
+    let max_groups = count(ctx, "max_groups", defaults.max_groups, 1_000);
+    let max_patterns = count(ctx, "max_patterns", defaults.max_patterns, 100);
+    let masks = opt(ctx, &map, "masks", defaults.masks, |c, n, _| masks(c, n));
+    let custom = defaults.custom_masks;
+    let custom_masks = opt(ctx, &map, "custom_masks", custom, |c, n, _| {
+        custom_masks(c, n)
     });
-    let max_patterns = opt(
-        ctx,
-        &map,
-        "max_patterns",
-        DEFAULT_MAX_PATTERNS,
-        |c, n, _| c.integer(n, "summary.max_patterns", 1, 100),
-    );
-    let masks = match map.get("masks") {
-        Some(n) => masks(ctx, n),
-        None => Some(BUILTIN_MASKS.iter().map(|m| (*m).to_owned()).collect()),
-    };
-    let custom_masks = match map.get("custom_masks") {
-        Some(n) => custom_masks(ctx, n),
-        None => Some(Vec::new()),
-    };
-    let timezone = match map.get("timezone") {
-        Some(n) => timezone(ctx, n, "summary.timezone"),
-        None => Some(jiff::tz::TimeZone::system()),
-    };
+    let timezone = opt(ctx, &map, "timezone", defaults.timezone, |c, n, _| {
+        timezone(c, n, "summary.timezone")
+    });
     Some(SummaryOptions {
-        max_groups: usize::try_from(max_groups?).ok()?,
-        max_patterns: usize::try_from(max_patterns?).ok()?,
+        max_groups: max_groups?,
+        max_patterns: max_patterns?,
         masks: masks?,
         custom_masks: custom_masks?,
         timezone: timezone?,

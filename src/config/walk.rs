@@ -453,6 +453,11 @@ impl<'e> Ctx<'e> {
         }
     }
 
+    /// Reads a count in `min..=max` (an integer that sizes something).
+    pub(crate) fn count(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<usize> {
+        usize::try_from(self.integer(node, what, min, max)?).ok()
+    }
+
     /// Reads a byte size: an integer, or a string with a unit (`64KiB`, `1MiB`, `19000`).
     pub(crate) fn byte_size(
         &mut self,

@@ -65,7 +65,9 @@ pub(crate) struct Found {
     pub is_cut: bool,
 }
 
-fn glob(pattern: &str) -> Result<Glob, GlobError> {
+/// Compiles one pattern the way [`Globs`] does (`*` does not cross `/`): also what `check`
+/// validates sources' patterns with.
+pub(crate) fn glob(pattern: &str) -> Result<Glob, GlobError> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()

@@ -112,7 +112,8 @@ impl LineReader {
             let nl = rest
                 + memchr::memchr(b'\n', &chunk[rest..complete_end])
                     .expect("complete lines end with a newline");
-            self.emit_cut(&chunk[line_begin..nl], base + line_begin as u64, 0, emit);
+            let start = base + line_begin as u64;
+            self.emit_line(&chunk[line_begin..nl], start, base + nl as u64 + 1, emit);
             line_begin = nl + 1;
             run_start = line_begin;
         }
@@ -148,57 +149,34 @@ impl LineReader {
 
     /// Completes the held line with `tail` (which ends with `\n`), ending at file offset `end`.
     fn finish_held_line(&mut self, tail: &[u8], end: u64, emit: &mut impl FnMut(Segment<'_>)) {
-        let content_len = self.pending.len() as u64 + self.pending_skipped + tail.len() as u64 - 1;
-        let start = self.line_start;
-        if content_len <= self.max_line_bytes as u64 {
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&self.pending);
-            self.scratch.extend_from_slice(tail);
-            emit(Segment {
-                bytes: &self.scratch,
-                start,
-                end,
-                skipped: 0,
-            });
-        } else {
-            let content = &tail[..tail.len() - 1];
-            let room = self.max_line_bytes - self.pending.len().min(self.max_line_bytes);
-            let kept = content.len().min(room);
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&self.pending);
-            self.scratch.extend_from_slice(&content[..kept]);
-            self.scratch.push(b'\n');
-            let skipped = self.pending_skipped + (content.len() - kept) as u64;
-            emit(Segment {
-                bytes: &self.scratch,
-                start,
-                end,
-                skipped,
-            });
-        }
-        self.pending.clear();
-        self.pending_skipped = 0;
+        self.emit_line(&tail[..tail.len() - 1], self.line_start, end, emit);
         self.line_start = end;
     }
 
-    fn emit_cut(
+    /// Hands out one line: the held head (if any) followed by `content` (without its `\n`),
+    /// from file offset `start` to `end` (past its `\n`), cut to `max_line_bytes` with the
+    /// bytes dropped counted. The held head is consumed.
+    fn emit_line(
         &mut self,
         content: &[u8],
         start: u64,
-        already_skipped: u64,
+        end: u64,
         emit: &mut impl FnMut(Segment<'_>),
     ) {
+        let room = self.max_line_bytes.saturating_sub(self.pending.len());
+        let kept = content.len().min(room);
         self.scratch.clear();
-        self.scratch
-            .extend_from_slice(&content[..self.max_line_bytes.min(content.len())]);
+        self.scratch.extend_from_slice(&self.pending);
+        self.scratch.extend_from_slice(&content[..kept]);
         self.scratch.push(b'\n');
-        let skipped = already_skipped + content.len().saturating_sub(self.max_line_bytes) as u64;
         emit(Segment {
             bytes: &self.scratch,
             start,
-            end: start + content.len() as u64 + 1,
-            skipped,
+            end,
+            skipped: self.pending_skipped + (content.len() - kept) as u64,
         });
+        self.pending.clear();
+        self.pending_skipped = 0;
     }
 }
 

@@ -46,14 +46,10 @@ pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 use self::select::History;
 use self::topk::{Distinct, TopK};
-use crate::config::Config;
+use crate::config::{Config, SummaryOptions};
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
 use crate::summary::{GroupCount, RuleSummary, Summary};
 
-/// Default of `summary.max_groups`.
-pub const DEFAULT_MAX_GROUPS: usize = 20;
-/// Default of `summary.max_patterns`.
-pub const DEFAULT_MAX_PATTERNS: usize = 5;
 /// File names kept per rule; further files are only counted.
 pub const MAX_FILES: usize = 5;
 /// Longest raw sample (or cause line) kept, in bytes.
@@ -98,16 +94,22 @@ impl WindowOptions {
         }
     }
 
-    /// Defaults (all built-in masks, [`DEFAULT_MAX_GROUPS`], [`DEFAULT_MAX_PATTERNS`]) for a
-    /// window length and host.
+    /// The `summary` defaults ([`SummaryOptions::default`]) for a window length and host.
     pub fn new(window: Duration, host: impl Into<String>) -> WindowOptions {
+        let SummaryOptions {
+            max_groups,
+            max_patterns,
+            masks,
+            custom_masks,
+            ..
+        } = SummaryOptions::default();
         WindowOptions {
             window,
             host: host.into(),
-            max_groups: DEFAULT_MAX_GROUPS,
-            max_patterns: DEFAULT_MAX_PATTERNS,
-            masks: BUILTIN_MASKS.iter().map(|&m| m.to_owned()).collect(),
-            custom_masks: Vec::new(),
+            max_groups,
+            max_patterns,
+            masks,
+            custom_masks,
         }
     }
 

@@ -375,7 +375,7 @@ proptest! {
                 if rule.name != "b" {
                     prop_assert_eq!(patterns + rule.other_patterns_count, rule.count);
                 }
-                prop_assert!(rule.patterns.len() <= DEFAULT_MAX_PATTERNS);
+                prop_assert!(rule.patterns.len() <= crate::config::SummaryOptions::default().max_patterns);
             }
         }
     }

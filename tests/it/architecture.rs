@@ -143,3 +143,38 @@ fn only_the_sink_is_an_http_client() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_delivery_task_writes_files_only_on_the_blocking_pool() {
+    // The outbox's writing methods and the send times' save are called only inside the
+    // closures `with_outbox` and `blocking` run on the blocking pool: the nearest opening
+    // line above each call is one of those, not a plain `lock_outbox()`.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sink/deliver.rs");
+    let writes = [
+        "outbox.push(",
+        "outbox.remove(",
+        "outbox.replace(",
+        "outbox.set_aside_dropped(",
+        "send_times.save(",
+    ];
+    let lines = code_lines(&file);
+    let mut found = Vec::new();
+    for (i, (n, line)) in lines.iter().enumerate() {
+        if !writes.iter().any(|w| line.contains(w)) {
+            continue;
+        }
+        let opener = lines[..=i].iter().rev().find(|(_, l)| {
+            l.contains("with_outbox(") || l.contains("blocking(") || l.contains("lock_outbox()")
+        });
+        let is_blocking =
+            opener.is_some_and(|(_, l)| l.contains("with_outbox(") || l.contains("blocking("));
+        if !is_blocking {
+            found.push(format!("src/sink/deliver.rs:{n}: {}", line.trim()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "file writes on a runtime thread:\n{}",
+        found.join("\n")
+    );
+}

@@ -1,4 +1,4 @@
-//! The test file format: YAML shapes (`raw`), parsed into validated [`TestFile`]s.
+//! The test file format: the model of a test file ([`TestFile`]), read from YAML by `read`.
 //!
 //! Parsing happens in two steps so that every problem gets a `file:line:column`:
 //! [`parse`] checks the shape of the file alone (unknown keys, types, durations, times, which
