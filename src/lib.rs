@@ -13,6 +13,8 @@
 //! - [`event_time`]: the time a hit's line says it happened (`timestamp:` presets). Pure.
 //! - [`incident`]: closed windows to incidents (new, ongoing, repeat, resolved): what a window
 //!   says. Pure; its state is persisted by the agent.
+//! - [`absence`]: absence rules and stalled sources: incidents of what is *not* there. Pure;
+//!   evaluated by the incident stage.
 //! - [`summary`]: the summary type shared by window, render, outbox and JSON output.
 //! - [`render`]: summary to DingTalk payload; escapes untrusted log text; byte budget. Pure.
 //! - [`outbox`]: durable queue of summaries awaiting delivery.
@@ -24,6 +26,7 @@
 //! - [`metrics`]: the one metrics registry, `/metrics`, `/healthz` and `/readyz`.
 //! - [`cmd`], [`cli`], [`logging`]: the command line.
 
+pub mod absence;
 pub mod agent;
 pub mod checkpoint;
 pub mod cli;

@@ -20,6 +20,7 @@
 //! Log text is untrusted and is escaped here and nowhere else (see `escape`): it can never
 //! create a mention, a link, an image, a heading, a list or a quote, nor break the layout.
 
+mod absent;
 mod alerts;
 mod escape;
 mod incidents;
@@ -345,6 +346,11 @@ impl<'a> Doc<'a> {
     ) -> String {
         let mut sections = vec![self.heading(part)];
         sections.extend(blocks.iter().filter(|b| !b.is_empty()).cloned());
+        sections.extend(absent::blocks(
+            self.summary,
+            &self.options.timezone,
+            self.flavor,
+        ));
         sections.extend(incidents::blocks(
             self.summary,
             &self.options.timezone,
@@ -377,6 +383,9 @@ impl<'a> Doc<'a> {
         let keyword = &self.options.keyword;
         let host = escape(&self.summary.host, MAX_NAME_CHARS, flavor);
         let Some(top) = self.summary.rules.first() else {
+            if let Some(what) = absent::headline(self.summary, flavor) {
+                return format!("[{keyword}] {what} · {host}{}", part_label(part));
+            }
             // A message that only says which incidents go on or ended.
             let (what, matches) = incidents::totals(self.summary)
                 .unwrap_or_else(|| ("no rules".into(), "no matches".into()));

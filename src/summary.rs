@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::absence::AbsentState;
 use crate::incident::IncidentReport;
 use crate::rules::Severity;
 
@@ -132,9 +133,15 @@ pub fn sort_rules(rules: &mut [RuleSummary]) {
 
 impl Summary {
     /// Returns true if and only if the summary has something to tell: a rule at its
-    /// `min_count`, or a resolved incident.
+    /// `min_count`, a resolved incident, or an absence that began or ended.
     pub fn is_worth_sending(&self) -> bool {
-        !self.rules.is_empty() || !self.incidents.resolved.is_empty()
+        !self.rules.is_empty()
+            || !self.incidents.resolved.is_empty()
+            || self
+                .incidents
+                .absent
+                .iter()
+                .any(|a| a.state != AbsentState::Ongoing)
     }
 
     /// Hits of the rules reported (those that reached their `min_count`).

@@ -21,6 +21,15 @@ impl Clock {
         }
     }
 
+    /// A clock whose `now` is `wall` (tests: a restart continues the paused clock).
+    #[cfg(test)]
+    pub(super) fn at(wall: Timestamp) -> Clock {
+        Clock {
+            wall,
+            mono: Instant::now(),
+        }
+    }
+
     pub(super) fn now(&self) -> Timestamp {
         let elapsed = Instant::now().saturating_duration_since(self.mono);
         self.wall.checked_add(elapsed).unwrap_or(self.wall)

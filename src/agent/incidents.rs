@@ -46,6 +46,29 @@ impl Stage {
         }
     }
 
+    /// The agent starts at `now` (absence waits one window for the backlog).
+    pub(super) fn start(&mut self, now: Timestamp) {
+        self.incidents.start(now);
+    }
+
+    /// A batch of `source`'s `file` was read at `now` (the file grew).
+    pub(super) fn grew(&mut self, source: &str, file: &str, now: Timestamp) {
+        self.incidents.grew(source, file, now);
+    }
+
+    /// The sources with `source_stalled`, to look for their files before a tick.
+    pub(super) fn stalled_sources(&self) -> Vec<String> {
+        self.incidents
+            .stalled_sources()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `source`'s globs matched `count` files at `now`.
+    pub(super) fn matched(&mut self, source: &str, count: u64, now: Timestamp) {
+        self.incidents.matched(source, count, now);
+    }
+
     /// What a closed window says (`None`: held, nothing to send).
     pub(super) fn close_window(&mut self, summary: Summary, now: Timestamp) -> Option<Summary> {
         let matches = summary.matches();
@@ -176,3 +199,6 @@ mod tests {
 
 #[cfg(test)]
 mod lifecycle_tests;
+
+#[cfg(test)]
+mod absence_tests;

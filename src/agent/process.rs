@@ -123,14 +123,16 @@ impl<S: Store, F: Follow> Process<S, F> {
     /// A process task with matchers already compiled for `config` (see [`matchers_for`]).
     pub(super) fn new(config: Config, matchers: Vec<Matcher>, follow: F, store: S) -> Self {
         let aggregator = Aggregator::new(config.rules.clone(), WindowOptions::from_config(&config));
-        let incidents = Stage::new(&config, State::default(), None);
+        let clock = Clock::start();
+        let mut incidents = Stage::new(&config, State::default(), None);
+        incidents.start(clock.now());
         Process {
             config,
             matchers: Arc::new(matchers),
             aggregator,
             follow,
             store,
-            clock: Clock::start(),
+            clock,
             scan: scan_batch,
             pending: HashMap::new(),
             held: None,
@@ -143,6 +145,20 @@ impl<S: Store, F: Follow> Process<S, F> {
     /// Resumes the incidents of the last run, kept in `state_dir` (`None`: nothing written).
     pub(super) fn resume_incidents(&mut self, state: State, state_dir: Option<PathBuf>) {
         self.incidents = Stage::new(&self.config, state, state_dir);
+        self.incidents.start(self.clock.now());
+    }
+
+    /// Starts the clock at `wall` (tests: a restart continues where the last run's clock was).
+    #[cfg(test)]
+    pub(super) fn with_clock_at(mut self, wall: jiff::Timestamp) -> Self {
+        self.clock = Clock::at(wall);
+        self
+    }
+
+    /// The agent's clock now.
+    #[cfg(test)]
+    pub(super) fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
     }
 
     /// Replaces the scan function (tests inject a panicking one).
@@ -272,6 +288,9 @@ impl<S: Store, F: Follow> Process<S, F> {
             .and_then(|s| s.timestamp.as_ref());
         self.aggregator
             .observe_scan(now, &batch.data, &hits, &stats, &path, timestamp);
+        if let Some(source) = self.config.sources.get(batch.source) {
+            self.incidents.grew(&source.name, &path, now);
+        }
         self.count(&batch, &hits, &stats);
         if batch.lines_cut > 0 {
             debug!(path = %path, lines = batch.lines_cut, "long lines cut to max_line_bytes");
@@ -365,11 +384,40 @@ impl<S: Store, F: Follow> Process<S, F> {
         self.put(message, pending).await;
     }
 
-    /// Resolves the incidents due now; stores the message a resolution sends, if any.
+    /// Resolves the incidents due now and evaluates absence (after looking for the files of
+    /// sources with `source_stalled`); stores the message this sends, if any.
     async fn tick_incidents(&mut self) {
+        self.look_for_files().await;
         let now = self.clock.now();
         let message = self.incidents.tick(&self.config.host, now);
         self.put(message, HashMap::new()).await;
+    }
+
+    /// Counts the files the globs of each source with `source_stalled` match (on the blocking
+    /// pool: it walks directories).
+    async fn look_for_files(&mut self) {
+        let names = self.incidents.stalled_sources();
+        if names.is_empty() {
+            return;
+        }
+        let sources: Vec<Source> = self
+            .config
+            .sources
+            .iter()
+            .filter(|s| names.contains(&s.name))
+            .cloned()
+            .collect();
+        let counted = tokio::task::spawn_blocking(move || {
+            sources
+                .iter()
+                .map(|s| (s.name.clone(), crate::tail::files_matching(s).len() as u64))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let now = self.clock.now();
+        for (name, count) in counted.unwrap_or_default() {
+            self.incidents.matched(&name, count, now);
+        }
     }
 
     /// Stores `message` (if any) and the incident state, then commits `pending`; a message

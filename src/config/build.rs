@@ -17,6 +17,7 @@ use super::summary::{custom_mask_names, summary};
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node};
 use super::{Config, OutboxOptions, TailOptions};
+use crate::absence::Watches;
 use crate::rules::{RuleSet, Severity};
 
 const TOP_KEYS: &[&str] = &[
@@ -141,12 +142,14 @@ pub(crate) fn config(
     let metrics = super::metrics::metrics(ctx, top.get("metrics"));
     let incidents = incidents(ctx, top.get("incidents"));
     let time_intervals = super::time_intervals::time_intervals(ctx, top.get("time_intervals"));
+    let stalls = super::absence::stalls(ctx, top.get("sources"));
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
     let source_names = top.get("sources").map(source_names).unwrap_or_default();
     let mut reader = RuleReader::new(source_names, check_examples)
-        .with_custom_masks(custom_mask_names(top.get("summary")));
+        .with_custom_masks(custom_mask_names(top.get("summary")))
+        .with_schedules(super::time_intervals::interval_names(top.get("time_intervals")));
     if let Some(node) = top.get("rules") {
         reader.read_rules(ctx, node);
     }
@@ -155,18 +158,21 @@ pub(crate) fn config(
         rule_files.extend(reader.read_includes(ctx, node, origin));
     }
     let rule_policies = reader.take_policies();
+    let absence_rules = reader.take_absence();
     let rules = reader.finish(ctx, top.key_pos("rules").or(top.key_pos("include")), origin);
 
     if !ctx.diagnostics.is_empty() {
         return None;
     }
+    let sources = sources?;
+    let stalls = super::absence::with_paths(stalls, &sources);
     Some(Config {
         path: origin.absolute.clone(),
         host: host?,
         state_dir: state_dir?,
         window: window?,
         dingtalk: dingtalk?,
-        sources: sources?,
+        sources,
         rules: Arc::new(RuleSet::new(rules?)),
         rule_files,
         summary: summary?,
@@ -174,7 +180,10 @@ pub(crate) fn config(
         outbox: outbox?,
         warnings: Vec::new(),
         metrics: metrics?,
-        incidents: with_rules(incidents?, rule_policies),
+        incidents: with_rules(incidents?, rule_policies).with_absence(Watches {
+            rules: absence_rules,
+            stalls,
+        }),
         time_intervals: time_intervals?,
     })
 }

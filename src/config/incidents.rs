@@ -67,6 +67,7 @@ pub(crate) fn incidents(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Polici
         rules: HashMap::new(),
         escalate_ratio: u32::try_from(escalate_ratio?).ok()?,
         max_incidents: usize::try_from(max_incidents?).ok()?,
+        absence: crate::absence::Watches::default(),
     })
 }
 

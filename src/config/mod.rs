@@ -11,6 +11,7 @@
 //! The YAML crate (`serde-saphyr`) is used here (`yaml`) and by the schema test. The rule test
 //! files (`ruletest::format`) are read with the same tree and readers (`parse_document`).
 
+mod absence;
 pub(crate) mod build;
 mod diag;
 mod dingtalk;

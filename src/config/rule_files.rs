@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::absence::{self, RuleKind};
 use super::build::{Origin, severity};
 use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
@@ -14,6 +15,7 @@ use super::incidents::{PolicyOverride, policy_keys};
 use super::rule_message;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
+use crate::absence::AbsenceRule;
 use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
 
 const RULE_KEYS: &[&str] = &[
@@ -33,6 +35,12 @@ const RULE_KEYS: &[&str] = &[
     "resolve_after",
     "send_resolved",
     "keep_firing_for",
+    // `kind: absence` and its keys, read by `super::absence`.
+    "kind",
+    "window",
+    "keys",
+    "arm",
+    "schedule",
 ];
 const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
 
@@ -48,6 +56,10 @@ pub(crate) struct RuleReader {
     seen: Vec<(String, PathBuf, Pos)>,
     /// Rules with their own incident lifecycle settings.
     policies: Vec<(String, PolicyOverride)>,
+    /// Names of the time intervals an absence rule's `schedule:` may name.
+    schedules: Vec<String>,
+    /// `kind: absence` rules.
+    absence: Vec<AbsenceRule>,
 }
 
 /// Positions of the parts of a rule, to point compile errors at the right spot.
@@ -69,7 +81,20 @@ impl RuleReader {
             is_ok: true,
             seen: Vec::new(),
             policies: Vec::new(),
+            schedules: Vec::new(),
+            absence: Vec::new(),
         }
+    }
+
+    /// Lets absence rules' `schedule:` name these time intervals.
+    pub(crate) fn with_schedules(mut self, names: Vec<String>) -> RuleReader {
+        self.schedules = names;
+        self
+    }
+
+    /// The `kind: absence` rules read.
+    pub(crate) fn take_absence(&mut self) -> Vec<AbsenceRule> {
+        std::mem::take(&mut self.absence)
     }
 
     /// Lets rules name these custom masks (`summary.custom_masks`) in their `masks:`.
@@ -135,7 +160,16 @@ impl RuleReader {
             Some(n) => severity(ctx, n, "severity").map(Some),
             None => Some(None),
         };
+        let kind = absence::kind(ctx, &map);
+        let absence_min_count = match kind {
+            Some(RuleKind::Absence) => absence::min_count(ctx, &map),
+            _ => {
+                absence::reject_absence_keys(ctx, &map);
+                Some(1)
+            }
+        };
         let min_count = match map.get("min_count") {
+            _ if kind == Some(RuleKind::Absence) => Some(None),
             Some(n) => ctx.integer(n, "min_count", 1, 1_000_000_000).map(Some),
             None => Some(None),
         };
@@ -145,6 +179,7 @@ impl RuleReader {
         };
         let message = rule_message::read(ctx, &map, &self.custom_masks);
         let policy = policy_keys(ctx, &map, "");
+        let prefix = ctx.prefix();
         if let (Some((name, _)), Some(policy)) = (&name, policy)
             && !policy.is_empty()
         {
@@ -156,6 +191,8 @@ impl RuleReader {
         let is_complete = name.is_some()
             && severity.is_some()
             && min_count.is_some()
+            && kind.is_some()
+            && absence_min_count.is_some()
             && examples.is_some()
             && message.is_some();
         let (patterns, excludes, group_by) = (patterns?, excludes.unwrap_or_default(), group_by?);
@@ -192,6 +229,12 @@ impl RuleReader {
         }
         if self.check_examples {
             check_examples(ctx, &rule, &positions.examples);
+        }
+        if let (Some(RuleKind::Absence), Some(min_count)) = (kind, absence_min_count) {
+            ctx.set_prefix(prefix);
+            let read = absence::absence_rule(ctx, &map, &rule, min_count, &self.schedules);
+            ctx.set_prefix(None);
+            self.absence.push(read?);
         }
         is_complete.then_some(rule)
     }

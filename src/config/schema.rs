@@ -214,6 +214,10 @@ fn source() -> Value {
                 byte_size("Longer lines are cut (256 bytes..=64MiB). Default `64KiB`."),
             ),
             ("timestamp", timestamp()),
+            (
+                "source_stalled",
+                duration("Fires when no file of the source grew for this long, or none matches."),
+            ),
         ],
     );
     require(&mut source, &["name", "paths"]);
@@ -309,6 +313,29 @@ fn rules() -> Value {
             (
                 "keep_firing_for",
                 duration("This rule's `incidents.keep_firing_for` (`0s` allowed)."),
+            ),
+            (
+                "kind",
+                choice(
+                    "`absence`: fires when fewer than `min_count` lines match in `window`. Default `match`.",
+                    &["match", "absence"],
+                ),
+            ),
+            (
+                "window",
+                duration("Absence rules: the time span in which lines are expected."),
+            ),
+            ("keys", absence_keys()),
+            (
+                "arm",
+                choice(
+                    "Absence rules: watch keys from the start, or once seen. Default `on_start`.",
+                    &["on_start", "after_first_seen"],
+                ),
+            ),
+            (
+                "schedule",
+                string("Absence rules: the time interval (`time_intervals:`) in which it fires."),
             ),
             (
                 "examples",
@@ -575,6 +602,31 @@ fn timestamp() -> Value {
 }
 
 /// A mapping with exactly these keys; `null` reads as an empty mapping, as in the loader.
+/// An absence rule's `keys:`.
+fn absence_keys() -> Value {
+    let value = json!({"type": ["string", "object"], "additionalProperties": {"type": "string"}});
+    object(
+        "Absence rules: the `group_by` values expected.",
+        vec![
+            (
+                "static",
+                list(
+                    "Values expected even if never seen (a mapping with several captures).",
+                    value,
+                ),
+            ),
+            (
+                "learn",
+                boolean("Values seen in the last `learn_window` are expected too."),
+            ),
+            (
+                "learn_window",
+                duration("How long a learned value stays expected. Default `7d`."),
+            ),
+        ],
+    )
+}
+
 fn object(description: &str, properties: Vec<(&str, Value)>) -> Value {
     let properties: Map<String, Value> = properties
         .into_iter()

@@ -15,6 +15,8 @@ const SOURCE_KEYS: &[&str] = &[
     "multiline",
     "max_line_bytes",
     "timestamp",
+    // Read by `super::absence::stalls`.
+    "source_stalled",
 ];
 
 const MULTILINE_KEYS: &[&str] = &["start", "preset", "max_lines", "max_bytes", "timeout"];

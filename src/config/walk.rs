@@ -90,6 +90,11 @@ impl<'e> Ctx<'e> {
         self.prefix = prefix;
     }
 
+    /// What every message starts with now.
+    pub(crate) fn prefix(&self) -> Option<String> {
+        self.prefix.clone()
+    }
+
     fn message(&self, message: impl Into<String>) -> String {
         match &self.prefix {
             Some(prefix) => format!("{prefix}: {}", message.into()),

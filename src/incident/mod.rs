@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::absence::{self, AbsentLine, Moment, Schedules, Watches};
+
 pub use self::report::{IncidentLine, IncidentNote, IncidentReport, Reason};
 pub use self::state::{Incident, RECENT_WINDOWS, STATE_VERSION, State, StateError};
 use crate::summary::{RuleSummary, Summary};
@@ -83,6 +85,8 @@ pub struct Policies {
     pub escalate_ratio: u32,
     /// Incidents kept (open and resolved); the oldest resolved are dropped first.
     pub max_incidents: usize,
+    /// Absence rules and stalled sources (incidents of what is *not* there).
+    pub absence: Watches,
 }
 
 impl Default for Policies {
@@ -92,11 +96,18 @@ impl Default for Policies {
             rules: HashMap::new(),
             escalate_ratio: DEFAULT_ESCALATE_RATIO,
             max_incidents: DEFAULT_MAX_INCIDENTS,
+            absence: Watches::default(),
         }
     }
 }
 
 impl Policies {
+    /// These policies watching `absence` too.
+    pub fn with_absence(mut self, absence: Watches) -> Policies {
+        self.absence = absence;
+        self
+    }
+
     /// The settings of rule `name`.
     pub fn of(&self, name: &str) -> &Policy {
         self.rules.get(name).unwrap_or(&self.defaults)
@@ -109,6 +120,12 @@ pub struct Incidents {
     policies: Policies,
     window: Duration,
     state: State,
+    /// No absence fires before this (see [`Incidents::start`]).
+    settle: Timestamp,
+    /// When absence is evaluated next (`None`: at the next window close).
+    absence_at: Option<Timestamp>,
+    /// Whether a schedule (time interval) is active at an instant.
+    schedules: Schedules,
 }
 
 /// What one rule's window means.
@@ -125,13 +142,69 @@ impl Incidents {
             policies,
             window,
             state,
+            settle: Timestamp::MIN,
+            absence_at: None,
+            schedules: Schedules::default(),
         }
+    }
+
+    /// The agent (or a test run) starts at `now`: absence is evaluated from one window on, so
+    /// that the lines written while it was stopped (the backlog) are read before anything
+    /// can be found absent.
+    pub fn start(&mut self, now: Timestamp) {
+        self.settle = now
+            .checked_add(signed(self.window))
+            .unwrap_or(Timestamp::MAX);
+        if !self.policies.absence.is_empty() {
+            self.state.absence.begin(&self.policies.absence, now);
+            self.absence_at = Some(self.settle);
+        }
+    }
+
+    /// Says which schedules (time intervals) are active when (all are, until this is called).
+    pub fn set_schedules(&mut self, schedules: Schedules) {
+        self.schedules = schedules;
+    }
+
+    /// One of `source`'s files (`file`) grew at `now` (`source_stalled`).
+    pub fn grew(&mut self, source: &str, file: &str, now: Timestamp) {
+        if self.watches_source(source) {
+            self.state.absence.grew(source, file, now);
+        }
+    }
+
+    /// `source`'s globs matched `count` files at `now` (`source_stalled`).
+    pub fn matched(&mut self, source: &str, count: u64, now: Timestamp) {
+        if self.watches_source(source) {
+            self.state.absence.matched(source, count, now);
+        }
+    }
+
+    /// Sources with `source_stalled`.
+    pub fn stalled_sources(&self) -> impl Iterator<Item = &str> {
+        self.policies
+            .absence
+            .stalls
+            .iter()
+            .map(|s| s.source.as_str())
+    }
+
+    fn watches_source(&self, source: &str) -> bool {
+        self.policies
+            .absence
+            .stalls
+            .iter()
+            .any(|s| s.source == source)
     }
 
     /// Swaps in reloaded settings; open incidents keep their history.
     pub fn set_policies(&mut self, policies: Policies, window: Duration) {
         self.policies = policies;
         self.window = window;
+        if !self.policies.absence.is_empty() && self.absence_at.is_none() {
+            // New absence rules begin to be watched at the next evaluation, now.
+            self.absence_at = Some(self.settle);
+        }
     }
 
     /// The state to persist.
@@ -146,7 +219,10 @@ impl Incidents {
 
     /// When the next open incident is due to resolve; `None` when none is open.
     pub fn deadline(&self) -> Option<Timestamp> {
-        self.open().map(|i| self.resolve_at(i)).min()
+        self.open()
+            .map(|i| self.resolve_at(i))
+            .chain(self.absence_at)
+            .min()
     }
 
     /// Time passed with no window closing: resolves what is due. Returns a message when a
@@ -154,11 +230,13 @@ impl Incidents {
     /// lines waiting and the ongoing incidents).
     pub fn tick(&mut self, host: &str, now: Timestamp) -> Option<Summary> {
         let loud = self.resolve_due(now);
-        if !loud {
+        let absent = self.evaluate_absence(now);
+        if !loud && absent.is_empty() {
             return None;
         }
         let mut message = empty_summary(host, now);
         self.fill_lines(&mut message, now, &[]);
+        message.incidents.absent = self.absent_lines(absent);
         Some(message)
     }
 
@@ -170,7 +248,10 @@ impl Incidents {
         let slot = self.slot(summary.start);
         let mut full = Vec::new();
         let mut notes = Vec::new();
-        for rule in std::mem::take(&mut summary.rules) {
+        let rules = self.observe_absence(std::mem::take(&mut summary.rules), summary.start, now);
+        let absent = self.evaluate_absence(now);
+        let loud = loud || !absent.is_empty();
+        for rule in rules {
             let verdict = self.observe_rule(&rule, now, slot);
             let merged = self
                 .take_pending(&rule.name)
@@ -197,7 +278,55 @@ impl Incidents {
         summary.incidents.notes = notes;
         let names: Vec<String> = summary.rules.iter().map(|r| r.name.clone()).collect();
         self.fill_lines(&mut summary, now, &names);
+        summary.incidents.absent = self.absent_lines(absent);
         Some(summary)
+    }
+
+    /// Takes the absence rules' entries out of a window's rules (their hits are heartbeats,
+    /// never shown as alerts) and counts them; returns the other rules.
+    fn observe_absence(
+        &mut self,
+        rules: Vec<RuleSummary>,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> Vec<RuleSummary> {
+        let mut others = Vec::with_capacity(rules.len());
+        for rule in rules {
+            match self.policies.absence.rule(&rule.name) {
+                Some(absence) => self.state.absence.observe(absence, &rule, start, now),
+                None => others.push(rule),
+            }
+        }
+        others
+    }
+
+    /// Fires and resolves absences at `now`: the `New` and `Back` lines.
+    fn evaluate_absence(&mut self, now: Timestamp) -> Vec<AbsentLine> {
+        if self.policies.absence.is_empty() && self.state.absence == absence::Memory::default() {
+            self.absence_at = None;
+            return Vec::new();
+        }
+        let schedules = self.schedules.clone();
+        let active = move |name: &str| schedules.is_active(name, now);
+        let moment = Moment {
+            now,
+            settle: self.settle,
+            every: self.window,
+            active: &active,
+        };
+        let (lines, next) = self.state.absence.evaluate(&self.policies.absence, &moment);
+        self.absence_at = next;
+        lines
+    }
+
+    /// The absent lines of a message: the `New` and `Back` ones, then those still open.
+    fn absent_lines(&self, mut told: Vec<AbsentLine>) -> Vec<AbsentLine> {
+        for open in self.state.absence.ongoing() {
+            if !told.iter().any(|t| t.same(&open)) {
+                told.push(open);
+            }
+        }
+        told
     }
 
     /// Counts one rule's window in its incidents and decides how it is shown.

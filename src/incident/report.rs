@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::absence::AbsentLine;
 use crate::rules::Severity;
 
 /// The incident part of a message.
@@ -19,6 +20,9 @@ pub struct IncidentReport {
     /// Incidents that ended: one line each, said once.
     #[serde(default)]
     pub resolved: Vec<IncidentLine>,
+    /// Absences (absence rules, stalled sources): new, still absent, or back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<AbsentLine>,
 }
 
 /// Why a rule is reported in full.
@@ -72,7 +76,10 @@ pub struct IncidentLine {
 impl IncidentReport {
     /// Returns true if and only if there is nothing to say about incidents.
     pub fn is_empty(&self) -> bool {
-        self.notes.is_empty() && self.ongoing.is_empty() && self.resolved.is_empty()
+        self.notes.is_empty()
+            && self.ongoing.is_empty()
+            && self.resolved.is_empty()
+            && self.absent.is_empty()
     }
 
     /// Hits this report adds to a message beyond its rules' entries (ongoing and resolved
@@ -89,6 +96,7 @@ impl IncidentReport {
     /// lines are kept, an ongoing line of the same incident adds its count and takes the later
     /// figures.
     pub fn merge(&mut self, later: IncidentReport) {
+        crate::absence::merge(&mut self.absent, later.absent);
         for note in later.notes {
             match self.notes.iter_mut().find(|n| n.rule == note.rule) {
                 Some(mine) => {

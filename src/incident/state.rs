@@ -13,7 +13,8 @@ use crate::rules::Severity;
 use crate::summary::RuleSummary;
 
 /// Version of the JSON form; a file with another version is set aside, not misread.
-pub const STATE_VERSION: u32 = 1;
+/// Version 2 added `absence`; a version 1 file is read as having no absence memory.
+pub const STATE_VERSION: u32 = 2;
 
 /// Windows of per-window counts kept per incident (the sparkline's width).
 pub const RECENT_WINDOWS: usize = 12;
@@ -31,6 +32,9 @@ pub struct State {
     pub resolved_unsent: Vec<IncidentLine>,
     /// Incidents forgotten because `max_incidents` was reached.
     pub dropped: u64,
+    /// What absence rules and stalled sources remember (version 2).
+    #[serde(default)]
+    pub absence: crate::absence::Memory,
 }
 
 /// Why a state file could not be read.
@@ -40,7 +44,7 @@ pub enum StateError {
     #[error("incident state is not valid JSON")]
     Json(#[source] serde_json::Error),
     /// Written by another version.
-    #[error("incident state has version {found}, this logding reads version {STATE_VERSION}")]
+    #[error("incident state has version {found}, this logding reads versions 1 to {STATE_VERSION}")]
     Version {
         /// The version found.
         found: u32,
@@ -92,7 +96,7 @@ impl State {
             version: u32,
         }
         let versioned: Versioned = serde_json::from_slice(bytes).map_err(StateError::Json)?;
-        if versioned.version != STATE_VERSION {
+        if !(1..=STATE_VERSION).contains(&versioned.version) {
             return Err(StateError::Version {
                 found: versioned.version,
             });

@@ -211,7 +211,16 @@ fn a_state_file_of_another_version_is_refused() {
     let err = State::from_json(br#"{"version": 99, "incidents": []}"#).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "incident state has version 99, this logding reads version 1"
+        "incident state has version 99, this logding reads versions 1 to 2"
+    );
+    // Version 1 (before absence) is read, with no absence memory.
+    let old = State::from_json(
+        br#"{"version": 1, "incidents": [], "pending": {}, "resolved_unsent": [], "dropped": 2}"#,
+    )
+    .expect("version 1 reads");
+    assert_eq!(
+        (old.dropped, old.absence),
+        (2, crate::absence::Memory::default())
     );
 }
 

@@ -68,17 +68,9 @@ pub(super) fn blocks(summary: &Summary, tz: &TimeZone, flavor: Flavor) -> Vec<St
         if lines.is_empty() {
             continue;
         }
-        let mut block = vec![match flavor {
-            Flavor::Markdown => format!("**{title}**"),
-            Flavor::Text => title.to_owned(),
-        }];
-        for line in lines.iter().take(LINES_SHOWN) {
-            let text = line_text(line, summary.end, tz, flavor, is_resolved);
-            block.push(match flavor {
-                Flavor::Markdown => format!("- {text}"),
-                Flavor::Text => format!("  - {text}"),
-            });
-        }
+        let texts = lines.iter().take(LINES_SHOWN);
+        let texts = texts.map(|line| line_text(line, summary.end, tz, flavor, is_resolved));
+        let mut block = titled(title, texts, flavor);
         if let Some(rest) = lines.get(LINES_SHOWN..).filter(|rest| !rest.is_empty()) {
             let count: u64 = rest.iter().map(|l| l.count).sum();
             block.push(format!(
@@ -90,6 +82,23 @@ pub(super) fn blocks(summary: &Summary, tz: &TimeZone, flavor: Flavor) -> Vec<St
         blocks.push(block.join("\n"));
     }
     blocks
+}
+
+/// A block's title (bold in markdown) and its lines as a list.
+pub(super) fn titled(
+    title: &str,
+    texts: impl Iterator<Item = String>,
+    flavor: Flavor,
+) -> Vec<String> {
+    let mut block = vec![match flavor {
+        Flavor::Markdown => format!("**{title}**"),
+        Flavor::Text => title.to_owned(),
+    }];
+    block.extend(texts.map(|text| match flavor {
+        Flavor::Markdown => format!("- {text}"),
+        Flavor::Text => format!("  - {text}"),
+    }));
+    block
 }
 
 /// The heading's totals of a message with no rule in full: `2 resolved, 1 ongoing`.
@@ -177,7 +186,7 @@ fn line_text(
 }
 
 /// `10:02`, or `11-26 10:02` when not on the day of `now`.
-fn clock(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+pub(super) fn clock(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
     let zoned = at.to_zoned_datetime(tz.clone());
     if zoned.date() == now.to_zoned_datetime(tz.clone()).date() {
         zoned.strftime("%H:%M").to_string()
@@ -187,7 +196,7 @@ fn clock(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// `47 min`, `2 h 5 min`, `3 d 4 h`, `< 1 min`.
-fn span(from: Timestamp, to: Timestamp) -> String {
+pub(super) fn span(from: Timestamp, to: Timestamp) -> String {
     let minutes = to.duration_since(from).max(SignedDuration::ZERO).as_secs() / 60;
     match minutes {
         0 => "< 1 min".to_owned(),
@@ -241,6 +250,7 @@ mod tests {
                 notes: Vec::new(),
                 ongoing: vec![line("db-timeout", 120, 2, 47)],
                 resolved: vec![line("db-@all", 0, 2, 49)],
+                absent: Vec::new(),
             },
         };
         let tz = TimeZone::fixed(jiff::tz::offset(8));

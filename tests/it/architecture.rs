@@ -15,6 +15,7 @@ const PURE: &[&str] = &[
     "src/event_time.rs",
     "src/event_time",
     "src/incident",
+    "src/absence",
     "src/render.rs",
     "src/render",
     "src/suppress",

@@ -1,4 +1,5 @@
 //! The one integration-test binary (matklad): every module below is a suite.
+mod absence;
 mod architecture;
 mod config;
 mod delivery;

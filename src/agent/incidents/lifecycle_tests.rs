@@ -16,7 +16,7 @@ use crate::tail::Batch;
 
 /// An outbox that keeps every message.
 #[derive(Clone, Default)]
-struct Messages(Arc<Mutex<Vec<Summary>>>);
+pub(super) struct Messages(Arc<Mutex<Vec<Summary>>>);
 
 impl Store for Messages {
     async fn store(&mut self, summary: &Summary) -> anyhow::Result<()> {
@@ -26,31 +26,33 @@ impl Store for Messages {
 }
 
 impl Messages {
-    fn all(&self) -> Vec<Summary> {
+    pub(super) fn all(&self) -> Vec<Summary> {
         self.0.lock().expect("not poisoned").clone()
     }
 }
 
 fn config(state_dir: &std::path::Path, timestamp: &str) -> Config {
-    let path = state_dir.join("logding.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "window: 1m
-state_dir: {}
-sources: [{{name: app, paths: [/var/log/app/*.log]{timestamp}}}]
+    load_config(
+        state_dir,
+        &format!(
+            "sources: [{{name: app, paths: [/var/log/app/*.log]{timestamp}}}]
 rules:
   - {{name: oom, pattern: OutOfMemoryError, severity: critical}}
   - {{name: db, pattern: 'db timeout'}}
-",
-            state_dir.display()
+"
         ),
     )
-    .expect("write config");
+}
+
+/// Loads `state_dir/logding.yaml` written with `window: 1m`, `state_dir` and `rest`.
+pub(super) fn load_config(state_dir: &std::path::Path, rest: &str) -> Config {
+    let path = state_dir.join("logding.yaml");
+    let text = format!("window: 1m\nstate_dir: {}\n{rest}", state_dir.display());
+    std::fs::write(&path, text).expect("write config");
     crate::config::load_with(&path, false, &|_| None).expect("valid config")
 }
 
-fn process(config: Config, messages: &Messages) -> Process<Messages, Record> {
+pub(super) fn process(config: Config, messages: &Messages) -> Process<Messages, Record> {
     let matchers = matchers_for(&config);
     let state = super::load(&config.state_dir);
     let dir = config.state_dir.clone();
@@ -65,7 +67,11 @@ fn hits(message: &Summary) -> u64 {
 }
 
 /// Runs `process`, sending `(second, line)` writes at their times, then waiting `idle`.
-async fn drive(process: &mut Process<Messages, Record>, writes: Vec<(u64, String)>, idle: u64) {
+pub(super) async fn drive(
+    process: &mut Process<Messages, Record>,
+    writes: Vec<(u64, String)>,
+    idle: u64,
+) {
     let (batches, batch_rx) = mpsc::channel(4);
     let (_reload, reload_rx) = mpsc::channel(1);
     let sender = async move {
