@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use tracing::{debug, error, warn};
 
 use crate::config::Config;
+use crate::absence::Schedules;
 use crate::incident::{Incidents, State};
 use crate::summary::Summary;
 
@@ -39,7 +40,8 @@ pub(super) struct Stage {
 impl Stage {
     /// A stage for `config`, resuming `state`, persisting to `state_dir` (if any).
     pub(super) fn new(config: &Config, state: State, state_dir: Option<PathBuf>) -> Stage {
-        let incidents = Incidents::new(config.incidents.clone(), config.window, state);
+        let mut incidents = Incidents::new(config.incidents.clone(), config.window, state);
+        incidents.set_schedules(schedules(config));
         Stage {
             incidents,
             state_dir,
@@ -96,6 +98,7 @@ impl Stage {
     pub(super) fn reload(&mut self, config: &Config) {
         self.incidents
             .set_policies(config.incidents.clone(), config.window);
+        self.incidents.set_schedules(schedules(config));
     }
 
     /// Writes the state (on the blocking pool). Returns true if and only if it is durable (or
@@ -121,6 +124,12 @@ impl Stage {
             }
         }
     }
+}
+
+/// Absence rules' `schedule:`: the config's `time_intervals`.
+pub(super) fn schedules(config: &Config) -> Schedules {
+    let intervals = config.time_intervals.clone();
+    Schedules::new(move |name, at| intervals.contains(name, at))
 }
 
 /// Reads the state in `state_dir`; no file (first run) is an empty state.

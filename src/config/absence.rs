@@ -357,7 +357,7 @@ mod tests {
             (
                 "    window: 5m\n    schedule: nights\n",
                 ":7:15",
-                "unknown schedule `nights`",
+                "unknown time interval `nights`",
             ),
             (
                 "    min_count: 2\n",

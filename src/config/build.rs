@@ -149,7 +149,9 @@ pub(crate) fn config(
     let source_names = top.get("sources").map(source_names).unwrap_or_default();
     let mut reader = RuleReader::new(source_names, check_examples)
         .with_custom_masks(custom_mask_names(top.get("summary")))
-        .with_schedules(super::time_intervals::interval_names(top.get("time_intervals")));
+        .with_schedules(super::time_intervals::interval_names(
+            top.get("time_intervals"),
+        ));
     if let Some(node) = top.get("rules") {
         reader.read_rules(ctx, node);
     }
