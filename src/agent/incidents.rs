@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use tracing::{debug, error, warn};
 
-use crate::config::Config;
 use crate::absence::Schedules;
+use crate::config::Config;
 use crate::incident::{Incidents, State};
 use crate::summary::Summary;
 

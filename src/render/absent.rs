@@ -102,7 +102,7 @@ fn line_text(line: &AbsentLine, now: Timestamp, tz: &TimeZone, flavor: Flavor) -
             None => "never seen".to_owned(),
         },
     };
-    let minutes = |secs: u64| humantime::format_duration(std::time::Duration::from_secs(secs));
+    let minutes = |secs: u64| crate::config::format_duration(std::time::Duration::from_secs(secs));
     match (&line.kind, line.state) {
         (AbsentKind::Line { what, .. }, AbsentState::Back) => format!(
             "{subject}: `{}` is back · absent {}",
