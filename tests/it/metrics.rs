@@ -251,6 +251,7 @@ async fn a_scrape_during_a_run_counts_what_happened_and_promtool_accepts_it() {
     let success = r#"logding_config_reloads_total{result="success"}"#;
     let text = scrape_until(&address, success, 2.0, stderr).await;
     promtool_check(&text);
+    assert_documented(&text);
 }
 
 /// One Alertmanager notification (version 4) of `alerts` firing alerts.
@@ -313,6 +314,22 @@ async fn the_relay_counts_requests_alerts_and_posts_and_promtool_accepts_it() {
     assert!(!text.contains("nobody"), "no label from a request's path");
     assert_eq!(mock.accepted().len(), 1);
     promtool_check(&text);
+    assert_documented(&text);
+}
+
+/// Every metric of the exposition `text` is in the README's tables.
+#[track_caller]
+fn assert_documented(text: &str) {
+    let readme = include_str!("../../README.md");
+    let missing: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
+        .filter(|name| !readme.contains(&format!("`{name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not documented in README.md: {missing:?}"
+    );
 }
 
 /// `promtool check metrics` on the exposition; fails in CI when promtool is missing.
