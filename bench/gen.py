@@ -13,7 +13,7 @@ Shape of the output (same seed and size give the same bytes):
 - one invalid UTF-8 byte about every 7,000 lines.
 
 `--follow-rate N --duration S` instead appends N lines per second for S seconds to stdout, with
-one `LAGPROBE written_ns=<ns>` line every 10 ms, for the follow benchmark (bench/follow.sh).
+one `LAGPROBE written_ns=<ns>` line every 10 ms, for the follow rows of bench/run.sh (bench/bench.py).
 """
 
 import argparse

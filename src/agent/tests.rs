@@ -1,7 +1,6 @@
 //! The process task's commit rule under failures: a summary the outbox refuses, a scan that
 //! panics. Paused time; the tailer and the outbox are replaced by recorders.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use super::process::{Follow, Process, Scanned, Store, scan_batch};
 use crate::config::{Config, Source, TailOptions};
 use crate::scan::Matcher;
 use crate::summary::Summary;
-use crate::tail::{Batch, FileId, FileRef};
+use crate::tail::{Batch, FileId};
 
 /// What the fakes saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,23 +75,7 @@ rules: [{name: oom, pattern: OutOfMemoryError}]
 }
 
 pub(super) fn batch(start: u64, text: &str) -> Batch {
-    Batch {
-        source: 0,
-        file: FileRef {
-            id: FileId {
-                dev: 1,
-                ino: 2,
-                generation: 1,
-            },
-            path: Arc::from(Path::new("/var/log/app/app.log")),
-        },
-        start,
-        end: start + text.len() as u64,
-        data: text.as_bytes().to_vec(),
-        events: None,
-        lines_cut: 0,
-        cuts: Vec::new(),
-    }
+    Batch::of(start, text)
 }
 
 fn process(record: &Record, has_space: &Arc<Mutex<bool>>) -> Process<Outbox, Record> {
@@ -268,4 +251,45 @@ async fn batches_scanned_at_once_are_applied_in_arrival_order() {
             Seen::Commit(ends[2])
         ]
     );
+}
+
+/// Scans counted by [`counting`].
+static SCANS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn counting(matcher: &Matcher, batch: Batch) -> Scanned {
+    SCANS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    scan_batch(matcher, batch)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_stream_of_small_batches_is_gathered_into_one_scan_and_counted_exactly() {
+    let (record, has_space) = (Record::default(), Arc::new(Mutex::new(true)));
+    let mut process = process(&record, &has_space).with_scan(counting);
+    let (sender, batch_rx) = mpsc::channel(16);
+    let (_reload, reload_rx) = mpsc::channel(1);
+    let drive = async {
+        let mut end = 0;
+        // One write every 5 ms, as a busy log's: the first is scanned at once, the next ones
+        // gathered while they keep coming.
+        for text in ["INFO a\n", HIT, "INFO b\n", HIT, HIT, "INFO c\n"] {
+            let next = batch(end, text);
+            end = next.end;
+            sender.send(next).await.expect("send");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(sender);
+        end
+    };
+    let ((), end) = tokio::join!(
+        process.run(batch_rx, reload_rx, CancellationToken::new()),
+        drive
+    );
+    let scans = SCANS.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(scans <= 3, "{scans} scans for 6 batches");
+    let seen = record.all();
+    assert!(
+        seen.contains(&Seen::Stored(3)),
+        "every hit counted once: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&Seen::Commit(end)), "{seen:?}");
 }

@@ -100,6 +100,34 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether `next` continues this batch: same file and source, starting where this one
+    /// ends, lines or events like this one.
+    pub fn is_continued_by(&self, next: &Batch) -> bool {
+        next.file.id == self.file.id
+            && next.source == self.source
+            && next.start == self.end
+            && next.events.is_some() == self.events.is_some()
+    }
+
+    /// Appends `next`, which continues this batch (see [`Batch::is_continued_by`]).
+    pub fn append(&mut self, next: Batch) {
+        debug_assert!(
+            self.is_continued_by(&next),
+            "appending a batch that does not follow"
+        );
+        let shift = self.data.len();
+        self.data.extend_from_slice(&next.data);
+        if let (Some(events), Some(more)) = (&mut self.events, next.events) {
+            events.extend(more.into_iter().map(|r| r.start + shift..r.end + shift));
+        }
+        self.cuts.extend(next.cuts.into_iter().map(|cut| Cut {
+            at: cut.at + shift,
+            skipped: cut.skipped,
+        }));
+        self.lines_cut += next.lines_cut;
+        self.end = next.end;
+    }
+
     /// The file offset of position `pos` of `data`.
     pub fn file_offset(&self, pos: usize) -> u64 {
         let skipped: u64 = self
@@ -124,5 +152,64 @@ impl Batch {
             pos = end;
             Some(line)
         })
+    }
+}
+
+#[cfg(test)]
+impl Batch {
+    /// A batch of whole lines `data` at `start` of one made-up file (for tests).
+    pub(crate) fn of(start: u64, data: &str) -> Batch {
+        Batch {
+            source: 0,
+            file: FileRef {
+                id: FileId {
+                    dev: 1,
+                    ino: 2,
+                    generation: 1,
+                },
+                path: Arc::from(Path::new("/var/log/app/app.log")),
+            },
+            start,
+            end: start + data.len() as u64,
+            data: data.as_bytes().to_vec(),
+            events: None,
+            lines_cut: 0,
+            cuts: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(start: u64, data: &str, events: Option<Vec<Range<usize>>>, cuts: Vec<Cut>) -> Batch {
+        let mut batch = Batch::of(start, data);
+        batch.end += cuts.iter().map(|c| c.skipped).sum::<u64>();
+        batch.lines_cut = cuts.len() as u64;
+        (batch.events, batch.cuts) = (events, cuts);
+        batch
+    }
+
+    #[test]
+    fn a_following_batch_is_appended_with_its_ranges_shifted() {
+        let cut = |at, skipped| Cut { at, skipped };
+        let mut first = batch(10, "a\nbb\n", Some(vec![0..2, 2..5]), vec![]);
+        let second = batch(15, "cc\nd\n", Some(vec![0..3, 3..5]), vec![cut(2, 7)]);
+        let end = second.end;
+        assert!(first.is_continued_by(&second));
+        first.append(second);
+        assert_eq!(first.data, b"a\nbb\ncc\nd\n");
+        assert_eq!(first.events, Some(vec![0..2, 2..5, 5..8, 8..10]));
+        assert_eq!(first.cuts, [cut(7, 7)]);
+        assert_eq!((first.end, first.lines_cut), (end, 1));
+        assert_eq!(first.file_offset(8), 10 + 8 + 7);
+        // Not a continuation: a gap, lines after events, another file.
+        let gap = batch(end + 1, "x\n", Some(vec![0..1, 1..2]), vec![]);
+        assert!(!first.is_continued_by(&gap));
+        assert!(!first.is_continued_by(&batch(end, "x\n", None, vec![])));
+        let mut other = batch(end, "x\n", Some(vec![0..1, 1..2]), vec![]);
+        other.file.id.generation = 2;
+        assert!(!first.is_continued_by(&other));
     }
 }

@@ -197,6 +197,10 @@ const MIN_NAP: Duration = Duration::from_millis(5);
 /// After shutdown, how long a batch may wait for room downstream before it is given up (it is
 /// not committed, so it is read again after the restart).
 const SHUTDOWN_SEND_GRACE: Duration = Duration::from_secs(10);
+/// How long the thread waits before trying again to send to a full channel. A full channel
+/// holds about 4 MiB, which the scanning cores go through in a few milliseconds: a longer
+/// nap let a backlog's scans run dry while this thread slept.
+const FULL_CHANNEL_NAP: Duration = Duration::from_millis(1);
 
 /// Starts the `logding-tail` thread following `sources`, sending batches to `out`.
 ///
@@ -308,7 +312,7 @@ impl Downstream for ChannelDownstream<'_> {
                     return false;
                 }
             }
-            let inbox = self.shared.wait(Duration::from_millis(5));
+            let inbox = self.shared.wait(FULL_CHANNEL_NAP);
             self.pending.merge(inbox);
         }
     }
