@@ -12,6 +12,7 @@
 //! Apart from reading the test file in [`load`], nothing here does IO, and no outcome depends
 //! on the real clock.
 
+pub mod absence;
 pub mod compare;
 pub mod format;
 pub mod runner;
@@ -43,10 +44,14 @@ pub fn run_file(file: &TestFile, config: &Config) -> Result<Vec<CaseResult>, Loa
         .cases
         .iter()
         .map(|case| {
-            let windows = runner::run_case(case, config, file.start);
+            let (windows, absences) = runner::run_case_with_absences(case, config, file.start);
+            let mut mismatches = compare::compare(case, &windows, file.start);
+            if let Some(expected) = &case.absent {
+                mismatches.extend(absence::compare(expected, &absences, file.start));
+            }
             CaseResult {
                 name: case.name.clone(),
-                mismatches: compare::compare(case, &windows, file.start),
+                mismatches,
             }
         })
         .collect())

@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use crate::config::{Config, Source};
 use crate::incident::{Incidents, Reason, State};
 use crate::render::{self, RenderOptions};
+use crate::ruletest::absence::{self, AbsenceSeen};
 use crate::ruletest::format::Case;
 use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
@@ -62,14 +63,49 @@ pub struct WindowIncidents {
 ///
 /// Assumes the case was checked with [`crate::ruletest::format::resolve`] against `config`.
 pub fn run_case(case: &Case, config: &Config, start: Timestamp) -> Vec<ClosedWindow> {
+    run_case_with_absences(case, config, start).0
+}
+
+/// Like [`run_case`], also returning the absences the incident stage fired (absence rules and
+/// stalled sources), which may happen when no window closes.
+pub fn run_case_with_absences(
+    case: &Case,
+    config: &Config,
+    start: Timestamp,
+) -> (Vec<ClosedWindow>, Vec<AbsenceSeen>) {
     let default_files: Vec<String> = config.sources.iter().map(default_file).collect();
     let mut run = Run::new(config, start);
-    for write in writes(case, config, &default_files, start) {
+    let writes = writes(case, config, &default_files, start);
+    run.horizon = horizon(config, writes.last().map_or(start, |w| w.at));
+    for write in writes {
         run.advance(write.at);
         run.write(&write);
     }
     run.finish();
-    run.closed
+    (run.closed, run.absences)
+}
+
+/// How long the clock runs on after the last write: long enough for every absence and
+/// resolution to be due (twice the longest of them, plus two windows), not forever (an absence
+/// rule outside its schedule keeps asking to be evaluated again).
+fn horizon(config: &Config, last_write: Timestamp) -> Timestamp {
+    let policies = &config.incidents;
+    let longest = policies
+        .rules
+        .values()
+        .chain([&policies.defaults])
+        .map(|p| p.resolve_after.saturating_add(p.keep_firing_for))
+        .chain(policies.absence.rules.iter().map(|r| r.window))
+        .chain(policies.absence.stalls.iter().map(|s| s.after))
+        .max()
+        .unwrap_or_default();
+    let run_on = longest
+        .saturating_mul(2)
+        .saturating_add(config.window.saturating_mul(2));
+    jiff::SignedDuration::try_from(run_on)
+        .ok()
+        .and_then(|d| last_write.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// One line written at one instant.
@@ -157,6 +193,10 @@ struct Run<'a> {
     closed: Vec<ClosedWindow>,
     /// The incident stage, fed every closed window, ticked at its deadlines.
     incidents: Incidents,
+    /// The absences it fired.
+    absences: Vec<AbsenceSeen>,
+    /// The clock stops after this once only the incident stage has something due.
+    horizon: Timestamp,
 }
 
 impl<'a> Run<'a> {
@@ -175,7 +215,9 @@ impl<'a> Run<'a> {
             anchor: (start, Instant::now()),
             hits: Vec::new(),
             closed: Vec::new(),
-            incidents: Incidents::new(config.incidents.clone(), config.window, State::default()),
+            incidents: incidents(config, start),
+            absences: Vec::new(),
+            horizon: Timestamp::MAX,
         }
     }
 
@@ -195,6 +237,11 @@ impl<'a> Run<'a> {
         .flatten()
         .min()
         {
+            let only_incidents =
+                self.aggregator.deadline().is_none() && self.next_timeout().is_none();
+            if only_incidents && next > self.horizon {
+                return;
+            }
             if !self.step(next) {
                 return;
             }
@@ -235,6 +282,7 @@ impl<'a> Run<'a> {
             return false;
         };
         let sent = self.incidents.close_window(summary.clone(), deadline);
+        absence::note(&mut self.absences, sent.as_ref(), deadline);
         let mut closed = close(summary, &self.render);
         let new: Vec<String> = sent
             .iter()
@@ -261,7 +309,8 @@ impl<'a> Run<'a> {
 
     /// Resolves what is due at `now`; the resolved rules count after the last closed window.
     fn tick_incidents(&mut self, now: Timestamp) {
-        self.incidents.tick(&self.config.host, now);
+        let sent = self.incidents.tick(&self.config.host, now);
+        absence::note(&mut self.absences, sent.as_ref(), now);
         let resolved = self.resolved_at(now);
         if let Some(last) = self.closed.last_mut() {
             last.incidents.resolved.extend(resolved);
@@ -290,6 +339,8 @@ impl<'a> Run<'a> {
     }
 
     fn write(&mut self, write: &Write<'a>) {
+        let source = &self.config.sources[write.source].name;
+        self.incidents.grew(source, write.file, write.at);
         let Some(multiline) = self.config.sources[write.source].multiline.as_ref() else {
             let line = write.line.as_bytes();
             self.scan(write.source, write.file, line, false, write.at);
@@ -349,6 +400,17 @@ impl<'a> Run<'a> {
         self.aggregator
             .observe_scan(now, record, &self.hits, &stats, file, timestamp);
     }
+}
+
+/// The incident stage of a run starting at `start`, with the config's schedules.
+fn incidents(config: &Config, start: Timestamp) -> Incidents {
+    let mut incidents = Incidents::new(config.incidents.clone(), config.window, State::default());
+    let intervals = config.time_intervals.clone();
+    incidents.set_schedules(crate::absence::Schedules::new(move |name, at| {
+        intervals.contains(name, at)
+    }));
+    incidents.start(start);
+    incidents
 }
 
 /// Rule names, sorted, each once.

@@ -330,7 +330,7 @@ cases:
     input:
       - {at: 0s, sorce: java, line: x}
 "#), @r#"
-        tests/t.yaml:4:11: case `typo` expects nothing (add `expect:`, `expect_no_alerts: true` or `windows:`)
+        tests/t.yaml:4:11: case `typo` expects nothing (add `expect:`, `expect_no_alerts: true`, `windows:` or `absent:`)
         tests/t.yaml:6:18: unknown key `sorce` in `cases[0].input[0]` (did you mean `source`?)
     "#);
 }

@@ -63,6 +63,23 @@ pub struct Case {
     pub expect_no_alerts: bool,
     /// Exactly this many windows must close.
     pub windows: Option<u32>,
+    /// Exactly these absences fire (absence rules, stalled sources); `None`: not checked.
+    pub absent: Option<Vec<AbsentExpect>>,
+}
+
+/// An absence that must fire in a case.
+#[derive(Clone, Debug)]
+pub struct AbsentExpect {
+    /// The absence rule (or, with `is_source`, the source of `source_stalled`).
+    pub name: Named,
+    /// Whether `name` is a source.
+    pub is_source: bool,
+    /// The key's `group_by` values (empty: a rule without `group_by`, or a source).
+    pub group: Vec<(String, String)>,
+    /// When it must fire, after the file's `start`.
+    pub at: Option<Duration>,
+    /// When it must be back, after the file's `start`.
+    pub back: Option<Duration>,
 }
 
 /// One input entry: one or more lines, written once or repeated.

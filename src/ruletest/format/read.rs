@@ -17,12 +17,20 @@ use crate::config::walk::{Ctx, Map};
 use crate::config::yaml::{Kind, Node};
 
 use super::{
-    Case, DEFAULT_START, Fire, IncidentExpect, Input, MAX_OFFSET, MAX_REPEAT, Named, TestFile,
-    WindowExpect,
+    AbsentExpect, Case, DEFAULT_START, Fire, IncidentExpect, Input, MAX_OFFSET, MAX_REPEAT, Named,
+    TestFile, WindowExpect,
 };
 
 const FILE_KEYS: &[&str] = &["config", "start", "cases"];
-const CASE_KEYS: &[&str] = &["name", "input", "expect", "expect_no_alerts", "windows"];
+const CASE_KEYS: &[&str] = &[
+    "name",
+    "input",
+    "expect",
+    "expect_no_alerts",
+    "windows",
+    "absent",
+];
+const ABSENT_KEYS: &[&str] = &["rule", "source", "group", "at", "back"];
 const INPUT_KEYS: &[&str] = &["at", "every", "repeat", "source", "file", "line", "lines"];
 const EXPECT_KEYS: &[&str] = &[
     "window",
@@ -118,8 +126,12 @@ fn case(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Case> {
         c.integer(n, &format!("{what}.{k}"), 0, u32::MAX.into())
             .map(|w| u32::try_from(w).ok())
     });
+    let absent = opt(ctx, &map, "absent", None, |c, n, k| {
+        items(c, n, &format!("{what}.{k}"), absent).map(Some)
+    });
     let (name, name_node) = (name?, name_node?);
     let (expect, expect_no_alerts, windows) = (expect?, expect_no_alerts?, windows?);
+    let absent = absent?;
     if expect_no_alerts && !expect.is_empty() {
         ctx.error(
             name_node.pos,
@@ -127,11 +139,11 @@ fn case(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Case> {
             Some("keep one: `expect_no_alerts` already means no rule fires in any window".into()),
         );
     }
-    if !expect_no_alerts && expect.is_empty() && windows.is_none() {
+    if !expect_no_alerts && expect.is_empty() && windows.is_none() && absent.is_none() {
         ctx.error(
             name_node.pos,
             format!("case `{name}` expects nothing"),
-            Some("add `expect:`, `expect_no_alerts: true` or `windows:`".into()),
+            Some("add `expect:`, `expect_no_alerts: true`, `windows:` or `absent:`".into()),
         );
     }
     Some(Case {
@@ -141,6 +153,46 @@ fn case(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Case> {
         expect,
         expect_no_alerts,
         windows,
+        absent,
+    })
+}
+
+/// An `absent:` entry: `{rule | source, group, at, back}`.
+fn absent(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<AbsentExpect> {
+    let map = ctx.map(node, what, ABSENT_KEYS)?;
+    let name = |ctx: &mut Ctx<'_>, key: &str| {
+        opt(ctx, &map, key, None, |c, n, k| {
+            named(c, n, &format!("{what}.{k}")).map(Some)
+        })
+    };
+    let (rule, source) = (name(ctx, "rule"), name(ctx, "source"));
+    let group = opt(ctx, &map, "group", Vec::new(), |c, n, k| {
+        group(c, n, &format!("{what}.{k}"))
+    });
+    let time = |ctx: &mut Ctx<'_>, key: &str| {
+        opt(ctx, &map, key, None, |c, n, k| {
+            c.duration_or_zero(n, &format!("{what}.{k}")).map(Some)
+        })
+    };
+    let (at, back) = (time(ctx, "at"), time(ctx, "back"));
+    let (name, is_source) = match (rule?, source?) {
+        (Some(rule), None) => (rule, false),
+        (None, Some(source)) => (source, true),
+        _ => {
+            ctx.error(
+                node.pos,
+                format!("`{what}` names either a `rule` or a `source`"),
+                Some("`rule:` an absence rule, or `source:` a source with `source_stalled`".into()),
+            );
+            return None;
+        }
+    };
+    Some(AbsentExpect {
+        name,
+        is_source,
+        group: group?,
+        at: at?,
+        back: back?,
     })
 }
 

@@ -45,6 +45,25 @@ pub fn resolve(file: &TestFile, config: &Config) -> Result<(), Vec<Diagnostic>> 
                 _ => {}
             }
         }
+        for absent in case.absent.iter().flatten() {
+            let watches = &config.incidents.absence;
+            let (known, kind): (Vec<&str>, &str) = if absent.is_source {
+                let sources = watches.stalls.iter().map(|s| s.source.as_str());
+                (sources.collect(), "source with `source_stalled`")
+            } else {
+                (
+                    watches.rules.iter().map(|r| r.name.as_str()).collect(),
+                    "absence rule",
+                )
+            };
+            if !known.contains(&absent.name.name.as_str()) {
+                push(
+                    &absent.name,
+                    format!("no {kind} `{}`", absent.name.name),
+                    did_you_mean(&absent.name.name, &known),
+                );
+            }
+        }
         for expect in &case.expect {
             let named = expect.fires.iter().map(|f| &f.rule);
             for rule in named
