@@ -211,19 +211,40 @@ impl RuleSummary {
         }
 
         let cap = self.groups.len().max(other.groups.len());
+        // A group listed on one side only has an exact merged figure only if the other side
+        // folded no group into "other" (those hits may be this group's). An inexact figure
+        // could read below a pattern of the group's own lines, so it joins "other" as well.
+        let (mine_folded, theirs_folded) =
+            (self.other_groups_count > 0, other.other_groups_count > 0);
         self.other_groups_count = self
             .other_groups_count
             .saturating_add(other.other_groups_count);
-        for group in other.groups {
-            match self.groups.iter_mut().find(|g| g.values == group.values) {
-                Some(mine) => mine.count = mine.count.saturating_add(group.count),
-                None => self.groups.push(group),
+        let mut theirs = other.groups;
+        let mut groups = Vec::with_capacity(cap);
+        let mut folded = 0u64;
+        for mut group in std::mem::take(&mut self.groups) {
+            match theirs.iter().position(|g| g.values == group.values) {
+                Some(i) => {
+                    group.count = group.count.saturating_add(theirs.remove(i).count);
+                    groups.push(group);
+                }
+                None if theirs_folded => folded = folded.saturating_add(group.count),
+                None => groups.push(group),
             }
         }
-        self.groups.sort_by_key(|g| std::cmp::Reverse(g.count));
-        for dropped in self.groups.drain(cap.min(self.groups.len())..) {
-            self.other_groups_count = self.other_groups_count.saturating_add(dropped.count);
+        for group in theirs {
+            if mine_folded {
+                folded = folded.saturating_add(group.count);
+            } else {
+                groups.push(group);
+            }
         }
+        groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+        for dropped in groups.drain(cap.min(groups.len())..) {
+            folded = folded.saturating_add(dropped.count);
+        }
+        self.groups = groups;
+        self.other_groups_count = self.other_groups_count.saturating_add(folded);
 
         let cap = self.patterns.len().max(other.patterns.len());
         // Distinct shapes do not add up across windows (the same shapes recur in every window):
@@ -359,6 +380,50 @@ mod tests {
         assert_eq!(shown + r.other_patterns_count, r.count);
         assert_eq!((r.files.len(), r.other_files), (2, 1));
         assert_eq!((r.groups.len(), r.other_groups_count), (1, 0));
+    }
+
+    /// Window 1 lists status 404 and folds 502 (×9) into "other"; window 2 lists 502 ×30.
+    /// Every 502 line has one shape, so merged its pattern says ×39: the 502 group must not
+    /// say ×30 beside it (an inner figure above its group's). Shown figures stay exact.
+    #[test]
+    fn a_merged_group_never_reads_below_a_pattern_of_its_own_lines() {
+        let group = |value: &str, count| GroupCount {
+            values: vec![("status".into(), value.into())],
+            count,
+        };
+        let mut first = rule("upstream", Severity::Error, 19, 0);
+        first.groups = vec![group("404", 10)];
+        first.other_groups_count = 9;
+        first.patterns = vec![pattern("GET /x 404", 10), pattern("GET /api 502", 9)];
+        let mut second = rule("upstream", Severity::Error, 30, 60);
+        second.groups = vec![group("502", 30)];
+        second.patterns = vec![pattern("GET /api 502", 30)];
+        let mut merged = summary(0, vec![first]);
+        merged.merge(summary(60, vec![second]));
+        let r = &merged.rules[0];
+        let of = |status: &str| r.groups.iter().find(|g| g.values[0].1 == status);
+        for pattern in &r.patterns {
+            let status = if pattern.pattern.contains("502") {
+                "502"
+            } else {
+                "404"
+            };
+            if let Some(group) = of(status) {
+                assert!(
+                    pattern.count <= group.count,
+                    "pattern ×{} inside group {status} ×{}",
+                    pattern.count,
+                    group.count
+                );
+            }
+        }
+        let groups: Vec<(&str, u64)> = r
+            .groups
+            .iter()
+            .map(|g| (g.values[0].1.as_str(), g.count))
+            .collect();
+        assert_eq!((groups, r.other_groups_count), (vec![("404", 10)], 39));
+        assert_eq!(r.count, 49);
     }
 
     /// A rule whose lines take 30 shapes, seen in 40 windows that each kept the top 5.

@@ -149,10 +149,7 @@ impl Keeper {
 /// [`Mode::WholeMatch`] when every match of `pattern` is at most [`MAX_KEPT_MATCH_BYTES`] and
 /// may hold something a mask would touch (a literal without digits or quotes never does).
 fn whole_match_mode(pattern: &str) -> Mode {
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(pattern)
+    let Ok(hir) = regex_automata::util::syntax::parse_with(pattern, &crate::rules::syntax_config())
     else {
         return Mode::Nothing;
     };
