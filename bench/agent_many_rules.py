@@ -86,13 +86,11 @@ sources:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def read():
+        # Every log record is a JSON line; anything else (a panic message) is not an event.
         for line in agent.stderr:
-            try:
+            if line.startswith("{"):
                 record = json.loads(line)
-            except ValueError:
-                continue
-            fields = record.get("fields", record)
-            events.put((time.monotonic(), fields))
+                events.put((time.monotonic(), record.get("fields", record)))
         events.put((time.monotonic(), None))
 
     threading.Thread(target=read, daemon=True).start()
