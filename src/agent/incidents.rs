@@ -73,7 +73,13 @@ impl Stage {
 
     /// What a closed window says (`None`: held, nothing to send).
     pub(super) fn close_window(&mut self, summary: Summary, now: Timestamp) -> Option<Summary> {
-        let matches = summary.matches();
+        // Absence rules' hits are heartbeats: counted, never held as alerts.
+        let matches: u64 = summary
+            .rules
+            .iter()
+            .filter(|r| !self.incidents.is_absence_rule(&r.name))
+            .map(|r| r.count)
+            .sum();
         let message = self.incidents.close_window(summary, now);
         if message.is_none() && matches > 0 {
             debug!(

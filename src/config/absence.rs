@@ -381,6 +381,12 @@ mod tests {
                 "{extra}\n{err}"
             );
         }
+        // Every problem of a rule at once: a wrong `min_count` does not hide the schedule.
+        let err = load(&rule(
+            "    window: 5m\n    min_count: 0\n    schedule: nights\n",
+        ))
+        .expect_err("two problems");
+        assert!(err.contains(":7:16") && err.contains(":8:15"), "{err}");
         let err = load(&format!(
             "{SOURCES}rules:\n  - name: oom\n    pattern: OOM\n    window: 5m\n"
         ))

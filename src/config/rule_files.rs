@@ -230,7 +230,10 @@ impl RuleReader {
         if self.check_examples {
             check_examples(ctx, &rule, &positions.examples);
         }
-        if let (Some(RuleKind::Absence), Some(min_count)) = (kind, absence_min_count) {
+        if kind == Some(RuleKind::Absence) {
+            // Read even when `min_count` was wrong, so that every problem is reported at once
+            // (the rule is dropped anyway: `is_complete` is false).
+            let min_count = absence_min_count.unwrap_or(1);
             ctx.set_prefix(prefix);
             let read = absence::absence_rule(ctx, &map, &rule, min_count, &self.schedules);
             ctx.set_prefix(None);

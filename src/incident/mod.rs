@@ -180,6 +180,11 @@ impl Incidents {
         }
     }
 
+    /// Returns true if and only if `name` is a `kind: absence` rule.
+    pub fn is_absence_rule(&self, name: &str) -> bool {
+        self.policies.absence.rule(name).is_some()
+    }
+
     /// Sources with `source_stalled`.
     pub fn stalled_sources(&self) -> impl Iterator<Item = &str> {
         self.policies
