@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 pub use self::alerts::{render_alerts, render_alerts_text};
 use self::escape::{Flavor, escape};
 pub use self::incidents::sparkline;
+pub(crate) use self::number::thousands;
 use self::paths::Paths;
 use crate::config::{Config, Mention, MsgType};
 use crate::rules::Severity;
@@ -134,6 +135,12 @@ pub fn render_text(summary: &Summary, options: &RenderOptions) -> String {
         .map(|rule| doc.entry(rule, Detail::Full))
         .collect();
     doc.text(None, &blocks, true, true)
+}
+
+/// One rule's section of `summary` as text, in full detail (the `description` of its
+/// Alertmanager alerts).
+pub fn rule_text(summary: &Summary, rule: &RuleSummary, options: &RenderOptions) -> String {
+    Doc::new(summary, options, Flavor::Text).entry(rule, Detail::Full)
 }
 
 /// How much of a rule entry is shown, from most to least.

@@ -41,6 +41,7 @@ use crate::config::{Config, Source, TailOptions};
 use crate::metrics;
 use crate::render::RenderOptions;
 use crate::scan::Matcher;
+use crate::sink::alertmanager::{Sink, SinkHandle};
 use crate::sink::{Delivery, DeliveryHandle};
 use crate::summary::Summary;
 use crate::tail::{self, FileId, TailHandle};
@@ -48,8 +49,8 @@ use process::{Follow, Process, Store};
 
 /// Where `run` puts the summaries of closed windows.
 pub enum Destination {
-    /// The outbox in `state_dir`, delivered to DingTalk. After a shutdown signal, delivery
-    /// goes on for `grace`.
+    /// The outboxes in `state_dir`, delivered to DingTalk and to the Alertmanager instances
+    /// (whichever are configured). After a shutdown signal, delivery goes on for `grace`.
     DingTalk {
         /// How long delivery may go on after a shutdown signal.
         grace: Duration,
@@ -101,18 +102,19 @@ pub async fn run(
     let Prepared {
         config,
         delivery,
+        alertmanager,
         matchers,
         files,
         incidents,
     } = tokio::task::spawn_blocking(move || prepare(config, is_dry_run))
         .await
         .context("preparing the agent panicked")??;
-    let (store, grace) = match (destination, delivery) {
-        (Destination::DingTalk { grace }, Some(delivery)) => {
-            (Target::Outbox(delivery.spawn()), Some(grace))
-        }
-        (Destination::Each(each), _) => (Target::Each(each), None),
-        (Destination::DingTalk { .. }, None) => unreachable!("prepare opens the outbox"),
+    let (store, grace) = match destination {
+        Destination::DingTalk { grace } => (
+            Target::Outbox(delivery.map(Delivery::spawn), alertmanager.map(Sink::spawn)),
+            Some(grace),
+        ),
+        Destination::Each(each) => (Target::Each(each), None),
     };
     let metrics_server = serve_metrics(&config, &controls.shutdown).await?;
     let state_dir = (!is_dry_run).then(|| config.state_dir.clone());
@@ -141,8 +143,18 @@ pub async fn run(
     if let Err(err) = finished {
         error!(error = %crate::logging::error_chain(&err), "failed to write the final checkpoint");
     }
-    if let (Target::Outbox(handle), Some(grace)) = (store, grace) {
-        handle.shutdown(grace).await;
+    if let (Target::Outbox(dingtalk, alertmanager), Some(grace)) = (store, grace) {
+        let alertmanager = async move {
+            if let Some(sink) = alertmanager {
+                sink.shutdown(grace).await;
+            }
+        };
+        let dingtalk = async move {
+            if let Some(handle) = dingtalk {
+                handle.shutdown(grace).await;
+            }
+        };
+        tokio::join!(dingtalk, alertmanager);
     }
     if let Some(server) = metrics_server {
         drop(server.await);
@@ -174,8 +186,10 @@ async fn serve_metrics(
 /// What startup computes on the blocking pool.
 struct Prepared {
     config: Config,
-    /// The outbox read from disk (none for a dry run).
+    /// The outbox read from disk (none for a dry run, or without a DingTalk webhook).
     delivery: Option<Delivery>,
+    /// The Alertmanager sink (none for a dry run, or without `alertmanager:`).
+    alertmanager: Option<Sink>,
     matchers: Vec<Matcher>,
     /// The files the sources match now.
     files: Vec<PathBuf>,
@@ -184,17 +198,24 @@ struct Prepared {
 }
 
 fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
-    let delivery = if is_dry_run {
-        None
-    } else {
-        let delivery = Delivery::open(
-            &config.dingtalk,
-            RenderOptions::from_config(&config),
-            &config.state_dir,
-            &config.outbox,
-        )
-        .context("failed to open the outbox")?;
-        Some(delivery)
+    let delivery =
+        if is_dry_run || (config.dingtalk.webhook.is_none() && config.alertmanager.is_some()) {
+            None
+        } else {
+            let delivery = Delivery::open(
+                &config.dingtalk,
+                RenderOptions::from_config(&config),
+                &config.state_dir,
+                &config.outbox,
+            )
+            .context("failed to open the outbox")?;
+            Some(delivery)
+        };
+    let alertmanager = match &config.alertmanager {
+        Some(options) if !is_dry_run => {
+            Some(Sink::open(&config, options).context("failed to open the Alertmanager outboxes")?)
+        }
+        _ => None,
     };
     let matchers = process::matchers_for(&config);
     let files = config
@@ -210,6 +231,7 @@ fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
     Ok(Prepared {
         config,
         delivery,
+        alertmanager,
         matchers,
         files,
         incidents,
@@ -247,8 +269,8 @@ fn log_startup(config: &Config, files: &[PathBuf], is_dry_run: bool) {
 
 /// Where the process task stores summaries.
 enum Target {
-    /// Durable outbox + DingTalk.
-    Outbox(DeliveryHandle),
+    /// Durable outboxes: DingTalk's, and the Alertmanager sink's (either may be absent).
+    Outbox(Option<DeliveryHandle>, Option<SinkHandle>),
     /// A function (dry run).
     Each(Box<dyn FnMut(&Summary) + Send>),
 }
@@ -256,10 +278,21 @@ enum Target {
 impl Store for Target {
     async fn store(&mut self, summary: &Summary) -> anyhow::Result<()> {
         match self {
-            Target::Outbox(handle) => handle
-                .enqueue(summary.clone())
-                .await
-                .context("failed to put a summary in the outbox")?,
+            Target::Outbox(dingtalk, alertmanager) => {
+                // Alertmanager first: a failure there makes the agent store the summary again,
+                // and a second copy of alerts is harmless (Alertmanager keys them by labels).
+                if let Some(sink) = alertmanager {
+                    sink.enqueue(summary)
+                        .await
+                        .context("failed to put alerts in the Alertmanager outboxes")?;
+                }
+                if let Some(handle) = dingtalk {
+                    handle
+                        .enqueue(summary.clone())
+                        .await
+                        .context("failed to put a summary in the outbox")?;
+                }
+            }
             Target::Each(each) => each(summary),
         }
         metrics::get().summary_queued();
@@ -268,11 +301,11 @@ impl Store for Target {
 
     async fn reconfigure(&mut self, config: &Config) -> anyhow::Result<()> {
         match self {
-            Target::Outbox(handle) => handle
+            Target::Outbox(Some(handle), _) => handle
                 .reconfigure(&config.dingtalk, RenderOptions::from_config(config))
                 .await
                 .context("failed to apply the dingtalk settings"),
-            Target::Each(_) => Ok(()),
+            Target::Outbox(None, _) | Target::Each(_) => Ok(()),
         }
     }
 }

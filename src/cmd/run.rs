@@ -18,6 +18,7 @@ use crate::cli::{Output, RunArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Diagnostic, LoadError};
 use crate::render::{self, RenderOptions};
+use crate::sink::alertmanager::{self, AlertContext};
 use crate::summary::Summary;
 
 /// How long delivery may go on after a shutdown signal.
@@ -33,15 +34,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     for warning in &config.warnings {
         warn!(event = "config_warning", "{warning}");
     }
-    if !args.dry_run && config.dingtalk.webhook.is_none() {
+    if !args.dry_run && config.dingtalk.webhook.is_none() && config.alertmanager.is_none() {
         return Err(LoadError {
             diagnostics: vec![Diagnostic {
                 file: config.path.clone(),
                 position: None,
-                message: "no DingTalk webhook is configured".into(),
+                message: "no DingTalk webhook and no Alertmanager is configured".into(),
                 help: Some(
                     "set `dingtalk.webhook` (e.g. `${DINGTALK_WEBHOOK}`) or `dingtalk.webhook_file`, \
-                     or use `--dry-run` to print summaries instead"
+                     or `alertmanager.urls`, or use `--dry-run` to print summaries instead"
                         .into(),
                 ),
                 snippet: None,
@@ -53,8 +54,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         let render = RenderOptions::from_config(&config);
         let output = args.output;
         let show_payload = tracing::enabled!(tracing::Level::DEBUG);
+        let alerts = config
+            .alertmanager
+            .as_ref()
+            .map(|options| alertmanager::context(&config, options));
         Destination::Each(Box::new(move |summary: &Summary| {
             print_summary(summary, output, show_payload, &render);
+            if let Some(context) = &alerts {
+                print_alerts(summary, output, context);
+            }
         }))
     } else {
         Destination::DingTalk { grace: GRACE }
@@ -145,5 +153,29 @@ fn print_summary(summary: &Summary, output: Output, show_payload: bool, render: 
     };
     if let Err(err) = result {
         warn!(error = %err, "failed to write a summary to stdout");
+    }
+}
+
+/// Prints, for `--dry-run` with `alertmanager:`, the alerts that would be posted to every
+/// instance: the JSON array of `POST /api/v2/alerts` (pretty in text mode; one line
+/// `{"alertmanager": [...]}` with `--output json`).
+#[allow(clippy::print_stdout)]
+fn print_alerts(summary: &Summary, output: Output, context: &AlertContext) {
+    use std::io::Write as _;
+    let alerts: Vec<_> = alertmanager::alerts_of(summary, context)
+        .into_iter()
+        .map(|a| a.alert)
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    let result = match output {
+        Output::Json => serde_json::to_string(&serde_json::json!({ "alertmanager": alerts }))
+            .map_err(std::io::Error::other)
+            .and_then(|line| writeln!(stdout, "{line}")),
+        Output::Text => serde_json::to_string_pretty(&alerts)
+            .map_err(std::io::Error::other)
+            .and_then(|json| writeln!(stdout, "--- alertmanager: POST /api/v2/alerts ---\n{json}")),
+    };
+    if let Err(err) = result.and_then(|()| stdout.flush()) {
+        warn!(error = %err, "failed to write alerts to stdout");
     }
 }

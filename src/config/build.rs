@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "rules",
     "metrics",
     "time_intervals",
+    "alertmanager",
 ];
 const TAIL_KEYS: &[&str] = &[
     "poll_interval",
@@ -143,6 +144,7 @@ pub(crate) fn config(
     let incidents = incidents(ctx, top.get("incidents"));
     let time_intervals = super::time_intervals::time_intervals(ctx, top.get("time_intervals"));
     let stalls = super::absence::stalls(ctx, top.get("sources"));
+    let alertmanager = super::alertmanager::alertmanager(ctx, top.get("alertmanager"));
 
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
@@ -187,6 +189,7 @@ pub(crate) fn config(
             stalls,
         }),
         time_intervals: time_intervals?,
+        alertmanager: alertmanager?,
     })
 }
 

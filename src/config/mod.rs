@@ -12,6 +12,7 @@
 //! files (`ruletest::format`) are read with the same tree and readers (`parse_document`).
 
 mod absence;
+mod alertmanager;
 pub(crate) mod build;
 mod diag;
 mod dingtalk;
@@ -40,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use alertmanager::{RESERVED_LABELS, is_label_name};
 pub use dingtalk::{
     CheckedWebhook, MAX_MENTIONS, MENTION_SHARE, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
 };
@@ -85,6 +87,8 @@ pub struct Config {
     pub incidents: crate::incident::Policies,
     /// Named time intervals (`time_intervals:`), for mute hours and absence schedules.
     pub time_intervals: crate::suppress::TimeIntervals,
+    /// The Alertmanager instances incidents are posted to as alerts; `None`: not configured.
+    pub alertmanager: Option<AlertmanagerOptions>,
 }
 
 /// The DingTalk custom robot.
@@ -298,6 +302,19 @@ impl Default for MetricsOptions {
             ready_max_failing: Duration::from_secs(600),
         }
     }
+}
+
+/// The Alertmanager sink (`alertmanager:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertmanagerOptions {
+    /// Base URLs of every instance of the cluster; each gets every alert.
+    pub urls: Vec<reqwest::Url>,
+    /// Added to every alert (names checked, none of [`RESERVED_LABELS`]).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Firing alerts are posted again this often, their `endsAt` moved ahead.
+    pub resend_every: Duration,
+    /// Bound on one post, connecting included.
+    pub timeout: Duration,
 }
 
 /// Every problem found while loading a configuration.

@@ -30,6 +30,9 @@ impl Config {
             outbox,
             // The listener is bound once; `ready_max_failing` is applied at once.
             metrics,
+            // Restart-only: each instance's outbox is opened once, and labels are the alerts'
+            // identity (changing them mid-incident would fire new alerts beside the old).
+            alertmanager,
         } = self;
         let mut changed = Vec::new();
         if *state_dir != new.state_dir {
@@ -41,6 +44,9 @@ impl Config {
         }
         if metrics.map(|m| m.listen) != new.metrics.map(|m| m.listen) {
             changed.push("metrics.listen");
+        }
+        if *alertmanager != new.alertmanager {
+            changed.push("alertmanager");
         }
         changed
     }

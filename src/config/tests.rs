@@ -527,3 +527,37 @@ fn number_and_quote_mistakes_are_named_as_written() {
         "this double-quoted string is not closed on its line",
     );
 }
+
+#[test]
+fn alertmanager_section_loads_with_defaults() {
+    let config = load_ok(&format!(
+        "alertmanager:\n  urls: [http://am-1:9093, 'https://proxy/am/']\n  labels: {{cluster: prod}}\n{RULE}"
+    ));
+    let am = config.alertmanager.expect("configured");
+    assert_eq!(am.urls.len(), 2);
+    assert_eq!(am.labels["cluster"], "prod");
+    assert_eq!(am.resend_every, Duration::from_secs(60));
+    assert_eq!(am.timeout, Duration::from_secs(10));
+    assert!(load_ok(RULE).alertmanager.is_none());
+}
+
+#[test]
+fn alertmanager_problems_are_all_reported() {
+    let err = load_err(&format!(
+        "alertmanager:\n  urls: [am-1:9093, 'ftp://x', http://a:1, http://a:1]\n  labels: {{host: x, 9lives: y, ok_name: z}}\n  resend_every: 0s\n{RULE}"
+    ));
+    for expected in [
+        "`am-1:9093` is not an `http://` or `https://` URL",
+        "`ftp://x` is not an `http://` or `https://` URL",
+        "`http://a:1/` is listed twice",
+        "label `host` is set by logding on every alert",
+        "`9lives` is not a valid Alertmanager label name",
+        "`alertmanager.resend_every` must be greater than zero",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    let err = load_err(&format!("alertmanager: {{urls: []}}\n{RULE}"));
+    assert!(err.contains("`alertmanager.urls` is empty"), "{err}");
+    let err = load_err(&format!("alertmanager: {{labels: {{a: b}}}}\n{RULE}"));
+    assert!(err.contains("missing the required key `urls`"), "{err}");
+}

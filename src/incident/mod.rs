@@ -516,8 +516,9 @@ impl Incidents {
 }
 
 /// An incident's `(group values, hits)` in a rule's window: one per shown group, one for the
-/// rest ("other" groups, or the whole rule without `group_by`).
-fn split(rule: &RuleSummary) -> Vec<(Vec<(String, String)>, u64)> {
+/// rest ("other" groups, or the whole rule without `group_by`). The Alertmanager sink keys its
+/// alerts the same way.
+pub fn split(rule: &RuleSummary) -> Vec<(Vec<(String, String)>, u64)> {
     let mut out: Vec<(Vec<(String, String)>, u64)> = rule
         .groups
         .iter()

@@ -90,6 +90,7 @@ fn config() -> Config {
         metrics: None,
         incidents: crate::incident::Policies::default(),
         time_intervals: crate::suppress::TimeIntervals::default(),
+        alertmanager: None,
     }
 }
 

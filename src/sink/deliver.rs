@@ -1,5 +1,6 @@
-//! The delivery task: drains the outbox to DingTalk in order, within the rate budget, and
-//! reacts to each classified answer.
+//! The delivery task: drains the outbox to DingTalk (or to an Alertmanager instance: the
+//! same task with another [`Poster`]) in order, within the rate budget, and reacts to each
+//! classified answer.
 //!
 //! One owned task ([`Worker::run`]) with a command channel (enqueue, reconfigure, shutdown);
 //! commands are served even while a post is in flight, so a hanging DingTalk never blocks the
@@ -32,7 +33,7 @@ use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
 use crate::sink::dingtalk::{Answer, Client, ConfigProblem, Outcome};
-use crate::sink::{Error, sign};
+use crate::sink::{Error, Poster, sign};
 
 /// First retry delay after a transient failure; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -57,7 +58,7 @@ pub(crate) enum Command<P> {
 /// Everything a reload may change, checked and ready (the client is built).
 #[derive(Debug)]
 pub(crate) struct Settings {
-    pub(crate) client: Client,
+    pub(crate) poster: Poster,
     pub(crate) render: RenderOptions,
     pub(crate) max_per_minute: u32,
     pub(crate) throttle_pause: Duration,
@@ -67,12 +68,26 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn new(dingtalk: &config::DingTalk, render: RenderOptions) -> Result<Self, Error> {
         Ok(Settings {
-            client: Client::new(dingtalk)?,
+            poster: Poster::DingTalk(Client::new(dingtalk)?),
             render,
             max_per_minute: dingtalk.max_per_minute,
             throttle_pause: dingtalk.throttle_pause,
             webhook: dingtalk.webhook.clone(),
         })
+    }
+
+    /// An Alertmanager instance: no rate budget to speak of, no throttle, no message ids.
+    pub(crate) fn alertmanager(
+        client: crate::sink::alertmanager::Client,
+        render: RenderOptions,
+    ) -> Self {
+        Settings {
+            poster: Poster::Alertmanager(client),
+            render,
+            max_per_minute: u32::MAX,
+            throttle_pause: Duration::ZERO,
+            webhook: None,
+        }
     }
 }
 
@@ -235,6 +250,7 @@ impl<P: Payload> Worker<P> {
         }
         tracing::info!(
             event = "dingtalk_reloaded",
+            sink = %self.settings.poster,
             max_per_minute = self.settings.max_per_minute,
             "DingTalk settings reloaded"
         );
@@ -273,8 +289,8 @@ impl<P: Payload> Worker<P> {
         let started = Instant::now();
         self.budget.record(started);
         self.save_send_times().await;
-        let client = self.settings.client.clone();
-        let post = client.post_reporting(body);
+        let poster = self.settings.poster.clone();
+        let post = poster.post_reporting(body);
         tokio::pin!(post);
         let reply = loop {
             let deadline = self
@@ -318,10 +334,12 @@ impl<P: Payload> Worker<P> {
             max_body_bytes: message.max_body_bytes.saturating_sub(ID_RESERVE),
             ..self.settings.render.clone()
         };
+        let bodies = message.payload.render(&options);
+        if !self.settings.poster.carries_ids() {
+            return bodies;
+        }
         let id_line = format!("#{}", message.id);
-        message
-            .payload
-            .render(&options)
+        bodies
             .iter()
             .map(|body| render::append_line(body, &id_line))
             .collect()
@@ -362,8 +380,12 @@ impl<P: Payload> Worker<P> {
     async fn on_answer(&mut self, answer: Answer, mut message: Message<P>, sent: Sent) {
         let now = Instant::now();
         let is_unknown = sent.outcome == Outcome::Unknown;
-        let result = PostResult::of(&answer, is_unknown);
-        crate::metrics::get().post_answered(&self.robot, result, sent.latency);
+        // Alertmanager posts are not the robot's: they stay out of its post metrics and
+        // `/readyz` (one instance down is no reason to restart the agent).
+        if self.settings.poster.carries_ids() {
+            let result = PostResult::of(&answer, is_unknown);
+            crate::metrics::get().post_answered(&self.robot, result, sent.latency);
+        }
         if is_unknown {
             message.unsure = true;
         }
@@ -383,7 +405,9 @@ impl<P: Payload> Worker<P> {
                     reason,
                     retry_in = ?delay,
                     shown_maybe = message.unsure,
-                    "post to DingTalk failed; will retry"
+                    sink = %self.settings.poster,
+                    "post to {} failed; will retry",
+                    self.settings.poster.name()
                 );
                 self.keep_if_started(message);
             }
@@ -448,7 +472,11 @@ impl<P: Payload> Worker<P> {
     /// One INFO line per accepted post, so an operator sees alerts going out.
     fn on_delivered(&mut self, message: &Message<P>, sent: &Sent) {
         if self.failures > 0 || !self.logged.is_empty() {
-            tracing::info!("delivery to DingTalk recovered");
+            tracing::info!(
+                sink = %self.settings.poster,
+                "delivery to {} recovered",
+                self.settings.poster.name()
+            );
         }
         self.failures = 0;
         self.logged.clear();
@@ -462,7 +490,9 @@ impl<P: Payload> Worker<P> {
             parts = sent.parts,
             bytes = sent.bytes,
             latency = ?sent.latency,
-            "delivered to DingTalk"
+            sink = %self.settings.poster,
+            "delivered to {}",
+            self.settings.poster.name()
         );
     }
 
@@ -475,11 +505,13 @@ impl<P: Payload> Worker<P> {
                 errmsg,
                 hint,
                 retry_every = ?CONFIG_RETRY,
-                "DingTalk rejected the message: {}; summaries are kept until it is fixed",
+                sink = %self.settings.poster,
+                "{} rejected the message: {}; summaries are kept until it is fixed",
+                self.settings.poster.name(),
                 problem.cause()
             );
         } else {
-            tracing::debug!(errcode, errmsg, "DingTalk still rejects the message");
+            tracing::debug!(errcode, errmsg, sink = %self.settings.poster, "the message is still rejected");
         }
     }
 

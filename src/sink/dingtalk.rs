@@ -89,6 +89,8 @@ pub enum ConfigProblem {
     Endpoint,
     /// Another `310000` security check.
     Other,
+    /// An Alertmanager instance refuses the alerts (HTTP 4xx).
+    Alertmanager,
 }
 
 impl ConfigProblem {
@@ -120,6 +122,10 @@ impl ConfigProblem {
             ConfigProblem::Other => "the robot's security settings reject the message: check \
                 them against dingtalk.keyword, dingtalk.secret and this host's IP"
                 .into(),
+            ConfigProblem::Alertmanager => "Alertmanager refuses the alerts: check that \
+                alertmanager.urls names each instance's base URL (logding adds /api/v2/alerts) \
+                and what Alertmanager says"
+                .into(),
         }
     }
 
@@ -134,6 +140,7 @@ impl ConfigProblem {
             ConfigProblem::Robot => "robot disabled",
             ConfigProblem::Endpoint => "not a DingTalk endpoint",
             ConfigProblem::Other => "security settings",
+            ConfigProblem::Alertmanager => "refused by Alertmanager",
         }
     }
 }
@@ -326,20 +333,9 @@ impl Client {
             }
             None => self.webhook.expose().to_owned(),
         };
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        let mut response = match request.send().await {
+        let mut response = match send_json(&self.http, url, body).await {
             Ok(response) => response,
-            Err(err) => {
-                // A refused or failed connection sent nothing; anything later may have.
-                let outcome = if err.is_connect() {
-                    Outcome::NotSent
-                } else {
-                    Outcome::Unknown
-                };
+            Err((err, outcome)) => {
                 let reason = self.describe_error(err);
                 return (Answer::Retry { reason }, outcome);
             }
@@ -385,6 +381,27 @@ impl Client {
         }
         self.redactor.redact(&text)
     }
+}
+
+/// POSTs one JSON body. A failure comes with whether the post may have arrived anyway.
+pub(crate) async fn send_json<U: reqwest::IntoUrl>(
+    http: &reqwest::Client,
+    url: U,
+    body: String,
+) -> Result<reqwest::Response, (reqwest::Error, Outcome)> {
+    let request = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    request.send().await.map_err(|err| {
+        // A refused or failed connection sent nothing; anything later may have.
+        let outcome = if err.is_connect() {
+            Outcome::NotSent
+        } else {
+            Outcome::Unknown
+        };
+        (err, outcome)
+    })
 }
 
 /// Classifies an HTTP status and body per the reference's table.

@@ -1,6 +1,7 @@
 //! `sink`: delivery of summaries to a DingTalk custom robot, which never loses a summary and
-//! never floods the group. The only module that knows HTTP and the DingTalk endpoint
-//! (the message format is `render`'s).
+//! never floods the group, and of incidents as alerts to Alertmanager instances. The only
+//! module that knows HTTP, the DingTalk endpoint and Alertmanager's API (the message format
+//! is `render`'s).
 //!
 //! - [`Delivery`] / [`DeliveryHandle`]: the delivery task. [`DeliveryHandle::enqueue`] returns
 //!   once a summary is durable in the [`crate::outbox::Outbox`]; the task delivers the outbox
@@ -9,10 +10,14 @@
 //!   [`Answer`] (HTTP 200 is not success: `errcode` decides).
 //! - `sign`: the URL signature. `budget`: at most `max_per_minute` posts in any rolling minute.
 //! - [`send_test`]: one test message, for `logding send-test`.
+//! - [`alertmanager`]: the `alertmanager:` sink: incidents as alerts, posted to every instance
+//!   by one delivery task each (the same task, outbox and retry classes, with another
+//!   `Poster`), firing ones posted again every `resend_every`.
 //!
 //! No secret leaves this module: the webhook stays in a [`crate::config::Secret`], errors are
 //! stripped of URLs, and DingTalk's messages are redacted before they are logged.
 
+pub mod alertmanager;
 mod budget;
 mod deliver;
 mod dingtalk;
@@ -62,6 +67,50 @@ pub enum Error {
     /// The delivery task is gone.
     #[error("the delivery task has stopped")]
     Stopped,
+}
+
+/// Who the delivery task posts to: the answers of both are classified into [`Answer`], so
+/// that retries, backoff and configuration errors are handled by the same code.
+#[derive(Debug, Clone)]
+pub(crate) enum Poster {
+    /// A DingTalk robot (signed URL, message ids, metrics).
+    DingTalk(dingtalk::Client),
+    /// An Alertmanager instance (`POST /api/v2/alerts`).
+    Alertmanager(alertmanager::Client),
+}
+
+impl Poster {
+    /// Posts one body and classifies the answer.
+    pub(crate) async fn post_reporting(&self, body: String) -> (Answer, dingtalk::Outcome) {
+        match self {
+            Poster::DingTalk(client) => client.post_reporting(body).await,
+            Poster::Alertmanager(client) => client.post_reporting(body).await,
+        }
+    }
+
+    /// Its kind, as log messages name it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Poster::DingTalk(_) => "DingTalk",
+            Poster::Alertmanager(_) => "Alertmanager",
+        }
+    }
+
+    /// Returns true if and only if its messages are read by people (DingTalk): they carry an
+    /// id line and count in the DingTalk metrics.
+    pub(crate) fn carries_ids(&self) -> bool {
+        matches!(self, Poster::DingTalk(_))
+    }
+}
+
+impl std::fmt::Display for Poster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The webhook is a credential: never shown.
+            Poster::DingTalk(_) => f.write_str("dingtalk"),
+            Poster::Alertmanager(client) => write!(f, "{}", client.endpoint()),
+        }
+    }
 }
 
 /// The delivery task, ready to be spawned: owns the outbox, the DingTalk client and the rate
@@ -128,6 +177,31 @@ impl<P: Payload> Delivery<P> {
     pub fn named(mut self, robot: &str) -> Self {
         robot.clone_into(&mut self.worker.robot);
         self
+    }
+
+    /// The delivery task of one Alertmanager instance (`base`), with its outbox and post
+    /// times in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// The HTTP client cannot be built, or the outbox directory is unusable.
+    pub fn open_alertmanager(
+        base: &reqwest::Url,
+        timeout: Duration,
+        render: RenderOptions,
+        dir: &Path,
+        outbox: &config::OutboxOptions,
+    ) -> Result<Delivery<P>, Error> {
+        let client = alertmanager::Client::new(base, timeout)?;
+        let settings = deliver::Settings::alertmanager(client, render);
+        let outbox = Outbox::open_dir(&dir.join("outbox"), outbox)?;
+        Ok(Delivery {
+            worker: deliver::Worker::new(
+                settings,
+                outbox,
+                SendTimes::at(dir.join("send-times.json")),
+            ),
+        })
     }
 
     /// Starts the delivery task. It first delivers what the outbox already holds.

@@ -1,7 +1,7 @@
 //! The fleet path end to end, with the real Alertmanager: alerts from several hosts → a
 //! two-instance Alertmanager cluster → `logding relay` → the DingTalk robot (the mock).
 //!
-//! Alertmanager's timings are short (`group_wait` 2 s, `group_interval` 2 s, `peer-timeout`
+//! Alertmanager's timings are short (`group_wait` 4 s, `group_interval` 2 s, `peer-timeout`
 //! 1 s), so each test takes seconds. "Exactly one message" is checked by waiting until the
 //! message arrives and then for longer than Alertmanager would need to send a duplicate
 //! (`group_interval` plus the peer's `peer-timeout` wait, with margin): [`QUIET`].
@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::agent::wait_until;
-use crate::support::alertmanager::{self, Cluster, post_alerts};
+use crate::support::alertmanager::{self, Cluster, Host, post_alerts};
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Request};
 use crate::support::relay::Relay;
 
@@ -206,7 +206,7 @@ async fn a_storm_of_5000_alerts_is_within_budget_with_exact_counts() {
     let hosts: Vec<String> = (1..=5_000).map(|n| format!("app-{n:04}")).collect();
     let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     post_alerts(&fleet.cluster.urls(), &alerts("storm", &hosts, true)).await;
-    // Alertmanager may notify while the alerts are still coming in (group_wait is 2 s): the
+    // Alertmanager may notify while the alerts are still coming in (group_wait is 4 s): the
     // group's last notification holds all of them.
     let complete = || {
         fleet
@@ -286,4 +286,145 @@ fn assert_at_most_per_minute(messages: &[Request], max: usize) {
             .count();
         assert!(within <= max, "{within} posts within 60 s");
     }
+}
+
+/// The agent's `alertmanager:` sink against one real instance, a dead address and a wrong
+/// path: the alert reaches the live instance with its labels and annotations, the dead one
+/// does not hold it back, the wrong path is one configuration error in the log, and the
+/// resolved incident ends the alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_posts_each_incident_to_every_instance_and_resolves_it() {
+    let Some(cluster) = one_instance().await else {
+        return;
+    };
+    let live = cluster.urls()[0].clone();
+    let dead = format!("http://127.0.0.1:{}", alertmanager::free_port());
+    let wrong = format!("{live}/not-here");
+    let host = Host::start("app-a", &[dead, live.clone(), wrong], "2s").await;
+    host.hit("DBTIMEOUT", 3);
+    let alerts = alerts_where(&live, |alerts| !alerts.is_empty()).await;
+    assert!(
+        alerts.is_some(),
+        "no alert reached Alertmanager:\n{}",
+        host.agent.stderr()
+    );
+    let alerts = alerts.expect("some");
+    let alert = &alerts[0];
+    assert_eq!(alert["labels"]["alertname"], "db-timeout");
+    assert_eq!(alert["labels"]["host"], "app-a");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["source"], "app");
+    assert_eq!(alert["labels"]["cluster"], "test");
+    assert_eq!(alert["annotations"]["count"], "3");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("db-timeout: 3 hits on app-a")),
+        "{alert}"
+    );
+    // Resolved after 2 s of quiet: the alert leaves the active list.
+    let resolved = alerts_where(&live, Vec::is_empty).await;
+    assert!(
+        resolved.is_some(),
+        "the alert was not resolved:\n{}",
+        host.agent.stderr()
+    );
+    let stderr = host.agent.stderr();
+    let refusals = stderr
+        .lines()
+        .filter(|l| l.contains("Alertmanager rejected the message"))
+        .count();
+    assert_eq!(refusals, 1, "{stderr}");
+    assert!(stderr.contains("not-here/api/v2/alerts"), "{stderr}");
+}
+
+/// `run --dry-run --output json` with `alertmanager:` prints, after each summary, the alerts
+/// it would post, as `{"alertmanager": [...]}`; nothing is posted and no state is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_alerts_as_json() {
+    let nowhere = format!("http://127.0.0.1:{}", alertmanager::free_port());
+    let host = Host::start_with(
+        "app-a",
+        &[nowhere],
+        "1h",
+        "",
+        &["--dry-run", "--output", "json"],
+    )
+    .await;
+    host.hit("DBTIMEOUT", 2);
+    let printed = || {
+        host.agent
+            .stdout()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("alertmanager").is_some())
+    };
+    assert!(
+        wait_until(ARRIVAL, || printed().is_some()).await,
+        "no alerts printed:\n{}\n{}",
+        host.agent.stdout(),
+        host.agent.stderr()
+    );
+    let alerts = printed().expect("printed");
+    let alert = &alerts["alertmanager"][0];
+    assert_eq!(alert["labels"]["alertname"], "db-timeout");
+    assert_eq!(alert["labels"]["host"], "app-a");
+    assert_eq!(alert["annotations"]["count"], "2");
+    assert!(
+        alert["startsAt"].is_string() && alert["endsAt"].is_string(),
+        "{alert}"
+    );
+    assert!(
+        !host.env.path("state").exists(),
+        "a dry run writes no state"
+    );
+}
+
+/// `dingtalk:` and `alertmanager:` together: the robot gets the message and the instance
+/// the alert, from the same incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingtalk_and_alertmanager_together_both_get_the_incident() {
+    let Some(cluster) = one_instance().await else {
+        return;
+    };
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let secret = mock
+        .secret()
+        .map_or(String::new(), |s| format!("  secret: {s}\n"));
+    let dingtalk = format!(
+        "dingtalk:\n  webhook: '{}'\n{secret}  keyword: alert\n",
+        mock.url()
+    );
+    let host = Host::start_with("app-b", &cluster.urls(), "1h", &dingtalk, &[]).await;
+    host.hit("DBTIMEOUT", 4);
+    assert!(
+        wait_until(ARRIVAL, || !mock.accepted().is_empty()).await,
+        "no DingTalk message:\n{}",
+        host.agent.stderr()
+    );
+    assert!(mock.accepted()[0].text().contains("db-timeout"));
+    let found = alerts_where(&cluster.urls()[0], |alerts| {
+        alerts.iter().any(|a| a["labels"]["host"] == "app-b")
+    })
+    .await
+    .is_some();
+    assert!(found, "no alert in Alertmanager:\n{}", host.agent.stderr());
+}
+
+/// Polls an instance's active alerts until `condition` holds (bounded by [`ARRIVAL`]).
+async fn alerts_where(url: &str, condition: impl Fn(&Vec<Value>) -> bool) -> Option<Vec<Value>> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < ARRIVAL {
+        let alerts = alertmanager::alerts_in(url).await;
+        if condition(&alerts) {
+            return Some(alerts);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// One Alertmanager, notifying nobody: for the agent's side alone.
+async fn one_instance() -> Option<Cluster> {
+    Cluster::start(1, &alertmanager::config("http://127.0.0.1:9/none", None)).await
 }
