@@ -238,6 +238,8 @@ pub enum SchemaKind {
     Config,
     /// An included rule file (`rules/*.yaml`).
     Rules,
+    /// The relay's config file (`logding relay -c relay.yaml`).
+    Relay,
 }
 
 /// `logding completions`.

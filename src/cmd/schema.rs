@@ -1,4 +1,4 @@
-//! `logding schema [config|rules]`: prints the JSON Schema of the config file or of a rule
+//! `logding schema [config|rules|relay]`: prints the JSON Schema of the config file or of a rule
 //! file, for editors (yaml-language-server's `# yaml-language-server: $schema=...`). The same
 //! schemas are committed under `schema/` and installed by the Debian package.
 
@@ -17,6 +17,7 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Exit> {
     let schema = match args.kind {
         SchemaKind::Config => schema::config_schema(),
         SchemaKind::Rules => schema::rules_schema(),
+        SchemaKind::Relay => schema::relay_schema(),
     };
     let mut out = serde_json::to_string_pretty(&schema)?;
     out.push('\n');

@@ -705,5 +705,6 @@ fn severity(description: &str) -> Value {
 }
 
 mod fleet;
+pub use fleet::relay_schema;
 #[cfg(test)]
 mod tests;

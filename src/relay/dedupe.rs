@@ -7,6 +7,12 @@
 //! accepted and when, and answers a copy arriving within `window` with 200 without queueing
 //! it. A change in the group (an alert added, resolved) is never a copy, and a deliberate
 //! repeat (`repeat_interval`) passes once `window` is over. Pure: time is passed in.
+//!
+//! The memory is not persisted across relay restarts, by choice: copies come from both
+//! instances retrying while the relay was unreachable, and both reach it within seconds once
+//! it is back, in the same (new) process. Persisting would only cover a restart falling
+//! between two copies, for a write per notification; that rare case costs one repeated
+//! message, never a lost one.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -5,6 +5,7 @@ mod config;
 mod delivery;
 mod dingtalk;
 mod fleet;
+mod fleet_relay;
 mod full_disk;
 mod metrics;
 mod msrv;

@@ -128,6 +128,27 @@ impl Agent {
         fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
+    /// CPU time (user + system) used so far, from `/proc/<pid>/stat` (Linux; clock ticks
+    /// of 10 ms, the kernel's `USER_HZ` on every architecture logding is built for).
+    pub(crate) fn cpu_time(&self) -> Duration {
+        let stat =
+            fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) end with `)`.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the `)`.
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+
     pub(crate) fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(self.child.id() as i32).expect("pid");
         kill_process(pid, signal).expect("kill");

@@ -48,7 +48,7 @@ pub(crate) fn config(webhook_url: &str, bearer_token: Option<&str>) -> String {
   receiver: relay
   group_by: [alertname]
   group_wait: 4s   # 2 s proved too short on a loaded 2-core machine: the hosts of one incident must make its first notification
-  group_interval: 2s
+  group_interval: 4s
   repeat_interval: 1h
 receivers:
   - name: relay
@@ -380,4 +380,19 @@ pub(crate) async fn alerts_in(url: &str) -> Vec<serde_json::Value> {
         .json::<Vec<serde_json::Value>>()
         .await
         .expect("a JSON list")
+}
+
+/// How many silences an instance knows (`GET /api/v2/silences`); 0 when it does not answer.
+pub(crate) async fn silences_in(url: &str) -> usize {
+    let Ok(answer) = http_client()
+        .get(format!("{url}/api/v2/silences"))
+        .send()
+        .await
+    else {
+        return 0;
+    };
+    answer
+        .json::<Vec<serde_json::Value>>()
+        .await
+        .map_or(0, |list| list.len())
 }

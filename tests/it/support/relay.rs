@@ -18,12 +18,19 @@ pub(crate) struct Relay {
     /// The port it listens on.
     pub(crate) port: u16,
     process: Option<Agent>,
+    /// Arguments after `relay -c relay.yaml` (`--dry-run`).
+    args: Vec<String>,
 }
 
 impl Relay {
     /// Writes `relay.yaml` (robot `ops` posting to `mock`, `extra` YAML appended at the top
     /// level) and starts the relay; returns once it answers `/-/ready`.
     pub(crate) async fn start(mock: &MockDingTalk, extra: &str) -> Relay {
+        Relay::start_with(mock, extra, &[]).await
+    }
+
+    /// [`Relay::start`] with `args` after `relay -c relay.yaml`.
+    pub(crate) async fn start_with(mock: &MockDingTalk, extra: &str, args: &[&str]) -> Relay {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let secret = mock
@@ -44,6 +51,7 @@ robots:
             dir,
             port,
             process: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         relay.restart().await;
         relay
@@ -62,12 +70,15 @@ robots:
     /// Starts the relay again (after [`Relay::stop`]), and waits until it is ready.
     pub(crate) async fn restart(&mut self) {
         let config = self.config_path();
-        let args = [
+        let mut args = vec![
             "-v",
+            "--log-format",
+            "json",
             "relay",
             "-c",
             config.to_str().expect("utf-8 temp path"),
         ];
+        args.extend(self.args.iter().map(String::as_str));
         let process = Agent::spawn(self.dir.path(), self.dir.path(), &args);
         let url = format!("http://127.0.0.1:{}/-/ready", self.port);
         let client = http_client();
@@ -88,12 +99,51 @@ robots:
         self.process = Some(process);
     }
 
-    /// SIGTERM, then waits (bounded) for a clean exit.
-    pub(crate) async fn stop(&mut self) {
+    /// SIGTERM, then waits (bounded) for a clean exit; returns what it logged.
+    pub(crate) async fn stop(&mut self) -> String {
         let mut process = self.process.take().expect("the relay is running");
         process.signal(Signal::TERM);
         let code = process.wait_exit(Duration::from_secs(15)).await;
         assert_eq!(code, Some(0), "relay stderr:\n{}", process.stderr());
+        process.stderr()
+    }
+
+    /// Sends `signal` to the running relay.
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.process
+            .as_ref()
+            .expect("the relay is running")
+            .signal(signal);
+    }
+
+    /// What the running relay printed on stdout (`--dry-run`).
+    pub(crate) fn stdout(&self) -> String {
+        self.process.as_ref().map(Agent::stdout).unwrap_or_default()
+    }
+
+    /// A path in the relay's directory (`state/robots/ops/outbox`).
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Each notification the running relay received: (group key, when), from its JSON log.
+    pub(crate) fn received_at(&self) -> Vec<(String, jiff::Timestamp)> {
+        self.stderr()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|record| record["message"] == "notification received")
+            .filter_map(|record| {
+                let at = record["timestamp"].as_str()?.parse().ok()?;
+                Some((record["group"].as_str()?.to_owned(), at))
+            })
+            .collect()
+    }
+
+    /// CPU time (user + system) the running relay has used so far (Linux `/proc`).
+    pub(crate) fn cpu_time(&self) -> Duration {
+        self.process
+            .as_ref()
+            .map_or(Duration::ZERO, Agent::cpu_time)
     }
 
     /// What the running relay logged.
