@@ -17,7 +17,7 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Exit> {
     let schema = match args.kind {
         SchemaKind::Config => schema::config_schema(),
         SchemaKind::Rules => schema::rules_schema(),
-        SchemaKind::Relay => schema::relay_schema(),
+        SchemaKind::Relay => schema::fleet::relay_schema(),
     };
     let mut out = serde_json::to_string_pretty(&schema)?;
     out.push('\n');

@@ -704,7 +704,6 @@ fn severity(description: &str) -> Value {
     choice(description, &names)
 }
 
-mod fleet;
-pub use fleet::relay_schema;
+pub mod fleet;
 #[cfg(test)]
 mod tests;
