@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::window::BUILTIN_MASKS;
 
+pub mod fleet;
 mod values;
 
 use values::{
@@ -49,8 +50,8 @@ pub fn config_schema() -> Value {
             ("summary", summary()),
             ("tail", tail()),
             ("incidents", incidents()),
-            ("time_intervals", time_intervals()),
             ("alertmanager", fleet::alertmanager()),
+            ("time_intervals", time_intervals()),
             (
                 "metrics",
                 object(
@@ -633,77 +634,5 @@ fn absence_keys() -> Value {
     )
 }
 
-fn object(description: &str, properties: Vec<(&str, Value)>) -> Value {
-    let properties: Map<String, Value> = properties
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
-        .collect();
-    json!({
-        "description": description,
-        "type": ["object", "null"],
-        "properties": properties,
-        "additionalProperties": false,
-    })
-}
-
-fn require(object: &mut Value, keys: &[&str]) {
-    object["required"] = json!(keys);
-}
-
-fn list(description: &str, item: Value) -> Value {
-    json!({"description": description, "type": ["array", "null"], "items": item})
-}
-
-/// `${VAR}` may stand for any string value.
-fn string(description: &str) -> Value {
-    json!({"description": description, "type": ["string", "number", "boolean"]})
-}
-
-/// A list of strings; one string is a list of one.
-fn strings(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": ["array", "string", "null"],
-        "items": {"type": ["string", "number", "boolean"]},
-    })
-}
-
-fn boolean(description: &str) -> Value {
-    json!({"description": description, "type": "boolean"})
-}
-
-fn integer(description: &str, minimum: u64, maximum: u64) -> Value {
-    json!({"description": description, "type": "integer", "minimum": minimum, "maximum": maximum})
-}
-
-/// `500ms`, `30s`, `5m`, `1h 30m`, or a `${VAR}` reference; a bare number is ambiguous.
-fn duration(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": "string",
-        "pattern": r"^\s*(\d+\s*[a-zµ]+\s*)+$|\$\{",
-    })
-}
-
-/// A number of bytes, or a number with a unit (`64KiB`, `1MiB`, `500KB`).
-fn byte_size(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": ["integer", "string"],
-        "minimum": 0,
-        "pattern": r"^\s*\d+\s*(B|K|k|KiB|M|MiB|G|GiB|KB|kB|MB|GB)?\s*$",
-    })
-}
-
-fn choice(description: &str, choices: &[&str]) -> Value {
-    json!({"description": description, "enum": choices})
-}
-
-fn severity(description: &str) -> Value {
-    let names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
-    choice(description, &names)
-}
-
-pub mod fleet;
 #[cfg(test)]
 mod tests;
