@@ -5,7 +5,7 @@
 //! groups across hosts and silences; the relay is the single DingTalk client of the fleet, so
 //! the robot's 20 posts a minute are budgeted where DingTalk enforces them: per robot.
 //!
-//! - `webhook`: the payload (version 4) and the outbox [`webhook::Batch`] of one robot.
+//! - `webhook`: the payload (version 4) and the outbox [`webhook::Notifications`] of one robot.
 //! - `server`: the HTTP side (auth, size limit, validation). A notification is in the robot's
 //!   outbox (fsynced) before the answer is 200; the answer is 5xx only when it cannot be
 //!   persisted, so Alertmanager retries exactly what the relay does not hold.
@@ -30,7 +30,7 @@ use crate::outbox::SendTimes;
 use crate::render::RenderOptions;
 use crate::sink::{Delivery, DeliveryHandle};
 
-use self::webhook::Batch;
+use self::webhook::Notifications;
 
 /// How `relay` runs.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub enum Error {
 #[derive(Debug)]
 enum Target {
     /// Its delivery task (durable outbox, then DingTalk).
-    Deliver(DeliveryHandle<Batch>),
+    Deliver(DeliveryHandle<Notifications>),
     /// Stdout (`--dry-run`).
     Print(RenderOptions),
 }

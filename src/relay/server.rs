@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use super::webhook::{Batch, Notification};
+use super::webhook::{Notification, Notifications};
 use super::{Routes, Target};
 use crate::render::render_alerts_text;
 
@@ -115,7 +115,7 @@ async fn receive(
         tracing::debug!(robot = %name, group = %notification.group_key, "copy from the other instance: not posted again");
         return answer(StatusCode::OK, "duplicate: already queued".into());
     };
-    let batch = Batch::of(notification);
+    let batch = Notifications::of(notification);
     match target {
         Target::Print(options) => {
             print(&render_alerts_text(&batch, options));

@@ -3,7 +3,7 @@
 //! Alertmanager sends one [`Notification`] per alert group each time the group changes (or
 //! `repeat_interval` passes): the whole current state of the group, firing and resolved
 //! alerts together. That makes a newer notification of a group a complete replacement of an
-//! older one, which is what [`Batch::merge`] relies on when notifications queue up behind the
+//! older one, which is what [`Notifications::merge`] relies on when notifications queue up behind the
 //! robot's rate budget.
 //!
 //! Parsing is strict about what the renderer needs (version, group key, status, alerts with
@@ -126,7 +126,7 @@ impl Notification {
 
 /// Notifications of one robot waiting to be posted together: the relay's outbox payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Batch {
+pub struct Notifications {
     /// In arrival order, at most one per group key.
     pub notifications: Vec<Notification>,
     /// Notifications folded into this batch (replaced by a newer one of their group).
@@ -134,10 +134,10 @@ pub struct Batch {
     pub superseded: u64,
 }
 
-impl Batch {
+impl Notifications {
     /// A batch of one notification.
-    pub fn of(notification: Notification) -> Batch {
-        Batch {
+    pub fn of(notification: Notification) -> Notifications {
+        Notifications {
             notifications: vec![notification],
             superseded: 0,
         }
@@ -145,7 +145,7 @@ impl Batch {
 
     /// Folds a newer batch in: a group's newer notification replaces its older one (it is the
     /// group's whole current state), other groups are appended.
-    pub fn merge(&mut self, newer: Batch) {
+    pub fn merge(&mut self, newer: Notifications) {
         self.superseded = self.superseded.saturating_add(newer.superseded);
         for notification in newer.notifications {
             match self
@@ -173,9 +173,9 @@ impl Batch {
     }
 }
 
-impl crate::outbox::Payload for Batch {
-    fn merge(&mut self, newer: Batch) {
-        Batch::merge(self, newer);
+impl crate::outbox::Payload for Notifications {
+    fn merge(&mut self, newer: Notifications) {
+        Notifications::merge(self, newer);
     }
 
     fn render(&self, options: &crate::render::RenderOptions) -> Vec<String> {
@@ -183,7 +183,7 @@ impl crate::outbox::Payload for Batch {
     }
 
     fn describe(&self) -> String {
-        Batch::describe(self)
+        Notifications::describe(self)
     }
 
     fn tally(&self) -> (u64, u64) {
@@ -243,9 +243,9 @@ mod tests {
         second.status = Status::Resolved;
         let mut other = first.clone();
         other.group_key = "other".into();
-        let mut batch = Batch::of(first);
-        batch.merge(Batch::of(other));
-        batch.merge(Batch::of(second));
+        let mut batch = Notifications::of(first);
+        batch.merge(Notifications::of(other));
+        batch.merge(Notifications::of(second));
         assert_eq!(batch.notifications.len(), 2);
         assert_eq!(batch.notifications[0].status, Status::Resolved);
         assert_eq!(batch.superseded, 1);

@@ -17,7 +17,7 @@ use super::escape::{Flavor, escape};
 use super::number::thousands;
 use super::{MAX_NAME_CHARS, RenderOptions, mention_of, message_body, part_label};
 use crate::config::MsgType;
-use crate::relay::webhook::{Alert, Batch, Labels, Notification, Status};
+use crate::relay::webhook::{Alert, Labels, Notification, Notifications, Status};
 use crate::rules::Severity;
 
 const MAX_LABEL_CHARS: usize = 120;
@@ -30,7 +30,7 @@ const HOST_LABELS: [&str; 2] = ["host", "instance"];
 
 /// Renders the notifications of a batch into one or more JSON bodies, each within
 /// `max_body_bytes` and carrying the keyword.
-pub fn render_alerts(batch: &Batch, options: &RenderOptions) -> Vec<String> {
+pub fn render_alerts(batch: &Notifications, options: &RenderOptions) -> Vec<String> {
     let flavor = flavor_of(options);
     let mut sections: Vec<Section> = batch
         .notifications
@@ -69,7 +69,7 @@ pub fn render_alerts(batch: &Batch, options: &RenderOptions) -> Vec<String> {
 }
 
 /// The text of a batch in full detail (what `logding relay --dry-run` prints).
-pub fn render_alerts_text(batch: &Batch, options: &RenderOptions) -> String {
+pub fn render_alerts_text(batch: &Notifications, options: &RenderOptions) -> String {
     let sections: Vec<String> = batch
         .notifications
         .iter()
@@ -469,7 +469,7 @@ fn highest_severity(alerts: &[Alert], status: Status) -> Option<Severity> {
         .max()
 }
 
-fn highest_firing(batch: &Batch) -> Option<Severity> {
+fn highest_firing(batch: &Notifications) -> Option<Severity> {
     batch
         .notifications
         .iter()

@@ -78,7 +78,10 @@ fn one_incident_on_three_hosts_is_one_message_naming_the_rule_and_every_host() {
     let alerts = ["app-a", "app-b", "app-c"]
         .map(|h| alert(Status::Firing, "db-timeout", h, "critical"))
         .to_vec();
-    let bodies = render_alerts(&Batch::of(group("db-timeout", alerts)), &options(19_000));
+    let bodies = render_alerts(
+        &Notifications::of(group("db-timeout", alerts)),
+        &options(19_000),
+    );
     assert_eq!(bodies.len(), 1);
     insta::assert_snapshot!(text_of(&bodies[0]), @r"
     ### [alert] FIRING · db-timeout · 3 alerts · 3 hosts
@@ -105,7 +108,8 @@ fn firing_comes_first_by_severity_then_resolved() {
         alert(Status::Firing, "disk", "app-3", "warning"),
         alert(Status::Firing, "disk", "app-2", "critical"),
     ];
-    let text = text_of(&render_alerts(&Batch::of(group("disk", alerts)), &options(19_000))[0]);
+    let text =
+        text_of(&render_alerts(&Notifications::of(group("disk", alerts)), &options(19_000))[0]);
     let critical = text.find("FIRING · CRITICAL").expect("critical");
     let warning = text.find("FIRING · WARNING").expect("warning");
     let resolved = text.find("**RESOLVED** ×1 · app-4").expect("resolved");
@@ -117,7 +121,8 @@ fn thirty_hosts_are_folded() {
     let alerts = (1..=30)
         .map(|n| alert(Status::Firing, "db", &format!("app-{n:02}"), "error"))
         .collect();
-    let text = text_of(&render_alerts(&Batch::of(group("db", alerts)), &options(19_000))[0]);
+    let text =
+        text_of(&render_alerts(&Notifications::of(group("db", alerts)), &options(19_000))[0]);
     assert!(text.contains("×30 · app-01…app-30 (30 hosts)"), "{text}");
 }
 
@@ -126,7 +131,7 @@ fn a_storm_of_5000_alerts_fits_the_budget_with_exact_counts() {
     let alerts = (0..5_000)
         .map(|n| alert(Status::Firing, "storm", &format!("app-{n}"), "warning"))
         .collect();
-    let bodies = render_alerts(&Batch::of(group("storm", alerts)), &options(19_000));
+    let bodies = render_alerts(&Notifications::of(group("storm", alerts)), &options(19_000));
     assert_eq!(bodies.len(), 1);
     assert!(bodies[0].len() <= 19_000, "{}", bodies[0].len());
     let text = text_of(&bodies[0]);
@@ -147,7 +152,8 @@ fn label_and_annotation_text_is_inert() {
         .insert("path".into(), "[click](http://evil) @all".into());
     evil.annotations
         .insert("description".into(), "# heading\n@13800000000".into());
-    let text = text_of(&render_alerts(&Batch::of(group("x", vec![evil])), &options(19_000))[0]);
+    let text =
+        text_of(&render_alerts(&Notifications::of(group("x", vec![evil])), &options(19_000))[0]);
     assert!(!text.contains("@all") && !text.contains("](http"), "{text}");
     assert!(
         !text.contains("\n# heading") && !text.contains("@138"),
@@ -157,12 +163,12 @@ fn label_and_annotation_text_is_inert() {
 
 #[test]
 fn groups_that_do_not_fit_together_go_out_as_parts_with_the_keyword() {
-    let mut batch = Batch::default();
+    let mut batch = Notifications::default();
     for rule in ["a", "b", "c"] {
         let alerts = (0..200)
             .map(|n| alert(Status::Firing, rule, &format!("app-{n}"), "error"))
             .collect();
-        batch.merge(Batch::of(group(rule, alerts)));
+        batch.merge(Notifications::of(group(rule, alerts)));
     }
     let bodies = render_alerts(&batch, &options(8_000));
     assert!(bodies.len() >= 3, "{}", bodies.len());
@@ -180,8 +186,8 @@ fn groups_that_do_not_fit_together_go_out_as_parts_with_the_keyword() {
 
 #[test]
 fn small_groups_share_one_message() {
-    let mut batch = Batch::of(group("a", vec![alert(Status::Firing, "a", "h1", "error")]));
-    batch.merge(Batch::of(group(
+    let mut batch = Notifications::of(group("a", vec![alert(Status::Firing, "a", "h1", "error")]));
+    batch.merge(Notifications::of(group(
         "b",
         vec![alert(Status::Resolved, "b", "h2", "error")],
     )));
