@@ -68,9 +68,70 @@ pub enum Command {
     Man(ManArgs),
     /// Receive Alertmanager's webhook and post each alert group to a DingTalk robot.
     Relay(RelayArgs),
+    /// Add, list or expire silences; the running agent picks them up at its next window.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Tail files and print every line with its offset (for tests of the tailer).
     #[command(hide = true)]
     TailProbe(TailProbeArgs),
+}
+
+/// `logding silence`.
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the incidents that match, from now (or `--starts`) for `--for`.
+    Add(SilenceAddArgs),
+    /// List the silences: added ones and those in config files, active first.
+    List(SilenceListArgs),
+    /// End a silence now.
+    Expire(SilenceExpireArgs),
+}
+
+/// `logding silence add`.
+#[derive(Debug, Args)]
+pub struct SilenceAddArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The rule to silence (`rule=NAME`; a regex with `~`: `--rule '~db-.*'`).
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    /// A `group_by` value: `peer=10.0.0.5`, or a regex `peer=~10\.0\..*`. Repeatable.
+    #[arg(long = "match", value_name = "LABEL=VALUE")]
+    pub matchers: Vec<String>,
+    /// How long: `2h`, `30m`, `1d` (at most the config's `max_silence`, default 7d).
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// When it starts (RFC 3339 with an offset); default now.
+    #[arg(long, value_name = "TIME")]
+    pub starts: Option<jiff::Timestamp>,
+    /// Who sets it; default `$USER`.
+    #[arg(long, env = "USER", value_name = "NAME")]
+    pub author: Option<String>,
+    /// Why.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+/// `logding silence list`.
+#[derive(Debug, Args)]
+pub struct SilenceListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also list expired silences.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `logding silence expire`.
+#[derive(Debug, Args)]
+pub struct SilenceExpireArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The silence's id (`SIL-3`).
+    pub id: String,
 }
 
 /// The config file argument shared by most commands.

@@ -27,6 +27,7 @@ mod incidents;
 mod number;
 mod paths;
 mod section;
+mod suppressed;
 
 use std::time::Duration;
 
@@ -456,6 +457,7 @@ impl<'a> Doc<'a> {
             env!("CARGO_PKG_VERSION"),
             crate::config::format_duration(self.options.window)
         );
+        footer.push_str(&self.suppressed_footer());
         if self.summary.excluded > 0 {
             footer.push_str(&format!(
                 " · {} excluded",

@@ -17,9 +17,11 @@ use jiff::Timestamp;
 use tracing::{debug, error, warn};
 
 use crate::absence::Schedules;
+use super::suppress::{self, Stamp};
 use crate::config::Config;
 use crate::incident::{Incidents, State};
 use crate::summary::Summary;
+use crate::suppress::Suppression;
 
 /// The file name in `state_dir`.
 pub(super) const FILE_NAME: &str = "incidents.json";
@@ -34,6 +36,10 @@ pub(super) struct SaveError(#[source] crate::state::Error);
 #[derive(Debug)]
 pub(super) struct Stage {
     incidents: Incidents,
+    /// Silences, mute hours and inhibition, before the incidents (`src/suppress/`).
+    suppression: Suppression,
+    /// The version of `silences.json` last read.
+    silences_seen: Stamp,
     state_dir: Option<PathBuf>,
 }
 
@@ -44,6 +50,8 @@ impl Stage {
         incidents.set_schedules(schedules(config));
         Stage {
             incidents,
+            suppression: Suppression::new(config.suppression.clone(), Default::default()),
+            silences_seen: None,
             state_dir,
         }
     }
@@ -71,7 +79,35 @@ impl Stage {
         self.incidents.matched(source, count, now);
     }
 
-    /// What a closed window says (`None`: held, nothing to send).
+    /// Resumes the suppression state of the last run.
+    pub(super) fn resume_suppression(&mut self, config: &Config, state: crate::suppress::State) {
+        self.suppression = Suppression::new(config.suppression.clone(), state);
+    }
+
+    /// Re-reads `state_dir/silences.json` when it changed (on the blocking pool), so silences
+    /// added or expired by `logding silence` apply from the next window on.
+    pub(super) async fn refresh_silences(&mut self) {
+        let Some(dir) = self.state_dir.clone() else {
+            return;
+        };
+        let seen = self.silences_seen;
+        let read =
+            tokio::task::spawn_blocking(move || suppress::read_silences_if_changed(&dir, seen))
+                .await;
+        if let Ok(Some((stamp, silences))) = read {
+            debug!(
+                event = "silences_read",
+                silences = silences.len(),
+                "run-time silences read"
+            );
+            self.silences_seen = stamp;
+            self.suppression.set_runtime_silences(silences);
+        }
+    }
+
+    /// What a closed window says (`None`: held, nothing to send): suppression takes out what
+    /// is silenced, inhibited or muted, the incident stage decides about the rest, and a
+    /// message that goes out carries what was suppressed since the last one.
     pub(super) fn close_window(&mut self, summary: Summary, now: Timestamp) -> Option<Summary> {
         // Absence rules' hits are heartbeats: counted, never held as alerts.
         let matches: u64 = summary
@@ -80,7 +116,14 @@ impl Stage {
             .filter(|r| !self.incidents.is_absence_rule(&r.name))
             .map(|r| r.count)
             .sum();
+        let open: Vec<(String, crate::suppress::Group)> = self
+            .incidents
+            .open()
+            .map(|i| (i.rule.clone(), i.group.clone()))
+            .collect();
+        let summary = self.suppression.before_incidents(summary, &open, now);
         let message = self.incidents.close_window(summary, now);
+        let message = self.suppression.after_incidents(message);
         if message.is_none() && matches > 0 {
             debug!(
                 event = "window_held",
@@ -91,13 +134,22 @@ impl Stage {
     }
 
     /// Resolves what is due at `now`; a message when a resolution is to be sent on its own.
+    /// Also releases hits deferred by mute hours whose interval ended (as a window of their
+    /// own, through the incident stage).
     pub(super) fn tick(&mut self, host: &str, now: Timestamp) -> Option<Summary> {
-        self.incidents.tick(host, now)
+        let message = match self.suppression.release(host, now) {
+            Some(released) => self.incidents.close_window(released, now),
+            None => self.incidents.tick(host, now),
+        };
+        self.suppression.after_incidents(message)
     }
 
-    /// When the next open incident resolves.
+    /// When the next open incident resolves, or deferred hits may be released.
     pub(super) fn deadline(&self) -> Option<Timestamp> {
-        self.incidents.deadline()
+        [self.incidents.deadline(), self.suppression.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// New settings after a reload.
@@ -105,6 +157,7 @@ impl Stage {
         self.incidents
             .set_policies(config.incidents.clone(), config.window);
         self.incidents.set_schedules(schedules(config));
+        self.suppression.set_settings(config.suppression.clone());
     }
 
     /// Writes the state (on the blocking pool). Returns true if and only if it is durable (or
@@ -114,7 +167,12 @@ impl Stage {
             return true;
         };
         let state = self.incidents.state().clone();
-        match tokio::task::spawn_blocking(move || save(&dir, &state)).await {
+        let suppressed = self.suppression.state().clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            save(&dir, &state)?;
+            suppress::save(&dir, &suppressed).map_err(SaveError)
+        });
+        match saved.await {
             Ok(Ok(())) => true,
             Ok(Err(err)) => {
                 error!(
@@ -217,3 +275,5 @@ mod lifecycle_tests;
 
 #[cfg(test)]
 mod absence_tests;
+#[cfg(test)]
+mod suppress_tests;

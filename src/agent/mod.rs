@@ -26,6 +26,7 @@
 mod clock;
 mod incidents;
 mod process;
+pub mod suppress;
 #[cfg(test)]
 mod tests;
 
@@ -106,6 +107,7 @@ pub async fn run(
         matchers,
         files,
         incidents,
+        suppressed,
     } = tokio::task::spawn_blocking(move || prepare(config, is_dry_run))
         .await
         .context("preparing the agent panicked")??;
@@ -133,6 +135,7 @@ pub async fn run(
     let incidents_dir = (!is_dry_run).then(|| config.state_dir.clone());
     let mut process = Process::new(config, matchers, tail, store);
     process.resume_incidents(incidents, incidents_dir);
+    process.resume_suppression(suppressed);
     process
         .run(batch_rx, controls.reload, controls.shutdown)
         .await;
@@ -195,6 +198,8 @@ struct Prepared {
     files: Vec<PathBuf>,
     /// The incident state of the last run (empty for a dry run).
     incidents: crate::incident::State,
+    /// The suppression state of the last run (empty for a dry run).
+    suppressed: crate::suppress::State,
 }
 
 fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
@@ -223,10 +228,13 @@ fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
         .iter()
         .flat_map(tail::files_matching)
         .collect();
-    let incidents = if is_dry_run {
-        crate::incident::State::default()
+    let (incidents, suppressed) = if is_dry_run {
+        Default::default()
     } else {
-        incidents::load(&config.state_dir)
+        (
+            incidents::load(&config.state_dir),
+            suppress::load(&config.state_dir),
+        )
     };
     Ok(Prepared {
         config,
@@ -235,6 +243,7 @@ fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
         matchers,
         files,
         incidents,
+        suppressed,
     })
 }
 

@@ -172,6 +172,11 @@ impl<S: Store, F: Follow> Process<S, F> {
         self.clock.now()
     }
 
+    /// Resumes the suppression state of the last run (counts not yet told, deferred hits).
+    pub(super) fn resume_suppression(&mut self, state: crate::suppress::State) {
+        self.incidents.resume_suppression(&self.config, state);
+    }
+
     /// Replaces the scan function (tests inject a panicking one).
     #[cfg(test)]
     pub(super) fn with_scan(mut self, scan: ScanFn) -> Self {
@@ -422,6 +427,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             "window closed"
         );
         metrics::get().window_closed();
+        self.incidents.refresh_silences().await;
         // Held hits live in the incident state: it is durable before their lines are
         // committed (and a message is stored before the state says it was sent).
         let message = self.incidents.close_window(summary, now);
@@ -432,6 +438,7 @@ impl<S: Store, F: Follow> Process<S, F> {
     /// sources with `source_stalled`); stores the message this sends, if any.
     async fn tick_incidents(&mut self) {
         self.look_for_files().await;
+        self.incidents.refresh_silences().await;
         let now = self.clock.now();
         let message = self.incidents.tick(&self.config.host, now);
         self.put(message, HashMap::new()).await;

@@ -32,6 +32,16 @@ impl Record {
     fn all(&self) -> Vec<Seen> {
         self.0.lock().expect("not poisoned").clone()
     }
+
+    /// The offsets committed, in order.
+    pub(super) fn commits(&self) -> Vec<u64> {
+        let all = self.all();
+        let commits = all.into_iter().filter_map(|seen| match seen {
+            Seen::Commit(offset) => Some(offset),
+            _ => None,
+        });
+        commits.collect()
+    }
 }
 
 impl Follow for Record {

@@ -10,6 +10,7 @@ pub mod run;
 pub mod scan;
 pub mod schema;
 pub mod send_test;
+pub mod silence;
 pub mod tail_probe;
 pub mod test;
 
@@ -47,6 +48,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Silence(command) => silence::run(command),
         Command::Scan(args) => scan::run(args),
         Command::Test(args) => test::run(args),
         Command::SendTest(args) => send_test::run(args),

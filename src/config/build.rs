@@ -11,14 +11,18 @@ use std::time::Duration;
 
 use super::dingtalk::dingtalk;
 use super::incidents::{incidents, with_rules};
+use super::inhibit::{inhibit, mute};
 use super::rule_files::RuleReader;
+use super::silences::{DEFAULT_MAX_SILENCE, SilenceReader};
 use super::sources::{source_names, sources};
 use super::summary::{custom_mask_names, summary};
+use super::time_intervals::interval_names;
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node};
 use super::{Config, OutboxOptions, TailOptions};
 use crate::absence::Watches;
 use crate::rules::{RuleSet, Severity};
+use crate::suppress::{MutePolicies, Settings};
 
 const TOP_KEYS: &[&str] = &[
     "host",
@@ -35,6 +39,10 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "time_intervals",
     "alertmanager",
+    "mute",
+    "inhibit",
+    "silences",
+    "max_silence",
 ];
 const TAIL_KEYS: &[&str] = &[
     "poll_interval",
@@ -149,13 +157,21 @@ pub(crate) fn config(
     // Names as written, even of sources with other problems: a rule naming one of them should
     // not get a second, confusing "unknown source" error.
     let source_names = top.get("sources").map(source_names).unwrap_or_default();
+    let interval_names = interval_names(top.get("time_intervals"));
+    let max_silence = opt(ctx, &top, "max_silence", DEFAULT_MAX_SILENCE, Ctx::duration);
+    let silences = SilenceReader::new(
+        jiff::Timestamp::now(),
+        max_silence.unwrap_or(DEFAULT_MAX_SILENCE),
+    );
     let mut reader = RuleReader::new(source_names, check_examples)
         .with_custom_masks(custom_mask_names(top.get("summary")))
-        .with_schedules(super::time_intervals::interval_names(
-            top.get("time_intervals"),
-        ));
+        .with_schedules(interval_names.clone())
+        .with_suppression(interval_names.clone(), silences);
     if let Some(node) = top.get("rules") {
         reader.read_rules(ctx, node);
+    }
+    if let Some(node) = top.get("silences") {
+        reader.read_silences(ctx, node);
     }
     let mut rule_files = vec![origin.absolute.clone()];
     if let Some(node) = top.get("include") {
@@ -163,6 +179,12 @@ pub(crate) fn config(
     }
     let rule_policies = reader.take_policies();
     let absence_rules = reader.take_absence();
+    let read = reader.take_suppression();
+    let inhibit = inhibit(ctx, top.get("inhibit"), &read.rule_names);
+    let mute = match top.get("mute") {
+        Some(node) => mute(ctx, node, "mute", &interval_names).map(Some),
+        None => Some(None),
+    };
     let rules = reader.finish(ctx, top.key_pos("rules").or(top.key_pos("include")), origin);
 
     if !ctx.diagnostics.is_empty() {
@@ -188,6 +210,16 @@ pub(crate) fn config(
             rules: absence_rules,
             stalls,
         }),
+        suppression: Settings {
+            intervals: time_intervals.clone()?,
+            mute: MutePolicies {
+                defaults: mute?,
+                rules: read.mutes.into_iter().collect(),
+            },
+            inhibit: inhibit?,
+            silences: read.silences?,
+            max_silence: max_silence?,
+        },
         time_intervals: time_intervals?,
         alertmanager: alertmanager?,
     })

@@ -19,6 +19,7 @@ mod dingtalk;
 mod expand;
 mod glob;
 mod incidents;
+mod inhibit;
 mod metrics;
 mod multiline;
 mod relay;
@@ -27,6 +28,7 @@ mod rule_files;
 mod rule_message;
 pub mod schema;
 mod secret;
+mod silences;
 mod sources;
 mod summary;
 mod time_intervals;
@@ -48,6 +50,7 @@ pub use dingtalk::{
 pub use relay::{RelayConfig, Robot, is_relay_config, load_relay, load_relay_with};
 pub use secret::Secret;
 
+pub(crate) use build::short_regex_error;
 pub(crate) use diag::suggest;
 pub use units::{format_duration, parse_duration};
 
@@ -89,6 +92,8 @@ pub struct Config {
     pub time_intervals: crate::suppress::TimeIntervals,
     /// The Alertmanager instances incidents are posted to as alerts; `None`: not configured.
     pub alertmanager: Option<AlertmanagerOptions>,
+    /// Silences in files, mute hours, inhibition (`silences:`, `mute:`, `inhibit:`).
+    pub suppression: crate::suppress::Settings,
 }
 
 /// The DingTalk custom robot.

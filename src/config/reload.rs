@@ -23,6 +23,7 @@ impl Config {
             warnings: _,
             incidents: _,
             time_intervals: _,
+            suppression: _,
             // Applied to the running delivery task (`DeliveryHandle::reconfigure`).
             dingtalk: _,
             // Restart-only: the outbox is opened once.

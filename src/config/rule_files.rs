@@ -13,10 +13,12 @@ use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
 use super::incidents::{PolicyOverride, policy_keys};
 use super::rule_message;
+use super::silences::SilenceReader;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::absence::AbsenceRule;
 use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
+use crate::suppress::{MutePolicy, Silence};
 
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -41,6 +43,8 @@ const RULE_KEYS: &[&str] = &[
     "keys",
     "arm",
     "schedule",
+    // Mute hours, read by `super::inhibit::mute`.
+    "mute",
 ];
 const EXAMPLE_KEYS: &[&str] = &["match", "no_match"];
 
@@ -60,6 +64,22 @@ pub(crate) struct RuleReader {
     schedules: Vec<String>,
     /// `kind: absence` rules.
     absence: Vec<AbsenceRule>,
+    /// Names under `time_intervals:`, which a rule's `mute:` may name.
+    interval_names: Vec<String>,
+    /// Rules with their own `mute:`.
+    mutes: Vec<(String, MutePolicy)>,
+    /// `silences:` of the main file and the included files.
+    silences: SilenceReader,
+}
+
+/// What the rule files say about suppression.
+pub(crate) struct ReadSuppression {
+    /// Every rule name, as written (also of rules with problems).
+    pub(crate) rule_names: Vec<String>,
+    /// Rules with their own `mute:`.
+    pub(crate) mutes: Vec<(String, MutePolicy)>,
+    /// The silences; `None` when one had a problem.
+    pub(crate) silences: Option<Vec<Silence>>,
 }
 
 /// Positions of the parts of a rule, to point compile errors at the right spot.
@@ -83,6 +103,38 @@ impl RuleReader {
             policies: Vec::new(),
             schedules: Vec::new(),
             absence: Vec::new(),
+            interval_names: Vec::new(),
+            mutes: Vec::new(),
+            silences: SilenceReader::default(),
+        }
+    }
+
+    /// Lets rules name these intervals in their `mute:`, and reads `silences:` with `silences`.
+    pub(crate) fn with_suppression(
+        mut self,
+        interval_names: Vec<String>,
+        silences: SilenceReader,
+    ) -> RuleReader {
+        self.interval_names = interval_names;
+        self.silences = silences;
+        self
+    }
+
+    /// Reads a `silences:` list in the current file.
+    pub(crate) fn read_silences(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
+        let file = ctx
+            .file()
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        self.silences.read(ctx, node, &file);
+    }
+
+    /// The rule names as written, the rules' own `mute:`, and the silences.
+    pub(crate) fn take_suppression(&mut self) -> ReadSuppression {
+        ReadSuppression {
+            rule_names: self.seen.iter().map(|(n, _, _)| n.clone()).collect(),
+            mutes: std::mem::take(&mut self.mutes),
+            silences: std::mem::take(&mut self.silences).finish(),
         }
     }
 
@@ -178,6 +230,13 @@ impl RuleReader {
             None => Some(Vec::new()),
         };
         let message = rule_message::read(ctx, &map, &self.custom_masks);
+        let mute = match map.get("mute") {
+            Some(n) => super::inhibit::mute(ctx, n, "mute", &self.interval_names).map(Some),
+            None => Some(None),
+        };
+        if let (Some((name, _)), Some(Some(mute))) = (&name, &mute) {
+            self.mutes.push((name.clone(), mute.clone()));
+        }
         let policy = policy_keys(ctx, &map, "");
         let prefix = ctx.prefix();
         if let (Some((name, _)), Some(policy)) = (&name, policy)
@@ -194,7 +253,8 @@ impl RuleReader {
             && kind.is_some()
             && absence_min_count.is_some()
             && examples.is_some()
-            && message.is_some();
+            && message.is_some()
+            && mute.is_some();
         let (patterns, excludes, group_by) = (patterns?, excludes.unwrap_or_default(), group_by?);
         let positions = Positions {
             patterns: patterns.iter().map(|p| p.1).collect(),
@@ -347,13 +407,17 @@ impl RuleReader {
         let (outer_file, outer_text) = ctx.enter(display.to_owned(), text.clone());
         match yaml::parse(&text) {
             Ok(root) => {
-                if let Some(map) = ctx.map(&root, "", &["rules"]) {
+                if let Some(map) = ctx.map(&root, "", &["rules", "silences"]) {
+                    if let Some(silences) = map.get("silences") {
+                        self.read_silences(ctx, silences);
+                    }
                     match map.get("rules") {
                         Some(rules) => self.read_rules(ctx, rules),
+                        None if map.get("silences").is_some() => {}
                         None => ctx.error(
                             root.pos,
                             "rule file has no `rules:`",
-                            Some("an included file holds a `rules:` list and nothing else".into()),
+                            Some("an included file holds a `rules:` list (and `silences:`)".into()),
                         ),
                     }
                 }

@@ -53,6 +53,16 @@ pub fn config_schema() -> Value {
             ("alertmanager", fleet::alertmanager()),
             ("time_intervals", time_intervals()),
             (
+                "mute",
+                mute("Mute hours of every rule without its own `mute:`."),
+            ),
+            ("inhibit", inhibit()),
+            ("silences", silences()),
+            (
+                "max_silence",
+                duration("`check` warns about silences longer than this. Default `7d`."),
+            ),
+            (
                 "metrics",
                 object(
                     "The metrics and health listener (`/metrics`, `/healthz`, `/readyz`); off when absent.",
@@ -95,8 +105,8 @@ pub fn config_schema() -> Value {
 /// The schema of an included rule file (`rules/*.yaml`).
 pub fn rules_schema() -> Value {
     let mut root = object(
-        "A rule file included by `include:`; it holds `rules:` and nothing else.",
-        vec![("rules", rules())],
+        "A rule file included by `include:`; it holds `rules:` and `silences:`.",
+        vec![("rules", rules()), ("silences", silences())],
     );
     with_header(&mut root, "rules.schema.json", "logding rule file");
     root
@@ -343,6 +353,8 @@ fn rules() -> Value {
             (
                 "schedule",
                 string("Absence rules: the time interval (`time_intervals:`) in which it fires."),
+                "mute",
+                mute("This rule's mute hours (replaces the top-level `mute:`)."),
             ),
             (
                 "examples",
@@ -526,6 +538,107 @@ fn incidents() -> Value {
             ),
         ],
     )
+}
+
+/// Label matchers: a mapping of `rule` or a `group_by` name to a value.
+fn matchers(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": ["object", "null"],
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+    })
+}
+
+/// A `mute:` mapping (top level or per rule).
+fn mute(description: &str) -> Value {
+    object(
+        description,
+        vec![
+            (
+                "mute_during",
+                strings("Muted while any of these `time_intervals` holds."),
+            ),
+            (
+                "active_during",
+                strings("Muted while none of these `time_intervals` holds."),
+            ),
+            (
+                "mode",
+                choice(
+                    "`drop`: counted in the next message's footer; `defer`: held and reported in full when the interval ends. Default `drop`.",
+                    &["drop", "defer"],
+                ),
+            ),
+            (
+                "except_severity",
+                severity("Incidents at or above this severity are never muted."),
+            ),
+        ],
+    )
+}
+
+/// `inhibit:` entries.
+fn inhibit() -> Value {
+    let mut source = object(
+        "The inhibiting incident.",
+        vec![
+            ("rule", string("Its rule.")),
+            (
+                "matchers",
+                matchers("Further matchers on its `group_by` values."),
+            ),
+        ],
+    );
+    require(&mut source, &["rule"]);
+    let target = object(
+        "The inhibited incidents.",
+        vec![
+            ("rules", strings("Their rules; none: every other rule.")),
+            (
+                "matchers",
+                matchers("Further matchers on their `group_by` values."),
+            ),
+        ],
+    );
+    let mut entry = object(
+        "While a `source` incident is active, `target` incidents are folded under it.",
+        vec![
+            ("source", source),
+            ("target", target),
+            (
+                "equal",
+                strings("Labels whose values must be equal in source and target."),
+            ),
+        ],
+    );
+    require(&mut entry, &["source", "target"]);
+    list("Inhibition rules.", entry)
+}
+
+/// `silences:` entries (main file and included files).
+fn silences() -> Value {
+    let mut silence = object(
+        "A silence: matching incidents are counted in the footer, not shown.",
+        vec![
+            ("id", string("Shown in the footer. Default `FILE#N`.")),
+            (
+                "matchers",
+                matchers("`rule` and `group_by` names to values; `~regex` for a regex (anchored)."),
+            ),
+            (
+                "starts",
+                string("RFC 3339 time with an offset. Default: always."),
+            ),
+            (
+                "expires",
+                string("RFC 3339 time with an offset (required)."),
+            ),
+            ("author", string("Who set it.")),
+            ("comment", string("Why.")),
+        ],
+    );
+    require(&mut silence, &["matchers", "expires"]);
+    list("Silences as code.", silence)
 }
 
 /// `time_intervals:`, as Alertmanager writes them.

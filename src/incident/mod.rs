@@ -551,7 +551,7 @@ fn new_incident(rule: &RuleSummary, group: Vec<(String, String)>, now: Timestamp
 }
 
 /// Removes a group's `count` hits from a rule's held details.
-fn subtract(pending: &mut RuleSummary, group: &[(String, String)], count: u64) {
+pub(crate) fn subtract(pending: &mut RuleSummary, group: &[(String, String)], count: u64) {
     pending.count = pending.count.saturating_sub(count);
     if group.is_empty() {
         pending.other_groups_count = pending.other_groups_count.saturating_sub(count);
@@ -570,7 +570,7 @@ fn subtract(pending: &mut RuleSummary, group: &[(String, String)], count: u64) {
     pending.patterns.retain(|p| p.count > 0);
 }
 
-fn empty_summary(host: &str, now: Timestamp) -> Summary {
+pub(crate) fn empty_summary(host: &str, now: Timestamp) -> Summary {
     Summary {
         host: host.to_owned(),
         start: now,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::absence::AbsentLine;
 use crate::rules::Severity;
+use crate::suppress::Suppressed;
 
 /// The incident part of a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub struct IncidentReport {
     /// Absences (absence rules, stalled sources): new, still absent, or back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<AbsentLine>,
+    /// What was suppressed since the last message (silenced, inhibited, muted, deferred).
+    #[serde(default, skip_serializing_if = "Suppressed::is_empty")]
+    pub suppressed: Suppressed,
 }
 
 /// Why a rule is reported in full.
@@ -80,6 +84,7 @@ impl IncidentReport {
             && self.ongoing.is_empty()
             && self.resolved.is_empty()
             && self.absent.is_empty()
+            && self.suppressed.is_empty()
     }
 
     /// Hits this report adds to a message beyond its rules' entries (ongoing and resolved
@@ -97,6 +102,7 @@ impl IncidentReport {
     /// figures.
     pub fn merge(&mut self, later: IncidentReport) {
         crate::absence::merge(&mut self.absent, later.absent);
+        self.suppressed.merge(later.suppressed);
         for note in later.notes {
             match self.notes.iter_mut().find(|n| n.rule == note.rule) {
                 Some(mine) => {

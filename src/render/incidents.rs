@@ -251,6 +251,7 @@ mod tests {
                 ongoing: vec![line("db-timeout", 120, 2, 47)],
                 resolved: vec![line("db-@all", 0, 2, 49)],
                 absent: Vec::new(),
+                ..Default::default()
             },
         };
         let tz = TimeZone::fixed(jiff::tz::offset(8));

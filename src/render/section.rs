@@ -50,6 +50,10 @@ impl Doc<'_> {
         if detail != Detail::Bare {
             lines.extend(self.pattern_lines(rule, detail));
         }
+        lines.extend(
+            self.inhibited_line(&rule.name)
+                .map(|l| format!("{UNDER}{l}")),
+        );
         match self.flavor {
             Flavor::Markdown => lines.join(HARD_BREAK),
             Flavor::Text => lines.join("\n"),

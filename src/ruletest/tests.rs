@@ -91,6 +91,7 @@ fn config() -> Config {
         incidents: crate::incident::Policies::default(),
         time_intervals: crate::suppress::TimeIntervals::default(),
         alertmanager: None,
+        suppression: crate::suppress::Settings::default(),
     }
 }
 

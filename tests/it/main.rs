@@ -13,5 +13,6 @@ mod package;
 mod pipeline;
 mod ruletest;
 mod scan_cmd;
+mod silence;
 mod support;
 mod tail;

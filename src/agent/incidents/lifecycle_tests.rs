@@ -56,13 +56,15 @@ pub(super) fn process(config: Config, messages: &Messages) -> Process<Messages, 
     let matchers = matchers_for(&config);
     let state = super::load(&config.state_dir);
     let dir = config.state_dir.clone();
+    let config_dir = dir.clone();
     let mut process = Process::new(config, matchers, Record::default(), messages.clone());
     process.resume_incidents(state, Some(dir));
+    process.resume_suppression(super::super::suppress::load(&config_dir));
     process
 }
 
 /// Hits a message carries: full entries plus ongoing and resolved lines.
-fn hits(message: &Summary) -> u64 {
+pub(super) fn hits(message: &Summary) -> u64 {
     message.matches() + message.incidents.line_matches()
 }
 
@@ -92,7 +94,7 @@ pub(super) async fn drive(
 }
 
 /// One line every 6 seconds (10 a minute) for `minutes`, starting at `from` seconds.
-fn steady(line: &str, from: u64, minutes: u64) -> Vec<(u64, String)> {
+pub(super) fn steady(line: &str, from: u64, minutes: u64) -> Vec<(u64, String)> {
     (0..minutes * 10)
         .map(|i| (from + i * 6 + 1, format!("{line}\n")))
         .collect()
