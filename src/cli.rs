@@ -99,7 +99,7 @@ pub struct SilenceAddArgs {
     #[arg(long = "match", value_name = "LABEL=VALUE")]
     pub matchers: Vec<String>,
     /// How long: `2h`, `30m`, `1d` (at most the config's `max_silence`, default 7d).
-    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::config::parse_duration)]
     pub duration: std::time::Duration,
     /// When it starts (RFC 3339 with an offset); default now.
     #[arg(long, value_name = "TIME")]

@@ -24,7 +24,7 @@ pub const SILENCES_FILE: &str = "silences.json";
 /// Reads the suppression state; no file is an empty state.
 pub(super) fn load(state_dir: &Path) -> State {
     let path = state_dir.join(STATE_FILE);
-    let bytes = match fs_err::read(&path) {
+    let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return State::default(),
         Err(err) => {
@@ -37,7 +37,7 @@ pub(super) fn load(state_dir: &Path) -> State {
         Ok(state) if state.version == crate::suppress::STATE_VERSION => state,
         _ => {
             let aside = path.with_extension("json.bad");
-            if let Err(err) = fs_err::rename(&path, &aside) {
+            if let Err(err) = std::fs::rename(&path, &aside) {
                 warn!(error = %err, "could not move the unreadable suppression state aside");
             }
             warn!(path = %path.display(), moved_to = %aside.display(), "suppression state not understood; moved aside");
@@ -70,7 +70,7 @@ pub(super) fn read_silences_if_changed(
     seen: Stamp,
 ) -> Option<(Stamp, Vec<Silence>)> {
     let path = state_dir.join(SILENCES_FILE);
-    let stamp = fs_err::metadata(&path)
+    let stamp = std::fs::metadata(&path)
         .ok()
         .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
     if stamp == seen {
@@ -79,7 +79,7 @@ pub(super) fn read_silences_if_changed(
     if stamp.is_none() {
         return Some((None, Vec::new()));
     }
-    let file = match fs_err::read(&path)
+    let file = match std::fs::read(&path)
         .map_err(|err| err.to_string())
         .and_then(|bytes| SilenceFile::from_json(&bytes).map_err(|err| err.to_string()))
     {
@@ -129,7 +129,7 @@ pub enum StoreError {
 /// The file cannot be read or is not a silence file.
 pub fn read_silences(state_dir: &Path) -> Result<SilenceFile, StoreError> {
     let path = state_dir.join(SILENCES_FILE);
-    match fs_err::read(&path) {
+    match std::fs::read(&path) {
         Ok(bytes) => {
             SilenceFile::from_json(&bytes).map_err(|source| StoreError::Parse { path, source })
         }
@@ -149,11 +149,11 @@ pub fn update_silences<T>(
     change: impl FnOnce(&mut SilenceFile) -> T,
 ) -> Result<T, StoreError> {
     let lock_path = state_dir.join("silences.lock");
-    fs_err::create_dir_all(state_dir).map_err(|source| StoreError::Read {
+    std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Read {
         path: state_dir.to_owned(),
         source,
     })?;
-    let lock = fs_err::OpenOptions::new()
+    let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
@@ -162,7 +162,7 @@ pub fn update_silences<T>(
             path: lock_path.clone(),
             source,
         })?;
-    lock.file().lock().map_err(|source| StoreError::Read {
+    lock.lock().map_err(|source| StoreError::Read {
         path: lock_path,
         source,
     })?;

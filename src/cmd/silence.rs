@@ -64,8 +64,8 @@ fn add(args: SilenceAddArgs) -> anyhow::Result<Exit> {
     if args.duration > max {
         eprintln!(
             "error: `--for {}` is longer than `max_silence` ({})\n  help: a silence is for a known, bounded event; raise `max_silence` in the config if this one is meant",
-            humantime::format_duration(args.duration),
-            humantime::format_duration(max)
+            crate::config::format_duration(args.duration),
+            crate::config::format_duration(max)
         );
         return Ok(Exit::Usage);
     }

@@ -152,7 +152,7 @@ impl SilenceReader {
                     pos,
                     format!(
                         "silence `{id}` lasts longer than `max_silence` ({})",
-                        humantime::format_duration(max)
+                        crate::config::format_duration(max)
                     ),
                     Some("a silence is for a known, bounded event; raise `max_silence` if this one is meant".into()),
                 );

@@ -28,7 +28,7 @@ fn config(dir: &std::path::Path, extra: &str) -> Config {
         "window: 1m\nstate_dir: {}\nsources: [{{name: app, paths: [/var/log/app/*.log]}}]\n{extra}\nrules:\n  - {{name: oom, pattern: OutOfMemoryError, severity: critical}}\n  - {{name: db, pattern: 'db timeout'}}\n  - {{name: db-down, pattern: 'database down', severity: critical}}\n",
         dir.display()
     );
-    fs_err::write(&path, text).expect("write config");
+    std::fs::write(&path, text).expect("write config");
     crate::config::load_with(&path, false, &|_| None).expect("valid config")
 }
 
