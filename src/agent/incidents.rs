@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use tracing::{debug, error, warn};
 
-use crate::absence::Schedules;
 use super::suppress::{self, Stamp};
+use crate::absence::Schedules;
 use crate::config::Config;
 use crate::incident::{Incidents, State};
 use crate::summary::Summary;

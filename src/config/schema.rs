@@ -353,6 +353,8 @@ fn rules() -> Value {
             (
                 "schedule",
                 string("Absence rules: the time interval (`time_intervals:`) in which it fires."),
+            ),
+            (
                 "mute",
                 mute("This rule's mute hours (replaces the top-level `mute:`)."),
             ),
