@@ -116,14 +116,10 @@ impl Stage {
             .filter(|r| !self.incidents.is_absence_rule(&r.name))
             .map(|r| r.count)
             .sum();
-        let open: Vec<(String, crate::suppress::Group)> = self
-            .incidents
-            .open()
-            .map(|i| (i.rule.clone(), i.group.clone()))
-            .collect();
-        let summary = self.suppression.before_incidents(summary, &open, now);
-        let message = self.incidents.close_window(summary, now);
-        let message = self.suppression.after_incidents(message);
+        let message = self
+            .suppression
+            .close_window(&mut self.incidents, summary, now)
+            .sent;
         if message.is_none() && matches > 0 {
             debug!(
                 event = "window_held",
@@ -137,11 +133,7 @@ impl Stage {
     /// Also releases hits deferred by mute hours whose interval ended (as a window of their
     /// own, through the incident stage).
     pub(super) fn tick(&mut self, host: &str, now: Timestamp) -> Option<Summary> {
-        let message = match self.suppression.release(host, now) {
-            Some(released) => self.incidents.close_window(released, now),
-            None => self.incidents.tick(host, now),
-        };
-        self.suppression.after_incidents(message)
+        self.suppression.tick(&mut self.incidents, host, now).1
     }
 
     /// When the next open incident resolves, or deferred hits may be released.

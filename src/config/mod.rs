@@ -52,6 +52,7 @@ pub use secret::Secret;
 
 pub(crate) use build::short_regex_error;
 pub(crate) use diag::suggest;
+pub(crate) use silences::matchers as read_matchers;
 pub use units::{format_duration, parse_duration};
 
 use crate::rules::{RuleSet, Severity};

@@ -218,6 +218,22 @@ rules:
     }
 
     #[test]
+    fn a_silenced_absence_does_not_fire() {
+        let outcome = run("  - name: db-3 is silenced, the others are not
+    silences: [{matchers: {rule: heartbeat, host: db-3}, expires: 1h}]
+    input:
+      - {at: 0s, every: 1m, repeat: 20, line: beat from db-1}
+      - {at: 0s, every: 1m, repeat: 20, line: beat from db-2}
+    absent:
+      - {rule: heartbeat, group: {host: db-1}, at: 24m}
+      - {rule: heartbeat, group: {host: db-2}, at: 24m}
+      - {source: app, at: 29m}
+      - {rule: nightly, at: 2h}
+");
+        assert_eq!(outcome, Ok(vec![Vec::<String>::new()]));
+    }
+
+    #[test]
     fn a_wrong_time_a_missing_and_an_unexpected_absence_read_as_a_diff() {
         let outcome = run("  - name: wrong
     input: [{at: 0s, every: 1m, repeat: 10, line: beat from db-1}]

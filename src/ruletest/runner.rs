@@ -26,6 +26,7 @@ use crate::ruletest::absence::{self, AbsenceSeen};
 use crate::ruletest::format::Case;
 use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
+use crate::suppress::Suppression;
 use crate::tail::multiline::{Assembler, Event};
 use crate::window::{Aggregator, WindowOptions};
 
@@ -75,6 +76,8 @@ pub fn run_case_with_absences(
 ) -> (Vec<ClosedWindow>, Vec<AbsenceSeen>) {
     let default_files: Vec<String> = config.sources.iter().map(default_file).collect();
     let mut run = Run::new(config, start);
+    let silences = case.silences.iter().map(|s| s.at(start)).collect();
+    run.suppression.set_runtime_silences(silences);
     let writes = writes(case, config, &default_files, start);
     run.horizon = horizon(config, writes.last().map_or(start, |w| w.at));
     for write in writes {
@@ -193,6 +196,8 @@ struct Run<'a> {
     closed: Vec<ClosedWindow>,
     /// The incident stage, fed every closed window, ticked at its deadlines.
     incidents: Incidents,
+    /// Silences (the config's and the case's), mute hours, inhibition, before the incidents.
+    suppression: Suppression,
     /// The absences it fired.
     absences: Vec<AbsenceSeen>,
     /// The clock stops after this once only the incident stage has something due.
@@ -216,6 +221,7 @@ impl<'a> Run<'a> {
             hits: Vec::new(),
             closed: Vec::new(),
             incidents: incidents(config, start),
+            suppression: Suppression::new(config.suppression.clone(), Default::default()),
             absences: Vec::new(),
             horizon: Timestamp::MAX,
         }
@@ -231,7 +237,7 @@ impl<'a> Run<'a> {
         while let Some(next) = [
             self.aggregator.deadline(),
             self.next_timeout().map(|(t, _)| t),
-            self.incidents.deadline(),
+            self.tick_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -239,7 +245,9 @@ impl<'a> Run<'a> {
         {
             let only_incidents =
                 self.aggregator.deadline().is_none() && self.next_timeout().is_none();
-            if only_incidents && next > self.horizon {
+            // Deferred hits are released when their interval ends, however late.
+            let is_release = self.suppression.deadline() == Some(next);
+            if only_incidents && next > self.horizon && !is_release {
                 return;
             }
             if !self.step(next) {
@@ -254,7 +262,7 @@ impl<'a> Run<'a> {
     fn step(&mut self, now: Timestamp) -> bool {
         let window = self.aggregator.deadline().filter(|d| *d <= now);
         let event = self.next_timeout().filter(|(t, _)| *t <= now);
-        let tick = self.incidents.deadline().filter(|d| *d <= now);
+        let tick = self.tick_deadline().filter(|d| *d <= now);
         if let Some(tick) = tick
             && [window, event.map(|(t, _)| t)]
                 .into_iter()
@@ -281,9 +289,27 @@ impl<'a> Run<'a> {
         let Some(summary) = self.aggregator.poll(deadline) else {
             return false;
         };
-        let sent = self.incidents.close_window(summary.clone(), deadline);
-        absence::note(&mut self.absences, sent.as_ref(), deadline);
-        let mut closed = close(summary, &self.render);
+        let said = self
+            .suppression
+            .close_window(&mut self.incidents, summary, deadline);
+        let mut shown = said.window;
+        shown.incidents.suppressed = said.suppressed;
+        self.push_closed(shown, said.sent, deadline);
+        true
+    }
+
+    /// When the incident stage or suppression (deferred hits) next has something due.
+    fn tick_deadline(&self) -> Option<Timestamp> {
+        [self.incidents.deadline(), self.suppression.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Records a closed window (or deferred hits released at `at`) and what was sent.
+    fn push_closed(&mut self, shown: Summary, sent: Option<Summary>, at: Timestamp) {
+        absence::note(&mut self.absences, sent.as_ref(), at);
+        let mut closed = close(shown, &self.render);
         let new: Vec<String> = sent
             .iter()
             .flat_map(|message| &message.incidents.notes)
@@ -300,16 +326,22 @@ impl<'a> Run<'a> {
                     .filter(|n| !new.contains(n)),
             ),
             new: names(new.iter()),
-            resolved: self.resolved_at(deadline),
+            resolved: self.resolved_at(at),
             sent,
         };
         self.closed.push(closed);
-        true
     }
 
     /// Resolves what is due at `now`; the resolved rules count after the last closed window.
     fn tick_incidents(&mut self, now: Timestamp) {
-        let sent = self.incidents.tick(&self.config.host, now);
+        let (released, sent) = self
+            .suppression
+            .tick(&mut self.incidents, &self.config.host, now);
+        if let Some(window) = released {
+            // Deferred hits released when their mute interval ended: a window of their own.
+            self.push_closed(window, sent, now);
+            return;
+        }
         absence::note(&mut self.absences, sent.as_ref(), now);
         let resolved = self.resolved_at(now);
         if let Some(last) = self.closed.last_mut() {

@@ -28,7 +28,8 @@ pub use policy::{InhibitRule, Key, MuteMode, MutePolicies, MutePolicy, Settings,
 pub use report::{Suppressed, SuppressedLine, Why};
 pub use silence::{Matcher, Silence, SilenceFile, StoredSilence};
 
-use crate::incident::{empty_summary, split, subtract};
+use crate::absence::AbsentState;
+use crate::incident::{Incidents, empty_summary, split, subtract};
 use crate::rules::Severity;
 use crate::summary::{RuleSummary, Summary, sort_rules};
 
@@ -69,6 +70,8 @@ pub struct Suppression {
     state: State,
     /// When deferred hits may next be released.
     release_at: Option<Timestamp>,
+    /// What the window being closed suppressed (for `logding test`'s view of it).
+    this_window: Suppressed,
 }
 
 impl Suppression {
@@ -79,6 +82,7 @@ impl Suppression {
             runtime: Vec::new(),
             state,
             release_at: None,
+            this_window: Suppressed::default(),
         }
     }
 
@@ -125,7 +129,7 @@ impl Suppression {
         mut summary: Summary,
         open: &[(String, Group)],
         now: Timestamp,
-    ) -> Summary {
+    ) -> (Summary, Suppressed) {
         let in_window: Vec<(String, Group)> = summary
             .rules
             .iter()
@@ -152,7 +156,7 @@ impl Suppression {
         sort_rules(&mut kept);
         summary.rules = kept;
         self.release_at = self.next_release(now);
-        summary
+        (summary, std::mem::take(&mut self.this_window))
     }
 
     /// Attaches what was counted since the last message to `message`, when one goes out.
@@ -249,8 +253,15 @@ impl Suppression {
     fn suppress(&mut self, rule: RuleSummary, verdict: Verdict) {
         match verdict {
             Verdict::Show => {}
-            Verdict::Count(why) => self.state.unsent.add(&rule.name, why, rule.count),
+            Verdict::Count(why) => {
+                self.this_window.add(&rule.name, why.clone(), rule.count);
+                self.state.unsent.add(&rule.name, why, rule.count);
+            }
             Verdict::Defer(interval) => {
+                let why = Why::Deferred {
+                    interval: interval.clone(),
+                };
+                self.this_window.add(&rule.name, why, rule.count);
                 match self
                     .state
                     .deferred
@@ -284,6 +295,107 @@ fn part(rule: &RuleSummary, group: Group, count: u64) -> RuleSummary {
         part.other_groups_count = 0;
     }
     part
+}
+
+/// What a closed window says once suppression and the incident stage have had their say.
+#[derive(Clone, Debug)]
+pub struct Said {
+    /// The window's summary without what was suppressed.
+    pub window: Summary,
+    /// What this window suppressed (silenced, inhibited, muted, deferred).
+    pub suppressed: Suppressed,
+    /// The message that goes out, if any.
+    pub sent: Option<Summary>,
+}
+
+impl Suppression {
+    /// A window closed at `now`: suppression takes out what is silenced, inhibited or muted,
+    /// `incidents` decides about the rest, absence lines that are silenced or muted are taken
+    /// out of its message, and a message that goes out carries what was suppressed since the
+    /// last one. The agent and `logding test` both go through here.
+    pub fn close_window(
+        &mut self,
+        incidents: &mut Incidents,
+        mut summary: Summary,
+        now: Timestamp,
+    ) -> Said {
+        let open = open_keys(incidents);
+        // Absence rules' hits are heartbeats for the incident stage, not alerts: they pass.
+        let (heartbeats, alerts): (Vec<RuleSummary>, Vec<RuleSummary>) =
+            std::mem::take(&mut summary.rules)
+                .into_iter()
+                .partition(|r| incidents.is_absence_rule(&r.name));
+        summary.rules = alerts;
+        let (mut window, suppressed) = self.before_incidents(summary, &open, now);
+        window.rules.extend(heartbeats);
+        sort_rules(&mut window.rules);
+        let sent = incidents.close_window(window.clone(), now);
+        let sent = self.filter_absent(sent, &open, now);
+        Said {
+            window,
+            suppressed,
+            sent: self.after_incidents(sent),
+        }
+    }
+
+    /// Time passed with no window closing, at `now`: deferred hits whose mute interval ended
+    /// are released as a window of their own (returned first), else what is due resolves.
+    pub fn tick(
+        &mut self,
+        incidents: &mut Incidents,
+        host: &str,
+        now: Timestamp,
+    ) -> (Option<Summary>, Option<Summary>) {
+        let open = open_keys(incidents);
+        let released = self.release(host, now);
+        let sent = match &released {
+            Some(window) => incidents.close_window(window.clone(), now),
+            None => incidents.tick(host, now),
+        };
+        let sent = self.filter_absent(sent, &open, now);
+        (released, self.after_incidents(sent))
+    }
+
+    /// Takes the absence lines not to be shown out of `message` (a new one is counted for the
+    /// footer); drops a message left with nothing to say and no counts.
+    fn filter_absent(
+        &mut self,
+        message: Option<Summary>,
+        open: &[(String, Group)],
+        now: Timestamp,
+    ) -> Option<Summary> {
+        let mut message = message?;
+        if message.incidents.absent.is_empty() {
+            return Some(message);
+        }
+        let active: Vec<Key<'_>> = open
+            .iter()
+            .map(|(r, g)| (r.as_str(), g.as_slice()))
+            .collect();
+        for line in std::mem::take(&mut message.incidents.absent) {
+            let why = match self.verdict((&line.rule, &line.group), line.severity, &active, now) {
+                Verdict::Show => {
+                    message.incidents.absent.push(line);
+                    continue;
+                }
+                Verdict::Count(why) => why,
+                Verdict::Defer(interval) => Why::Muted { interval },
+            };
+            if line.state == AbsentState::New {
+                self.note(&line.rule, why, 1);
+            }
+        }
+        let has_counts = message.incidents.ongoing.iter().any(|l| l.count > 0);
+        (message.is_worth_sending() || has_counts).then_some(message)
+    }
+}
+
+/// The open incidents of `incidents`, as keys.
+fn open_keys(incidents: &Incidents) -> Vec<(String, Group)> {
+    incidents
+        .open()
+        .map(|i| (i.rule.clone(), i.group.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -243,3 +243,18 @@ fn incident_expectations_follow_the_lifecycle_on_the_virtual_clock() {
         --- stderr
     "#);
 }
+
+#[test]
+fn silences_mute_hours_and_inhibition_run_on_the_virtual_clock() {
+    insta::assert_snapshot!(logding(FIXTURES, &["test", "suppress.yaml"]), @r#"
+        exit: 0
+        --- stdout
+        suppress.yaml
+          ok      a silenced peer is counted, not reported, until its silence expires
+          ok      database down folds the timeouts logged before it in its window
+          ok      timeouts in the quiet half hour are reported in full when it ends
+
+        3 passed, 0 failed
+        --- stderr
+    "#);
+}

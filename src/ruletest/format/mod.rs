@@ -16,8 +16,10 @@ use crate::rules::Severity;
 
 mod read;
 mod resolve;
+mod silences;
 
 pub use resolve::resolve;
+pub use silences::{CaseSilence, When};
 
 /// The virtual clock's start when a file does not say.
 pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
@@ -65,6 +67,8 @@ pub struct Case {
     pub windows: Option<u32>,
     /// Exactly these absences fire (absence rules, stalled sources); `None`: not checked.
     pub absent: Option<Vec<AbsentExpect>>,
+    /// Silences that apply while the case runs (`silences:`), besides the config's.
+    pub silences: Vec<CaseSilence>,
 }
 
 /// An absence that must fire in a case.

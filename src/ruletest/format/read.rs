@@ -29,6 +29,7 @@ const CASE_KEYS: &[&str] = &[
     "expect_no_alerts",
     "windows",
     "absent",
+    "silences",
 ];
 const ABSENT_KEYS: &[&str] = &["rule", "source", "group", "at", "back"];
 const INPUT_KEYS: &[&str] = &["at", "every", "repeat", "source", "file", "line", "lines"];
@@ -129,6 +130,9 @@ fn case(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Case> {
     let absent = opt(ctx, &map, "absent", None, |c, n, k| {
         items(c, n, &format!("{what}.{k}"), absent).map(Some)
     });
+    let silences = opt(ctx, &map, "silences", Vec::new(), |c, n, k| {
+        super::silences::silences(c, n, &format!("{what}.{k}"))
+    });
     let (name, name_node) = (name?, name_node?);
     let (expect, expect_no_alerts, windows) = (expect?, expect_no_alerts?, windows?);
     let absent = absent?;
@@ -154,6 +158,7 @@ fn case(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Case> {
         expect_no_alerts,
         windows,
         absent,
+        silences: silences?,
     })
 }
 
