@@ -66,7 +66,6 @@ pub(crate) fn time_intervals(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<T
 
 /// The names under `time_intervals:` as written (also of intervals with other problems, so a
 /// reference to one gets no second, confusing "unknown" error).
-#[allow(dead_code)] // read by `mute_during:` and `schedule:`, landing next
 pub(crate) fn interval_names(node: Option<&Node>) -> Vec<String> {
     let Some(Node {
         kind: Kind::Seq(items),
@@ -89,7 +88,6 @@ pub(crate) fn interval_names(node: Option<&Node>) -> Vec<String> {
 
 /// Reads a list of interval names (`mute_during: [nights]`), each of which must be in
 /// `known`.
-#[allow(dead_code)] // read by `mute_during:` and `schedule:`, landing next
 pub(crate) fn interval_refs(
     ctx: &mut Ctx<'_>,
     node: &Node,
