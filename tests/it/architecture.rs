@@ -1,6 +1,6 @@
 //! ARCHITECTURE.md's invariants about where code lives, checked on the source itself: the pure
 //! cores do no IO and read no clock, only `src/sink/` is an HTTP client, hits reach the
-//! aggregator one way.
+//! aggregator one way, and no source file grows past 700 lines.
 
 use std::path::{Path, PathBuf};
 
@@ -178,4 +178,33 @@ fn the_delivery_task_writes_files_only_on_the_blocking_pool() {
         "file writes on a runtime thread:\n{}",
         found.join("\n")
     );
+}
+
+/// Every `.rs` file under `path`, tests included.
+fn every_rust_file(path: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(path).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            every_rust_file(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let mut files = Vec::new();
+    every_rust_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 50, "found only {} files", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .map(|f| (f, std::fs::read_to_string(f).unwrap().lines().count()))
+        .filter(|(_, n)| *n > 700)
+        .map(|(f, n)| format!("{}: {n} lines", f.display()))
+        .collect();
+    assert!(long.is_empty(), "split these files: {long:?}");
 }
