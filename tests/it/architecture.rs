@@ -37,6 +37,12 @@ const IMPURE: &[&str] = &[
 
 /// The `.rs` files under `path` (or `path` itself), tests excluded.
 fn sources(path: &Path) -> Vec<PathBuf> {
+    rust_files(path, false)
+}
+
+/// The `.rs` files under `path` (or `path` itself), test files and `tests` directories included
+/// only when `with_tests`.
+fn rust_files(path: &Path, with_tests: bool) -> Vec<PathBuf> {
     if path.is_file() {
         return vec![path.to_owned()];
     }
@@ -49,9 +55,12 @@ fn sources(path: &Path) -> Vec<PathBuf> {
         let is_test = path
             .file_stem()
             .is_some_and(|stem| stem == "tests" || stem == "test");
-        if path.is_dir() && !is_test {
-            out.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") && !is_test {
+        if is_test && !with_tests {
+            continue;
+        }
+        if path.is_dir() {
+            out.extend(rust_files(&path, with_tests));
+        } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
     }
@@ -180,25 +189,9 @@ fn the_delivery_task_writes_files_only_on_the_blocking_pool() {
     );
 }
 
-/// Every `.rs` file under `path`, tests included.
-fn every_rust_file(path: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(path).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            every_rust_file(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn no_source_file_is_over_700_lines() {
-    let mut files = Vec::new();
-    every_rust_file(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    let files = rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), true);
     assert!(files.len() > 50, "found only {} files", files.len());
     let long: Vec<String> = files
         .iter()
