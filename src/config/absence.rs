@@ -27,10 +27,11 @@ pub(crate) fn kind(ctx: &mut Ctx<'_>, map: &Map<'_>) -> Option<RuleKind> {
     let Some(node) = map.get("kind") else {
         return Some(RuleKind::Match);
     };
-    match ctx.choice(node, "kind", &["match", "absence"])? {
-        "absence" => Some(RuleKind::Absence),
-        _ => Some(RuleKind::Match),
-    }
+    ctx.choice_of(
+        node,
+        "kind",
+        &[("match", RuleKind::Match), ("absence", RuleKind::Absence)],
+    )
 }
 
 /// Reports the absence-only keys a `kind: match` rule has.
@@ -93,15 +94,14 @@ pub(crate) fn absence_rule(
         }),
     };
     let arm = match map.get("arm") {
-        Some(node) => ctx
-            .choice(node, "arm", &["on_start", "after_first_seen"])
-            .map(|a| {
-                if a == "on_start" {
-                    Arm::OnStart
-                } else {
-                    Arm::AfterFirstSeen
-                }
-            }),
+        Some(node) => ctx.choice_of(
+            node,
+            "arm",
+            &[
+                ("on_start", Arm::OnStart),
+                ("after_first_seen", Arm::AfterFirstSeen),
+            ],
+        ),
         None => Some(Arm::OnStart),
     };
     let schedule = match map.get("schedule") {

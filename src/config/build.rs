@@ -268,9 +268,7 @@ pub(crate) fn io_reason(err: &std::io::Error) -> String {
 
 /// Reads a severity name.
 pub(crate) fn severity(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Severity> {
-    let names = Severity::ALL.map(Severity::as_str);
-    let name = ctx.choice(node, what, &names)?;
-    Severity::ALL.into_iter().find(|s| s.as_str() == name)
+    ctx.choice_of(node, what, &Severity::ALL.map(|s| (s.as_str(), s)))
 }
 
 /// The last `error: ...` line of a regex crate message (its first lines repeat the pattern).

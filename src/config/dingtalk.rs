@@ -137,14 +137,11 @@ pub(crate) fn dingtalk(ctx: &mut Ctx<'_>, node: &Node, origin: &Origin) -> Optio
         c.non_empty_string(n, "dingtalk.keyword")
     });
     let msgtype = opt(ctx, &map, "msgtype", defaults.msgtype, |c, n, _| {
-        c.choice(n, "dingtalk.msgtype", &["markdown", "text"])
-            .map(|m| {
-                if m == "text" {
-                    MsgType::Text
-                } else {
-                    MsgType::Markdown
-                }
-            })
+        c.choice_of(
+            n,
+            "dingtalk.msgtype",
+            &[("markdown", MsgType::Markdown), ("text", MsgType::Text)],
+        )
     });
     let mention = opt(ctx, &map, "mention", defaults.mention, |c, n, _| {
         mention(c, n)

@@ -115,15 +115,11 @@ pub(crate) fn mute(
     let mute_during = names(ctx, "mute_during");
     let active_during = names(ctx, "active_during");
     let mode = match map.get("mode") {
-        Some(n) => ctx
-            .choice(n, &format!("{what}.mode"), &["drop", "defer"])
-            .map(|m| {
-                if m == "defer" {
-                    MuteMode::Defer
-                } else {
-                    MuteMode::Drop
-                }
-            }),
+        Some(n) => ctx.choice_of(
+            n,
+            &format!("{what}.mode"),
+            &[("drop", MuteMode::Drop), ("defer", MuteMode::Defer)],
+        ),
         None => Some(MuteMode::Drop),
     };
     let except_severity = match map.get("except_severity") {

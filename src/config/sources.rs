@@ -96,14 +96,11 @@ fn source(ctx: &mut Ctx<'_>, node: &Node, index: usize, origin: &Origin) -> Opti
         None => Some(Vec::new()),
     };
     let start_at = opt(ctx, &map, "start_at", StartAt::End, |c, n, _| {
-        c.choice(n, &format!("{what}.start_at"), &["end", "beginning"])
-            .map(|s| {
-                if s == "beginning" {
-                    StartAt::Beginning
-                } else {
-                    StartAt::End
-                }
-            })
+        c.choice_of(
+            n,
+            &format!("{what}.start_at"),
+            &[("end", StartAt::End), ("beginning", StartAt::Beginning)],
+        )
     });
     let multiline = match map.get("multiline") {
         Some(n) => multiline(ctx, n, &format!("{what}.multiline")).map(Some),
