@@ -306,8 +306,8 @@ impl<'a> GroupView<'a> {
             line.push_str(" · ");
             line.push_str(&self.esc(&fold_hosts(&hosts), MAX_LABEL_CHARS * 2));
         }
-        let since = alerts.iter().map(|a| a.starts_at.as_str()).min();
-        if let Some(time) = since.and_then(|t| self.clock(t)) {
+        let since = alerts.iter().filter_map(|a| began(a)).min();
+        if let Some(time) = since.map(|t| self.clock(t)) {
             line.push_str(&format!(" · since {time}"));
         }
         line
@@ -378,16 +378,24 @@ impl<'a> GroupView<'a> {
         footer
     }
 
-    /// An RFC 3339 time in the configured zone, with its date and offset (the renderer has no
-    /// clock, so it cannot leave out "today").
-    fn clock(&self, rfc3339: &str) -> Option<String> {
-        let time: jiff::Timestamp = rfc3339.parse().ok()?;
-        if time.as_second() <= 0 {
-            return None;
-        }
+    /// A time in the configured zone, with its date and offset (the renderer has no clock,
+    /// so it cannot leave out "today").
+    fn clock(&self, time: jiff::Timestamp) -> String {
         let zoned = time.to_zoned_datetime(self.options.timezone.clone());
-        Some(zoned.strftime("%Y-%m-%d %H:%M:%S (%:z)").to_string())
+        zoned.strftime("%Y-%m-%d %H:%M:%S (%:z)").to_string()
     }
+}
+
+/// When an alert's trouble began: a logding agent's `first_seen` annotation (its incident's
+/// first hit; its `startsAt` is when the agent reported it, up to a window later), else
+/// `startsAt`. `None` for a missing or zero time.
+fn began(alert: &Alert) -> Option<jiff::Timestamp> {
+    let time: jiff::Timestamp = alert
+        .annotations
+        .get("first_seen")
+        .and_then(|t| t.parse().ok())
+        .or_else(|| alert.starts_at.parse().ok())?;
+    (time.as_second() > 0).then_some(time)
 }
 
 /// The heading line and blocks of `sections` as one body.

@@ -101,6 +101,28 @@ fn one_incident_on_three_hosts_is_one_message_naming_the_rule_and_every_host() {
     );
 }
 
+/// A logding agent's alert starts when the agent reported it; its `first_seen` says when the
+/// incident's first hit was, and that is the group's "since" (times compared as times).
+#[test]
+fn since_is_the_earliest_first_hit() {
+    let mut reported = alert(Status::Firing, "db", "app-a", "critical");
+    reported.starts_at = "2026-12-01T10:01:00Z".into();
+    reported
+        .annotations
+        .insert("first_seen".into(), "2026-12-01T10:00:05.250Z".into());
+    let mut other = alert(Status::Firing, "db", "app-b", "critical");
+    other.starts_at = "2026-12-01T10:00:06Z".into();
+    let bodies = render_alerts(
+        &Notifications::of(group("db", vec![reported, other])),
+        &options(19_000),
+    );
+    let text = text_of(&bodies[0]);
+    assert!(
+        text.contains("· since 2026-12-01 10:00:05 (+00:00)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn firing_comes_first_by_severity_then_resolved() {
     let alerts = vec![

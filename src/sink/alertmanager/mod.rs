@@ -192,6 +192,17 @@ impl Sink {
         let now = Timestamp::now();
         let mut batch = Vec::new();
         for IncidentAlert { key, alert, firing } in alerts_of(summary, &self.context) {
+            // Alertmanager notifies a new group at once, skipping `group_wait`, when an
+            // alert's `startsAt` is older than `group_wait`: an incident's first hit is a
+            // window before its first post, so the other hosts would miss the group's first
+            // message. An alert starts when the agent first reports it (Prometheus's
+            // FiredAt); `first_seen` keeps the first hit.
+            let starts_at = match self.firing.get(&key) {
+                Some(known) => known.alert.starts_at,
+                None if firing => now.max(alert.starts_at),
+                None => alert.starts_at,
+            };
+            let alert = PostableAlert { starts_at, ..alert };
             let previous = if firing {
                 let entry = Firing {
                     rule: key.0.clone(),
