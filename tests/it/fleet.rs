@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::agent::wait_until;
-use crate::support::alertmanager::{self, Cluster, Host, post_alerts};
+use crate::support::alertmanager::{self, Cluster, Host, HostOptions, post_alerts};
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions, Request};
 use crate::support::relay::Relay;
 
@@ -20,7 +20,9 @@ const QUIET: Duration = Duration::from_secs(8);
 /// Bound on a notification's way through the cluster and the relay.
 const ARRIVAL: Duration = Duration::from_secs(20);
 
-/// One alert as an agent posts it: `firing` leaves `endsAt` in the future, else it is now.
+/// One alert as an agent posts a newly reported incident: `startsAt` is now (when the agent
+/// reports it: an older one would make Alertmanager skip `group_wait`); `firing` leaves
+/// `endsAt` in the future, else it is now.
 fn alert(rule: &str, host: &str, firing: bool) -> Value {
     let now = jiff::Timestamp::now();
     let ends = if firing {
@@ -31,7 +33,7 @@ fn alert(rule: &str, host: &str, firing: bool) -> Value {
     json!({
         "labels": {"alertname": rule, "host": host, "severity": "critical", "source": "app"},
         "annotations": {"summary": format!("{rule} on {host}"), "count": "3"},
-        "startsAt": (now - jiff::SignedDuration::from_secs(60)).to_string(),
+        "startsAt": now.to_string(),
         "endsAt": ends.to_string(),
     })
 }
@@ -81,11 +83,20 @@ impl Fleet {
     /// The fleet and its three hosts (`app-a`, `app-b`, `app-c`): real agents whose
     /// `alertmanager:` sink posts to both instances, resolving after `resolve_after` of quiet.
     async fn with_hosts(resolve_after: &str) -> Option<(Fleet, Vec<Host>)> {
+        let options = HostOptions {
+            resolve_after,
+            ..HostOptions::default()
+        };
+        Fleet::with(&HOSTS, options).await
+    }
+
+    /// The fleet and hosts `names`, each as `options` say.
+    async fn with(names: &[&str], options: HostOptions<'_>) -> Option<(Fleet, Vec<Host>)> {
         let fleet = Fleet::start().await?;
         let urls = fleet.cluster.urls();
         let mut hosts = Vec::new();
-        for name in HOSTS {
-            hosts.push(Host::start(name, &urls, resolve_after).await);
+        for name in names {
+            hosts.push(Host::start_with(name, &urls, options).await);
         }
         Some((fleet, hosts))
     }
@@ -169,6 +180,105 @@ async fn one_incident_on_three_hosts_is_one_message_then_one_resolved() {
         .await;
 }
 
+/// Agents whose window (5 s) is longer than Alertmanager's `group_wait` (4 s), as in
+/// production (`window` 1m, `group_wait` 30s): each host posts its incident a window after
+/// its first hit. The alert starts when its agent reports it, so Alertmanager waits
+/// `group_wait` for the other hosts and one message names all three, with no update after
+/// it. (An alert starting at its first hit is older than `group_wait`: Alertmanager would
+/// notify the first host's alone, at once, and the others `group_interval` later.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_longer_than_group_wait_still_makes_one_message_of_all_hosts() {
+    let options = HostOptions {
+        window: "5s",
+        ..HostOptions::default()
+    };
+    let Some((fleet, hosts)) = Fleet::with(&HOSTS, options).await else {
+        return;
+    };
+    hit_all(&hosts, "DBTIMEOUT");
+    let messages = fleet.wait_messages(1).await;
+    let text = messages[0].text();
+    assert!(
+        text.contains("### [alert] FIRING · db-timeout · 3 alerts · 3 hosts"),
+        "{text}"
+    );
+    fleet.assert_no_more_than(1).await;
+}
+
+/// An agent with `resend_every: 1s` (a firing alert's `endsAt` 4 s ahead of each post): its
+/// incident stays active in Alertmanager past the `endsAt` of its first post (re-posted), and
+/// past the `endsAt` it had while the agent was stopped (the restarted agent posts its
+/// persisted firing alerts again at once). The robot gets the one firing message and
+/// nothing else: no resolved message, no repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_incident_stays_active_through_resends_and_an_agent_restart() {
+    let options = HostOptions {
+        resend_every: "1s",
+        ..HostOptions::default()
+    };
+    let Some((fleet, mut hosts)) = Fleet::with(&HOSTS[..1], options).await else {
+        return;
+    };
+    let host = &mut hosts[0];
+    host.hit("DBTIMEOUT", 3);
+    let urls = fleet.cluster.urls();
+    let mut first_ends = None;
+    for _ in 0..1000 {
+        first_ends = active_until(&urls).await;
+        if first_ends.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_ends = first_ends.expect("the alert reaches both instances");
+    let messages = fleet.wait_messages(1).await;
+    assert!(
+        messages[0].text().contains("FIRING · db-timeout"),
+        "{}",
+        messages[0].text()
+    );
+    wait_past(first_ends).await;
+    let refreshed = active_until(&urls).await;
+    assert!(
+        refreshed.is_some_and(|ends| ends > first_ends),
+        "not re-posted: {refreshed:?} after {first_ends}"
+    );
+
+    host.stop().await;
+    let while_stopped = active_until(&urls).await.expect("active while stopped");
+    host.start_again().await;
+    wait_past(while_stopped).await;
+    let after_restart = active_until(&urls).await;
+    assert!(
+        after_restart.is_some_and(|ends| ends > while_stopped),
+        "not re-posted after the restart: {after_restart:?} after {while_stopped}:\n{}",
+        host.agent.stderr()
+    );
+    fleet.assert_no_more_than(1).await;
+}
+
+/// The `endsAt` of the active `db-timeout` alert, the earliest of `urls`' instances; `None`
+/// when one of them does not hold it active (it never came, or it expired).
+async fn active_until(urls: &[String]) -> Option<jiff::Timestamp> {
+    let mut earliest = jiff::Timestamp::MAX;
+    for url in urls {
+        let alerts = alertmanager::alerts_in(url).await;
+        let alert = alerts
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "db-timeout")?;
+        let ends: jiff::Timestamp = alert["endsAt"].as_str()?.parse().ok()?;
+        earliest = earliest.min(ends);
+    }
+    Some(earliest)
+}
+
+/// Returns once the wall clock is a second past `at` (bounded by [`ARRIVAL`]).
+async fn wait_past(at: jiff::Timestamp) {
+    let past = at + jiff::SignedDuration::from_secs(1);
+    let passed = wait_until(ARRIVAL, || jiff::Timestamp::now() > past).await;
+    assert!(passed, "{past} is more than {ARRIVAL:?} away");
+}
+
 /// An instance killed after the agents' alerts reached it and before it notified: the
 /// other one notifies, once; the agents go on posting to both (the dead one only fills its
 /// own outbox), and the resolution still arrives once.
@@ -226,6 +336,10 @@ async fn relay_down_alertmanager_retries_and_nothing_is_lost() {
     fleet.assert_no_more_than(1).await;
 }
 
+/// 5,000 alerts in one group (standing for 5,000 hosts: posted straight to both instances,
+/// as 5,000 agents' sinks would): every message within the 19,000-byte budget, exact counts
+/// ("5,000 alerts, 120 shown", the figure being the alert lines the message holds), the
+/// hosts folded, and no more than 18 posts in any 60 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_5000_alerts_is_within_budget_with_exact_counts() {
     let Some(fleet) = Fleet::start().await else {
@@ -236,12 +350,13 @@ async fn a_storm_of_5000_alerts_is_within_budget_with_exact_counts() {
     post_alerts(&fleet.cluster.urls(), &alerts("storm", &hosts, true)).await;
     // Alertmanager may notify while the alerts are still coming in (group_wait is 4 s): the
     // group's last notification holds all of them.
+    let heading = "### [alert] FIRING · storm · 5,000 alerts · 5,000 hosts";
     let complete = || {
         fleet
             .mock
             .accepted()
             .iter()
-            .any(|m| m.text().contains("5,000 alerts, "))
+            .any(|m| m.text().contains(heading))
     };
     assert!(
         wait_until(ARRIVAL, complete).await,
@@ -252,17 +367,30 @@ async fn a_storm_of_5000_alerts_is_within_budget_with_exact_counts() {
     let messages = fleet.mock.accepted();
     for message in &messages {
         assert!(message.body.len() <= 19_000, "{}", message.body.len());
+        let text = message.text();
+        let shown = text.lines().filter(|l| l.starts_with("- app-")).count();
+        let total = text.lines().find_map(|l| {
+            let (_, after) = l.split_once("### [alert] FIRING · storm · ")?;
+            Some(after.split(" alert").next()?.to_owned())
+        });
+        let total = total.unwrap_or_else(|| panic!("no heading:\n{text}"));
+        let count: usize = total.replace(',', "").parse().expect("a count");
+        // Every alert listed, or the footer says how many of how many.
+        let footer = format!("{total} alerts, {shown} shown");
+        assert!(
+            shown == count || text.contains(&footer),
+            "{footer}:\n{text}"
+        );
     }
-    let text = messages.last().expect("one").text();
+    let text = messages
+        .iter()
+        .map(Request::text)
+        .find(|t| t.contains(heading))
+        .expect("complete");
     let shown = text.lines().filter(|l| l.starts_with("- app-")).count();
     assert!(shown > 20, "only {shown} alerts shown");
     assert!(
-        text.contains(&format!("5,000 alerts, {shown} shown")),
-        "{}",
-        text.lines().last().unwrap_or_default()
-    );
-    assert!(
-        text.contains("×5,000 · app-0001…app-5000 (5,000 hosts)"),
+        text.contains("**FIRING · CRITICAL** ×5,000 · app-0001…app-5000 (5,000 hosts)"),
         "{}",
         text.lines().take(6).collect::<Vec<_>>().join("\n")
     );
@@ -398,14 +526,11 @@ async fn an_agent_posts_each_incident_to_every_instance_and_resolves_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_the_alerts_as_json() {
     let nowhere = format!("http://127.0.0.1:{}", alertmanager::free_port());
-    let host = Host::start_with(
-        "app-a",
-        &[nowhere],
-        "1h",
-        "",
-        &["--dry-run", "--output", "json"],
-    )
-    .await;
+    let options = HostOptions {
+        args: &["--dry-run", "--output", "json"],
+        ..HostOptions::default()
+    };
+    let host = Host::start_with("app-a", &[nowhere], options).await;
     host.hit("DBTIMEOUT", 2);
     let printed = || {
         host.agent
@@ -450,7 +575,11 @@ async fn dingtalk_and_alertmanager_together_both_get_the_incident() {
         "dingtalk:\n  webhook: '{}'\n{secret}  keyword: alert\n",
         mock.url()
     );
-    let host = Host::start_with("app-b", &cluster.urls(), "1h", &dingtalk, &[]).await;
+    let options = HostOptions {
+        extra: &dingtalk,
+        ..HostOptions::default()
+    };
+    let host = Host::start_with("app-b", &cluster.urls(), options).await;
     host.hit("DBTIMEOUT", 4);
     assert!(
         wait_until(ARRIVAL, || !mock.accepted().is_empty()).await,
@@ -486,7 +615,8 @@ async fn one_instance() -> Option<Cluster> {
 
 /// The benchmark of issue 16 (`bench/fleet.sh` runs it; it returns at once unless
 /// `LOGDING_FLEET_BENCH` is set): 50 hosts' alerts for each of N incidents, posted by a load
-/// generator to both instances of the cluster as the agents' sink posts them, grouped by
+/// generator to both instances of the cluster as 50 agents' sinks post a new incident (one
+/// alert per host and post, starting when posted, the hosts at once), grouped by
 /// Alertmanager and sent to the relay. Prints messages per incident (goal: 1), the relay's
 /// CPU time, and the latency from Alertmanager's notification (the relay receiving it) to the
 /// robot's accept, beside prometheus-webhook-dingtalk's documented behaviour.
@@ -507,7 +637,15 @@ async fn bench_fifty_hosts_through_the_cluster_and_the_relay() {
     let cpu_before = fleet.relay.cpu_time();
     let rules: Vec<String> = (0..incidents).map(|k| format!("bench-{k:03}")).collect();
     for rule in &rules {
-        post_alerts(&fleet.cluster.urls(), &alerts(rule, &hosts, true)).await;
+        // As 50 agents do: each host posts its own alert to both instances, all at once.
+        let mut posts = tokio::task::JoinSet::new();
+        for host in &hosts {
+            let (urls, alert) = (fleet.cluster.urls(), json!([alert(rule, host, true)]));
+            posts.spawn(async move { post_alerts(&urls, &alert).await });
+        }
+        while let Some(posted) = posts.join_next().await {
+            posted.expect("posted");
+        }
         // One incident after the other, as a fleet sees them.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -567,5 +705,9 @@ async fn bench_fifty_hosts_through_the_cluster_and_the_relay() {
          errcode not read (a throttled or refused post is lost), no rate budget, no size \
          budget (large groups fail: its issues #30, #222)"
     );
+    for message in &messages {
+        let title = message.text().lines().next().unwrap_or_default().to_owned();
+        println!("fleet bench: message: {title}");
+    }
     assert_at_most_per_minute(&messages, 18);
 }

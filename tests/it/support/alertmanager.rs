@@ -299,37 +299,71 @@ pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// A host of the fleet: a real `logding run` (`host: <name>`, a 1 s window, incidents
-/// resolved after `resolve_after` of quiet) whose only sink is `alertmanager:` with `urls`.
-/// Its rules: `db-timeout` (lines with `DBTIMEOUT`), `noisy` (`NOISY`), `control`
-/// (`CONTROL`), all critical.
+/// A host of the fleet: a real `logding run` (`host: <name>`) whose only sink is
+/// `alertmanager:` with `urls`, as [`HostOptions`] say. Its rules: `db-timeout` (lines with
+/// `DBTIMEOUT`), `noisy` (`NOISY`), `control` (`CONTROL`), all critical.
 pub(crate) struct Host {
     /// The agent's directory, config and logs.
     pub(crate) env: crate::support::agent::Env,
     /// The running agent.
     pub(crate) agent: crate::support::agent::Agent,
+    args: Vec<String>,
+}
+
+/// How a [`Host`] runs.
+#[derive(Clone, Copy)]
+pub(crate) struct HostOptions<'a> {
+    /// `window`.
+    pub(crate) window: &'a str,
+    /// `incidents.resolve_after`.
+    pub(crate) resolve_after: &'a str,
+    /// `alertmanager.resend_every` (its default: 1 minute).
+    pub(crate) resend_every: &'a str,
+    /// YAML at the top level.
+    pub(crate) extra: &'a str,
+    /// Arguments after `run -c FILE`.
+    pub(crate) args: &'a [&'a str],
+}
+
+impl Default for HostOptions<'_> {
+    /// A 1 s window, incidents resolved after an hour of quiet.
+    fn default() -> Self {
+        HostOptions {
+            window: "1s",
+            resolve_after: "1h",
+            resend_every: "1m",
+            extra: "",
+            args: &[],
+        }
+    }
 }
 
 impl Host {
-    /// Writes the config and starts the agent; returns once it logged `started`.
+    /// Writes the config and starts the agent (incidents resolved after `resolve_after` of
+    /// quiet); returns once it logged `started`.
     pub(crate) async fn start(name: &str, urls: &[String], resolve_after: &str) -> Host {
-        Host::start_with(name, urls, resolve_after, "", &[]).await
+        let options = HostOptions {
+            resolve_after,
+            ..HostOptions::default()
+        };
+        Host::start_with(name, urls, options).await
     }
 
-    /// [`Host::start`] with `extra` YAML at the top level and `args` after `run -c FILE`.
-    pub(crate) async fn start_with(
-        name: &str,
-        urls: &[String],
-        resolve_after: &str,
-        extra: &str,
-        args: &[&str],
-    ) -> Host {
+    /// [`Host::start`] as `options` say.
+    pub(crate) async fn start_with(name: &str, urls: &[String], options: HostOptions<'_>) -> Host {
         let env = crate::support::agent::Env::new();
         let urls: Vec<String> = urls.iter().map(|u| format!("'{u}'")).collect();
+        let HostOptions {
+            window,
+            resolve_after,
+            resend_every,
+            extra,
+            args,
+        } = options;
         let yaml = format!(
             "host: {name}
 state_dir: state
-window: 1s
+window: {window}
 sources: [{{name: app, paths: [logs/*.log], start_at: beginning}}]
 tail: {{poll_interval: 100ms}}
 summary: {{timezone: UTC}}
@@ -339,6 +373,7 @@ alertmanager:
   urls: [{}]
   labels: {{cluster: test}}
   timeout: 2s
+  resend_every: {resend_every}
 rules:
   - name: db-timeout
     pattern: DBTIMEOUT
@@ -353,11 +388,30 @@ rules:
             urls.join(", ")
         );
         fs::write(env.config_path(), yaml).expect("write config");
+        let agent = Host::run(&env, args).await;
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        Host { env, agent, args }
+    }
+
+    async fn run(env: &crate::support::agent::Env, args: &[&str]) -> crate::support::agent::Agent {
         let agent = env.start(args);
         agent
             .wait_event("started", 1, Duration::from_secs(10))
             .await;
-        Host { env, agent }
+        agent
+    }
+
+    /// Stops the agent: SIGTERM, then a clean exit (bounded).
+    pub(crate) async fn stop(&mut self) {
+        self.agent.signal(rustix::process::Signal::TERM);
+        let code = self.agent.wait_exit(Duration::from_secs(15)).await;
+        assert_eq!(code, Some(0), "agent stderr:\n{}", self.agent.stderr());
+    }
+
+    /// Starts the agent again (after [`Host::stop`]), with the state it left.
+    pub(crate) async fn start_again(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.agent = Host::run(&self.env, &args).await;
     }
 
     /// Appends `count` lines containing `word` to the host's log.

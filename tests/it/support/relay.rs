@@ -1,25 +1,80 @@
 //! [`Relay`]: the real `logding relay` binary as a child process, posting to a
-//! [`MockDingTalk`], on a port chosen up front (so it can be stopped and started again at
-//! the address Alertmanager knows).
+//! [`MockDingTalk`], behind a [`Front`]: a forwarding listener the test owns for its whole
+//! run, so the relay can be stopped and started again while Alertmanager keeps one address.
+//!
+//! Each start of the relay binds `127.0.0.1:0` (its `listen`) and the front forwards to the
+//! address it logged. Re-binding the port a stopped relay had would race with every other
+//! process on the machine for it (it once lost, during the 60 s outage test).
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::process::Signal;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::agent::Agent;
-use super::alertmanager::{free_port, http_client};
+use super::alertmanager::http_client;
 use super::dingtalk_server::MockDingTalk;
 
 /// A relay's directory, config and (when running) process.
 pub(crate) struct Relay {
     dir: tempfile::TempDir,
-    /// The port it listens on.
+    /// The port of its [`Front`]: the relay's address for the whole test.
     pub(crate) port: u16,
+    front: Front,
     process: Option<Agent>,
     /// Arguments after `relay -c relay.yaml` (`--dry-run`).
     args: Vec<String>,
+}
+
+/// A TCP listener on `127.0.0.1:0` that forwards each connection to the running relay, and
+/// closes it at once while none runs (a caller sees the relay down, as without a front).
+struct Front {
+    port: u16,
+    backend: Arc<Mutex<Option<SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    async fn start() -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let backend: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let target = Arc::clone(&backend);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Some(addr) = *target.lock().expect("front lock") else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut relay) = TcpStream::connect(addr).await {
+                        drop(tokio::io::copy_bidirectional(&mut client, &mut relay).await);
+                    }
+                });
+            }
+        });
+        Front {
+            port,
+            backend,
+            task,
+        }
+    }
+
+    /// Forwards new connections to `addr`, or closes them (`None`).
+    fn point_at(&self, addr: Option<SocketAddr>) {
+        *self.backend.lock().expect("front lock") = addr;
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Relay {
@@ -32,12 +87,12 @@ impl Relay {
     /// [`Relay::start`] with `args` after `relay -c relay.yaml`.
     pub(crate) async fn start_with(mock: &MockDingTalk, extra: &str, args: &[&str]) -> Relay {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let front = Front::start().await;
         let secret = mock
             .secret()
             .map_or(String::new(), |s| format!("    secret: {s}\n"));
         let yaml = format!(
-            "listen: 127.0.0.1:{port}
+            "listen: 127.0.0.1:0
 state_dir: state
 robots:
   - name: ops
@@ -49,7 +104,8 @@ robots:
         fs::write(dir.path().join("relay.yaml"), yaml).expect("write relay.yaml");
         let mut relay = Relay {
             dir,
-            port,
+            port: front.port,
+            front,
             process: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
@@ -67,7 +123,8 @@ robots:
         self.dir.path().join("relay.yaml")
     }
 
-    /// Starts the relay again (after [`Relay::stop`]), and waits until it is ready.
+    /// Starts the relay again (after [`Relay::stop`]) on a port of its own choosing, points
+    /// the front at it, and waits until it is ready through the front.
     pub(crate) async fn restart(&mut self) {
         let config = self.config_path();
         let mut args = vec![
@@ -84,10 +141,13 @@ robots:
         let client = http_client();
         let start = std::time::Instant::now();
         loop {
-            if let Ok(answer) = client.get(&url).send().await
-                && answer.status().is_success()
-            {
-                break;
+            if let Some(addr) = listening_at(&process.stderr()) {
+                self.front.point_at(Some(addr));
+                if let Ok(answer) = client.get(&url).send().await
+                    && answer.status().is_success()
+                {
+                    break;
+                }
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
@@ -99,9 +159,11 @@ robots:
         self.process = Some(process);
     }
 
-    /// SIGTERM, then waits (bounded) for a clean exit; returns what it logged.
+    /// SIGTERM, then waits (bounded) for a clean exit; returns what it logged. From now on
+    /// the front closes each connection at once.
     pub(crate) async fn stop(&mut self) -> String {
         let mut process = self.process.take().expect("the relay is running");
+        self.front.point_at(None);
         process.signal(Signal::TERM);
         let code = process.wait_exit(Duration::from_secs(15)).await;
         assert_eq!(code, Some(0), "relay stderr:\n{}", process.stderr());
@@ -150,4 +212,15 @@ robots:
     pub(crate) fn stderr(&self) -> String {
         self.process.as_ref().map(Agent::stderr).unwrap_or_default()
     }
+}
+
+/// The address the relay logged it listens on (`relay listening`, JSON log).
+fn listening_at(stderr: &str) -> Option<SocketAddr> {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|record| record["message"] == "relay listening")?["addr"]
+        .as_str()?
+        .parse()
+        .ok()
 }
