@@ -126,6 +126,18 @@ impl Fleet {
         assert_eq!(heads.len(), count, "{heads:#?}");
     }
 
+    /// Waits for the first message, checks that it is `db-timeout` firing on the three hosts,
+    /// and that no other follows within [`QUIET`].
+    async fn assert_one_message_of_all_hosts(&self) {
+        let messages = self.wait_messages(1).await;
+        let text = messages[0].text();
+        assert!(
+            text.contains("### [alert] FIRING · db-timeout · 3 alerts · 3 hosts"),
+            "{text}"
+        );
+        self.assert_no_more_than(1).await;
+    }
+
     /// Waits for `rule`'s RESOLVED message, then [`QUIET`], and checks that the group ended
     /// with exactly one RESOLVED message naming `hosts`, after the first (firing) message.
     ///
@@ -196,13 +208,7 @@ async fn a_window_longer_than_group_wait_still_makes_one_message_of_all_hosts() 
         return;
     };
     hit_all(&hosts, "DBTIMEOUT");
-    let messages = fleet.wait_messages(1).await;
-    let text = messages[0].text();
-    assert!(
-        text.contains("### [alert] FIRING · db-timeout · 3 alerts · 3 hosts"),
-        "{text}"
-    );
-    fleet.assert_no_more_than(1).await;
+    fleet.assert_one_message_of_all_hosts().await;
 }
 
 /// An agent with `resend_every: 1s` (a firing alert's `endsAt` 4 s ahead of each post): its
@@ -327,13 +333,7 @@ async fn relay_down_alertmanager_retries_and_nothing_is_lost() {
         "Alertmanager did not see the relay down:\n{logs}"
     );
     fleet.relay.restart().await;
-    let messages = fleet.wait_messages(1).await;
-    let text = messages[0].text();
-    assert!(
-        text.contains("FIRING · db-timeout · 3 alerts · 3 hosts"),
-        "{text}"
-    );
-    fleet.assert_no_more_than(1).await;
+    fleet.assert_one_message_of_all_hosts().await;
 }
 
 /// 5,000 alerts in one group (standing for 5,000 hosts: posted straight to both instances,
