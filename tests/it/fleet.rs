@@ -211,7 +211,8 @@ async fn a_window_longer_than_group_wait_still_makes_one_message_of_all_hosts() 
     fleet.assert_one_message_of_all_hosts().await;
 }
 
-/// An agent with `resend_every: 1s` (a firing alert's `endsAt` 4 s ahead of each post): its
+/// An agent with `resend_every: 2s` (a firing alert's `endsAt` 8 s ahead of each post, room
+/// for a restart on a loaded machine): its
 /// incident stays active in Alertmanager past the `endsAt` of its first post (re-posted), and
 /// past the `endsAt` it had while the agent was stopped (the restarted agent posts its
 /// persisted firing alerts again at once). The robot gets the one firing message and
@@ -219,7 +220,7 @@ async fn a_window_longer_than_group_wait_still_makes_one_message_of_all_hosts() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_firing_incident_stays_active_through_resends_and_an_agent_restart() {
     let options = HostOptions {
-        resend_every: "1s",
+        resend_every: "2s",
         ..HostOptions::default()
     };
     let Some((fleet, mut hosts)) = Fleet::with(&HOSTS[..1], options).await else {
