@@ -1,13 +1,14 @@
-//! A fast yes for line-start patterns such as a multiline `start` of `^\d{4}-\d{2}-\d{2} `.
+//! A fast answer for line-start patterns such as a multiline `start` of `^\d{4}-\d{2}-\d{2} `.
 //!
 //! The multiline assembler asks "does this line start an event?" of every line, and on a log
 //! where most lines do, a regex call per line costs about as much as scanning the line for
 //! every rule. Most `start` patterns are a line-start anchor followed by a fixed run of
 //! characters from small classes (a date, a `[`, a level). For those, [`StartPrefix`] checks
 //! the first bytes of the line against the ASCII part of each class, a table lookup per byte.
-//! It only ever answers *yes, this line matches* (a match at the start of the line is a match);
-//! when it cannot say (a non-ASCII digit, a shorter line), the caller asks the regex, so the
-//! answer is always the regex's.
+//! It answers *yes* (a match at the start of the line is a match) or *no* (an ASCII byte the
+//! pattern cannot have at its place, or a line of ASCII too short, and no `\r` after which
+//! `^` could match again); when it cannot say (a non-ASCII byte on the way), the caller asks
+//! the regex, so the answer is always the regex's.
 
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
@@ -18,6 +19,8 @@ const MAX_BYTES: usize = 64;
 #[derive(Clone, Debug)]
 pub struct StartPrefix {
     sets: Vec<[bool; 128]>,
+    /// The anchor is the text's start only (`\A`), not also a position after a `\r`.
+    text_start_only: bool,
 }
 
 impl StartPrefix {
@@ -30,12 +33,12 @@ impl StartPrefix {
             return None;
         };
         let (anchor, rest) = items.split_first()?;
-        if !matches!(
-            anchor.kind(),
-            HirKind::Look(Look::Start | Look::StartLF | Look::StartCRLF)
-        ) {
-            return None;
-        }
+        // A line has no `\n` inside: `^` after one never matches; after a `\r` it may.
+        let text_start_only = match anchor.kind() {
+            HirKind::Look(Look::Start | Look::StartLF) => true,
+            HirKind::Look(Look::StartCRLF) => false,
+            _ => return None,
+        };
         let mut sets = Vec::new();
         for item in rest {
             push_sets(item, &mut sets)?;
@@ -43,18 +46,27 @@ impl StartPrefix {
                 return None;
             }
         }
-        (!sets.is_empty()).then_some(StartPrefix { sets })
+        (!sets.is_empty()).then_some(StartPrefix {
+            sets,
+            text_start_only,
+        })
     }
 
-    /// Returns true if the pattern surely matches `line` (at its start); false means "ask
-    /// the regex".
-    pub fn accepts(&self, line: &[u8]) -> bool {
-        line.len() >= self.sets.len()
-            && self
-                .sets
-                .iter()
-                .zip(line)
-                .all(|(set, &byte)| byte < 128 && set[usize::from(byte)])
+    /// Whether the pattern matches `line` (one line, without its `\n`), when that can be told
+    /// from its first bytes; `None`: ask the regex.
+    pub fn matches(&self, line: &[u8]) -> Option<bool> {
+        for (i, set) in self.sets.iter().enumerate() {
+            match line.get(i) {
+                // Every byte so far was ASCII, so each item took exactly one.
+                Some(&byte) if byte < 128 && set[usize::from(byte)] => {}
+                Some(&byte) if byte >= 128 => return None,
+                _ => {
+                    let again = !self.text_start_only && memchr::memchr(b'\r', line).is_some();
+                    return (!again).then_some(false);
+                }
+            }
+        }
+        Some(true)
     }
 }
 
@@ -114,17 +126,24 @@ mod tests {
     #[test]
     fn a_date_prefix_is_checked_byte_by_byte() {
         let prefix = StartPrefix::new(r"^\d{4}-\d{2}-\d{2} ").unwrap();
-        assert!(prefix.accepts(b"2026-11-28 10:00:00 INFO"));
-        assert!(!prefix.accepts(b"\tat a.B(B.java:1)"));
-        assert!(
-            !prefix.accepts("٢٠٢٦-11-28 x".as_bytes()),
+        assert_eq!(prefix.matches(b"2026-11-28 10:00:00 INFO"), Some(true));
+        assert_eq!(prefix.matches(b"\tat a.B(B.java:1)"), Some(false));
+        assert_eq!(
+            prefix.matches("٢٠٢٦-11-28 x".as_bytes()),
+            None,
             "left to the regex"
         );
-        assert!(!prefix.accepts(b"2026-11-28"), "too short");
-        assert!(
+        assert_eq!(prefix.matches(b"2026-11-28"), Some(false), "too short");
+        assert_eq!(
+            prefix.matches(b"x\r2026-11-28 y"),
+            None,
+            "`^` matches after a `\\r`"
+        );
+        assert_eq!(
             StartPrefix::new(r"^\[(?P<level>[A-Z])")
                 .unwrap()
-                .accepts(b"[E] x")
+                .matches(b"[E] x"),
+            Some(true)
         );
     }
 
@@ -135,35 +154,55 @@ mod tests {
         }
     }
 
-    /// Whatever the line, a yes is the regex's yes.
-    #[test]
-    fn a_yes_is_always_the_regexs() {
-        let patterns = [
-            r"^\d{4}-\d{2}",
+    /// Whatever the line, an answer is the regex's answer (the multiline `start` regex, on a
+    /// line without its `\n`).
+    mod the_answer_is_the_regexs {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const PATTERNS: [&str; 8] = [
+            r"^\d{4}-\d{2}-\d{2} ",
             r"^\[",
             r"(?i)^warn",
             r"^\w\s\S",
             r"^(?-u:\xff)a",
+            r"\A\d{2}",
+            r"^(?-u:[a\x80-\xff])b",
+            r"(?i)^k",
         ];
-        let lines: [&[u8]; 7] = [
-            b"2026-11",
-            b"[x",
-            b"WaRn",
-            b"a b",
-            b"\xffa",
-            "é\u{2003}x".as_bytes(),
-            b"",
-        ];
-        for pattern in patterns {
-            let regex = crate::rules::Pattern::new(pattern).unwrap();
-            let Some(prefix) = StartPrefix::new(pattern) else {
-                continue;
-            };
-            for line in lines {
-                if prefix.accepts(line) {
-                    assert!(regex.is_match(line), "{pattern} {line:?}");
+
+        proptest! {
+            #[test]
+            fn on_any_line(
+                pattern in 0..PATTERNS.len(),
+                pieces in prop::collection::vec(
+                    prop::sample::select(vec![
+                        "2026", "-11", "-28", " ", "1", "[", "WaRn", "a", "b", "\r", "\t",
+                        "é", "\u{2003}", "٢", "\u{212a}", "\u{ff}",
+                    ]),
+                    0..8,
+                ),
+                raw in prop::option::of(128u8..=255),
+            ) {
+                let mut line = pieces.concat().into_bytes();
+                if let Some(byte) = raw {
+                    line.insert(line.len() / 2, byte);
+                }
+                let pattern = PATTERNS[pattern];
+                let regex = crate::rules::compile_pattern(pattern).unwrap();
+                if let Some(prefix) = StartPrefix::new(pattern)
+                    && let Some(answer) = prefix.matches(&line)
+                {
+                    prop_assert_eq!(answer, regex.is_match(&line), "{} {:?}", pattern, line);
                 }
             }
+        }
+
+        #[test]
+        fn most_patterns_get_a_prefix() {
+            let with = PATTERNS.iter().filter(|p| StartPrefix::new(p).is_some());
+            assert_eq!(with.count(), 7, "all but the literal non-ASCII byte");
         }
     }
 }

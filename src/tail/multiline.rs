@@ -7,6 +7,7 @@
 //! so a batch (and therefore a checkpoint) never ends inside an event: the tailer only hands out
 //! closed events. Pure: time is passed in.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use crate::config::Multiline;
@@ -26,15 +27,75 @@ pub(crate) struct Event<'a> {
     pub cuts: &'a [(usize, u64)],
 }
 
+/// Where events begin, from the lines alone: the rule of the [`Assembler`] and the [`Cutter`]
+/// (one rule, so `run` and `scan` close events at the same lines).
+#[derive(Debug)]
+struct Boundaries {
+    config: Multiline,
+    /// A quick answer for `config.start` (a date at the start of the line, ...), asked first.
+    quick_start: Option<StartPrefix>,
+    /// Lines and bytes of the open event (no lines: none is open).
+    lines: usize,
+    bytes: usize,
+}
+
+impl Boundaries {
+    fn new(config: Multiline) -> Boundaries {
+        Boundaries {
+            quick_start: StartPrefix::new(config.start.as_str()),
+            config,
+            lines: 0,
+            bytes: 0,
+        }
+    }
+
+    fn set_config(&mut self, config: Multiline) {
+        self.quick_start = StartPrefix::new(config.start.as_str());
+        self.config = config;
+    }
+
+    /// Returns true if `line` (with its `\n`) begins an event: none is open, the open one is
+    /// full, or `line` matches `start`.
+    fn begins(&self, line: &[u8]) -> bool {
+        self.lines == 0
+            || self.lines >= self.config.max_lines.max(1)
+            || self.bytes + line.len() > self.config.max_bytes
+            || self.is_start(line)
+    }
+
+    /// Counts `line` in the open event (a new one when it [`Boundaries::begins`] one);
+    /// returns true if it begins one.
+    fn push(&mut self, line: &[u8]) -> bool {
+        let begins = self.begins(line);
+        if begins {
+            self.close();
+        }
+        self.lines += 1;
+        self.bytes += line.len();
+        begins
+    }
+
+    fn close(&mut self) {
+        self.lines = 0;
+        self.bytes = 0;
+    }
+
+    fn is_start(&self, line: &[u8]) -> bool {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match self.quick_start.as_ref().and_then(|quick| quick.matches(line)) {
+            Some(answer) => answer,
+            None => self.config.start.is_match(line),
+        }
+    }
+}
+
 /// The per-file assembler.
 #[derive(Debug)]
 pub(crate) struct Assembler {
-    config: Multiline,
-    /// A quick yes for `config.start` (a date at the start of the line, ...), asked first.
-    quick_start: Option<StartPrefix>,
+    boundaries: Boundaries,
     bytes: Vec<u8>,
     cuts: Vec<(usize, u64)>,
-    lines: usize,
     start: u64,
     end: u64,
     last_line_at: Option<Instant>,
@@ -44,11 +105,9 @@ impl Assembler {
     /// An assembler with nothing open.
     pub(crate) fn new(config: Multiline) -> Assembler {
         Assembler {
-            quick_start: StartPrefix::new(config.start.as_str()),
-            config,
+            boundaries: Boundaries::new(config),
             bytes: Vec::new(),
             cuts: Vec::new(),
-            lines: 0,
             start: 0,
             end: 0,
             last_line_at: None,
@@ -57,21 +116,20 @@ impl Assembler {
 
     /// Replaces the configuration (on reload); the open event is kept.
     pub(crate) fn set_config(&mut self, config: Multiline) {
-        self.quick_start = StartPrefix::new(config.start.as_str());
-        self.config = config;
+        self.boundaries.set_config(config);
     }
 
     /// File offset of the open event's first line, if one is open.
     #[cfg(test)]
     pub(crate) fn open_start(&self) -> Option<u64> {
-        (self.lines > 0).then_some(self.start)
+        (self.boundaries.lines > 0).then_some(self.start)
     }
 
     /// When the open event times out, if one is open.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.last_line_at
-            .filter(|_| self.lines > 0)
-            .map(|at| at + self.config.timeout)
+            .filter(|_| self.boundaries.lines > 0)
+            .map(|at| at + self.boundaries.config.timeout)
     }
 
     /// Adds one complete line (with its `\n`; `skipped` bytes were cut from it) at file offsets
@@ -85,26 +143,22 @@ impl Assembler {
         now: Instant,
         emit: &mut impl FnMut(Event<'_>),
     ) {
-        let is_full = self.lines >= self.config.max_lines.max(1)
-            || self.bytes.len() + line.len() > self.config.max_bytes;
-        if self.lines > 0 && (is_full || self.is_start(line)) {
+        if self.boundaries.begins(line) {
             self.flush(emit);
-        }
-        if self.lines == 0 {
             self.start = start;
         }
+        self.boundaries.push(line);
         if skipped > 0 {
             self.cuts.push((self.bytes.len() + line.len() - 1, skipped));
         }
         self.bytes.extend_from_slice(line);
-        self.lines += 1;
         self.end = end;
         self.last_line_at = Some(now);
     }
 
     /// Closes the open event, if any, calling `emit` for it.
     pub(crate) fn flush(&mut self, emit: &mut impl FnMut(Event<'_>)) {
-        if self.lines == 0 {
+        if self.boundaries.lines == 0 {
             return;
         }
         emit(Event {
@@ -115,17 +169,70 @@ impl Assembler {
         });
         self.bytes.clear();
         self.cuts.clear();
-        self.lines = 0;
+        self.boundaries.close();
         self.last_line_at = None;
     }
+}
 
-    fn is_start(&self, line: &[u8]) -> bool {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        self.quick_start
-            .as_ref()
-            .is_some_and(|quick| quick.accepts(line))
-            || self.config.start.is_match(line)
+/// Events cut out of runs of complete lines where they lie, closed at the lines the
+/// [`Assembler`] closes them at (`logding scan`: no timeout, no file offsets). Only the event
+/// still open at the end of a run is copied (held), to be put before the next run.
+#[derive(Debug)]
+pub(crate) struct Cutter {
+    boundaries: Boundaries,
+    held: Vec<u8>,
+}
+
+impl Cutter {
+    /// A cutter with nothing held.
+    pub(crate) fn new(config: Multiline) -> Cutter {
+        Cutter {
+            boundaries: Boundaries::new(config),
+            held: Vec::new(),
+        }
+    }
+
+    /// The bytes of the event left open: the caller puts them just before the next run.
+    pub(crate) fn held(&self) -> &[u8] {
+        &self.held
+    }
+
+    /// Cuts `data`, the [`Cutter::held`] bytes followed by a run of complete lines (each with
+    /// its `\n`; a last one without is the end of the file, given one): pushes the ranges in
+    /// `data` of the events it closes onto `events`, holds the one left open, and returns
+    /// where the closed ones end.
+    pub(crate) fn cut(&mut self, data: &[u8], events: &mut Vec<Range<usize>>) -> usize {
+        debug_assert!(data.starts_with(&self.held), "the held bytes go first");
+        let mut open = 0;
+        let mut at = self.held.len();
+        while at < data.len() {
+            let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i + 1);
+            let line = &data[at..end];
+            let begins = if line.ends_with(b"\n") {
+                self.boundaries.push(line)
+            } else {
+                let mut whole = line.to_vec();
+                whole.push(b'\n');
+                self.boundaries.push(&whole)
+            };
+            if begins && at > open {
+                events.push(open..at);
+                open = at;
+            }
+            at = end;
+        }
+        self.held.clear();
+        self.held.extend_from_slice(&data[open..]);
+        if !self.held.is_empty() && !self.held.ends_with(b"\n") {
+            self.held.push(b'\n');
+        }
+        open
+    }
+
+    /// The end of the file: the open event closes; returns its bytes (empty: none was open).
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        self.boundaries.close();
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -192,5 +299,107 @@ mod tests {
         let out = run(&mut asm, &["2026-1", "a", "b", "c"]);
         assert_eq!(out, vec![("2026-1\na\n".into(), 0, 9)]);
         assert_eq!(asm.open_start(), Some(9));
+    }
+
+    /// The rule as the module doc says it, line by line: what both the assembler and the
+    /// cutter must give.
+    fn reference(text: &[u8], config: &Multiline) -> Vec<Vec<u8>> {
+        let mut events: Vec<Vec<u8>> = Vec::new();
+        let mut lines = 0;
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            let mut line = line.to_vec();
+            if !line.ends_with(b"\n") {
+                line.push(b'\n');
+            }
+            let content = &line[..line.len() - 1];
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            match events.last_mut() {
+                Some(open)
+                    if lines < config.max_lines.max(1)
+                        && open.len() + line.len() <= config.max_bytes
+                        && !config.start.is_match(content) =>
+                {
+                    open.extend_from_slice(&line);
+                    lines += 1;
+                }
+                _ => {
+                    events.push(line);
+                    lines = 1;
+                }
+            }
+        }
+        events
+    }
+
+    fn assembled(text: &[u8], config: &Multiline) -> Vec<Vec<u8>> {
+        let mut assembler = Assembler::new(config.clone());
+        let mut out = Vec::new();
+        let mut emit = |e: Event<'_>| out.push(e.bytes.to_vec());
+        let now = Instant::now();
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            let mut line = line.to_vec();
+            if !line.ends_with(b"\n") {
+                line.push(b'\n');
+            }
+            assembler.push(&line, 0, 0, 0, now, &mut emit);
+        }
+        assembler.flush(&mut emit);
+        out
+    }
+
+    /// The cutter over `text` in runs ending at the line ends after `cuts` (fractions of the
+    /// text), each run put after the held bytes as the scan does.
+    fn cut(text: &[u8], config: &Multiline, cuts: &[f64]) -> Vec<Vec<u8>> {
+        let mut ends: Vec<usize> = cuts
+            .iter()
+            .map(|f| (f * text.len() as f64) as usize)
+            .map(|at| memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i + 1))
+            .chain([text.len()])
+            .collect();
+        ends.sort_unstable();
+        let mut cutter = Cutter::new(config.clone());
+        let (mut out, mut from) = (Vec::new(), 0);
+        for end in ends {
+            let mut data = cutter.held().to_vec();
+            data.extend_from_slice(&text[from..end]);
+            let mut events = Vec::new();
+            let closed = cutter.cut(&data, &mut events);
+            assert_eq!(events.last().map_or(0, |e| e.end), closed);
+            out.extend(events.into_iter().map(|e| data[e].to_vec()));
+            from = end;
+        }
+        let last = cutter.finish();
+        if !last.is_empty() {
+            out.push(last);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cutter_and_the_assembler_close_events_where_the_rule_says(
+            lines in proptest::collection::vec(proptest::sample::select(vec![
+                "2026-11-28 10:00:00 ERROR x", "2026-11-28 ok", "\tat a.B(B.java:1)", "",
+                "Caused by: x", "2026-1", "x\r2026-11-28 y", "2026-11-28 \r", "\u{663}026-11-28 z",
+            ]), 0..24),
+            fragment in proptest::option::of(proptest::sample::select(vec!["2026-11-28 end", "\tat x"])),
+            prefixed in proptest::bool::ANY,
+            max_lines in 1usize..6,
+            max_bytes in 1usize..120,
+            cuts in proptest::collection::vec(0.0..1.0f64, 0..5),
+        ) {
+            let start = if prefixed { r"^\d{4}-\d{2}-\d{2} " } else { r"^(\d{4}-|Caused)" };
+            let config = Multiline {
+                start: crate::rules::compile_pattern(start).unwrap(),
+                max_lines,
+                max_bytes,
+                timeout: Duration::from_secs(1),
+            };
+            let mut text = lines.iter().flat_map(|l| [l, "\n"]).collect::<String>();
+            text.push_str(fragment.unwrap_or_default());
+            let expected = reference(text.as_bytes(), &config);
+            proptest::prop_assert_eq!(&assembled(text.as_bytes(), &config), &expected);
+            proptest::prop_assert_eq!(&cut(text.as_bytes(), &config, &cuts), &expected);
+        }
     }
 }

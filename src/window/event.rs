@@ -16,6 +16,21 @@
 //!
 //! java.util.logging writes a two-line header (`Nov 28, 2026 4:42:13 AM class method`, then
 //! `SEVERE: message`): the message line is the one shown, not the header.
+//!
+//! An event is split for every hit on it, so the fixed strings looked for in each of its
+//! lines are searchers built once ([`Needle`]), not per call.
+
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+/// A fixed string looked for in many lines: its searcher is built on first use.
+type Needle = LazyLock<Finder<'static>>;
+
+static TRACEBACK: Needle = LazyLock::new(|| Finder::new("Traceback (most recent call last):"));
+static DOTNET_ARROW: Needle = LazyLock::new(|| Finder::new(" ---> "));
+static EXCEPTION: Needle = LazyLock::new(|| Finder::new("Exception:"));
+static ERROR: Needle = LazyLock::new(|| Finder::new("Error:"));
 
 /// The parts of an event worth showing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,11 +184,11 @@ fn chain_ends<'a>(first: &[u8], lines: &[&'a [u8]]) -> (Option<&'a [u8]>, Option
     }
     if lines
         .iter()
-        .any(|l| contains(l, b"Traceback (most recent call last):"))
+        .any(|l| TRACEBACK.find(l).is_some())
     {
         return python_chain(lines);
     }
-    if let Some(line) = lines.iter().find(|l| contains(l, b" ---> ")) {
+    if let Some(line) = lines.iter().find(|l| DOTNET_ARROW.find(l).is_some()) {
         return dotnet_chain(trim_start(line));
     }
     let last = lines
@@ -224,8 +239,8 @@ fn python_chain<'a>(lines: &[&'a [u8]]) -> (Option<&'a [u8]>, Option<Cause<'a>>)
 
 /// `System.InvalidOperationException: failed ---> System.IO.IOException: broken pipe`.
 fn dotnet_chain(line: &[u8]) -> (Option<&[u8]>, Option<Cause<'_>>) {
-    let arrow = b" ---> ";
-    let first = memchr::memmem::find(line, arrow).unwrap_or(line.len());
+    let arrow = DOTNET_ARROW.needle();
+    let first = DOTNET_ARROW.find(line).unwrap_or(line.len());
     let last = memchr::memmem::rfind(line, arrow).map_or(0, |i| i + arrow.len());
     let cause = Cause {
         line: &line[last..],
@@ -284,8 +299,8 @@ fn jul_message(rest: &[u8]) -> Option<(&[u8], &[u8])> {
 
 fn looks_like_exception(line: &[u8]) -> bool {
     let trimmed = line.trim_ascii_end();
-    contains(line, b"Exception:")
-        || contains(line, b"Error:")
+    EXCEPTION.find(line).is_some()
+        || ERROR.find(line).is_some()
         || trimmed.ends_with(b"Exception")
         || trimmed.ends_with(b"Error")
 }
