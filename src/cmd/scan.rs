@@ -27,7 +27,7 @@ mod hours;
 mod pipeline;
 
 use self::hours::Hours;
-use self::pipeline::{Block, Consume, Producer};
+use self::pipeline::{Block, Blocks, Producer};
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
@@ -36,7 +36,7 @@ use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::discover::Globs;
-use crate::tail::multiline::Assembler;
+use crate::tail::multiline::Cutter;
 use crate::tail::reader::read_lines;
 use crate::window::{Aggregator, WindowOptions};
 
@@ -210,51 +210,45 @@ impl Scan {
             timestamp: plan.timestamp,
             hours: self.hours.as_mut(),
         };
-        let mut producer = Producer::new(plan.multiline.cloned().map(Assembler::new));
+        let mut producer = Producer::new(plan.multiline.cloned().map(Cutter::new));
         let (matcher, max_line_bytes) = (plan.matcher, plan.max_line_bytes);
-        let is_multiline = plan.multiline.is_some();
+        let mut inline = Inline {
+            observer: &mut observer,
+            matcher,
+            hits: &mut self.hits,
+            spare: Block::default(),
+        };
         let read = if self.threads > 1 {
             // Read on one thread while the blocks read are scanned and counted on the others.
-            let mut buffer = std::mem::take(&mut self.buffer);
-            buffer.resize(pipeline::BLOCK_BYTES, 0);
-            let read = pipeline::run(
+            let observer = inline.observer;
+            pipeline::run(
                 matcher,
                 self.threads,
                 |sender| {
-                    let read = if is_multiline {
-                        let read =
-                            read_lines(&mut file, &mut buffer, max_line_bytes, &mut |lines| {
-                                producer.lines(lines, sender);
-                            });
-                        if read.is_ok() {
-                            producer.end_of_file();
-                        }
-                        read
-                    } else {
-                        pipeline::read_in_place(&mut file, max_line_bytes, sender)
-                    };
-                    producer.finish(sender);
-                    read
+                    let block_bytes = pipeline::BLOCK_BYTES;
+                    pipeline::read_in_place(
+                        &mut file,
+                        max_line_bytes,
+                        block_bytes,
+                        &mut producer,
+                        sender,
+                    )
                 },
                 |bytes, hits, stats| observer.observe(bytes, hits, stats),
-            );
-            self.buffer = buffer;
-            read
+            )
+        } else if plan.multiline.is_some() {
+            pipeline::read_in_place(
+                &mut file,
+                max_line_bytes,
+                CHUNK_BYTES,
+                &mut producer,
+                &mut inline,
+            )
         } else {
-            let mut inline = Inline {
-                observer: &mut observer,
-                matcher,
-                hits: &mut self.hits,
-            };
             self.buffer.resize(CHUNK_BYTES, 0);
-            let read = read_lines(&mut file, &mut self.buffer, max_line_bytes, &mut |lines| {
-                producer.lines(lines, &mut inline);
-            });
-            if read.is_ok() {
-                producer.end_of_file();
-            }
-            producer.finish(&mut inline);
-            read
+            read_lines(&mut file, &mut self.buffer, max_line_bytes, &mut |lines| {
+                inline.lines(lines);
+            })
         };
         read.with_context(|| format!("failed to read `{}`", path.display()))?;
         self.totals.files += 1;
@@ -413,23 +407,27 @@ struct Inline<'a, 'o> {
     observer: &'a mut Observer<'o>,
     matcher: &'a Matcher,
     hits: &'a mut Vec<Hit>,
+    /// The block scanned last, read into next.
+    spare: Block,
 }
 
-impl Consume for Inline<'_, '_> {
+impl Inline<'_, '_> {
     fn lines(&mut self, lines: &[u8]) {
         self.hits.clear();
         let stats = self.matcher.scan(lines, self.hits);
         self.observer.observe(lines, self.hits, stats);
     }
+}
 
-    fn events(&mut self, block: &mut Block) {
-        let stats = block.scan(self.matcher, 1, self.hits);
-        self.observer.observe(block.data(), self.hits, stats);
-        block.clear();
+impl Blocks for Inline<'_, '_> {
+    fn take(&mut self) -> Block {
+        std::mem::take(&mut self.spare)
     }
 
-    fn finish(&mut self, block: &mut Block) {
-        self.events(block);
+    fn send(&mut self, block: Block) {
+        let stats = block.scan(self.matcher, 1, self.hits);
+        self.observer.observe(block.data(), self.hits, stats);
+        self.spare = block;
     }
 }
 

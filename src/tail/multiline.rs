@@ -83,7 +83,11 @@ impl Boundaries {
     fn is_start(&self, line: &[u8]) -> bool {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match self.quick_start.as_ref().and_then(|quick| quick.matches(line)) {
+        match self
+            .quick_start
+            .as_ref()
+            .and_then(|quick| quick.matches(line))
+        {
             Some(answer) => answer,
             None => self.config.start.is_match(line),
         }
@@ -190,6 +194,12 @@ impl Cutter {
             boundaries: Boundaries::new(config),
             held: Vec::new(),
         }
+    }
+
+    /// The most bytes [`Cutter::held`] holds, with lines cut to `max_line_bytes`.
+    pub(crate) fn max_event_bytes(&self, max_line_bytes: usize) -> usize {
+        let config = &self.boundaries.config;
+        config.max_bytes.max(max_line_bytes.saturating_add(1))
     }
 
     /// The bytes of the event left open: the caller puts them just before the next run.

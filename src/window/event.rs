@@ -182,10 +182,7 @@ fn chain_ends<'a>(first: &[u8], lines: &[&'a [u8]]) -> (Option<&'a [u8]>, Option
             (cause.frame.is_some() || panic.is_some()).then_some(cause),
         );
     }
-    if lines
-        .iter()
-        .any(|l| TRACEBACK.find(l).is_some())
-    {
+    if lines.iter().any(|l| TRACEBACK.find(l).is_some()) {
         return python_chain(lines);
     }
     if let Some(line) = lines.iter().find(|l| DOTNET_ARROW.find(l).is_some()) {

@@ -1,23 +1,25 @@
 //! Reading, scanning and counting one file at the same time, on every core.
 //!
-//! A scan has three stages: reading (a copy out of the page cache, line splitting, multiline
-//! assembly), scanning (the matcher: most of the work, and parallel by parts), and observing (the
-//! counts and the aggregator, in line order). Done one after the other, the first and the last
-//! are a third of the work on one core, which caps two cores at about 1.5× one. Here a reading
-//! thread hands owned blocks of lines (or of closed events) to the caller's thread through a
-//! channel of one, and each block is scanned on rayon's pool while the previous block's hits are
-//! observed: the three stages overlap and the cores share all of it.
+//! A scan has three stages: reading (a copy out of the page cache, line splitting, cutting
+//! multiline events), scanning (the matcher: most of the work, and parallel by parts), and
+//! observing (the counts and the aggregator, in line order). Done one after the other, the first
+//! and the last are a third of the work on one core, which caps two cores at about 1.5× one.
+//! Here a reading thread hands owned blocks of lines (or of closed events) to the caller's
+//! thread through a channel of one, and each block is scanned on rayon's pool while the
+//! previous block's hits are observed: the three stages overlap and the cores share all of it.
 //!
-//! With one thread (`scan -j1`) nothing is copied or handed over: each read is scanned and
-//! observed in place, as before (the baseline the speedup is measured against).
+//! With one thread (`scan -j1`) nothing is handed over: each read is scanned and observed in
+//! place, as before (the baseline the speedup is measured against).
+//!
+//! Multiline events are cut where they were read ([`Cutter`]): only the event still open at
+//! the end of a block is copied, into the room kept before the next block's lines.
 
 use std::io::Read;
 use std::ops::Range;
 use std::sync::mpsc;
-use std::time::Instant;
 
 use crate::scan::{Hit, Matcher, ScanStats};
-use crate::tail::multiline::{Assembler, Event};
+use crate::tail::multiline::Cutter;
 use crate::tail::reader::{LineReader, Segment};
 
 /// Bytes of lines gathered before a block is handed to the scanning threads (and the read size
@@ -47,19 +49,33 @@ impl Block {
         self.range.end = self.bytes.len();
     }
 
-    fn push_event(&mut self, event: Event<'_>) {
-        let start = self.range.len();
-        self.extend(event.bytes);
-        self.events
-            .get_or_insert_with(Vec::new)
-            .push(start..self.range.len());
-    }
-
-    pub(super) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.range = 0..0;
         if let Some(events) = &mut self.events {
             events.clear();
         }
+    }
+
+    /// Cuts the block's lines into events: what `cutter` holds goes just before them (into
+    /// the room kept there, or else into a new buffer), the events it closes stay, and the
+    /// one left open goes to `cutter`.
+    fn cut_events(&mut self, cutter: &mut Cutter) {
+        let held = cutter.held();
+        if held.len() <= self.range.start {
+            let start = self.range.start - held.len();
+            self.bytes[start..self.range.start].copy_from_slice(held);
+            self.range.start = start;
+        } else {
+            let mut bytes = Vec::with_capacity(held.len() + self.range.len());
+            bytes.extend_from_slice(held);
+            bytes.extend_from_slice(self.data());
+            self.range = 0..bytes.len();
+            self.bytes = bytes;
+        }
+        let events = self.events.get_or_insert_with(Vec::new);
+        events.clear();
+        let closed = cutter.cut(&self.bytes[self.range.clone()], events);
+        self.range.end = self.range.start + closed;
     }
 
     /// Scans the block on up to `threads` threads.
@@ -72,77 +88,86 @@ impl Block {
     }
 }
 
-/// Where the reading side puts what it has: scanned in place, or handed to other threads.
-pub(super) trait Consume {
-    /// A run of complete lines (`\n`-terminated, except maybe the last one at end of file).
-    fn lines(&mut self, lines: &[u8]);
-    /// Closed events gathered in `block`: take them now (and clear it) or let more gather.
-    fn events(&mut self, block: &mut Block);
-    /// The end of the file, or of what could be read: everything gathered goes.
-    fn finish(&mut self, block: &mut Block);
+/// Where the reading side's blocks go: scanned at once, or handed to other threads.
+pub(super) trait Blocks {
+    /// An empty block to read into: one the scanning side is done with, or a new one.
+    fn take(&mut self) -> Block;
+    /// Hands over a block of complete lines or of closed events (not empty).
+    fn send(&mut self, block: Block);
 }
 
-/// The reading side: complete lines straight to the consumer, or through the assembler.
+/// The reading side's state besides the line reader: the lines gathered by copy, the cutter.
 pub(super) struct Producer {
-    /// The tailer's assembler; its timeout never fires here (one fixed instant).
-    assembler: Option<Assembler>,
-    /// Offset of the next line (the assembler wants offsets; `scan` does not use them).
-    offset: u64,
-    started: Instant,
-    /// A last line without its `\n` (end of file, or a cut line), with one added.
-    scratch: Vec<u8>,
-    /// The events closed so far and not yet taken.
-    events: Block,
+    /// Cuts the blocks into events, for a source with `multiline:`.
+    cutter: Option<Cutter>,
+    /// Lines handed over by copy, gathered to [`BLOCK_BYTES`].
+    lines: Block,
 }
 
 impl Producer {
-    pub(super) fn new(assembler: Option<Assembler>) -> Producer {
+    pub(super) fn new(cutter: Option<Cutter>) -> Producer {
         Producer {
-            assembler,
-            offset: 0,
-            started: Instant::now(),
-            scratch: Vec::new(),
-            events: Block::default(),
+            cutter,
+            lines: Block::default(),
         }
     }
 
-    /// A run of complete lines, as [`crate::tail::reader::read_lines`] hands them out.
-    pub(super) fn lines(&mut self, block: &[u8], consume: &mut impl Consume) {
-        let Some(assembler) = &mut self.assembler else {
-            consume.lines(block);
-            return;
-        };
-        let events = &mut self.events;
-        let mut emit = |event: Event<'_>| events.push_event(event);
-        let mut start = 0;
-        while start < block.len() {
-            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
-            let mut line = &block[start..end];
-            if !line.ends_with(b"\n") {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(line);
-                self.scratch.push(b'\n');
-                line = &self.scratch;
+    /// Room a block keeps before its bytes: for a line begun in the previous read, and for the
+    /// multiline event left open at the end of the previous block (else it is copied).
+    fn room(&self, max_line_bytes: usize) -> usize {
+        let line = max_line_bytes.saturating_add(1);
+        let event = self
+            .cutter
+            .as_ref()
+            .map_or(0, |c| c.max_event_bytes(max_line_bytes));
+        line.min(MAX_ROOM) + event.min(MAX_HELD_ROOM)
+    }
+
+    /// Hands `block` (complete lines) over, cut into events for a multiline source.
+    fn send(&mut self, mut block: Block, blocks: &mut impl Blocks) {
+        match &mut self.cutter {
+            Some(cutter) => block.cut_events(cutter),
+            None => block.events = None,
+        }
+        if !block.range.is_empty() {
+            blocks.send(block);
+        }
+    }
+
+    /// Gathers complete lines by copy.
+    fn lines(&mut self, lines: &[u8], blocks: &mut impl Blocks) {
+        if self.lines.range.is_empty() {
+            self.lines = blocks.take();
+            self.lines.clear();
+        }
+        self.lines.extend(lines);
+        if self.lines.range.len() >= BLOCK_BYTES {
+            self.send_lines(blocks);
+        }
+    }
+
+    /// Hands over the lines gathered by copy.
+    fn send_lines(&mut self, blocks: &mut impl Blocks) {
+        let lines = std::mem::take(&mut self.lines);
+        if !lines.range.is_empty() {
+            self.send(lines, blocks);
+        }
+    }
+
+    /// The end of the file: the lines gathered go, and the event left open closes.
+    fn end_of_file(&mut self, blocks: &mut impl Blocks) {
+        self.send_lines(blocks);
+        if let Some(cutter) = &mut self.cutter {
+            let held = cutter.finish();
+            if !held.is_empty() {
+                let all = 0..held.len();
+                blocks.send(Block {
+                    range: all.clone(),
+                    bytes: held,
+                    events: Some(vec![all]),
+                });
             }
-            let next = self.offset + line.len() as u64;
-            assembler.push(line, self.offset, next, 0, self.started, &mut emit);
-            self.offset = next;
-            start = end;
         }
-        consume.events(&mut self.events);
-    }
-
-    /// The file was read to its end: the open event closes.
-    pub(super) fn end_of_file(&mut self) {
-        if let Some(assembler) = &mut self.assembler {
-            let events = &mut self.events;
-            assembler.flush(&mut |event: Event<'_>| events.push_event(event));
-        }
-    }
-
-    /// Hands over what is left (after the end of the file, or a read error).
-    pub(super) fn finish(&mut self, consume: &mut impl Consume) {
-        consume.finish(&mut self.events);
     }
 }
 
@@ -151,75 +176,26 @@ pub(super) struct Sender {
     full: mpsc::SyncSender<Block>,
     /// Blocks the scanning side is done with, for reuse.
     free: mpsc::Receiver<Block>,
-    /// Lines handed over by copy, gathered to [`BLOCK_BYTES`].
-    lines: Block,
 }
 
-impl Sender {
-    pub(super) fn new(full: mpsc::SyncSender<Block>, free: mpsc::Receiver<Block>) -> Sender {
-        Sender {
-            full,
-            free,
-            lines: Block::default(),
-        }
+impl Blocks for Sender {
+    fn take(&mut self) -> Block {
+        self.free.try_recv().unwrap_or_default()
     }
 
-    /// An empty block of lines or of events: one the scanning side is done with, or a new one.
-    fn take(&mut self, events: bool) -> Block {
-        let mut block = self.free.try_recv().unwrap_or_default();
-        block.clear();
-        if events {
-            block.events.get_or_insert_with(Vec::new);
-        } else {
-            block.events = None;
-        }
-        block
-    }
-
-    /// Hands `block` over, unless it is empty.
     fn send(&mut self, block: Block) {
-        if !block.range.is_empty() {
-            // The scanning side stops taking blocks only once this side is done (or panicked):
-            // then there is nothing left to do with it.
-            self.full.send(block).ok();
-        }
-    }
-
-    /// Hands over the lines gathered by copy.
-    fn send_lines(&mut self) {
-        let lines = std::mem::take(&mut self.lines);
-        self.send(lines);
-    }
-}
-
-impl Consume for Sender {
-    fn lines(&mut self, lines: &[u8]) {
-        if self.lines.range.is_empty() {
-            self.lines = self.take(false);
-        }
-        self.lines.extend(lines);
-        if self.lines.range.len() >= BLOCK_BYTES {
-            self.send_lines();
-        }
-    }
-
-    fn events(&mut self, block: &mut Block) {
-        if block.range.len() >= BLOCK_BYTES {
-            let next = self.take(true);
-            let full = std::mem::replace(block, next);
-            self.send(full);
-        }
-    }
-
-    fn finish(&mut self, block: &mut Block) {
-        self.send_lines();
-        let last = std::mem::take(block);
-        self.send(last);
+        // The scanning side stops taking blocks only once this side is done (or panicked):
+        // then there is nothing left to do with it.
+        self.full.send(block).ok();
     }
 }
 
 /// Room kept before a block's bytes for the end of a line that began in the block before.
 const MAX_ROOM: usize = 64 << 10;
+
+/// Room kept before a block's bytes for a multiline event left open in the block before (a
+/// larger one is copied with the block).
+const MAX_HELD_ROOM: usize = 1 << 20;
 
 /// A segment of one read: where it is in the read, or in `copied`.
 enum Part {
@@ -227,9 +203,9 @@ enum Part {
     Copied(Range<usize>),
 }
 
-/// Reads `file` into blocks of complete lines, cut to `max_line_bytes` as
-/// [`crate::tail::reader::read_lines`] cuts them, and sends them; the end of the file, or of
-/// what could be read, stays with `sender` (see [`Consume::finish`]).
+/// Reads `file` into blocks of `block_bytes` of complete lines (or of the multiline events
+/// they make), cut to `max_line_bytes` as [`crate::tail::reader::read_lines`] cuts them, and
+/// hands them to `blocks`, the last one at the end of the file.
 ///
 /// Reads go straight into the block sent: of what the line reader hands out, runs of whole
 /// lines are where they were read, and a line begun in the previous read (handed out as a
@@ -238,29 +214,27 @@ enum Part {
 pub(super) fn read_in_place(
     file: &mut impl Read,
     max_line_bytes: usize,
-    sender: &mut Sender,
-) -> std::io::Result<()> {
-    read_blocks_of(file, max_line_bytes, BLOCK_BYTES, sender)
-}
-
-fn read_blocks_of(
-    file: &mut impl Read,
-    max_line_bytes: usize,
     block_bytes: usize,
-    sender: &mut Sender,
+    producer: &mut Producer,
+    blocks: &mut impl Blocks,
 ) -> std::io::Result<()> {
-    let room = max_line_bytes.saturating_add(1).min(MAX_ROOM);
+    let room = producer.room(max_line_bytes);
     let mut reader = LineReader::new(max_line_bytes, 0);
     let (mut parts, mut copied) = (Vec::new(), Vec::new());
     loop {
-        let mut block = sender.take(false);
+        let mut block = blocks.take();
+        block.clear();
         if block.bytes.len() != room + block_bytes {
             block.bytes = vec![0; room + block_bytes];
         }
-        let n = read_full(file, &mut block.bytes[room..])?;
-        if n == 0 {
-            break;
-        }
+        let n = match read_full(file, &mut block.bytes[room..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) => {
+                producer.send_lines(blocks);
+                return Err(err);
+            }
+        };
         let chunk = &block.bytes[room..room + n];
         parts.clear();
         copied.clear();
@@ -278,24 +252,27 @@ fn read_blocks_of(
             });
         });
         // In order: what was gathered by copy goes first.
-        sender.send_lines();
+        producer.send_lines(blocks);
         match lay_out(&parts, room) {
             Some(range) => {
                 block.bytes[range.start..range.start + copied.len()].copy_from_slice(&copied);
                 block.range = range;
-                sender.send(block);
+                producer.send(block, blocks);
             }
             None => {
                 for part in &parts {
                     match part {
-                        Part::InPlace(at) => sender.lines(&block.bytes[room..][at.clone()]),
-                        Part::Copied(at) => sender.lines(&copied[at.clone()]),
+                        Part::InPlace(at) => {
+                            producer.lines(&block.bytes[room..][at.clone()], blocks)
+                        }
+                        Part::Copied(at) => producer.lines(&copied[at.clone()], blocks),
                     }
                 }
             }
         }
     }
-    reader.flush_fragment(&mut |segment: Segment<'_>| sender.lines(segment.bytes));
+    reader.flush_fragment(&mut |segment: Segment<'_>| producer.lines(segment.bytes, blocks));
+    producer.end_of_file(blocks);
     Ok(())
 }
 
@@ -348,7 +325,12 @@ pub(super) fn run<E: Send>(
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("logding-read".into())
-            .spawn_scoped(scope, move || read(&mut Sender::new(full_tx, free_rx)))
+            .spawn_scoped(scope, move || {
+                read(&mut Sender {
+                    full: full_tx,
+                    free: free_rx,
+                })
+            })
             .expect("a thread can be started");
         let mut previous: Option<(Block, Vec<Hit>, ScanStats)> = None;
         let mut spare_hits = Vec::new();
@@ -380,6 +362,41 @@ mod tests {
 
     use super::*;
 
+    /// Keeps the blocks sent.
+    #[derive(Default)]
+    struct Kept(Vec<Block>);
+
+    impl Blocks for Kept {
+        fn take(&mut self) -> Block {
+            Block::default()
+        }
+
+        fn send(&mut self, block: Block) {
+            assert!(!block.range.is_empty(), "empty blocks are not sent");
+            self.0.push(block);
+        }
+    }
+
+    /// The blocks [`read_in_place`] sends for `text`.
+    fn blocks(
+        text: &[u8],
+        max_line_bytes: usize,
+        block_bytes: usize,
+        cutter: Option<Cutter>,
+    ) -> Vec<Block> {
+        let mut kept = Kept::default();
+        let mut producer = Producer::new(cutter);
+        read_in_place(
+            &mut &text[..],
+            max_line_bytes,
+            block_bytes,
+            &mut producer,
+            &mut kept,
+        )
+        .expect("reading memory");
+        kept.0
+    }
+
     /// What [`crate::tail::reader::read_lines`] hands out, and what the blocks sent hold.
     fn both(text: &[u8], max_line_bytes: usize, block_bytes: usize) -> (Vec<u8>, Vec<u8>) {
         let mut expected = Vec::new();
@@ -388,14 +405,7 @@ mod tests {
             expected.extend_from_slice(l);
         })
         .expect("reading memory");
-        let (full, blocks) = mpsc::sync_channel(text.len() + 2);
-        let (_free, free) = mpsc::channel();
-        let mut sender = Sender::new(full, free);
-        read_blocks_of(&mut &text[..], max_line_bytes, block_bytes, &mut sender)
-            .expect("reading memory");
-        sender.finish(&mut Block::default());
-        drop(sender);
-        let blocks: Vec<Block> = blocks.iter().collect();
+        let blocks = blocks(text, max_line_bytes, block_bytes, None);
         if let Some((_, whole)) = blocks.split_last() {
             assert!(
                 whole.iter().all(|b| b.data().ends_with(b"\n")),
@@ -428,6 +438,56 @@ mod tests {
                 }
             }
             let (expected, actual) = both(&text, max_line_bytes, block_bytes);
+            prop_assert_eq!(actual, expected);
+        }
+
+        /// The events of the blocks are those the tailer's assembler makes of the lines
+        /// `read_lines` hands out (a last line without its `\n` given one), whatever the
+        /// reads, the cut lines and the events left open across blocks.
+        #[test]
+        fn blocks_hold_the_events_the_assembler_makes(
+            lines in prop::collection::vec(prop::sample::select(vec![
+                "2026-11-28 10:00:00 ERROR boom", "2026-11-28 ok", "\tat a.B(B.java:1)",
+                "Caused by: java.io.IOException", "", "2026-11-28 a very long line indeed",
+            ]), 0..40),
+            end_of_file in prop::option::of(prop::sample::select(vec!["2026-11-28 x", "\tat y"])),
+            max_line_bytes in 1usize..40,
+            block_bytes in 1usize..90,
+            max_lines in 1usize..6,
+            max_bytes in 1usize..100,
+        ) {
+            let config = crate::config::Multiline {
+                start: crate::rules::compile_pattern(r"^\d{4}-\d{2}-\d{2} ").unwrap(),
+                max_lines,
+                max_bytes,
+                timeout: std::time::Duration::from_secs(1),
+            };
+            let mut text = lines.iter().flat_map(|l| [l, "\n"]).collect::<String>();
+            text.push_str(end_of_file.unwrap_or_default());
+            let text = text.as_bytes();
+            let mut assembler = crate::tail::multiline::Assembler::new(config.clone());
+            let mut expected = Vec::new();
+            let mut emit = |e: crate::tail::multiline::Event<'_>| expected.push(e.bytes.to_vec());
+            let now = std::time::Instant::now();
+            let mut buffer = vec![0; block_bytes];
+            crate::tail::reader::read_lines(&mut &text[..], &mut buffer, max_line_bytes, &mut |run| {
+                for line in run.split_inclusive(|&b| b == b'\n') {
+                    let mut line = line.to_vec();
+                    if !line.ends_with(b"\n") {
+                        line.push(b'\n');
+                    }
+                    assembler.push(&line, 0, 0, 0, now, &mut emit);
+                }
+            })
+            .expect("reading memory");
+            assembler.flush(&mut emit);
+            let actual: Vec<Vec<u8>> = blocks(text, max_line_bytes, block_bytes, Some(Cutter::new(config)))
+                .iter()
+                .flat_map(|block| {
+                    let events = block.events.as_ref().expect("blocks of events");
+                    events.iter().map(|e| block.data()[e.clone()].to_vec()).collect::<Vec<_>>()
+                })
+                .collect();
             prop_assert_eq!(actual, expected);
         }
     }
