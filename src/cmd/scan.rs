@@ -212,6 +212,7 @@ impl Scan {
         };
         let mut producer = Producer::new(plan.multiline.cloned().map(Cutter::new));
         let (matcher, max_line_bytes) = (plan.matcher, plan.max_line_bytes);
+        let is_multiline = plan.multiline.is_some();
         let mut inline = Inline {
             observer: &mut observer,
             matcher,
@@ -225,7 +226,11 @@ impl Scan {
                 matcher,
                 self.threads,
                 |sender| {
-                    let block_bytes = pipeline::BLOCK_BYTES;
+                    let block_bytes = if is_multiline {
+                        pipeline::EVENT_BLOCK_BYTES
+                    } else {
+                        pipeline::BLOCK_BYTES
+                    };
                     pipeline::read_in_place(
                         &mut file,
                         max_line_bytes,
@@ -236,7 +241,7 @@ impl Scan {
                 },
                 |bytes, hits, stats| observer.observe(bytes, hits, stats),
             )
-        } else if plan.multiline.is_some() {
+        } else if is_multiline {
             pipeline::read_in_place(
                 &mut file,
                 max_line_bytes,

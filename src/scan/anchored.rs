@@ -18,7 +18,8 @@ const MAX_BYTES: usize = 64;
 /// The ASCII byte sets a line's first bytes must fall in, one per byte.
 #[derive(Clone, Debug)]
 pub struct StartPrefix {
-    sets: Vec<[bool; 128]>,
+    /// Per byte, the ASCII bytes that may be there (no byte of 128 or more).
+    sets: Vec<[bool; 256]>,
     /// The anchor is the text's start only (`\A`), not also a position after a `\r`.
     text_start_only: bool,
 }
@@ -55,29 +56,36 @@ impl StartPrefix {
     /// Whether the pattern matches `line` (one line, without its `\n`), when that can be told
     /// from its first bytes; `None`: ask the regex.
     pub fn matches(&self, line: &[u8]) -> Option<bool> {
-        for (i, set) in self.sets.iter().enumerate() {
-            match line.get(i) {
-                // Every byte so far was ASCII, so each item took exactly one.
-                Some(&byte) if byte < 128 && set[usize::from(byte)] => {}
-                Some(&byte) if byte >= 128 => return None,
-                _ => {
-                    let again = !self.text_start_only && memchr::memchr(b'\r', line).is_some();
-                    return (!again).then_some(false);
-                }
+        for (set, &byte) in self.sets.iter().zip(line) {
+            // Every byte so far was ASCII, so each item took exactly one.
+            if !set[usize::from(byte)] {
+                return if byte >= 128 { None } else { self.no(line) };
             }
         }
+        if line.len() < self.sets.len() {
+            return self.no(line);
+        }
         Some(true)
+    }
+
+    /// No match at the line's start: no match at all, unless `^` may match after a `\r`.
+    fn no(&self, line: &[u8]) -> Option<bool> {
+        let again = !self.text_start_only && memchr::memchr(b'\r', line).is_some();
+        (!again).then_some(false)
     }
 }
 
 /// Appends the byte sets `hir` must match, one per byte, if it matches exactly that many
 /// bytes (and, for classes, only its ASCII members are kept: a sure yes, never a false one).
-fn push_sets(hir: &Hir, sets: &mut Vec<[bool; 128]>) -> Option<()> {
+fn push_sets(hir: &Hir, sets: &mut Vec<[bool; 256]>) -> Option<()> {
     match hir.kind() {
         HirKind::Literal(literal) => {
             for &byte in literal.0.iter() {
-                let mut set = [false; 128];
-                *set.get_mut(usize::from(byte))? = true;
+                if byte >= 128 {
+                    return None;
+                }
+                let mut set = [false; 256];
+                set[usize::from(byte)] = true;
                 sets.push(set);
             }
         }
@@ -99,8 +107,8 @@ fn push_sets(hir: &Hir, sets: &mut Vec<[bool; 128]>) -> Option<()> {
 }
 
 /// The ASCII bytes `class` matches as a one-byte match (a Unicode class's ASCII part).
-fn ascii_set(class: &Class) -> [bool; 128] {
-    let mut set = [false; 128];
+fn ascii_set(class: &Class) -> [bool; 256] {
+    let mut set = [false; 256];
     let mut add = |start: u32, end: u32| {
         for byte in start..=end.min(127) {
             set[byte as usize] = true;

@@ -95,10 +95,10 @@ pub(crate) fn split(event: &[u8]) -> Event<'_> {
     let lines: Vec<&[u8]> = if rest.is_empty() {
         Vec::new()
     } else {
-        rest.split(|&c| c == b'\n').map(trim_cr).collect()
+        lines_of(rest).map(trim_cr).collect()
     };
     let extra_lines = u32::try_from(lines.len()).unwrap_or(u32::MAX);
-    let (outer, cause) = chain_ends(first, &lines);
+    let (outer, cause) = chain_ends(first, rest, &lines);
     Event {
         first,
         extra_lines,
@@ -114,9 +114,25 @@ pub(crate) fn rest_lines<'a>(event: &'a [u8], shown: &'a [u8]) -> impl Iterator<
     let rest = event.get(end..).unwrap_or_default();
     let rest = rest.strip_prefix(b"\r").unwrap_or(rest);
     let rest = rest.strip_prefix(b"\n").unwrap_or_default();
-    rest.split(|&c| c == b'\n')
-        .map(trim_cr)
-        .filter(|line| !line.is_empty())
+    lines_of(rest).map(trim_cr).filter(|line| !line.is_empty())
+}
+
+/// The lines of `text` split at each `\n` (as `text.split(..)` does, found with `memchr`).
+fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        Some(match memchr::memchr(b'\n', text) {
+            Some(end) => {
+                rest = Some(&text[end + 1..]);
+                &text[..end]
+            }
+            None => {
+                rest = None;
+                text
+            }
+        })
+    })
 }
 
 /// The lines shown under a sample besides its root cause: the outermost exception of its chain,
@@ -148,7 +164,13 @@ pub(crate) fn context_lines(
     lines
 }
 
-fn chain_ends<'a>(first: &[u8], lines: &[&'a [u8]]) -> (Option<&'a [u8]>, Option<Cause<'a>>) {
+/// The ends of the exception chain in `lines` (those of `rest`, `\r` trimmed), by format.
+/// Fixed strings without `\r` or `\n` are looked for in `rest` at once, not line by line.
+fn chain_ends<'a>(
+    first: &[u8],
+    rest: &[u8],
+    lines: &[&'a [u8]],
+) -> (Option<&'a [u8]>, Option<Cause<'a>>) {
     let plain = |line: &'a [u8]| Cause {
         line,
         prefix: "",
@@ -182,10 +204,12 @@ fn chain_ends<'a>(first: &[u8], lines: &[&'a [u8]]) -> (Option<&'a [u8]>, Option
             (cause.frame.is_some() || panic.is_some()).then_some(cause),
         );
     }
-    if lines.iter().any(|l| TRACEBACK.find(l).is_some()) {
+    if TRACEBACK.find(rest).is_some() {
         return python_chain(lines);
     }
-    if let Some(line) = lines.iter().find(|l| DOTNET_ARROW.find(l).is_some()) {
+    if DOTNET_ARROW.find(rest).is_some()
+        && let Some(line) = lines.iter().find(|l| DOTNET_ARROW.find(l).is_some())
+    {
         return dotnet_chain(trim_start(line));
     }
     let last = lines
@@ -302,8 +326,10 @@ fn looks_like_exception(line: &[u8]) -> bool {
         || trimmed.ends_with(b"Error")
 }
 
+/// Whether `needle`, looked for once, is in `haystack` (Rabin-Karp: nothing to build).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+    let finder = memchr::arch::all::rabinkarp::Finder::new(needle);
+    finder.find(haystack, needle).is_some()
 }
 
 fn trim_start(line: &[u8]) -> &[u8] {
@@ -483,5 +509,14 @@ pub(crate) mod tests {
         let event = b"head\n  STATEMENT: x\n\nDETAIL: y";
         let rest: Vec<&[u8]> = rest_lines(event, &event[..4]).collect();
         assert_eq!(rest, [&b"  STATEMENT: x"[..], b"DETAIL: y"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_are_split_at_each_newline(text in "[a\n\r]{0,12}") {
+            let text = text.as_bytes();
+            let expected: Vec<&[u8]> = text.split(|&c| c == b'\n').collect();
+            proptest::prop_assert_eq!(lines_of(text).collect::<Vec<_>>(), expected);
+        }
     }
 }
