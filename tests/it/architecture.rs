@@ -19,6 +19,9 @@ const PURE: &[&str] = &[
     "src/render.rs",
     "src/render",
     "src/suppress",
+    "src/sink/alertmanager/alerts.rs",
+    "src/sink/alertmanager/alerts",
+    "src/sink/alertmanager/firing.rs",
 ];
 
 /// What IO, the clock or the environment look like in code.

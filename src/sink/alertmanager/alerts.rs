@@ -8,11 +8,16 @@
 //! `source`, the group's captures (names made valid, values bounded) and the configured
 //! labels. Its annotations are for people: `summary` (one line), `description` (the rule's
 //! section as the DingTalk message would show it: counts, patterns, samples, root cause),
-//! `count`, `first_seen`, `last_seen`.
+//! `count`, `first_seen`, `last_seen`. Absences (an absence rule's key, a stalled source) are
+//! alerts too, with their own annotations (`absent`).
 //!
 //! A firing alert's `endsAt` lies [`ENDS_AFTER_RESENDS`] re-posts ahead, so that Alertmanager
 //! resolves it by itself only when the agent is gone; a resolved incident is posted with
 //! `endsAt` = its resolution time, which tells Alertmanager it is over.
+
+mod absent;
+
+pub use self::absent::STALLED_ALERTNAME;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,6 +62,9 @@ pub struct IncidentAlert {
     pub alert: PostableAlert,
     /// False when the incident resolved.
     pub firing: bool,
+    /// An absence (`kind: absence` or `source_stalled`): it stays firing while the incident
+    /// stage's messages show it, whatever their age (see `absent`).
+    pub absence: bool,
 }
 
 /// What the conversion needs besides the summary.
@@ -118,6 +126,7 @@ pub fn alerts_of(summary: &Summary, context: &AlertContext) -> Vec<IncidentAlert
                 key: (rule.name.clone(), group),
                 alert,
                 firing: true,
+                absence: false,
             });
         }
     }
@@ -137,8 +146,10 @@ pub fn alerts_of(summary: &Summary, context: &AlertContext) -> Vec<IncidentAlert
             key: (line.rule.clone(), line.group.clone()),
             alert,
             firing,
+            absence: false,
         });
     }
+    out.extend(absent::alerts_of(summary, context));
     out
 }
 
@@ -159,19 +170,8 @@ fn build(
     facts: &Facts<'_>,
     ends_at: Timestamp,
 ) -> PostableAlert {
-    let mut labels = context.labels.clone();
-    for (name, value) in group {
-        labels.insert(label_name(name), bounded(value, MAX_LABEL_VALUE_BYTES));
-    }
     let source = context.sources.get(rule).cloned().unwrap_or_default();
-    for (name, value) in [
-        ("alertname", rule),
-        ("severity", facts.severity),
-        ("host", summary.host.as_str()),
-        ("source", source.as_str()),
-    ] {
-        labels.insert(name.to_owned(), bounded(value, MAX_LABEL_VALUE_BYTES));
-    }
+    let labels = labels(summary, context, [rule, facts.severity, &source], group);
     let values: Vec<&str> = group.iter().map(|(_, v)| v.as_str()).collect();
     let on = if values.is_empty() {
         String::new()
@@ -197,6 +197,30 @@ fn build(
     }
 }
 
+/// An alert's labels: the configured ones, the group's captures, then `alertname`,
+/// `severity` and `source` (in this order in `identity`) and `host`.
+pub(super) fn labels(
+    summary: &Summary,
+    context: &AlertContext,
+    identity: [&str; 3],
+    group: &[(String, String)],
+) -> BTreeMap<String, String> {
+    let mut labels = context.labels.clone();
+    for (name, value) in group {
+        labels.insert(label_name(name), bounded(value, MAX_LABEL_VALUE_BYTES));
+    }
+    let [alertname, severity, source] = identity;
+    for (name, value) in [
+        ("alertname", alertname),
+        ("severity", severity),
+        ("host", summary.host.as_str()),
+        ("source", source),
+    ] {
+        labels.insert(name.to_owned(), bounded(value, MAX_LABEL_VALUE_BYTES));
+    }
+    labels
+}
+
 fn line_description(line: &IncidentLine, firing: bool) -> String {
     let state = if firing { "ongoing" } else { "resolved" };
     format!(
@@ -208,7 +232,7 @@ fn line_description(line: &IncidentLine, firing: bool) -> String {
     )
 }
 
-fn hits(count: u64) -> String {
+pub(super) fn hits(count: u64) -> String {
     let n = crate::render::thousands(count);
     if count == 1 {
         format!("{n} hit")
@@ -234,7 +258,7 @@ pub fn label_name(name: &str) -> String {
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
-fn bounded(text: &str, max: usize) -> String {
+pub(super) fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }

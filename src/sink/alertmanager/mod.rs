@@ -1,9 +1,10 @@
-//! The `alertmanager:` sink: every incident the agent reports becomes one Alertmanager alert,
+//! The `alertmanager:` sink: every incident and absence the agent reports becomes one alert,
 //! posted to **every** configured instance (Alertmanager's HA cluster de-duplicates; posting
 //! to one instance only would lose alerts when it dies), and firing alerts are posted again
 //! every `resend_every` with their `endsAt` moved ahead, as Prometheus does.
 //!
-//! - `alerts`: incidents → alerts (pure), and [`AlertBatch`], the outbox payload.
+//! - `alerts`: incidents and absences → alerts (pure), and [`AlertBatch`], the outbox payload.
+//! - `firing`: the set of firing alerts and how each message changes it (absences included).
 //! - `client`: the HTTP client of one instance and the classification of its answers into the
 //!   DingTalk delivery's retry classes.
 //! - this file: [`Sink`], one task that owns the set of firing alerts (persisted in
@@ -17,20 +18,20 @@
 
 mod alerts;
 mod client;
+mod firing;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::alerts::{
     AlertBatch, AlertContext, ENDS_AFTER_RESENDS, IncidentAlert, IncidentKey, PostableAlert,
-    alerts_of, label_name,
+    STALLED_ALERTNAME, alerts_of, label_name,
 };
 pub(crate) use self::client::Client;
+use self::firing::FiringSet;
 use crate::config::{AlertmanagerOptions, Config};
 use crate::render::RenderOptions;
 use crate::sink::{Delivery, DeliveryHandle, Error};
@@ -38,14 +39,6 @@ use crate::summary::Summary;
 
 /// The firing alerts' file in `state_dir`.
 pub const FIRING_FILE: &str = "alertmanager-firing.json";
-/// Format version of [`FIRING_FILE`].
-const FIRING_VERSION: u32 = 1;
-/// A firing alert no message has mentioned for this long is resolved: the incident stage
-/// reports an open incident at least every `repeat_interval`, so it lost track of it (a
-/// state file deleted by hand).
-const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
-/// Firing alerts kept at most (the incident stage bounds incidents too).
-const MAX_FIRING: usize = 10_000;
 
 /// The context of a configuration: labels, each rule's `source` label, render options.
 pub fn context(config: &Config, options: &AlertmanagerOptions) -> AlertContext {
@@ -70,27 +63,12 @@ pub fn context(config: &Config, options: &AlertmanagerOptions) -> AlertContext {
     }
 }
 
-/// One firing alert and when a message last mentioned it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Firing {
-    rule: String,
-    group: Vec<(String, String)>,
-    alert: PostableAlert,
-    mentioned: Timestamp,
-}
-
-#[derive(Serialize, Deserialize)]
-struct FiringFile {
-    version: u32,
-    alerts: Vec<Firing>,
-}
-
 /// The sink, ready to be spawned: the instances' delivery tasks and the firing alerts.
 #[derive(Debug)]
 pub struct Sink {
     context: AlertContext,
     deliveries: Vec<Delivery<AlertBatch>>,
-    firing: BTreeMap<IncidentKey, Firing>,
+    firing: FiringSet,
     state_path: PathBuf,
 }
 
@@ -190,42 +168,10 @@ impl Sink {
         summary: &Summary,
     ) -> Result<(), Error> {
         let now = Timestamp::now();
-        let mut batch = Vec::new();
-        for IncidentAlert { key, alert, firing } in alerts_of(summary, &self.context) {
-            // Alertmanager notifies a new group at once, skipping `group_wait`, when an
-            // alert's `startsAt` is older than `group_wait`: an incident's first hit is a
-            // window before its first post, so the other hosts would miss the group's first
-            // message. An alert starts when the agent first reports it (Prometheus's
-            // FiredAt); `first_seen` keeps the first hit.
-            let starts_at = match self.firing.get(&key) {
-                Some(known) => known.alert.starts_at,
-                None if firing => now.max(alert.starts_at),
-                None => alert.starts_at,
-            };
-            let alert = PostableAlert { starts_at, ..alert };
-            let previous = if firing {
-                let entry = Firing {
-                    rule: key.0.clone(),
-                    group: key.1.clone(),
-                    alert: alert.clone(),
-                    mentioned: now,
-                };
-                self.firing.insert(key, entry)
-            } else {
-                self.firing.remove(&key)
-            };
-            // Its labels changed (a severity rise): the old alert ends, the new one fires.
-            if let Some(previous) = previous
-                && previous.alert.labels != alert.labels
-            {
-                batch.push(PostableAlert {
-                    ends_at: summary.end,
-                    ..previous.alert
-                });
-            }
-            batch.push(alert);
-        }
-        batch.extend(self.bound(now));
+        let mut batch = self
+            .firing
+            .update(alerts_of(summary, &self.context), summary.end, now);
+        batch.extend(self.firing.bound(now));
         self.save().await;
         if batch.is_empty() {
             return Ok(());
@@ -252,15 +198,11 @@ impl Sink {
     /// Posts the firing alerts again, `endsAt` moved ahead.
     async fn resend(&mut self, handles: &[DeliveryHandle<AlertBatch>]) {
         let now = Timestamp::now();
-        let mut alerts = self.bound(now);
+        let mut alerts = self.firing.bound(now);
         if !alerts.is_empty() {
             self.save().await;
         }
-        let ends_at = self.context.ends_at(now);
-        alerts.extend(self.firing.values().map(|f| PostableAlert {
-            ends_at,
-            ..f.alert.clone()
-        }));
+        alerts.extend(self.firing.refreshed(self.context.ends_at(now)));
         if alerts.is_empty() {
             return;
         }
@@ -276,44 +218,10 @@ impl Sink {
         }
     }
 
-    /// Resolves what no message mentioned for [`STALE_AFTER`] and what exceeds
-    /// [`MAX_FIRING`] (the least recently mentioned first); returns their resolved alerts.
-    fn bound(&mut self, now: Timestamp) -> Vec<PostableAlert> {
-        let stale_after = jiff::SignedDuration::try_from(STALE_AFTER).unwrap_or_default();
-        let mut by_age: Vec<(Timestamp, IncidentKey)> = self
-            .firing
-            .iter()
-            .map(|(key, f)| (f.mentioned, key.clone()))
-            .collect();
-        by_age.sort();
-        let excess = by_age.len().saturating_sub(MAX_FIRING);
-        let mut ended = Vec::new();
-        for (index, (mentioned, key)) in by_age.into_iter().enumerate() {
-            if index >= excess && now.duration_since(mentioned) < stale_after {
-                continue;
-            }
-            if let Some(firing) = self.firing.remove(&key) {
-                tracing::warn!(
-                    rule = %firing.rule,
-                    "no message mentioned this firing alert for a day (or too many fire): resolving it"
-                );
-                ended.push(PostableAlert {
-                    ends_at: now,
-                    ..firing.alert
-                });
-            }
-        }
-        ended
-    }
-
     /// Writes the firing alerts (on the blocking pool). A failure is logged: it costs
     /// re-posts after a restart, never an alert.
     async fn save(&self) {
-        let file = FiringFile {
-            version: FIRING_VERSION,
-            alerts: self.firing.values().cloned().collect(),
-        };
-        let bytes = serde_json::to_vec(&file).expect("firing alerts serialize");
+        let bytes = self.firing.to_bytes();
         let path = self.state_path.clone();
         let saved =
             tokio::task::spawn_blocking(move || crate::state::write_atomic(&path, &bytes)).await;
@@ -376,26 +284,19 @@ fn instance_dir(url: &reqwest::Url) -> String {
 }
 
 /// The firing alerts of the last run; none when there is no file or it cannot be read.
-fn load(path: &Path) -> BTreeMap<IncidentKey, Firing> {
+fn load(path: &Path) -> FiringSet {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return BTreeMap::new(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return FiringSet::default(),
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "firing alerts unreadable: starting with none");
-            return BTreeMap::new();
+            return FiringSet::default();
         }
     };
-    match serde_json::from_slice::<FiringFile>(&bytes) {
-        Ok(file) if file.version == FIRING_VERSION => file
-            .alerts
-            .into_iter()
-            .map(|f| ((f.rule.clone(), f.group.clone()), f))
-            .collect(),
-        _ => {
-            tracing::warn!(path = %path.display(), "firing alerts not understood: starting with none");
-            BTreeMap::new()
-        }
-    }
+    FiringSet::from_bytes(&bytes).unwrap_or_else(|| {
+        tracing::warn!(path = %path.display(), "firing alerts not understood: starting with none");
+        FiringSet::default()
+    })
 }
 
 #[cfg(test)]

@@ -87,8 +87,14 @@ fn a_new_incident_is_one_firing_alert_with_its_labels_and_annotations() {
     };
     let alerts = alerts_of(&summary(vec![rule(Vec::new(), 12)], report), &context());
     assert_eq!(alerts.len(), 1);
-    let IncidentAlert { key, alert, firing } = &alerts[0];
+    let IncidentAlert {
+        key,
+        alert,
+        firing,
+        absence,
+    } = &alerts[0];
     assert!(firing);
+    assert!(!absence);
     assert_eq!(key, &("db-timeout".to_owned(), Vec::new()));
     let labels: Vec<(&str, &str)> = alert
         .labels
