@@ -6,6 +6,7 @@ mod delivery;
 mod dingtalk;
 mod fleet;
 mod fleet_relay;
+mod fleet_sink;
 mod full_disk;
 mod metrics;
 mod msrv;

@@ -1,0 +1,168 @@
+//! The agent's `alertmanager:` sink beyond incidents: absences as alerts (with the real
+//! Alertmanager), and what a reload (SIGHUP) does with the sinks.
+
+use std::time::Duration;
+
+use rustix::process::Signal;
+use serde_json::Value;
+
+use crate::support::agent::wait_until;
+use crate::support::alertmanager::{self, Cluster, Host};
+
+/// Bound on an alert's way from the agent to Alertmanager's API.
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// An absence rule added to the fleet host's rules: a `beat` line every 3 s.
+const HEARTBEAT: &str = "  - name: heartbeat
+    kind: absence
+    pattern: beat
+    window: 3s
+    severity: critical
+";
+
+/// One Alertmanager, notifying nobody: for the agent's side alone.
+async fn one_instance() -> Option<Cluster> {
+    Cluster::start(1, &alertmanager::config("http://127.0.0.1:9/none", None)).await
+}
+
+/// Polls an instance's active alerts until `condition` holds (bounded by [`ARRIVAL`]), writing
+/// `beat` lines to `host` meanwhile when asked.
+async fn alerts_where(
+    url: &str,
+    beating: Option<&Host>,
+    condition: impl Fn(&[Value]) -> bool,
+) -> Option<Vec<Value>> {
+    let start = std::time::Instant::now();
+    let mut beats = 0;
+    while start.elapsed() < ARRIVAL {
+        let alerts = alertmanager::alerts_in(url).await;
+        if condition(&alerts) {
+            return Some(alerts);
+        }
+        if let Some(host) = beating {
+            beats += 1;
+            host.env.append("app.log", &[format!("INFO beat {beats}")]);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// The `heartbeat` alert among `alerts`, if any.
+fn heartbeat(alerts: &[Value]) -> Option<&Value> {
+    alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "heartbeat")
+}
+
+/// Writes `count` beats, 500 ms apart.
+async fn beat(host: &Host, count: u32) {
+    for i in 0..count {
+        host.env.append("app.log", &[format!("INFO beat {i}")]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A heartbeat that stops is one alert in Alertmanager saying what is missing; the agent,
+/// restarted against an instance that never saw it, posts it again at once (the firing set
+/// is persisted); beats coming back resolve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart() {
+    let Some(first) = one_instance().await else {
+        return;
+    };
+    let url = first.urls()[0].clone();
+    let mut host = Host::start_with("app-a", &[url.clone()], "1h", HEARTBEAT, &[]).await;
+    beat(&host, 4).await;
+    let fired = alerts_where(&url, None, |a| heartbeat(a).is_some()).await;
+    let Some(alerts) = fired else {
+        panic!("no heartbeat alert:\n{}", host.agent.stderr());
+    };
+    assert_eq!(alerts.len(), 1, "one alert, no incident: {alerts:#?}");
+    let alert = heartbeat(&alerts).expect("found");
+    assert_eq!(alert["labels"]["host"], "app-a");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["source"], "app");
+    assert_eq!(alert["labels"]["cluster"], "test");
+    assert_eq!(
+        alert["annotations"]["summary"], "heartbeat: no `beat` for 3s on app-a",
+        "{alert}"
+    );
+    let description = alert["annotations"]["description"].as_str().unwrap_or("");
+    assert!(
+        description.starts_with("absent since ")
+            && description.contains("expected at least 1 line(s) matching `beat` every 3s"),
+        "{alert}"
+    );
+    // It began when the absence fired (Alertmanager keeps milliseconds).
+    let second = |v: &Value| {
+        v.as_str()
+            .unwrap_or("")
+            .chars()
+            .take(19)
+            .collect::<String>()
+    };
+    assert_eq!(
+        second(&alert["startsAt"]),
+        second(&alert["annotations"]["absent_since"])
+    );
+
+    // Restart against a second instance that never saw the alert: posted again at once.
+    let second = one_instance().await.expect("alertmanager is installed");
+    let second_url = second.urls()[0].clone();
+    drop(first);
+    host.agent.signal(Signal::TERM);
+    assert_eq!(host.agent.wait_exit(ARRIVAL).await, Some(0));
+    let config = std::fs::read_to_string(host.env.config_path()).expect("config");
+    std::fs::write(host.env.config_path(), config.replace(&url, &second_url)).expect("config");
+    host.agent = host.env.start(&[]);
+    let reposted = alerts_where(&second_url, None, |a| heartbeat(a).is_some()).await;
+    assert!(
+        reposted.is_some(),
+        "the firing absence was not posted after the restart:\n{}",
+        host.agent.stderr()
+    );
+
+    // Beats come back: the alert is resolved (it leaves the active list).
+    let resolved = alerts_where(&second_url, Some(&host), |a| heartbeat(a).is_none()).await;
+    assert!(
+        resolved.is_some(),
+        "the absence was not resolved:\n{}",
+        host.agent.stderr()
+    );
+}
+
+/// `run --dry-run --output json` prints an absence's alert like an incident's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_an_absence_as_an_alert() {
+    let nowhere = format!("http://127.0.0.1:{}", alertmanager::free_port());
+    let host = Host::start_with(
+        "app-a",
+        &[nowhere],
+        "1h",
+        HEARTBEAT,
+        &["--dry-run", "--output", "json"],
+    )
+    .await;
+    let printed = || {
+        host.agent
+            .stdout()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v.get("alertmanager").cloned())
+            .flat_map(|alerts| alerts.as_array().cloned().unwrap_or_default())
+            .find(|a| a["labels"]["alertname"] == "heartbeat")
+    };
+    assert!(
+        wait_until(ARRIVAL, || printed().is_some()).await,
+        "no absence alert printed:\n{}\n{}",
+        host.agent.stdout(),
+        host.agent.stderr()
+    );
+    let alert = printed().expect("printed");
+    assert_eq!(alert["labels"]["host"], "app-a");
+    assert_eq!(
+        alert["annotations"]["summary"], "heartbeat: no `beat` for 3s on app-a",
+        "{alert}"
+    );
+}
