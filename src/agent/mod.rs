@@ -26,6 +26,7 @@
 mod clock;
 mod incidents;
 mod process;
+mod sinks;
 pub mod suppress;
 #[cfg(test)]
 mod tests;
@@ -40,13 +41,13 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Source, TailOptions};
 use crate::metrics;
-use crate::render::RenderOptions;
 use crate::scan::Matcher;
-use crate::sink::alertmanager::{Sink, SinkHandle};
-use crate::sink::{Delivery, DeliveryHandle};
+use crate::sink::Delivery;
+use crate::sink::alertmanager::Sink;
 use crate::summary::Summary;
 use crate::tail::{self, FileId, TailHandle};
-use process::{Follow, Process, Store};
+use process::{Follow, Process};
+use sinks::Target;
 
 /// Where `run` puts the summaries of closed windows.
 pub enum Destination {
@@ -207,19 +208,10 @@ fn prepare(config: Config, is_dry_run: bool) -> anyhow::Result<Prepared> {
         if is_dry_run || (config.dingtalk.webhook.is_none() && config.alertmanager.is_some()) {
             None
         } else {
-            let delivery = Delivery::open(
-                &config.dingtalk,
-                RenderOptions::from_config(&config),
-                &config.state_dir,
-                &config.outbox,
-            )
-            .context("failed to open the outbox")?;
-            Some(delivery)
+            Some(sinks::open_dingtalk(&config)?)
         };
     let alertmanager = match &config.alertmanager {
-        Some(options) if !is_dry_run => {
-            Some(Sink::open(&config, options).context("failed to open the Alertmanager outboxes")?)
-        }
+        Some(options) if !is_dry_run => Some(sinks::open_alertmanager(&config, options)?),
         _ => None,
     };
     let matchers = process::matchers_for(&config);
@@ -273,49 +265,6 @@ fn log_startup(config: &Config, files: &[PathBuf], is_dry_run: bool) {
     );
     if files.is_empty() {
         warn!("no file matches the sources' paths yet; waiting for files to appear");
-    }
-}
-
-/// Where the process task stores summaries.
-enum Target {
-    /// Durable outboxes: DingTalk's, and the Alertmanager sink's (either may be absent).
-    Outbox(Option<DeliveryHandle>, Option<SinkHandle>),
-    /// A function (dry run).
-    Each(Box<dyn FnMut(&Summary) + Send>),
-}
-
-impl Store for Target {
-    async fn store(&mut self, summary: &Summary) -> anyhow::Result<()> {
-        match self {
-            Target::Outbox(dingtalk, alertmanager) => {
-                // Alertmanager first: a failure there makes the agent store the summary again,
-                // and a second copy of alerts is harmless (Alertmanager keys them by labels).
-                if let Some(sink) = alertmanager {
-                    sink.enqueue(summary)
-                        .await
-                        .context("failed to put alerts in the Alertmanager outboxes")?;
-                }
-                if let Some(handle) = dingtalk {
-                    handle
-                        .enqueue(summary.clone())
-                        .await
-                        .context("failed to put a summary in the outbox")?;
-                }
-            }
-            Target::Each(each) => each(summary),
-        }
-        metrics::get().summary_queued();
-        Ok(())
-    }
-
-    async fn reconfigure(&mut self, config: &Config) -> anyhow::Result<()> {
-        match self {
-            Target::Outbox(Some(handle), _) => handle
-                .reconfigure(&config.dingtalk, RenderOptions::from_config(config))
-                .await
-                .context("failed to apply the dingtalk settings"),
-            Target::Outbox(None, _) | Target::Each(_) => Ok(()),
-        }
     }
 }
 

@@ -570,7 +570,7 @@ impl<S: Store, F: Follow> Process<S, F> {
         if let Err(err) = self.store.reconfigure(&new).await {
             error!(
                 error = %crate::logging::error_chain(err.as_ref()),
-                "new dingtalk settings rejected, the old ones keep running"
+                "new sink settings not all applied; what could not change keeps running as it was"
             );
         }
         self.matchers = Arc::new(matchers);

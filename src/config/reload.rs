@@ -24,15 +24,17 @@ impl Config {
             incidents: _,
             time_intervals: _,
             suppression: _,
-            // Applied to the running delivery task (`DeliveryHandle::reconfigure`).
+            // Applied to the running delivery task (`DeliveryHandle::reconfigure`); a webhook
+            // added or removed starts or stops the task (`agent::sinks`).
             dingtalk: _,
             // Restart-only: the outbox is opened once.
             state_dir,
             outbox,
             // The listener is bound once; `ready_max_failing` is applied at once.
             metrics,
-            // Restart-only: each instance's outbox is opened once, and labels are the alerts'
-            // identity (changing them mid-incident would fire new alerts beside the old).
+            // Added or removed: the sink starts or stops (`agent::sinks`). Changed: restart-only,
+            // each instance's outbox is opened once, and labels are the alerts' identity
+            // (changing them mid-incident would fire new alerts beside the old).
             alertmanager,
         } = self;
         let mut changed = Vec::new();
@@ -46,7 +48,9 @@ impl Config {
         if metrics.map(|m| m.listen) != new.metrics.map(|m| m.listen) {
             changed.push("metrics.listen");
         }
-        if *alertmanager != new.alertmanager {
+        if let (Some(old), Some(new)) = (alertmanager, &new.alertmanager)
+            && old != new
+        {
             changed.push("alertmanager");
         }
         changed
@@ -90,5 +94,35 @@ rules: [{name: oom, pattern: OutOfMemoryError}]
             ("window: 1m", "window: 1m\noutbox: {max_entries: 7}"),
             &["outbox"],
         );
+    }
+
+    #[test]
+    fn a_sink_added_or_removed_applies_and_a_changed_alertmanager_needs_a_restart() {
+        let am = |labels: &str| {
+            format!(
+                "window: 1m\nalertmanager: {{urls: ['http://127.0.0.1:9093'], labels: {{{labels}}}}}"
+            )
+        };
+        // Added (the agent starts it), then removed (the agent stops it).
+        check(("window: 1m", &am("app: a")), &[]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let with = load(dir.path(), &BASE.replace("window: 1m", &am("app: a")));
+        let without = load(dir.path(), BASE);
+        assert_eq!(with.restart_only_changes(&without), [] as [&str; 0]);
+        // Changed: its labels are the alerts' identity.
+        let other = load(dir.path(), &BASE.replace("window: 1m", &am("app: b")));
+        assert_eq!(with.restart_only_changes(&other), ["alertmanager"]);
+        // DingTalk removed from a config that keeps Alertmanager: applied too.
+        let dingtalk = BASE
+            .lines()
+            .find(|l| l.starts_with("dingtalk:"))
+            .expect("dingtalk line");
+        let alone = load(
+            dir.path(),
+            &BASE
+                .replace("window: 1m", &am("app: a"))
+                .replace(dingtalk, ""),
+        );
+        assert_eq!(with.restart_only_changes(&alone), [] as [&str; 0]);
     }
 }

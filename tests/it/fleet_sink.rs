@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::support::agent::wait_until;
 use crate::support::alertmanager::{self, Cluster, Host};
+use crate::support::dingtalk_server::{MockDingTalk, MockOptions};
 
 /// Bound on an alert's way from the agent to Alertmanager's API.
 const ARRIVAL: Duration = Duration::from_secs(20);
@@ -72,7 +73,8 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
         return;
     };
     let url = first.urls()[0].clone();
-    let mut host = Host::start_with("app-a", &[url.clone()], "1h", HEARTBEAT, &[]).await;
+    let mut host =
+        Host::start_with("app-a", std::slice::from_ref(&url), "1h", HEARTBEAT, &[]).await;
     beat(&host, 4).await;
     let fired = alerts_where(&url, None, |a| heartbeat(a).is_some()).await;
     let Some(alerts) = fired else {
@@ -164,5 +166,92 @@ async fn dry_run_prints_an_absence_as_an_alert() {
     assert_eq!(
         alert["annotations"]["summary"], "heartbeat: no `beat` for 3s on app-a",
         "{alert}"
+    );
+}
+
+/// SIGHUP adds and removes sinks: DingTalk added to an Alertmanager-only agent gets the next
+/// incident; Alertmanager removed gets no more alerts; removing the last sink is refused with
+/// a warning and it keeps delivering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_and_removes_sinks_but_never_the_last() {
+    let Some(cluster) = one_instance().await else {
+        return;
+    };
+    let url = cluster.urls()[0].clone();
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    let host = Host::start("app-a", std::slice::from_ref(&url), "1h").await;
+    let config = std::fs::read_to_string(host.env.config_path()).expect("config");
+    let secret = mock
+        .secret()
+        .map_or(String::new(), |s| format!("  secret: {s}\n"));
+    let dingtalk = format!(
+        "dingtalk:\n  webhook: '{}'\n{secret}  keyword: alert\n",
+        mock.url()
+    );
+    let reload = |yaml: String, times: usize| {
+        std::fs::write(host.env.config_path(), yaml).expect("config");
+        host.agent.signal(Signal::HUP);
+        host.agent
+            .wait_event("reloaded", times, Duration::from_secs(10))
+    };
+    let saying = |needle: &str| {
+        mock.accepted()
+            .iter()
+            .filter(|r| r.text().contains(needle))
+            .count()
+    };
+
+    // DingTalk added: the next incident reaches the robot and Alertmanager.
+    reload(format!("{config}{dingtalk}"), 1).await;
+    host.agent
+        .wait_event_where("sink_started", 1, ARRIVAL, |e| e["sink"] == "dingtalk")
+        .await;
+    host.hit("DBTIMEOUT", 2);
+    assert!(
+        wait_until(ARRIVAL, || saying("db-timeout") > 0).await,
+        "DingTalk added by SIGHUP got nothing:\n{}",
+        host.agent.stderr()
+    );
+    let alert = alerts_where(&url, None, |a| {
+        a.iter().any(|a| a["labels"]["alertname"] == "db-timeout")
+    })
+    .await;
+    assert!(alert.is_some(), "{}", host.agent.stderr());
+
+    // Alertmanager removed: DingTalk alone gets the next incident.
+    let am_block = config
+        .split_once("alertmanager:")
+        .and_then(|(_, rest)| rest.split_once("rules:"))
+        .map(|(block, _)| format!("alertmanager:{block}"))
+        .expect("the host's alertmanager block");
+    let dingtalk_only = format!("{config}{dingtalk}").replace(&am_block, "");
+    reload(dingtalk_only.clone(), 2).await;
+    host.agent
+        .wait_event_where("sink_stopped", 1, ARRIVAL, |e| e["sink"] == "alertmanager")
+        .await;
+    host.hit("NOISY", 2);
+    assert!(
+        wait_until(ARRIVAL, || saying("noisy") > 0).await,
+        "{}",
+        host.agent.stderr()
+    );
+    let alerts = alertmanager::alerts_in(&url).await;
+    assert!(
+        !alerts.iter().any(|a| a["labels"]["alertname"] == "noisy"),
+        "a removed Alertmanager still got an alert: {alerts:#?}"
+    );
+
+    // Removing DingTalk too would leave no sink: refused, and it keeps delivering.
+    reload(dingtalk_only.replace(&dingtalk, ""), 3).await;
+    let stderr = host.agent.stderr();
+    assert!(
+        stderr.contains("removes the only working sink: it keeps running"),
+        "{stderr}"
+    );
+    host.hit("CONTROL", 2);
+    assert!(
+        wait_until(ARRIVAL, || saying("control") > 0).await,
+        "{}",
+        host.agent.stderr()
     );
 }
