@@ -5,7 +5,8 @@
 //! Label names are checked here against Alertmanager's rule (`[a-zA-Z_][a-zA-Z0-9_]*`): a bad
 //! name would make every post answer 400, which is better said by `check` than by a log line.
 //! The names the sink sets itself (`alertname`, `severity`, `host`, `source`) cannot be
-//! configured: they identify the alert.
+//! configured: they identify the alert. A URL may carry credentials (a proxy in front of
+//! Alertmanager): it is only ever shown through [`shown_url`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -77,7 +78,10 @@ fn urls(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<reqwest::Url>> {
                 if urls.contains(&url) {
                     ctx.error(
                         pos,
-                        format!("`{url}` is listed twice in `alertmanager.urls`"),
+                        format!(
+                            "`{}` is listed twice in `alertmanager.urls`",
+                            shown_url(&url)
+                        ),
                         None,
                     );
                     ok = false;
@@ -160,6 +164,17 @@ fn labels(ctx: &mut Ctx<'_>, node: &Node) -> Option<BTreeMap<String, String>> {
     ok.then_some(labels)
 }
 
+/// `url` as logs and messages show it: without user name, password or query (a proxy in
+/// front of Alertmanager may take credentials in either).
+pub fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    // These fail only for URLs that cannot hold credentials: nothing to take out then.
+    shown.set_username("").unwrap_or_default();
+    shown.set_password(None).unwrap_or_default();
+    shown.set_query(None);
+    shown.to_string()
+}
+
 /// Returns true if and only if `name` is a valid Alertmanager label name.
 pub fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -167,4 +182,16 @@ pub fn is_label_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_credentials() {
+        let url = reqwest::Url::parse("https://ops:made-up-password@proxy:8443/am/?token=made-up")
+            .expect("url");
+        assert_eq!(shown_url(&url), "https://proxy:8443/am/");
+    }
 }

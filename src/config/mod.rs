@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use alertmanager::{RESERVED_LABELS, is_label_name};
+pub use alertmanager::{RESERVED_LABELS, is_label_name, shown_url};
 pub use dingtalk::{
     CheckedWebhook, MAX_MENTIONS, MENTION_SHARE, MIN_BODY_BYTES, WebhookProblem, check_webhook_url,
 };

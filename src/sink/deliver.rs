@@ -481,6 +481,24 @@ impl<P: Payload> Worker<P> {
         self.failures = 0;
         self.logged.clear();
         let (windows, matches) = message.payload.tally();
+        if let Poster::Alertmanager(_) = &self.settings.poster {
+            // One JSON array of alerts: no message id, no parts. `sink` is the URL posted to,
+            // without credentials.
+            let status = match sent.outcome {
+                Outcome::Answered { status } => Some(status),
+                Outcome::NotSent | Outcome::Unknown => None,
+            };
+            tracing::info!(
+                event = "delivered",
+                sink = %self.settings.poster,
+                status,
+                alerts = matches,
+                bytes = sent.bytes,
+                latency = ?sent.latency,
+                "delivered to Alertmanager"
+            );
+            return;
+        }
         tracing::info!(
             event = "delivered",
             id = %message.id,
@@ -499,6 +517,21 @@ impl<P: Payload> Worker<P> {
     fn on_config_error(&mut self, errcode: i64, errmsg: String, problem: ConfigProblem) {
         self.retry_at = Some(Instant::now() + CONFIG_RETRY);
         let hint = problem.hint(&self.settings.render.keyword);
+        if let Poster::Alertmanager(_) = &self.settings.poster {
+            // An HTTP status and Alertmanager's answer, not a DingTalk errcode.
+            if self.logged.insert((errcode, problem.cause())) {
+                tracing::error!(
+                    status = errcode,
+                    answer = errmsg,
+                    hint,
+                    retry_every = ?CONFIG_RETRY,
+                    sink = %self.settings.poster,
+                    "Alertmanager rejected the message: {}; alerts are kept until it is fixed",
+                    problem.cause()
+                );
+            }
+            return;
+        }
         if self.logged.insert((errcode, problem.cause())) {
             tracing::error!(
                 errcode,

@@ -247,8 +247,11 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Whether a post reached DingTalk, as far as the client can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// An HTTP answer came back: [`Answer`] says what happened.
-    Answered,
+    /// An HTTP answer came back, with this status: [`Answer`] says what happened.
+    Answered {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The connection failed: nothing was sent.
     NotSent,
     /// The request may have been received and shown without an answer coming back (timeout,
@@ -349,7 +352,7 @@ impl Client {
                         "HTTP {status} with an answer larger than {} KiB",
                         MAX_ANSWER_BYTES / 1024
                     );
-                    return (Answer::Retry { reason }, Outcome::Answered);
+                    return (Answer::Retry { reason }, Outcome::Answered { status });
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
@@ -360,7 +363,10 @@ impl Client {
             }
         }
         let text = String::from_utf8_lossy(&body);
-        (classify(status, &text, &self.redactor), Outcome::Answered)
+        (
+            classify(status, &text, &self.redactor),
+            Outcome::Answered { status },
+        )
     }
 
     /// A transport error in words: URL stripped, causes chained, secrets redacted.

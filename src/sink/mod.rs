@@ -108,7 +108,7 @@ impl std::fmt::Display for Poster {
         match self {
             // The webhook is a credential: never shown.
             Poster::DingTalk(_) => f.write_str("dingtalk"),
-            Poster::Alertmanager(client) => write!(f, "{}", client.endpoint()),
+            Poster::Alertmanager(client) => f.write_str(client.shown()),
         }
     }
 }

@@ -255,3 +255,61 @@ async fn sighup_adds_and_removes_sinks_but_never_the_last() {
         host.agent.stderr()
     );
 }
+
+/// An Alertmanager post logs `delivered` with its own fields (the URL without credentials,
+/// the HTTP status, the number of alerts), not DingTalk's; a refusal logs the status and
+/// Alertmanager's answer; the password in a URL is never logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_posts_are_logged_with_their_own_fields_and_no_credentials() {
+    let Some(cluster) = one_instance().await else {
+        return;
+    };
+    let live = cluster.urls()[0].replace("http://", "http://ops:made-up-password@");
+    let wrong = format!("{live}/not-here");
+    let host = Host::start("app-a", &[live, wrong], "1h").await;
+    host.hit("DBTIMEOUT", 2);
+    let base = cluster.urls()[0].clone();
+    let delivered = host
+        .agent
+        .wait_event_where("delivered", 1, ARRIVAL, |e| {
+            e["sink"] == format!("{base}/api/v2/alerts")
+        })
+        .await;
+    assert_eq!(delivered["status"], 200, "{delivered}");
+    assert_eq!(delivered["alerts"], 1, "{delivered}");
+    assert_eq!(
+        delivered["message"], "delivered to Alertmanager",
+        "{delivered}"
+    );
+    for dingtalk_field in ["errcode", "robot", "id", "windows", "matches", "parts"] {
+        assert!(
+            delivered.get(dingtalk_field).is_none(),
+            "{dingtalk_field} in {delivered}"
+        );
+    }
+    let refused = wait_until(ARRIVAL, || {
+        host.agent
+            .stderr()
+            .contains("Alertmanager rejected the message")
+    })
+    .await;
+    let stderr = host.agent.stderr();
+    assert!(refused, "{stderr}");
+    let refusal: Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Alertmanager rejected"))
+        })
+        .expect("the refusal as JSON");
+    assert_eq!(refusal["status"], 404, "{refusal}");
+    assert_eq!(
+        refusal["sink"],
+        format!("{base}/not-here/api/v2/alerts"),
+        "{refusal}"
+    );
+    assert!(refusal.get("errcode").is_none(), "{refusal}");
+    assert!(!stderr.contains("made-up-password"), "{stderr}");
+}

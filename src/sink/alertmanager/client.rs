@@ -23,11 +23,13 @@ pub(crate) struct Client {
     http: reqwest::Client,
     /// `<base>/api/v2/alerts`.
     endpoint: reqwest::Url,
+    /// The endpoint as logs show it (no credentials).
+    shown: String,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "alertmanager::Client({})", self.endpoint)
+        write!(f, "alertmanager::Client({})", self.shown)
     }
 }
 
@@ -52,12 +54,17 @@ impl Client {
         let http = builder.build().map_err(|source| Error::Client {
             source: source.without_url(),
         })?;
-        Ok(Client { http, endpoint })
+        let shown = crate::config::shown_url(&endpoint);
+        Ok(Client {
+            http,
+            endpoint,
+            shown,
+        })
     }
 
-    /// The URL posted to.
-    pub(crate) fn endpoint(&self) -> &reqwest::Url {
-        &self.endpoint
+    /// The URL posted to, as logs show it: without credentials.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// Posts a JSON array of alerts and classifies the answer.
@@ -68,7 +75,7 @@ impl Client {
             Err((err, outcome)) => {
                 return (
                     Answer::Retry {
-                        reason: describe(&err),
+                        reason: describe(err),
                     },
                     outcome,
                 );
@@ -83,7 +90,7 @@ impl Client {
             }
         }
         let text = String::from_utf8_lossy(&text);
-        (classify(status, &text), Outcome::Answered)
+        (classify(status, &text), Outcome::Answered { status })
     }
 }
 
@@ -111,15 +118,17 @@ pub(crate) fn classify(status: u16, text: &str) -> Answer {
     }
 }
 
-fn describe(err: &reqwest::Error) -> String {
+/// A transport error in words, without its URL (it may hold credentials).
+fn describe(err: reqwest::Error) -> String {
     if err.is_timeout() {
         return "request timed out".to_owned();
     }
     if err.is_connect() {
         return "failed to connect".to_owned();
     }
+    let err = err.without_url();
     let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
