@@ -121,22 +121,15 @@ impl Store for Target {
             && let Some(handle) = dingtalk.take()
         {
             handle.shutdown(Duration::ZERO).await;
-            info!(
-                event = "sink_stopped",
-                sink = "dingtalk",
-                "DingTalk removed: no more messages to it; what it had not delivered stays in its outbox"
-            );
+            stopped("dingtalk");
         }
         if config.alertmanager.is_none()
             && dingtalk.is_some()
             && let Some(sink) = alertmanager.take()
         {
+            // Its firing alerts end by themselves at their `endsAt`.
             sink.shutdown(Duration::ZERO).await;
-            info!(
-                event = "sink_stopped",
-                sink = "alertmanager",
-                "Alertmanager removed: no more alerts to it (its firing alerts end on their own); what it had not delivered stays in its outboxes"
-            );
+            stopped("alertmanager");
         }
         let kept: Vec<&str> = [
             (dingtalk.is_some() && !wants_dingtalk, "dingtalk"),
@@ -156,6 +149,15 @@ impl Store for Target {
         }
         result
     }
+}
+
+/// Says that a sink removed from the configuration stopped.
+fn stopped(sink: &str) {
+    info!(
+        event = "sink_stopped",
+        sink,
+        "{sink} removed from the configuration: stopped; what it had not delivered stays in its outbox"
+    );
 }
 
 /// Runs `open` on the blocking pool with a copy of `config`.

@@ -21,9 +21,14 @@ const HEARTBEAT: &str = "  - name: heartbeat
     severity: critical
 ";
 
-/// One Alertmanager, notifying nobody: for the agent's side alone.
-async fn one_instance() -> Option<Cluster> {
-    Cluster::start(1, &alertmanager::config("http://127.0.0.1:9/none", None)).await
+/// `run` arguments of a dry run printing JSON.
+const DRY_RUN: &[&str] = &["--dry-run", "--output", "json"];
+
+/// One Alertmanager notifying nobody (for the agent's side alone), and its URL.
+async fn instance() -> Option<(Cluster, String)> {
+    let cluster = Cluster::start(1, &alertmanager::config("http://127.0.0.1:9/none", None)).await?;
+    let url = cluster.urls()[0].clone();
+    Some((cluster, url))
 }
 
 /// Polls an instance's active alerts until `condition` holds (bounded by [`ARRIVAL`]), writing
@@ -69,10 +74,9 @@ async fn beat(host: &Host, count: u32) {
 /// is persisted); beats coming back resolve it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart() {
-    let Some(first) = one_instance().await else {
+    let Some((first, url)) = instance().await else {
         return;
     };
-    let url = first.urls()[0].clone();
     let mut host =
         Host::start_with("app-a", std::slice::from_ref(&url), "1h", HEARTBEAT, &[]).await;
     beat(&host, 4).await;
@@ -110,8 +114,7 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
     );
 
     // Restart against a second instance that never saw the alert: posted again at once.
-    let second = one_instance().await.expect("alertmanager is installed");
-    let second_url = second.urls()[0].clone();
+    let (_second, second_url) = instance().await.expect("alertmanager is installed");
     drop(first);
     host.agent.signal(Signal::TERM);
     assert_eq!(host.agent.wait_exit(ARRIVAL).await, Some(0));
@@ -137,31 +140,22 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
 /// `run --dry-run --output json` prints an absence's alert like an incident's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_an_absence_as_an_alert() {
-    let nowhere = format!("http://127.0.0.1:{}", alertmanager::free_port());
-    let host = Host::start_with(
-        "app-a",
-        &[nowhere],
-        "1h",
-        HEARTBEAT,
-        &["--dry-run", "--output", "json"],
-    )
-    .await;
-    let printed = || {
-        host.agent
-            .stdout()
+    let nowhere = [format!("http://127.0.0.1:{}", alertmanager::free_port())];
+    let host = Host::start_with("app-a", &nowhere, "1h", HEARTBEAT, DRY_RUN).await;
+    // The alerts of every `{"alertmanager": [...]}` line printed so far.
+    let printed = || -> Vec<Value> {
+        let stdout = host.agent.stdout();
+        let lines = stdout
             .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v.get("alertmanager").cloned())
-            .flat_map(|alerts| alerts.as_array().cloned().unwrap_or_default())
-            .find(|a| a["labels"]["alertname"] == "heartbeat")
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok());
+        lines
+            .flat_map(|v| v["alertmanager"].as_array().cloned().unwrap_or_default())
+            .collect()
     };
-    assert!(
-        wait_until(ARRIVAL, || printed().is_some()).await,
-        "no absence alert printed:\n{}\n{}",
-        host.agent.stdout(),
-        host.agent.stderr()
-    );
-    let alert = printed().expect("printed");
+    let absent = || heartbeat(&printed()).cloned();
+    let found = wait_until(ARRIVAL, || absent().is_some()).await;
+    assert!(found, "no absence alert printed:\n{}", host.agent.stdout());
+    let alert = absent().expect("printed");
     assert_eq!(alert["labels"]["host"], "app-a");
     assert_eq!(
         alert["annotations"]["summary"], "heartbeat: no `beat` for 3s on app-a",
@@ -174,31 +168,28 @@ async fn dry_run_prints_an_absence_as_an_alert() {
 /// a warning and it keeps delivering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_and_removes_sinks_but_never_the_last() {
-    let Some(cluster) = one_instance().await else {
+    let Some((_cluster, url)) = instance().await else {
         return;
     };
-    let url = cluster.urls()[0].clone();
     let mock = MockDingTalk::start(MockOptions::default()).await;
     let host = Host::start("app-a", std::slice::from_ref(&url), "1h").await;
     let config = std::fs::read_to_string(host.env.config_path()).expect("config");
-    let secret = mock
-        .secret()
-        .map_or(String::new(), |s| format!("  secret: {s}\n"));
-    let dingtalk = format!(
-        "dingtalk:\n  webhook: '{}'\n{secret}  keyword: alert\n",
-        mock.url()
-    );
+    // The mock robot, signed when it wants a secret.
+    let signed = mock.secret().map(|s| format!("  secret: {s}\n"));
+    let webhook = format!("dingtalk:\n  webhook: '{}'\n  keyword: alert\n", mock.url());
+    let dingtalk = webhook + &signed.unwrap_or_default();
     let reload = |yaml: String, times: usize| {
         std::fs::write(host.env.config_path(), yaml).expect("config");
         host.agent.signal(Signal::HUP);
         host.agent
             .wait_event("reloaded", times, Duration::from_secs(10))
     };
-    let saying = |needle: &str| {
-        mock.accepted()
-            .iter()
-            .filter(|r| r.text().contains(needle))
-            .count()
+    // Hits `word` and waits until the robot got a message naming `rule`.
+    let hit_and_see = async |word: &str, rule: &str| {
+        host.hit(word, 2);
+        let seen = || mock.accepted().iter().any(|r| r.text().contains(rule));
+        let arrived = wait_until(ARRIVAL, seen).await;
+        assert!(arrived, "no {rule} message:\n{}", host.agent.stderr());
     };
 
     // DingTalk added: the next incident reaches the robot and Alertmanager.
@@ -206,12 +197,7 @@ async fn sighup_adds_and_removes_sinks_but_never_the_last() {
     host.agent
         .wait_event_where("sink_started", 1, ARRIVAL, |e| e["sink"] == "dingtalk")
         .await;
-    host.hit("DBTIMEOUT", 2);
-    assert!(
-        wait_until(ARRIVAL, || saying("db-timeout") > 0).await,
-        "DingTalk added by SIGHUP got nothing:\n{}",
-        host.agent.stderr()
-    );
+    hit_and_see("DBTIMEOUT", "db-timeout").await;
     let alert = alerts_where(&url, None, |a| {
         a.iter().any(|a| a["labels"]["alertname"] == "db-timeout")
     })
@@ -229,12 +215,7 @@ async fn sighup_adds_and_removes_sinks_but_never_the_last() {
     host.agent
         .wait_event_where("sink_stopped", 1, ARRIVAL, |e| e["sink"] == "alertmanager")
         .await;
-    host.hit("NOISY", 2);
-    assert!(
-        wait_until(ARRIVAL, || saying("noisy") > 0).await,
-        "{}",
-        host.agent.stderr()
-    );
+    hit_and_see("NOISY", "noisy").await;
     let alerts = alertmanager::alerts_in(&url).await;
     assert!(
         !alerts.iter().any(|a| a["labels"]["alertname"] == "noisy"),
@@ -248,12 +229,7 @@ async fn sighup_adds_and_removes_sinks_but_never_the_last() {
         stderr.contains("removes the only working sink: it keeps running"),
         "{stderr}"
     );
-    host.hit("CONTROL", 2);
-    assert!(
-        wait_until(ARRIVAL, || saying("control") > 0).await,
-        "{}",
-        host.agent.stderr()
-    );
+    hit_and_see("CONTROL", "control").await;
 }
 
 /// An Alertmanager post logs `delivered` with its own fields (the URL without credentials,
@@ -261,14 +237,13 @@ async fn sighup_adds_and_removes_sinks_but_never_the_last() {
 /// Alertmanager's answer; the password in a URL is never logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_posts_are_logged_with_their_own_fields_and_no_credentials() {
-    let Some(cluster) = one_instance().await else {
+    let Some((_cluster, base)) = instance().await else {
         return;
     };
-    let live = cluster.urls()[0].replace("http://", "http://ops:made-up-password@");
+    let live = base.replace("http://", "http://ops:made-up-password@");
     let wrong = format!("{live}/not-here");
     let host = Host::start("app-a", &[live, wrong], "1h").await;
     host.hit("DBTIMEOUT", 2);
-    let base = cluster.urls()[0].clone();
     let delivered = host
         .agent
         .wait_event_where("delivered", 1, ARRIVAL, |e| {

@@ -187,28 +187,13 @@ fn secs(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::context;
     use super::*;
     use crate::incident::IncidentReport;
     use crate::rules::Severity;
 
     fn at(text: &str) -> jiff::Timestamp {
         text.parse().expect("timestamp")
-    }
-
-    fn context() -> AlertContext {
-        AlertContext {
-            labels: BTreeMap::from([("cluster".to_owned(), "prod".to_owned())]),
-            sources: BTreeMap::from([("heartbeat".to_owned(), "app".to_owned())]),
-            render: crate::render::RenderOptions {
-                keyword: "alert".into(),
-                msgtype: crate::config::MsgType::Markdown,
-                mention: crate::config::Mention::default(),
-                max_body_bytes: 19_000,
-                timezone: jiff::tz::TimeZone::UTC,
-                window: Duration::from_secs(60),
-            },
-            resend_every: Duration::from_secs(60),
-        }
     }
 
     fn heartbeat(state: AbsentState) -> AbsentLine {
@@ -275,14 +260,10 @@ mod tests {
         let alerts =
             super::super::alerts_of(&message(vec![heartbeat(AbsentState::New)]), &context());
         assert_eq!(alerts.len(), 1);
-        let IncidentAlert {
-            key,
-            alert,
-            firing,
-            absence,
-        } = &alerts[0];
-        assert!(*firing && *absence);
-        assert_eq!(key.0, "heartbeat");
+        let found = &alerts[0];
+        assert!(found.firing && found.absence);
+        assert_eq!(found.key.0, "heartbeat");
+        let alert = &found.alert;
         assert_eq!(
             labels(alert),
             [

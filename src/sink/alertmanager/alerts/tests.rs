@@ -9,10 +9,14 @@ fn at(text: &str) -> Timestamp {
     text.parse().expect("timestamp")
 }
 
-fn context() -> AlertContext {
+/// The context of the tests: label `cluster: prod`; `db-timeout` and `heartbeat` read `app`.
+pub(super) fn context() -> AlertContext {
     AlertContext {
         labels: BTreeMap::from([("cluster".to_owned(), "prod".to_owned())]),
-        sources: BTreeMap::from([("db-timeout".to_owned(), "app".to_owned())]),
+        sources: BTreeMap::from([
+            ("db-timeout".to_owned(), "app".to_owned()),
+            ("heartbeat".to_owned(), "app".to_owned()),
+        ]),
         render: RenderOptions {
             keyword: "alert".into(),
             msgtype: crate::config::MsgType::Markdown,

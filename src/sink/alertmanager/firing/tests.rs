@@ -29,49 +29,41 @@ fn alert(rule: &str, severity: &str, firing: bool, absence: bool) -> IncidentAle
     }
 }
 
-/// `(alertname, severity, still firing after now?)` of a batch.
-fn said(batch: &[PostableAlert], now: Timestamp) -> Vec<(String, String, bool)> {
+/// A batch in words: `alertname severity firing|ended` (firing: `endsAt` after `now`).
+fn said(batch: &[PostableAlert], now: Timestamp) -> Vec<String> {
     batch
         .iter()
         .map(|a| {
-            (
-                a.labels["alertname"].clone(),
-                a.labels["severity"].clone(),
-                a.ends_at > now,
-            )
+            let state = if a.ends_at > now { "firing" } else { "ended" };
+            format!("{} {} {state}", a.labels["alertname"], a.labels["severity"])
         })
         .collect()
 }
 
-fn s(text: &str) -> String {
-    text.to_owned()
+/// Applies one message (ending at `now`) to `set`; returns what is posted, in words.
+fn post(set: &mut FiringSet, alerts: Vec<IncidentAlert>, now: Timestamp) -> Vec<String> {
+    said(&set.update(alerts, now, now), now)
 }
 
 #[test]
 fn an_absence_fires_while_shown_and_ends_when_back_or_no_longer_shown() {
     let mut set = FiringSet::default();
-    let (end, now) = (at("2026-12-01T10:10:00Z"), at("2026-12-01T10:10:01Z"));
-    let batch = set.update(
-        vec![
-            alert("heartbeat", "critical", true, true),
-            alert("nightly", "error", true, true),
-        ],
-        end,
-        now,
-    );
+    let now = at("2026-12-01T10:10:00Z");
+    let shown = vec![
+        alert("heartbeat", "critical", true, true),
+        alert("nightly", "error", true, true),
+    ];
+    let posted = post(&mut set, shown, now);
     assert_eq!(
-        said(&batch, now),
-        [
-            (s("heartbeat"), s("critical"), true),
-            (s("nightly"), s("error"), true)
-        ]
+        posted,
+        ["heartbeat critical firing", "nightly error firing"]
     );
-    assert_eq!(set.len(), 2);
     // Kept firing by resends, even a week later (absences are not repeated by the stage).
     let week = at("2026-12-08T10:10:00Z");
     assert!(set.bound(week).is_empty());
     assert_eq!(set.refreshed(week).len(), 2);
-    // `heartbeat` comes back; `nightly` is no longer shown (it came back while silenced).
+    // `heartbeat` comes back; `nightly` is no longer shown (it came back while silenced):
+    // ended at the message's end.
     let later = at("2026-12-08T10:20:00Z");
     let batch = set.update(
         vec![alert("heartbeat", "critical", false, true)],
@@ -80,12 +72,9 @@ fn an_absence_fires_while_shown_and_ends_when_back_or_no_longer_shown() {
     );
     assert_eq!(
         said(&batch, later),
-        [
-            (s("heartbeat"), s("critical"), false),
-            (s("nightly"), s("error"), false)
-        ]
+        ["heartbeat critical ended", "nightly error ended"]
     );
-    assert_eq!(batch[1].ends_at, later, "ended at the message's end");
+    assert_eq!(batch[1].ends_at, later);
     assert_eq!(set.len(), 0);
 }
 
@@ -93,16 +82,17 @@ fn an_absence_fires_while_shown_and_ends_when_back_or_no_longer_shown() {
 fn incidents_not_in_a_message_keep_firing_until_stale() {
     let mut set = FiringSet::default();
     let now = at("2026-12-01T10:10:00Z");
-    set.update(vec![alert("db-timeout", "error", true, false)], now, now);
-    let batch = set.update(vec![alert("heartbeat", "critical", true, true)], now, now);
-    assert_eq!(said(&batch, now), [(s("heartbeat"), s("critical"), true)]);
+    post(
+        &mut set,
+        vec![alert("db-timeout", "error", true, false)],
+        now,
+    );
+    let absence = vec![alert("heartbeat", "critical", true, true)];
+    assert_eq!(post(&mut set, absence, now), ["heartbeat critical firing"]);
     assert_eq!(set.len(), 2);
     // A day without a message: the incident went stale, the absence did not.
-    let ended = set.bound(at("2026-12-02T10:10:00Z"));
-    assert_eq!(
-        said(&ended, at("2026-12-02T10:10:00Z")),
-        [(s("db-timeout"), s("error"), false)]
-    );
+    let day = at("2026-12-02T10:10:00Z");
+    assert_eq!(said(&set.bound(day), day), ["db-timeout error ended"]);
     assert_eq!(set.len(), 1);
 }
 
@@ -110,14 +100,11 @@ fn incidents_not_in_a_message_keep_firing_until_stale() {
 fn a_severity_rise_ends_the_old_alert_and_the_set_survives_a_restart() {
     let mut set = FiringSet::default();
     let now = at("2026-12-01T10:10:00Z");
-    set.update(vec![alert("heartbeat", "warn", true, true)], now, now);
-    let batch = set.update(vec![alert("heartbeat", "critical", true, true)], now, now);
+    post(&mut set, vec![alert("heartbeat", "warn", true, true)], now);
+    let rise = vec![alert("heartbeat", "critical", true, true)];
     assert_eq!(
-        said(&batch, now),
-        [
-            (s("heartbeat"), s("warn"), false),
-            (s("heartbeat"), s("critical"), true)
-        ]
+        post(&mut set, rise, now),
+        ["heartbeat warn ended", "heartbeat critical firing"]
     );
     let reloaded = FiringSet::from_bytes(&set.to_bytes()).expect("its own bytes");
     assert_eq!(reloaded, set);
