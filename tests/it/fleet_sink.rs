@@ -7,7 +7,7 @@ use rustix::process::Signal;
 use serde_json::Value;
 
 use crate::support::agent::wait_until;
-use crate::support::alertmanager::{self, Cluster, Host};
+use crate::support::alertmanager::{self, Cluster, Host, HostOptions};
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions};
 
 /// Bound on an alert's way from the agent to Alertmanager's API.
@@ -77,8 +77,15 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
     let Some((first, url)) = instance().await else {
         return;
     };
-    let mut host =
-        Host::start_with("app-a", std::slice::from_ref(&url), "1h", HEARTBEAT, &[]).await;
+    let mut host = Host::start_with(
+        "app-a",
+        std::slice::from_ref(&url),
+        HostOptions {
+            extra: HEARTBEAT,
+            ..HostOptions::default()
+        },
+    )
+    .await;
     beat(&host, 4).await;
     let fired = alerts_where(&url, None, |a| heartbeat(a).is_some()).await;
     let Some(alerts) = fired else {
@@ -116,11 +123,10 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
     // Restart against a second instance that never saw the alert: posted again at once.
     let (_second, second_url) = instance().await.expect("alertmanager is installed");
     drop(first);
-    host.agent.signal(Signal::TERM);
-    assert_eq!(host.agent.wait_exit(ARRIVAL).await, Some(0));
+    host.stop().await;
     let config = std::fs::read_to_string(host.env.config_path()).expect("config");
     std::fs::write(host.env.config_path(), config.replace(&url, &second_url)).expect("config");
-    host.agent = host.env.start(&[]);
+    host.start_again().await;
     let reposted = alerts_where(&second_url, None, |a| heartbeat(a).is_some()).await;
     assert!(
         reposted.is_some(),
@@ -141,7 +147,12 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_an_absence_as_an_alert() {
     let nowhere = [format!("http://127.0.0.1:{}", alertmanager::free_port())];
-    let host = Host::start_with("app-a", &nowhere, "1h", HEARTBEAT, DRY_RUN).await;
+    let options = HostOptions {
+        extra: HEARTBEAT,
+        args: DRY_RUN,
+        ..HostOptions::default()
+    };
+    let host = Host::start_with("app-a", &nowhere, options).await;
     // The alerts of every `{"alertmanager": [...]}` line printed so far.
     let printed = || -> Vec<Value> {
         let stdout = host.agent.stdout();
