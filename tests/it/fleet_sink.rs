@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::support::agent::wait_until;
 use crate::support::alertmanager::{self, Cluster, Host, HostOptions};
+use crate::support::cli;
 use crate::support::dingtalk_server::{MockDingTalk, MockOptions};
 
 /// Bound on an alert's way from the agent to Alertmanager's API.
@@ -298,4 +299,50 @@ async fn alertmanager_posts_are_logged_with_their_own_fields_and_no_credentials(
     );
     assert!(refusal.get("errcode").is_none(), "{refusal}");
     assert!(!stderr.contains("made-up-password"), "{stderr}");
+}
+
+/// A silence added while an absence fires takes it out of the next message, as out of
+/// DingTalk's: its alert ends in Alertmanager then, and the incident that made the message
+/// fires as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_added_while_absent_ends_the_absence_alert_at_the_next_message() {
+    let Some((_cluster, url)) = instance().await else {
+        return;
+    };
+    let options = HostOptions {
+        extra: HEARTBEAT,
+        ..HostOptions::default()
+    };
+    let host = Host::start_with("app-a", std::slice::from_ref(&url), options).await;
+    beat(&host, 4).await;
+    let fired = alerts_where(&url, None, |a| heartbeat(a).is_some()).await;
+    assert!(
+        fired.is_some(),
+        "no heartbeat alert:\n{}",
+        host.agent.stderr()
+    );
+    let config = host.env.config_path();
+    let config = config.to_str().expect("utf-8 path");
+    let silence = [
+        "silence",
+        "add",
+        "-c",
+        config,
+        "--rule",
+        "heartbeat",
+        "--for",
+        "1h",
+    ];
+    let added = cli::run(host.env.dir.path(), &silence);
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+    host.hit("DBTIMEOUT", 2);
+    let after = alerts_where(&url, None, |a| {
+        heartbeat(a).is_none() && a.iter().any(|a| a["labels"]["alertname"] == "db-timeout")
+    })
+    .await;
+    assert!(
+        after.is_some(),
+        "the silenced absence still fires, or the incident does not:\n{}",
+        host.agent.stderr()
+    );
 }
