@@ -18,7 +18,7 @@ use crate::cli::{Output, RunArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Diagnostic, LoadError};
 use crate::render::{self, RenderOptions};
-use crate::sink::alertmanager::{self, AlertContext};
+use crate::sink::alertmanager::{self, PostableAlert};
 use crate::summary::Summary;
 
 /// How long delivery may go on after a shutdown signal.
@@ -58,10 +58,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
             .alertmanager
             .as_ref()
             .map(|options| alertmanager::context(&config, options));
+        // The alerts go through a firing set of their own, as the sink's: starts, ends and
+        // absences no longer shown come out as they would be posted.
+        let mut firing = alertmanager::FiringSet::default();
         Destination::Each(Box::new(move |summary: &Summary| {
             print_summary(summary, output, show_payload, &render);
             if let Some(context) = &alerts {
-                print_alerts(summary, output, context);
+                let posted = firing.update(
+                    alertmanager::alerts_of(summary, context),
+                    summary.end,
+                    summary.end,
+                );
+                print_alerts(&posted, output);
             }
         }))
     } else {
@@ -160,12 +168,8 @@ fn print_summary(summary: &Summary, output: Output, show_payload: bool, render: 
 /// instance: the JSON array of `POST /api/v2/alerts` (pretty in text mode; one line
 /// `{"alertmanager": [...]}` with `--output json`).
 #[allow(clippy::print_stdout)]
-fn print_alerts(summary: &Summary, output: Output, context: &AlertContext) {
+fn print_alerts(alerts: &[PostableAlert], output: Output) {
     use std::io::Write as _;
-    let alerts: Vec<_> = alertmanager::alerts_of(summary, context)
-        .into_iter()
-        .map(|a| a.alert)
-        .collect();
     let mut stdout = std::io::stdout().lock();
     let result = match output {
         Output::Json => serde_json::to_string(&serde_json::json!({ "alertmanager": alerts }))

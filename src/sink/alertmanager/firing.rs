@@ -43,9 +43,9 @@ struct File {
     alerts: Vec<Firing>,
 }
 
-/// The firing alerts, by incident.
+/// The firing alerts, by incident (the sink's, and a dry run's own, in memory).
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct FiringSet(BTreeMap<IncidentKey, Firing>);
+pub struct FiringSet(BTreeMap<IncidentKey, Firing>);
 
 impl FiringSet {
     /// The set in a file's bytes; `None` when they are not a file of this version.
@@ -78,7 +78,7 @@ impl FiringSet {
     /// Applies the alerts of one message (ending at `end`, received at `now`); returns what to
     /// post: its alerts, plus the ends of those it replaced (labels changed, as on a severity
     /// rise) or no longer shows (absences).
-    pub(super) fn update(
+    pub fn update(
         &mut self,
         alerts: Vec<IncidentAlert>,
         end: Timestamp,

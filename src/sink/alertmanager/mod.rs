@@ -31,7 +31,7 @@ pub use self::alerts::{
     STALLED_ALERTNAME, alerts_of, label_name,
 };
 pub(crate) use self::client::Client;
-use self::firing::FiringSet;
+pub use self::firing::FiringSet;
 use crate::config::{AlertmanagerOptions, Config};
 use crate::render::RenderOptions;
 use crate::sink::{Delivery, DeliveryHandle, Error};
