@@ -1,7 +1,8 @@
 //! `logding relay` on its own, with hand-written Alertmanager webhook payloads and the
 //! DingTalk mock (no Alertmanager needed, so these take about a second each): its answers
-//! (401, 400 for another payload version, 404, 413, 503 when it cannot persist), `--dry-run`,
-//! SIGHUP reload, SIGTERM drain, and `check -c relay.yaml`.
+//! (401, 400 for another payload version, 404, 413, 503 when it cannot persist), a group's
+//! queued updates posted once as its latest state, `--dry-run`, SIGHUP reload, SIGTERM
+//! drain, and `check -c relay.yaml`.
 
 use std::time::Duration;
 
@@ -143,6 +144,50 @@ async fn relay_answers_503_when_it_cannot_persist_so_alertmanager_retries() {
         wait_until(LIMIT, || mock.accepted().len() == 1).await,
         "{}",
         relay.stderr()
+    );
+}
+
+/// While the robot fails (HTTP 500), Alertmanager's updates of one group pile up in the
+/// relay's outbox: a group's newer notification (its whole state) replaces the undelivered
+/// older one, so once the robot is back it gets one message with the latest state, the host
+/// added and the host resolved meanwhile both told, the stale versions never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_updates_of_a_group_go_out_once_as_its_latest_state() {
+    let mock = MockDingTalk::start(MockOptions::default()).await;
+    mock.set_mode(Mode::Http500);
+    let relay = Relay::start(&mock, "").await;
+    let first = notification("4", "db-timeout", &hosts(2));
+    assert_eq!(post(&relay, "ops", None, first).await.0, 200);
+    let tried = wait_until(LIMIT, || !mock.requests().is_empty()).await;
+    assert!(tried, "the relay never tried:\n{}", relay.stderr());
+    let grown = notification("4", "db-timeout", &hosts(3));
+    let mut latest: Value = serde_json::from_str(&grown).expect("json");
+    latest["alerts"][0]["status"] = "resolved".into();
+    latest["alerts"][0]["endsAt"] = "2026-12-01T10:05:00Z".into();
+    for body in [grown, latest.to_string()] {
+        assert_eq!(post(&relay, "ops", None, body).await.0, 200);
+    }
+    mock.set_mode(Mode::Normal);
+    let outbox = relay.path("state/robots/ops/outbox");
+    let emptied = || {
+        std::fs::read_dir(&outbox).is_ok_and(|entries| {
+            !entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+    };
+    assert!(wait_until(LIMIT, emptied).await, "{}", relay.stderr());
+    let texts: Vec<String> = mock.accepted().iter().map(|m| m.text()).collect();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains("**FIRING · CRITICAL** ×2 · app-02, app-03"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[0].contains("**RESOLVED** ×1 · app-01"),
+        "{}",
+        texts[0]
     );
 }
 
