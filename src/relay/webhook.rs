@@ -2,9 +2,10 @@
 //!
 //! Alertmanager sends one [`Notification`] per alert group each time the group changes (or
 //! `repeat_interval` passes): the whole current state of the group, firing and resolved
-//! alerts together. That makes a newer notification of a group a complete replacement of an
-//! older one, which is what [`Notifications::merge`] relies on when notifications queue up behind the
-//! robot's rate budget.
+//! alerts together, a resolved alert only until its resolution was sent once. That makes a
+//! newer notification of a group a replacement of an older one, but for the resolutions the
+//! older one told: [`Notifications::merge`] relies on both when notifications queue up
+//! behind the robot's rate budget.
 //!
 //! Parsing is strict about what the renderer needs (version, group key, status, alerts with
 //! labels) and lenient about the rest, so a newer Alertmanager adding fields still works.
@@ -76,6 +77,17 @@ pub struct Alert {
     pub fingerprint: String,
 }
 
+impl Alert {
+    /// Whether both are the same alert: same fingerprint, or same labels without one.
+    fn is(&self, other: &Alert) -> bool {
+        if self.fingerprint.is_empty() || other.fingerprint.is_empty() {
+            self.labels == other.labels
+        } else {
+            self.fingerprint == other.fingerprint
+        }
+    }
+}
+
 /// Whether an alert (or a group) is firing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,6 +130,20 @@ impl Notification {
         Ok(notification)
     }
 
+    /// Adds the alerts resolved in `older` (of the same group) that this one leaves out;
+    /// the common labels and annotations become those the added alerts share too.
+    fn carry_resolved(&mut self, older: Notification) {
+        for alert in older.alerts {
+            if alert.status == Status::Resolved && !self.alerts.iter().any(|a| a.is(&alert)) {
+                self.common_labels
+                    .retain(|k, v| alert.labels.get(k) == Some(v));
+                self.common_annotations
+                    .retain(|k, v| alert.annotations.get(k) == Some(v));
+                self.alerts.push(alert);
+            }
+        }
+    }
+
     /// Number of alerts, those Alertmanager truncated included.
     pub fn total_alerts(&self) -> u64 {
         (self.alerts.len() as u64).saturating_add(self.truncated_alerts)
@@ -145,6 +171,11 @@ impl Notifications {
 
     /// Folds a newer batch in: a group's newer notification replaces its older one (it is the
     /// group's whole current state), other groups are appended.
+    ///
+    /// Except for what the newer state leaves out: Alertmanager tells a resolution once, then
+    /// drops the alert from the group, so an alert resolved in the older notification and
+    /// absent from the newer one is carried over, still resolved. Otherwise a robot down or
+    /// throttled across two updates would never say that the alert ended.
     pub fn merge(&mut self, newer: Notifications) {
         self.superseded = self.superseded.saturating_add(newer.superseded);
         for notification in newer.notifications {
@@ -154,7 +185,8 @@ impl Notifications {
                 .find(|n| n.group_key == notification.group_key)
             {
                 Some(older) => {
-                    *older = notification;
+                    let ended = std::mem::replace(older, notification);
+                    older.carry_resolved(ended);
                     self.superseded = self.superseded.saturating_add(1);
                 }
                 None => self.notifications.push(notification),
@@ -249,5 +281,68 @@ mod tests {
         assert_eq!(batch.notifications.len(), 2);
         assert_eq!(batch.notifications[0].status, Status::Resolved);
         assert_eq!(batch.superseded, 1);
+    }
+
+    /// A robot down across two updates: the first said app-a resolved, the second (without
+    /// app-a, whose end Alertmanager already told) adds app-c. What goes out says both.
+    #[test]
+    fn a_resolution_the_newer_notification_leaves_out_is_carried_over() {
+        let with = |alerts: &[(&str, Status)]| {
+            let mut n = Notification::parse(body("4", ALERT).as_bytes()).expect("valid");
+            n.common_labels.insert("zone".into(), "z1".into());
+            n.alerts = alerts
+                .iter()
+                .map(|(host, status)| Alert {
+                    status: *status,
+                    labels: [("alertname", "db"), ("host", host), ("zone", "z1")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                    fingerprint: format!("f-{host}"),
+                    ..n.alerts[0].clone()
+                })
+                .collect();
+            n
+        };
+        let mut batch = Notifications::of(with(&[
+            ("app-a", Status::Resolved),
+            ("app-b", Status::Firing),
+        ]));
+        let mut newer = with(&[("app-b", Status::Firing), ("app-c", Status::Firing)]);
+        newer.alerts[1].labels.insert("zone".into(), "z2".into());
+        newer.common_labels.remove("zone");
+        newer.common_labels.insert("team".into(), "db".into());
+        batch.merge(Notifications::of(newer));
+        let merged = &batch.notifications[0];
+        let states: Vec<(&str, Status)> = merged
+            .alerts
+            .iter()
+            .map(|a| (a.labels["host"].as_str(), a.status))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("app-b", Status::Firing),
+                ("app-c", Status::Firing),
+                ("app-a", Status::Resolved)
+            ]
+        );
+        assert_eq!(merged.status, Status::Firing);
+        assert!(merged.common_labels.contains_key("alertname"));
+        assert!(!merged.common_labels.contains_key("team"), "app-a has none");
+
+        // Resolved again in the newer one: not carried twice; firing ones are not carried.
+        let mut again = Notifications::of(with(&[("app-a", Status::Firing)]));
+        again.merge(Notifications::of(with(&[("app-a", Status::Resolved)])));
+        again.merge(Notifications::of(with(&[("app-b", Status::Firing)])));
+        let hosts: Vec<(&str, Status)> = again.notifications[0]
+            .alerts
+            .iter()
+            .map(|a| (a.labels["host"].as_str(), a.status))
+            .collect();
+        assert_eq!(
+            hosts,
+            [("app-b", Status::Firing), ("app-a", Status::Resolved)]
+        );
     }
 }
