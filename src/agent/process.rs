@@ -626,11 +626,17 @@ async fn oldest(in_flight: &mut VecDeque<InFlight>) -> (InFlight, Result<Scanned
     (flight, scanned)
 }
 
-/// How many batches are scanned at once: one per core, and at least two, so that applying one
-/// result overlaps the next scan.
+/// How many batches are scanned at once or wait for their turn to be applied: four per core.
+/// While the oldest result is applied, the next scans are already queued on the blocking pool,
+/// so the cores do not wait for this task to hand them the next batch (with one per core they
+/// did, between every two batches of a backlog); a backlog's batches (`tail.read_budget_bytes`,
+/// 256 KiB) then hold about 1 MiB per core.
 fn in_flight_max() -> usize {
-    scan_threads().max(2)
+    scan_threads() * IN_FLIGHT_PER_CORE
 }
+
+/// See [`in_flight_max`].
+const IN_FLIGHT_PER_CORE: usize = 4;
 
 pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
     let mut hits = Vec::new();

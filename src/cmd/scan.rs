@@ -2,8 +2,9 @@
 //!
 //! It answers "what would logding have said about this log?" and is the command the
 //! benchmarks time against ripgrep and grep, so it reads the way the agent does: large chunks
-//! split at the last newline, each searched whole by [`Matcher::scan`], never line by line. On
-//! more than one thread, reading, scanning and counting overlap (see `pipeline`). Each path is matched to the first source whose globs match it (its rules, its
+//! split at the last newline, each searched whole by [`Matcher::scan`], never line by line. A file
+//! of plain lines is read and scanned in blocks by every thread at once (see `blocks`); a
+//! multiline file is read on one thread while the others scan (see `pipeline`). Each path is matched to the first source whose globs match it (its rules, its
 //! `multiline` and `max_line_bytes`); a path matching no source gets every rule, no multiline
 //! and [`DEFAULT_MAX_LINE_BYTES`].
 //!
@@ -23,6 +24,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
+mod blocks;
 mod hours;
 mod pipeline;
 
@@ -37,7 +39,6 @@ use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::discover::Globs;
 use crate::tail::multiline::Cutter;
-use crate::tail::reader::read_lines;
 use crate::window::{Aggregator, WindowOptions};
 
 /// Bytes read per chunk.
@@ -87,9 +88,11 @@ pub struct Scan {
     aggregator: Aggregator,
     totals: Totals,
     hits: Vec<Hit>,
-    buffer: Vec<u8>,
-    /// Threads that scan one chunk (see [`Matcher::scan_parallel`]).
+    /// Threads that scan one file.
     threads: usize,
+    /// `threads` threads for files of plain lines (built when first needed; `None`: threads
+    /// could not be started, the scan stays on this one).
+    pool: std::sync::OnceLock<Option<rayon::ThreadPool>>,
     /// Hits per hour, with `--by hour`.
     hours: Option<Hours>,
 }
@@ -161,8 +164,8 @@ impl Scan {
             sources,
             now,
             hits: Vec::new(),
-            buffer: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            pool: std::sync::OnceLock::new(),
             hours: None,
         })
     }
@@ -170,8 +173,27 @@ impl Scan {
     /// Scans each chunk on up to `threads` threads (default: one per core).
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
+        self.pool = std::sync::OnceLock::new();
     }
+}
 
+/// The `threads` threads that scan files of plain lines, kept in `pool`.
+fn pool_of(
+    pool: &std::sync::OnceLock<Option<rayon::ThreadPool>>,
+    threads: usize,
+) -> Option<&rayon::ThreadPool> {
+    let build = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("logding-scan-{i}"))
+            .build()
+            .inspect_err(|err| tracing::warn!(error = %err, "scanning on one thread"))
+            .ok()
+    };
+    pool.get_or_init(build).as_ref()
+}
+
+impl Scan {
     /// Scans one file from its beginning.
     ///
     /// # Errors
@@ -200,7 +222,7 @@ impl Scan {
             source = source.map_or("(none)", |i| self.sources[i].name.as_str()),
             "scanning"
         );
-        let mut file = open_regular(path)?;
+        let (mut file, size) = open_regular(path)?;
         let name = path.display().to_string();
         let mut observer = Observer {
             totals: &mut self.totals,
@@ -213,35 +235,41 @@ impl Scan {
         let mut producer = Producer::new(plan.multiline.cloned().map(Cutter::new));
         let (matcher, max_line_bytes) = (plan.matcher, plan.max_line_bytes);
         let is_multiline = plan.multiline.is_some();
-        let mut inline = Inline {
-            observer: &mut observer,
-            matcher,
-            hits: &mut self.hits,
-            spare: Block::default(),
-        };
-        let read = if self.threads > 1 {
+        let read = if !is_multiline {
+            let pool = (self.threads > 1)
+                .then(|| pool_of(&self.pool, self.threads))
+                .flatten();
+            let plan = blocks::Plan {
+                matcher,
+                max_line_bytes,
+                block_bytes: blocks::BLOCK_BYTES,
+            };
+            blocks::scan_file(&file, size, &plan, pool, |bytes, hits, stats| {
+                observer.observe(bytes, hits, stats);
+            })
+        } else if self.threads > 1 {
             // Read on one thread while the blocks read are scanned and counted on the others.
-            let observer = inline.observer;
             pipeline::run(
                 matcher,
                 self.threads,
                 |sender| {
-                    let block_bytes = if is_multiline {
-                        pipeline::EVENT_BLOCK_BYTES
-                    } else {
-                        pipeline::BLOCK_BYTES
-                    };
                     pipeline::read_in_place(
                         &mut file,
                         max_line_bytes,
-                        block_bytes,
+                        pipeline::EVENT_BLOCK_BYTES,
                         &mut producer,
                         sender,
                     )
                 },
                 |bytes, hits, stats| observer.observe(bytes, hits, stats),
             )
-        } else if is_multiline {
+        } else {
+            let mut inline = Inline {
+                observer: &mut observer,
+                matcher,
+                hits: &mut self.hits,
+                spare: Block::default(),
+            };
             pipeline::read_in_place(
                 &mut file,
                 max_line_bytes,
@@ -249,11 +277,6 @@ impl Scan {
                 &mut producer,
                 &mut inline,
             )
-        } else {
-            self.buffer.resize(CHUNK_BYTES, 0);
-            read_lines(&mut file, &mut self.buffer, max_line_bytes, &mut |lines| {
-                inline.lines(lines);
-            })
         };
         read.with_context(|| format!("failed to read `{}`", path.display()))?;
         self.totals.files += 1;
@@ -358,7 +381,8 @@ pub struct NotRegular {
 
 /// Opens `path` for reading without blocking on a FIFO, and checks it is a regular file (a
 /// directory is let through: it fails at the first read, as an error).
-fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
+/// Returns the file and its size.
+fn open_regular(path: &Path) -> anyhow::Result<(std::fs::File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let not_regular = |meta: &std::fs::Metadata| -> anyhow::Result<()> {
         match kind_of(meta.file_type()) {
@@ -379,8 +403,9 @@ fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .with_context(failed)?;
-    not_regular(&file.metadata().with_context(failed)?)?;
-    Ok(file)
+    let meta = file.metadata().with_context(failed)?;
+    not_regular(&meta)?;
+    Ok((file, meta.len()))
 }
 
 /// What a file that is neither regular nor a directory is, for the message.
@@ -414,14 +439,6 @@ struct Inline<'a, 'o> {
     hits: &'a mut Vec<Hit>,
     /// The block scanned last, read into next.
     spare: Block,
-}
-
-impl Inline<'_, '_> {
-    fn lines(&mut self, lines: &[u8]) {
-        self.hits.clear();
-        let stats = self.matcher.scan(lines, self.hits);
-        self.observer.observe(lines, self.hits, stats);
-    }
 }
 
 impl Blocks for Inline<'_, '_> {
