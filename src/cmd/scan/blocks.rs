@@ -11,19 +11,22 @@
 //! Against one thread reading for the scanning threads (how multiline files are read, see
 //! `pipeline`): the copy out of the page cache is shared by every core instead of being a stage
 //! of its own, a block is scanned by the core that read it while it is still in that core's
-//! cache, and there is no barrier between blocks: a thread that is done takes the next block
-//! while the calling thread observes the finished ones in order.
+//! cache, and there is no barrier between blocks: a thread that is done takes the next block.
+//! The blocks done are observed (counted, aggregated) in file order by whichever pool thread
+//! finds the next one in line ready, not by a thread of their own: a third busy thread on two
+//! cores measured 1.6 cores obtained, this 1.8.
 //!
 //! Not `mmap`: a log truncated while it is scanned (copytruncate) would end the process with
 //! SIGBUS. Here a short read is an end of file.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::reader::{LineReader, Segment, read_lines};
@@ -33,9 +36,9 @@ use crate::tail::reader::{LineReader, Segment, read_lines};
 pub(super) const BLOCK_BYTES: usize = 512 << 10;
 /// How far a block reads past its end at first to finish its last line (more if it is longer).
 const OVERRUN: usize = 4 << 10;
-/// Blocks handed out and not yet observed, per thread: a thread that is done finds another
-/// block waiting, and a slow block holds up at most this many behind it.
-const AHEAD_PER_THREAD: usize = 2;
+/// Blocks read ahead of the next one to observe, per thread: a slow block (or a thread the
+/// kernel paused) holds up the others only after this many, and memory stays bounded.
+const AHEAD_PER_THREAD: usize = 4;
 
 /// One block: its lines, read and scanned.
 #[derive(Default)]
@@ -226,7 +229,7 @@ pub(super) fn scan_file(
     size: u64,
     plan: &Plan<'_>,
     pool: Option<&rayon::ThreadPool>,
-    mut observe: impl FnMut(&[u8], &[Hit], ScanStats),
+    mut observe: impl FnMut(&[u8], &[Hit], ScanStats) + Send,
 ) -> io::Result<()> {
     let blocks = size.div_ceil(plan.block_bytes() as u64);
     let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
@@ -241,7 +244,7 @@ pub(super) fn scan_file(
         Ok(())
     };
     match pool {
-        Some(pool) if blocks > 1 => in_parallel(file, blocks, plan, pool, &mut take)?,
+        Some(pool) if blocks > 1 => in_workers(file, blocks, plan, pool, &mut take)?,
         _ => {
             let mut block = Block::default();
             for i in 0..blocks {
@@ -261,49 +264,121 @@ pub(super) fn scan_file(
     })
 }
 
-/// The blocks read and scanned on `pool`, taken in order on this thread.
-fn in_parallel(
+/// What the pool threads share: the blocks done, the next one to observe.
+struct Order {
+    /// The next block to observe.
+    next: usize,
+    /// Blocks done and not yet observed.
+    ready: BTreeMap<usize, Block>,
+    /// A thread is observing blocks (the others leave theirs in `ready`).
+    taking: bool,
+    /// Stop: a block could not be read, or a thread panicked.
+    stop: bool,
+    failed: Option<io::Error>,
+    panicked: Option<Box<dyn std::any::Any + Send>>,
+    /// Blocks observed, for reuse (their buffers stay allocated).
+    free: Vec<Block>,
+}
+
+/// The blocks read and scanned on `pool`'s threads, each observed (`take`) in file order by the
+/// thread that finds it next in line.
+fn in_workers(
     file: &File,
     blocks: usize,
     plan: &Plan<'_>,
     pool: &rayon::ThreadPool,
-    take: &mut impl FnMut(&mut Block) -> io::Result<()>,
+    take: &mut (impl FnMut(&mut Block) -> io::Result<()> + Send),
 ) -> io::Result<()> {
-    let ahead = pool.current_num_threads() * AHEAD_PER_THREAD;
-    let (done_tx, done) = mpsc::channel::<(usize, std::thread::Result<Block>)>();
-    pool.in_place_scope_fifo(|scope| {
-        // Blocks `taken..handed_out` are out; `ready[i]` is block `taken + i` once done.
-        let (mut taken, mut handed_out) = (0, 0);
-        let mut ready: VecDeque<Option<Block>> = VecDeque::new();
-        // Blocks taken, for reuse (their buffers stay allocated).
-        let mut free: Vec<Block> = Vec::new();
-        while taken < blocks {
-            while handed_out < blocks && handed_out < taken + ahead {
-                let (i, done_tx) = (handed_out, done_tx.clone());
-                let mut block = free.pop().unwrap_or_default();
-                scope.spawn_fifo(move |_| {
-                    let filled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        block.fill(file, plan.offset_of(i), plan);
-                        block
-                    }));
-                    // Nobody waits any more after an error: the block is not needed.
-                    done_tx.send((i, filled)).ok();
-                });
-                ready.push_back(None);
-                handed_out += 1;
+    let threads = pool.current_num_threads();
+    let ahead = threads * AHEAD_PER_THREAD;
+    let claimed = AtomicUsize::new(0);
+    let order = Mutex::new(Order {
+        next: 0,
+        ready: BTreeMap::new(),
+        taking: false,
+        stop: false,
+        failed: None,
+        panicked: None,
+        free: Vec::new(),
+    });
+    // Signalled when `next` moves on, or on a stop.
+    let advanced = Condvar::new();
+    let lock = || order.lock().expect("no thread panics holding it");
+    // Taken by one thread at a time (the one with `taking` set): never waited for.
+    let take = Mutex::new(take);
+    let work = || {
+        loop {
+            let i = claimed.fetch_add(1, Ordering::Relaxed);
+            if i >= blocks {
+                return;
             }
-            let (i, filled) = done.recv().expect("this thread holds a sender");
-            let block = filled.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            ready[i - taken] = Some(block);
-            while let Some(Some(_)) = ready.front() {
-                let mut block = ready.pop_front().flatten().expect("the front is ready");
-                take(&mut block)?;
-                free.push(block);
-                taken += 1;
+            let mut block = {
+                let mut state = lock();
+                while !state.stop && i >= state.next + ahead {
+                    state = advanced.wait(state).expect("no thread panics holding it");
+                }
+                if state.stop {
+                    return;
+                }
+                state.free.pop().unwrap_or_default()
+            };
+            let filled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                block.fill(file, plan.offset_of(i), plan);
+            }));
+            let mut state = lock();
+            if let Err(panic) = filled {
+                state.panic(panic);
+                advanced.notify_all();
+                return;
             }
+            state.ready.insert(i, block);
+            if state.taking {
+                continue;
+            }
+            state.taking = true;
+            while !state.stop {
+                let next = state.next;
+                let Some(mut block) = state.ready.remove(&next) else {
+                    break;
+                };
+                drop(state);
+                let taken = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let mut take = take.lock().expect("a panic in it stops the scan");
+                    take(&mut block)
+                }));
+                state = lock();
+                state.next += 1;
+                state.free.push(block);
+                match taken {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        state.failed = Some(err);
+                        state.stop = true;
+                    }
+                    Err(panic) => state.panic(panic),
+                }
+                advanced.notify_all();
+            }
+            state.taking = false;
         }
-        Ok(())
-    })
+    };
+    pool.in_place_scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|_| work());
+        }
+    });
+    let state = order.into_inner().expect("no thread panics holding it");
+    if let Some(panic) = state.panicked {
+        std::panic::resume_unwind(panic);
+    }
+    state.failed.map_or(Ok(()), Err)
+}
+
+impl Order {
+    fn panic(&mut self, panic: Box<dyn std::any::Any + Send>) {
+        self.panicked.get_or_insert(panic);
+        self.stop = true;
+    }
 }
 
 /// Reads a file from an offset on.
