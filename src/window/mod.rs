@@ -30,6 +30,7 @@ mod event;
 mod feed;
 mod mask;
 mod select;
+mod shaper;
 mod topk;
 
 /// Real-shaped stack traces shared by the tests of `window`, `config` and `render`.
@@ -41,10 +42,11 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use self::capture::{Keeper, ranges_within};
+use self::capture::ranges_within;
 pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 use self::select::History;
+use self::shaper::{Shaper, Shapers};
 use self::topk::{Distinct, TopK};
 use crate::config::{Config, SummaryOptions};
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
@@ -168,6 +170,7 @@ pub struct Aggregator {
     scratch: Scratch,
     /// Shapes of earlier windows, to tell the new ones.
     history: History,
+    shapers: Shapers,
 }
 
 #[derive(Debug, Default)]
@@ -196,9 +199,7 @@ struct RuleState {
     severity: Severity,
     /// The highest line level seen, when the rule reads levels (`severity_from`).
     level: Option<Severity>,
-    masker: Masker,
-    keeper: Keeper,
-    show: Vec<regex::bytes::Regex>,
+    shaper: Arc<Shaper>,
     min_count: u64,
     group_by: Vec<String>,
     count: u64,
@@ -237,6 +238,7 @@ impl Aggregator {
             open: None,
             scratch: Scratch::default(),
             history: History::default(),
+            shapers: Shapers::default(),
         }
     }
 
@@ -261,7 +263,7 @@ impl Aggregator {
         let window = self
             .open
             .get_or_insert_with(|| OpenWindow::new(now, deadline, rule_count));
-        let index = window.state_index(&self.rules, hit.rule, &self.options);
+        let index = window.state_index(&self.rules, hit.rule, &self.options, &mut self.shapers);
         // A late hit, or a wall clock stepping back (NTP), stays within its window's span.
         let now = now.clamp(window.start, window.deadline);
         let at = event.unwrap_or(now);
@@ -325,6 +327,7 @@ impl Aggregator {
                 }
             }
         }
+        self.shapers.clear();
         self.rules = rules;
     }
 
@@ -332,6 +335,7 @@ impl Aggregator {
     /// apply from the next window, host and caps when the window closes, a new window length
     /// from the next window.
     pub fn set_options(&mut self, options: WindowOptions) {
+        self.shapers.clear();
         self.options = options;
     }
 
@@ -360,12 +364,18 @@ impl OpenWindow {
         }
     }
 
-    fn state_index(&mut self, rules: &RuleSet, id: RuleId, options: &WindowOptions) -> usize {
+    fn state_index(
+        &mut self,
+        rules: &RuleSet,
+        id: RuleId,
+        options: &WindowOptions,
+        shapers: &mut Shapers,
+    ) -> usize {
         if let Some(Some(index)) = self.slots.get(id.index()) {
             return *index;
         }
         let state = match rules.rules().get(id.index()) {
-            Some(rule) => RuleState::new(rule, options),
+            Some(rule) => RuleState::new(rule, options, shapers.get(id, rule, options)),
             None => {
                 // A caller bug (an id from another rule set): still counted, never dropped.
                 let name = format!("rule-{}", id.0);
@@ -409,15 +419,12 @@ impl OpenWindow {
 }
 
 impl RuleState {
-    fn new(rule: &Rule, options: &WindowOptions) -> RuleState {
-        let masker = options.masker_for(rule);
+    fn new(rule: &Rule, options: &WindowOptions, shaper: Arc<Shaper>) -> RuleState {
         RuleState {
             name: rule.name.clone(),
             severity: rule.severity,
             level: None,
-            keeper: Keeper::new(rule, !masker.is_empty()),
-            masker,
-            show: rule.message.show.clone(),
+            shaper,
             min_count: rule.min_count.get(),
             group_by: rule.group_by.clone(),
             count: 0,
@@ -446,14 +453,12 @@ impl RuleState {
             examples_no_match: Vec::new(),
             message: RuleMessage::default(),
         };
-        RuleState::new(&rule, options)
+        RuleState::new(&rule, options, Arc::new(Shaper::new(&rule, options)))
     }
 
     fn update_from(&mut self, rule: &Rule, options: &WindowOptions) {
         self.severity = rule.severity;
-        self.masker = options.masker_for(rule);
-        self.keeper = Keeper::new(rule, !self.masker.is_empty());
-        self.show = rule.message.show.clone();
+        self.shaper = Arc::new(Shaper::new(rule, options));
         self.min_count = rule.min_count.get();
         if self.group_by != rule.group_by {
             let groups = std::mem::replace(&mut self.groups, TopK::new(options.tracked_groups()));
@@ -472,7 +477,7 @@ impl RuleState {
         } else {
             self.observe_groups(hit.groups, &mut scratch.key)
         };
-        let level = self.keeper.read(hit.line, &mut scratch.keep);
+        let level = self.shaper.keeper.read(hit.line, &mut scratch.keep);
         if let Some(level) = level {
             self.level = Some(self.level.map_or(level, |seen| seen.max(level)));
         }
@@ -530,13 +535,15 @@ impl RuleState {
     ) {
         let event = event::split(line);
         ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
-        self.masker
+        self.shaper
+            .masker
             .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
         let mut hash = xxhash_rust::xxh3::xxh3_64(scratch.pattern.as_bytes());
         let mut cause_key = 0;
         if let Some(cause) = &event.cause {
             ranges_within(&scratch.keep, line, cause.line, &mut scratch.keep_part);
-            self.masker
+            self.shaper
+                .masker
                 .mask_keeping(cause.line, &scratch.keep_part, &mut scratch.cause);
             cause_key = xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes());
             if let Some((function, file)) = cause.frame {
@@ -547,7 +554,7 @@ impl RuleState {
             hash ^= cause_key.rotate_left(1);
         }
         let pattern = &scratch.pattern;
-        let show = &self.show;
+        let show = &self.shaper.show;
         let value = self.patterns.add(hash, 1, || PatternValue {
             pattern: cut(pattern, MAX_PATTERN_BYTES).to_owned(),
             sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
