@@ -71,6 +71,11 @@ impl Pattern {
         self.regex().is_match(haystack)
     }
 
+    /// The span of the first match in `haystack` (cheaper than [`Pattern::captures`]).
+    pub fn find(&self, haystack: &[u8]) -> Option<Range<usize>> {
+        self.regex().find(haystack).map(|m| m.range())
+    }
+
     /// The capture names by group index (`None` for the whole match and unnamed groups).
     pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         self.names.iter().map(|name| name.as_deref())

@@ -12,7 +12,9 @@
 //!   its numbers are still masked.
 //!
 //! The window runs the pattern once more per hit for this, and only for rules that need it (a
-//! pattern that is a literal without digits or quotes has nothing a mask would touch).
+//! pattern that is a literal without digits or quotes has nothing a mask would touch), and
+//! only as far as needed: a whole match is found without captures, and the captures of a
+//! rule whose every group is a `group_by` value are the ones the scan already found.
 
 use std::ops::Range;
 
@@ -68,6 +70,9 @@ enum Mode {
     Nothing,
     WholeMatch,
     Groups,
+    /// Groups, all of them `group_by` values of a rule with this one pattern: the hit's
+    /// group values are the text to keep.
+    GroupBy,
 }
 
 impl Keeper {
@@ -78,9 +83,12 @@ impl Keeper {
             .patterns
             .iter()
             .map(|pattern| {
+                let groups = pattern.capture_names().count();
                 let mode = if !masks_anything {
                     Mode::Nothing
-                } else if pattern.capture_names().count() > 1 {
+                } else if groups > 1 && is_all_group_by(rule, groups) {
+                    Mode::GroupBy
+                } else if groups > 1 {
                     Mode::Groups
                 } else {
                     whole_match_mode(pattern.as_str())
@@ -107,19 +115,30 @@ impl Keeper {
 
     /// Fills `keep` with the ranges of `line` never to mask (sorted by start) and returns the
     /// line's level when the rule reads one (`severity_from`; the rule's severity when the
-    /// capture is absent or its value unmapped).
-    pub(crate) fn read(&self, line: &[u8], keep: &mut Vec<Range<usize>>) -> Option<Severity> {
+    /// capture is absent or its value unmapped). `groups` are the hit's `group_by` values
+    /// (slices of the buffer `line` is in).
+    pub(crate) fn read(
+        &self,
+        line: &[u8],
+        groups: &[Option<&[u8]>],
+        keep: &mut Vec<Range<usize>>,
+    ) -> Option<Severity> {
         keep.clear();
         if self.is_inert {
             return None;
         }
         let mut level = None;
         for kept in &self.patterns {
-            if kept.mode == Mode::Nothing && kept.level.is_none() {
-                if kept.pattern.is_match(line) {
+            match kept.mode {
+                _ if kept.level.is_some() => {}
+                Mode::Nothing if kept.pattern.is_match(line) => break,
+                Mode::WholeMatch if let Some(found) = kept.pattern.find(line) => {
+                    keep.push(found);
                     break;
                 }
-                continue;
+                Mode::GroupBy if keep_groups(line, groups, keep) => break,
+                Mode::Nothing | Mode::WholeMatch => continue,
+                Mode::Groups | Mode::GroupBy => {}
             }
             let Some(spans) = kept.pattern.captures(line) else {
                 continue;
@@ -127,7 +146,9 @@ impl Keeper {
             match kept.mode {
                 Mode::Nothing => {}
                 Mode::WholeMatch => keep.extend(spans.first().cloned().flatten()),
-                Mode::Groups => keep.extend(spans.iter().skip(1).flatten().cloned()),
+                Mode::Groups | Mode::GroupBy => {
+                    keep.extend(spans.iter().skip(1).flatten().cloned())
+                }
             }
             level = kept
                 .level
@@ -144,6 +165,32 @@ impl Keeper {
         });
         Some(mapped.unwrap_or(*default))
     }
+}
+
+/// Whether `rule` has one pattern, whose `groups` groups (the whole match included) are all
+/// `group_by` values: the scan found them already.
+fn is_all_group_by(rule: &Rule, groups: usize) -> bool {
+    let [slots] = rule.group_slots.as_slice() else {
+        return false;
+    };
+    (1..groups).all(|group| slots.contains(&Some(group)))
+}
+
+/// Puts where each of `groups` lies in `line` into `keep`; false (and `keep` cleared) when
+/// one is not a slice of `line`'s buffer within it.
+fn keep_groups(line: &[u8], groups: &[Option<&[u8]>], keep: &mut Vec<Range<usize>>) -> bool {
+    for group in groups.iter().flatten() {
+        let start = (group.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+        let Some(end) = start
+            .checked_add(group.len())
+            .filter(|&end| end <= line.len())
+        else {
+            keep.clear();
+            return false;
+        };
+        keep.push(start..end);
+    }
+    true
 }
 
 /// [`Mode::WholeMatch`] when every match of `pattern` is at most [`MAX_KEPT_MATCH_BYTES`] and
@@ -209,7 +256,7 @@ mod tests {
     #[track_caller]
     fn kept(pattern: &str, line: &str) -> Vec<String> {
         let mut keep = Vec::new();
-        keeper(pattern, None).read(line.as_bytes(), &mut keep);
+        keeper(pattern, None).read(line.as_bytes(), &[], &mut keep);
         keep.into_iter().map(|r| line[r].to_owned()).collect()
     }
 
@@ -220,6 +267,34 @@ mod tests {
         assert_eq!(kept(r#"" (?P<status>5\d\d) (\d+)"#, line), ["502", "157"]);
         assert!(kept(r"HTTP/\d+\.\d+", line).is_empty());
         assert!(kept(r"ERROR", line).is_empty());
+    }
+
+    #[test]
+    fn a_rule_whose_groups_are_all_group_by_keeps_the_values_the_scan_found() {
+        let rule = Rule::compile(&RuleDef {
+            name: "r".into(),
+            patterns: vec![r#"" (?P<status>5\d\d) (?P<bytes>\d+)"#.into()],
+            group_by: vec!["status".into(), "bytes".into()],
+            ..RuleDef::default()
+        })
+        .unwrap();
+        let keeper = Keeper::new(&rule, true);
+        let line = br#"10.0.0.1 "GET /a HTTP/1.1" 502 157 12ms"#;
+        let groups: Vec<Option<&[u8]>> = rule
+            .group_ranges(0, line)
+            .into_iter()
+            .map(|r| r.map(|r| &line[r]))
+            .collect();
+        let mut keep = Vec::new();
+        keeper.read(line, &groups, &mut keep);
+        let kept: Vec<&[u8]> = keep.iter().map(|r| &line[r.clone()]).collect();
+        assert_eq!(kept, [b"502".as_slice(), b"157"]);
+        // Values that are not slices of the line: its own captures are found again.
+        let elsewhere = b"502 157".to_vec();
+        let foreign = [Some(&elsewhere[..3]), Some(&elsewhere[4..])];
+        let mut again = Vec::new();
+        keeper.read(line, &foreign, &mut again);
+        assert_eq!(again, keep);
     }
 
     #[test]
@@ -234,12 +309,12 @@ mod tests {
         let keeper = keeper(r"(?P<level>[A-Za-z]+) \[", Some(from));
         let mut keep = Vec::new();
         assert_eq!(
-            keeper.read(b"fatal [main] x", &mut keep),
+            keeper.read(b"fatal [main] x", &[], &mut keep),
             Some(Severity::Critical)
         );
         assert_eq!(keep, vec![std::ops::Range { start: 0, end: 5 }]);
         assert_eq!(
-            keeper.read(b"NOTICE [main] x", &mut keep),
+            keeper.read(b"NOTICE [main] x", &[], &mut keep),
             Some(Severity::Error)
         );
     }

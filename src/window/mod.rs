@@ -477,7 +477,10 @@ impl RuleState {
         } else {
             self.observe_groups(hit.groups, &mut scratch.key)
         };
-        let level = self.shaper.keeper.read(hit.line, &mut scratch.keep);
+        let level = self
+            .shaper
+            .keeper
+            .read(hit.line, hit.groups, &mut scratch.keep);
         if let Some(level) = level {
             self.level = Some(self.level.map_or(level, |seen| seen.max(level)));
         }
