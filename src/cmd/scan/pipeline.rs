@@ -5,8 +5,9 @@
 //! observing (the counts and the aggregator, in line order). Done one after the other, the first
 //! and the last are a third of the work on one core, which caps two cores at about 1.5× one.
 //! Here a reading thread hands owned blocks of lines (or of closed events) to the caller's
-//! thread through a channel of one, and each block is scanned on rayon's pool while the
-//! previous block's hits are observed: the three stages overlap and the cores share all of it.
+//! thread through a channel of one, the caller scans each on rayon's pool, and a counting
+//! thread observes the blocks scanned, in order: the three stages overlap, with no barrier
+//! between them, and the cores share all of it.
 //!
 //! With one thread (`scan -j1`) nothing is handed over: each read is scanned and observed in
 //! place, as before (the baseline the speedup is measured against).
@@ -317,8 +318,10 @@ fn read_full(file: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> 
     Ok(filled)
 }
 
-/// Runs `read` (the reading side, fed a [`Sender`]) on its own thread while this thread scans
-/// each block it sends on rayon's pool and `observe`s the hits of the block before, in order.
+/// Runs `read` (the reading side, fed a [`Sender`]) on its own thread and `observe` on another,
+/// while this thread scans each block read on rayon's pool: the three stages never wait for
+/// each other but for a block to work on, so the cores stay busy whichever is slower at the
+/// moment. Blocks are observed in the order they were read.
 pub(super) fn run<E: Send>(
     matcher: &Matcher,
     threads: usize,
@@ -327,6 +330,8 @@ pub(super) fn run<E: Send>(
 ) -> Result<(), E> {
     let (full_tx, full_rx) = mpsc::sync_channel::<Block>(1);
     let (free_tx, free_rx) = mpsc::channel::<Block>();
+    let (scanned_tx, scanned_rx) = mpsc::sync_channel::<(Block, Vec<Hit>, ScanStats)>(1);
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<Hit>>();
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("logding-read".into())
@@ -337,26 +342,26 @@ pub(super) fn run<E: Send>(
                 })
             })
             .expect("a thread can be started");
-        let mut previous: Option<(Block, Vec<Hit>, ScanStats)> = None;
-        let mut spare_hits = Vec::new();
+        let observer = std::thread::Builder::new()
+            .name("logding-count".into())
+            .spawn_scoped(scope, move || {
+                for (block, hits, stats) in scanned_rx {
+                    observe(block.data(), &hits, stats);
+                    // Once the other sides are done, nobody needs them back.
+                    spare_tx.send(hits).ok();
+                    free_tx.send(block).ok();
+                }
+            })
+            .expect("a thread can be started");
         for block in full_rx {
-            let mut hits = std::mem::take(&mut spare_hits);
-            let (stats, ()) = rayon::join(
-                || block.scan(matcher, threads, &mut hits),
-                || {
-                    if let Some((done, done_hits, stats)) = previous.take() {
-                        observe(done.data(), &done_hits, stats);
-                        spare_hits = done_hits;
-                        // The reading side may have finished: then nobody needs it back.
-                        free_tx.send(done).ok();
-                    }
-                },
-            );
-            previous = Some((block, hits, stats));
+            let mut hits = spare_rx.try_recv().unwrap_or_default();
+            let stats = block.scan(matcher, threads, &mut hits);
+            if scanned_tx.send((block, hits, stats)).is_err() {
+                break; // the counting thread panicked: its join says so
+            }
         }
-        if let Some((done, done_hits, stats)) = previous {
-            observe(done.data(), &done_hits, stats);
-        }
+        drop(scanned_tx);
+        observer.join().expect("the counting thread does not panic");
         reader.join().expect("the reading thread does not panic")
     })
 }
