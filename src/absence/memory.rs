@@ -218,6 +218,7 @@ impl KeyMemory {
             last_seen: self.last_seen,
             watched_since: self.armed,
             back: None,
+            told: false,
         }
     }
 }
@@ -256,6 +257,7 @@ impl SourceMemory {
             last_seen: self.last_growth,
             watched_since: Some(self.since),
             back: None,
+            told: false,
         }
     }
 }

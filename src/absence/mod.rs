@@ -305,6 +305,14 @@ impl Memory {
         self.open.clone()
     }
 
+    /// A message that went out told the open absence `line` (as new or still absent): once
+    /// back, it is told back whatever silences it then.
+    pub fn told(&mut self, line: &AbsentLine) {
+        for open in self.open.iter_mut().filter(|o| o.same(line)) {
+            open.told = true;
+        }
+    }
+
     fn still_absent(&self, watches: &Watches, open: &AbsentLine, now: Timestamp) -> bool {
         match &open.kind {
             AbsentKind::Line { .. } => {

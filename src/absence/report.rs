@@ -72,6 +72,11 @@ pub struct AbsentLine {
     pub watched_since: Option<Timestamp>,
     /// When it came back (`Back` lines).
     pub back: Option<Timestamp>,
+    /// A message told it (its `New` or a still-absent line went out): its `Back` line is then
+    /// told even when silenced or muted. Kept on the open absence (`incidents.json`) and
+    /// carried by its `Back` line to suppression; never set in a message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub told: bool,
 }
 
 impl AbsentLine {

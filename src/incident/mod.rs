@@ -180,6 +180,11 @@ impl Incidents {
         }
     }
 
+    /// A message that goes out tells the open absence `line` (see [`absence::Memory::told`]).
+    pub fn absence_told(&mut self, line: &AbsentLine) {
+        self.state.absence.told(line);
+    }
+
     /// Returns true if and only if `name` is a `kind: absence` rule.
     pub fn is_absence_rule(&self, name: &str) -> bool {
         self.policies.absence.rule(name).is_some()

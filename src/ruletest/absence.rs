@@ -234,6 +234,38 @@ rules:
     }
 
     #[test]
+    fn an_absence_told_missing_is_told_back_though_silenced_since() {
+        // db-2 stops at 9m and beats again from 40m to 49m; db-1 and db-3 stop at 49m.
+        let case = |name: &str, starts: &str, db2: &str| {
+            format!(
+                "  - name: {name}
+    silences: [{{matchers: {{rule: heartbeat, host: db-2}}, starts: {starts}, expires: 2h}}]
+    input:
+      - {{at: 0s, every: 1m, repeat: 50, line: beat from db-1}}
+      - {{at: 0s, every: 1m, repeat: 50, line: beat from db-3}}
+      - {{at: 0s, every: 1m, repeat: 10, line: beat from db-2}}
+      - {{at: 40m, every: 1m, repeat: 10, line: beat from db-2}}
+    absent:
+{db2}      - {{rule: heartbeat, group: {{host: db-1}}, at: 54m}}
+      - {{rule: heartbeat, group: {{host: db-3}}, at: 54m}}
+      - {{source: app, at: 59m}}
+      - {{rule: nightly, at: 2h}}
+"
+            )
+        };
+        // Told at 14m, silenced from 20m: told back at 41m (absent again at 54m, silenced).
+        let told = case(
+            "told, then silenced",
+            "20m",
+            "      - {rule: heartbeat, group: {host: db-2}, at: 14m, back: 41m}\n",
+        );
+        // Silenced from the start: neither absent nor back.
+        let silenced = case("silenced from the start", "0s", "");
+        let outcome = run(&format!("{told}{silenced}"));
+        assert_eq!(outcome, Ok(vec![Vec::<String>::new(), Vec::new()]));
+    }
+
+    #[test]
     fn a_wrong_time_a_missing_and_an_unexpected_absence_read_as_a_diff() {
         let outcome = run("  - name: wrong
     input: [{at: 0s, every: 1m, repeat: 10, line: beat from db-1}]

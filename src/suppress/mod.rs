@@ -330,7 +330,7 @@ impl Suppression {
         window.rules.extend(heartbeats);
         sort_rules(&mut window.rules);
         let sent = incidents.close_window(window.clone(), now);
-        let sent = self.filter_absent(sent, &open, now);
+        let sent = self.filter_absent(incidents, sent, &open, now);
         Said {
             window,
             suppressed,
@@ -352,14 +352,19 @@ impl Suppression {
             Some(window) => incidents.close_window(window.clone(), now),
             None => incidents.tick(host, now),
         };
-        let sent = self.filter_absent(sent, &open, now);
+        let sent = self.filter_absent(incidents, sent, &open, now);
         (released, self.after_incidents(sent))
     }
 
     /// Takes the absence lines not to be shown out of `message` (a new one is counted for the
-    /// footer); drops a message left with nothing to say and no counts.
+    /// footer); drops a message left with nothing to say and no counts. The `Back` line of an
+    /// absence a message told is shown, silenced or muted (as Alertmanager's notification log
+    /// sends a resolution of what it notified): the team heard it is missing, it hears it is
+    /// back, and an alert of it ends. The absences a message that goes out shows are marked
+    /// told in `incidents`.
     fn filter_absent(
         &mut self,
+        incidents: &mut Incidents,
         message: Option<Summary>,
         open: &[(String, Group)],
         now: Timestamp,
@@ -372,21 +377,33 @@ impl Suppression {
             .iter()
             .map(|(r, g)| (r.as_str(), g.as_slice()))
             .collect();
-        for line in std::mem::take(&mut message.incidents.absent) {
-            let why = match self.verdict((&line.rule, &line.group), line.severity, &active, now) {
-                Verdict::Show => {
-                    message.incidents.absent.push(line);
-                    continue;
-                }
-                Verdict::Count(why) => why,
-                Verdict::Defer(interval) => Why::Muted { interval },
+        for mut line in std::mem::take(&mut message.incidents.absent) {
+            let verdict = self.verdict((&line.rule, &line.group), line.severity, &active, now);
+            let why = match verdict {
+                _ if line.state == AbsentState::Back && line.told => None,
+                Verdict::Show => None,
+                Verdict::Count(why) => Some(why),
+                Verdict::Defer(interval) => Some(Why::Muted { interval }),
             };
-            if line.state == AbsentState::New {
-                self.note(&line.rule, why, 1);
+            match why {
+                None => {
+                    line.told = false;
+                    message.incidents.absent.push(line);
+                }
+                Some(why) if line.state == AbsentState::New => self.note(&line.rule, why, 1),
+                Some(_) => {}
             }
         }
         let has_counts = message.incidents.ongoing.iter().any(|l| l.count > 0);
-        (message.is_worth_sending() || has_counts).then_some(message)
+        if !(message.is_worth_sending() || has_counts) {
+            return None;
+        }
+        for line in &message.incidents.absent {
+            if line.state != AbsentState::Back {
+                incidents.absence_told(line);
+            }
+        }
+        Some(message)
     }
 }
 

@@ -6,6 +6,7 @@ use jiff::SignedDuration;
 use super::super::process::{Process, matchers_for};
 use super::super::tests::Record;
 use super::lifecycle_tests::{Messages, drive, load_config, process};
+use super::suppress_tests::add_silence;
 use crate::absence::{AbsentKind, AbsentLine, AbsentState};
 use crate::config::Config;
 use crate::summary::Summary;
@@ -104,13 +105,43 @@ async fn a_restart_while_absent_neither_fires_again_nor_forgets_to_resolve() {
     let mut third = restart(config(), &messages, second.now());
     drive(&mut third, beats(0, 60), 120).await;
 
+    assert_told(&messages, &[AbsentState::New, AbsentState::Back]);
+}
+
+/// Asserts the `New` and `Back` lines of every message sent, in order.
+fn assert_told(messages: &Messages, states: &[AbsentState]) {
     let sent = messages.all();
-    let states: Vec<AbsentState> = absent(&sent)
+    let told: Vec<AbsentState> = absent(&sent)
         .iter()
         .filter(|(_, l)| l.state != AbsentState::Ongoing)
         .map(|(_, l)| l.state)
         .collect();
-    assert_eq!(states, [AbsentState::New, AbsentState::Back], "{sent:#?}");
+    assert_eq!(told, states, "{sent:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absence_told_missing_is_told_back_though_silenced_since_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messages = Messages::default();
+    let heartbeat = |dir: &std::path::Path| config(dir, "/nonexistent/*.log", "");
+    let mut first = process(heartbeat(dir.path()), &messages);
+    drive(&mut first, beats(0, 120), 600).await;
+    assert_told(&messages, &[AbsentState::New]);
+    // Silenced while absent, restarted (the open absence, told, is in `incidents.json`).
+    let expires = "2100-01-01T00:00:00Z".parse().expect("a valid time");
+    add_silence(dir.path(), &["rule=nightly-sync"], expires);
+    let mut second = restart(heartbeat(dir.path()), &messages, first.now());
+    drive(&mut second, beats(0, 60), 120).await;
+    assert_told(&messages, &[AbsentState::New, AbsentState::Back]);
+
+    // Silenced from the start: never told missing, so never told back either.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messages = Messages::default();
+    add_silence(dir.path(), &["rule=nightly-sync"], expires);
+    let mut agent = process(heartbeat(dir.path()), &messages);
+    drive(&mut agent, beats(0, 120), 600).await;
+    drive(&mut agent, beats(0, 60), 120).await;
+    assert_told(&messages, &[]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -38,7 +38,7 @@ fn process_at(config: Config, messages: &Messages, wall: Timestamp) -> Process<M
 }
 
 /// Writes `state_dir/silences.json` as `logding silence add` does.
-fn add_silence(dir: &std::path::Path, matchers: &[&str], expires: Timestamp) -> String {
+pub(super) fn add_silence(dir: &std::path::Path, matchers: &[&str], expires: Timestamp) -> String {
     let mut file = SilenceFile::default();
     let id = file.add(StoredSilence {
         id: String::new(),

@@ -7,8 +7,8 @@
 //!   deleted by hand).
 //! - An absence's alert fires while the messages show it (every message of the stage carries
 //!   each open absence it may show) and ends at its `Back` line, or at the first message that
-//!   no longer shows it: it came back or was removed while silenced or muted, which hides its
-//!   `Back` line too. Absences are not repeated, so they never go stale.
+//!   no longer shows it: silenced or muted, or removed. A shown absence's `Back` line is told
+//!   even when silenced (`suppress`). Absences are not repeated, so they never go stale.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

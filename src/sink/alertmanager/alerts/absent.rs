@@ -212,6 +212,7 @@ mod tests {
             last_seen: Some(at("2026-12-01T09:59:30Z")),
             watched_since: Some(at("2026-12-01T09:00:00Z")),
             back: (state == AbsentState::Back).then(|| at("2026-12-01T10:42:00Z")),
+            told: false,
         }
     }
 
