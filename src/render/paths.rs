@@ -71,7 +71,9 @@ fn common_directory(files: &[&str]) -> String {
             .take_while(|(a, b)| a == b)
             .count();
     }
-    match first[..len].rfind('/') {
+    // Bytes: the common prefix may end inside a character ('一' and '丏' share two bytes);
+    // `/` is ASCII, so the cut after it is a character boundary.
+    match first.as_bytes()[..len].iter().rposition(|&b| b == b'/') {
         Some(slash) => first[..=slash].to_owned(),
         None => String::new(),
     }
@@ -93,5 +95,9 @@ mod tests {
         );
         assert_eq!(common_directory(&["/a/x.log", "/b/y.log"]), "/");
         assert_eq!(common_directory(&["x.log", "y.log"]), "");
+        assert_eq!(
+            common_directory(&["/日志/一.log", "/日志/丏.log"]),
+            "/日志/"
+        );
     }
 }
