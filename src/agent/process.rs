@@ -421,11 +421,6 @@ impl<S: Store, F: Follow> Process<S, F> {
                 "window closed"
             );
         }
-        debug!(
-            event = "window_closed",
-            matches = summary.matches(),
-            "window closed"
-        );
         metrics::get().window_closed();
         self.incidents.refresh_silences().await;
         // Held hits live in the incident state: it is durable before their lines are
