@@ -181,18 +181,7 @@ impl Sink {
             firing = self.firing.len(),
             "alerts queued for Alertmanager"
         );
-        let mut result = Ok(());
-        for handle in handles {
-            let queued = handle
-                .enqueue(AlertBatch {
-                    alerts: batch.clone(),
-                })
-                .await;
-            if let Err(err) = queued {
-                result = Err(err);
-            }
-        }
-        result
+        queue_everywhere(handles, &batch).await
     }
 
     /// Posts the firing alerts again, `endsAt` moved ahead.
@@ -206,15 +195,8 @@ impl Sink {
         if alerts.is_empty() {
             return;
         }
-        for handle in handles {
-            let queued = handle
-                .enqueue(AlertBatch {
-                    alerts: alerts.clone(),
-                })
-                .await;
-            if let Err(err) = queued {
-                tracing::warn!(error = %crate::logging::error_chain(&err), "failed to queue the firing alerts again");
-            }
+        if let Err(err) = queue_everywhere(handles, &alerts).await {
+            tracing::warn!(error = %crate::logging::error_chain(&err), "failed to queue the firing alerts again");
         }
     }
 
@@ -234,6 +216,24 @@ impl Sink {
             Err(err) => tracing::warn!(error = %err, "saving the firing alerts panicked"),
         }
     }
+}
+
+/// Puts `alerts` in every instance's outbox, each tried whatever the others did (an instance
+/// whose outbox fails does not hold back the others); the last failure is returned.
+async fn queue_everywhere(
+    handles: &[DeliveryHandle<AlertBatch>],
+    alerts: &[PostableAlert],
+) -> Result<(), Error> {
+    let mut result = Ok(());
+    for handle in handles {
+        let batch = AlertBatch {
+            alerts: alerts.to_vec(),
+        };
+        if let Err(err) = handle.enqueue(batch).await {
+            result = Err(err);
+        }
+    }
+    result
 }
 
 impl SinkHandle {
