@@ -616,7 +616,6 @@ mod tests {
                 rules in rules(),
                 chunk in chunk(),
                 cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
-                parts in 1usize..5,
             ) {
                 prop_assume!(!rules.is_empty());
                 let matcher = Matcher::new(Arc::new(RuleSet::new(rules)), "app");
@@ -648,13 +647,8 @@ mod tests {
                     }
                     each_stats.add(&stats);
                 }
-                let runs = parallel::split_events(&events, parts, 1);
-                let mut parallel = Vec::new();
-                let parallel_stats = matcher.scan_event_runs(&chunk, &events, &runs, &mut parallel);
-                prop_assert_eq!(&batch, &each);
-                prop_assert_eq!(&batch_stats, &each_stats);
-                prop_assert_eq!(parallel, each);
-                prop_assert_eq!(parallel_stats, each_stats);
+                prop_assert_eq!(batch, each);
+                prop_assert_eq!(batch_stats, each_stats);
             }
 
             #[test]

@@ -1,10 +1,11 @@
 //! `logding scan`: one pass over existing files, from their beginning, with the config's rules.
 //!
 //! It answers "what would logding have said about this log?" and is the command the
-//! benchmarks time against ripgrep and grep, so it reads the way the agent does: large chunks
-//! split at the last newline, each searched whole by [`Matcher::scan`], never line by line. A file
-//! of plain lines is read and scanned in blocks by every thread at once (see `blocks`); a
-//! multiline file is read on one thread while the others scan (see `pipeline`). Each path is matched to the first source whose globs match it (its rules, its
+//! benchmarks time against ripgrep and grep, so it reads the way the agent does: large blocks
+//! split at line ends, each searched whole by [`Matcher::scan`] (or, for a multiline source,
+//! [`Matcher::scan_events`]), never line by line. A file is read and scanned in blocks by every
+//! thread at once (see `blocks`; a multiline file's blocks cut their own events, joined at
+//! the seams in file order: see `events`). Each path is matched to the first source whose globs match it (its rules, its
 //! `multiline` and `max_line_bytes`); a path matching no source gets every rule, no multiline
 //! and [`DEFAULT_MAX_LINE_BYTES`].
 //!
@@ -25,11 +26,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 mod blocks;
+mod events;
 mod hours;
-mod pipeline;
 
 use self::hours::Hours;
-use self::pipeline::{Block, Blocks, Producer};
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
@@ -38,11 +38,8 @@ use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::discover::Globs;
-use crate::tail::multiline::Cutter;
 use crate::window::{Aggregator, WindowOptions};
 
-/// Bytes read per chunk.
-pub const CHUNK_BYTES: usize = 4 << 20;
 /// Line cap for files that belong to no source.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 << 10;
 
@@ -87,10 +84,9 @@ pub struct Scan {
     now: Timestamp,
     aggregator: Aggregator,
     totals: Totals,
-    hits: Vec<Hit>,
     /// Threads that scan one file.
     threads: usize,
-    /// `threads` threads for files of plain lines (built when first needed; `None`: threads
+    /// `threads` threads that read and scan a file's blocks (built when first needed; `None`: threads
     /// could not be started, the scan stays on this one).
     pool: std::sync::OnceLock<Option<rayon::ThreadPool>>,
     /// Hits per hour, with `--by hour`.
@@ -163,21 +159,20 @@ impl Scan {
             rules,
             sources,
             now,
-            hits: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool: std::sync::OnceLock::new(),
             hours: None,
         })
     }
 
-    /// Scans each chunk on up to `threads` threads (default: one per core).
+    /// Scans each file on up to `threads` threads (default: one per core).
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
         self.pool = std::sync::OnceLock::new();
     }
 }
 
-/// The `threads` threads that scan files of plain lines, kept in `pool`.
+/// The `threads` threads that read and scan a file's blocks, kept in `pool`.
 fn pool_of(
     pool: &std::sync::OnceLock<Option<rayon::ThreadPool>>,
     threads: usize,
@@ -222,7 +217,7 @@ impl Scan {
             source = source.map_or("(none)", |i| self.sources[i].name.as_str()),
             "scanning"
         );
-        let (mut file, size) = open_regular(path)?;
+        let (file, size) = open_regular(path)?;
         let name = path.display().to_string();
         let mut observer = Observer {
             totals: &mut self.totals,
@@ -232,52 +227,18 @@ impl Scan {
             timestamp: plan.timestamp,
             hours: self.hours.as_mut(),
         };
-        let mut producer = Producer::new(plan.multiline.cloned().map(Cutter::new));
-        let (matcher, max_line_bytes) = (plan.matcher, plan.max_line_bytes);
-        let is_multiline = plan.multiline.is_some();
-        let read = if !is_multiline {
-            let pool = (self.threads > 1)
-                .then(|| pool_of(&self.pool, self.threads))
-                .flatten();
-            let plan = blocks::Plan {
-                matcher,
-                max_line_bytes,
-                block_bytes: blocks::BLOCK_BYTES,
-            };
-            blocks::scan_file(&file, size, &plan, pool, |bytes, hits, stats| {
-                observer.observe(bytes, hits, stats);
-            })
-        } else if self.threads > 1 {
-            // Read on one thread while the blocks read are scanned and counted on the others.
-            pipeline::run(
-                matcher,
-                self.threads,
-                |sender| {
-                    pipeline::read_in_place(
-                        &mut file,
-                        max_line_bytes,
-                        pipeline::EVENT_BLOCK_BYTES,
-                        &mut producer,
-                        sender,
-                    )
-                },
-                |bytes, hits, stats| observer.observe(bytes, hits, stats),
-            )
-        } else {
-            let mut inline = Inline {
-                observer: &mut observer,
-                matcher,
-                hits: &mut self.hits,
-                spare: Block::default(),
-            };
-            pipeline::read_in_place(
-                &mut file,
-                max_line_bytes,
-                CHUNK_BYTES,
-                &mut producer,
-                &mut inline,
-            )
+        let pool = (self.threads > 1)
+            .then(|| pool_of(&self.pool, self.threads))
+            .flatten();
+        let plan = blocks::Plan {
+            matcher: plan.matcher,
+            max_line_bytes: plan.max_line_bytes,
+            block_bytes: blocks::BLOCK_BYTES,
+            multiline: plan.multiline,
         };
+        let read = blocks::scan_file(&file, size, &plan, pool, |bytes, hits, stats| {
+            observer.observe(bytes, hits, stats);
+        });
         read.with_context(|| format!("failed to read `{}`", path.display()))?;
         self.totals.files += 1;
         Ok(())
@@ -430,27 +391,6 @@ struct Observer<'a> {
     file: &'a str,
     timestamp: Option<&'a TimestampSpec>,
     hours: Option<&'a mut Hours>,
-}
-
-/// One thread: each read scanned and observed in place.
-struct Inline<'a, 'o> {
-    observer: &'a mut Observer<'o>,
-    matcher: &'a Matcher,
-    hits: &'a mut Vec<Hit>,
-    /// The block scanned last, read into next.
-    spare: Block,
-}
-
-impl Blocks for Inline<'_, '_> {
-    fn take(&mut self) -> Block {
-        std::mem::take(&mut self.spare)
-    }
-
-    fn send(&mut self, block: Block) {
-        let stats = block.scan(self.matcher, 1, self.hits);
-        self.observer.observe(block.data(), self.hits, stats);
-        self.spare = block;
-    }
 }
 
 impl Observer<'_> {

@@ -34,38 +34,6 @@ impl Matcher {
         self.scan_parts(chunk, &parts, out)
     }
 
-    /// [`Matcher::scan_events`] on up to `threads` threads: the same hits in the same order and
-    /// the same counters.
-    pub fn scan_events_parallel(
-        &self,
-        buffer: &[u8],
-        events: &[Range<usize>],
-        threads: usize,
-        out: &mut Vec<Hit>,
-    ) -> ScanStats {
-        let runs = split_events(events, parts_for(threads), MIN_PART_BYTES);
-        self.scan_event_runs(buffer, events, &runs, out)
-    }
-
-    /// Scans each run of `events` (consecutive ranges of indices) on rayon's pool.
-    pub(crate) fn scan_event_runs(
-        &self,
-        buffer: &[u8],
-        events: &[Range<usize>],
-        runs: &[Range<usize>],
-        out: &mut Vec<Hit>,
-    ) -> ScanStats {
-        if runs.len() <= 1 {
-            return self.scan_events(buffer, events, out);
-        }
-        let scanned = runs.par_iter().map(|run| {
-            let mut hits = Vec::new();
-            let stats = self.scan_events(buffer, &events[run.clone()], &mut hits);
-            (hits, stats)
-        });
-        gather(scanned.collect(), out)
-    }
-
     /// Scans each part of `chunk` (consecutive ranges ending at a line end) on rayon's pool.
     pub(crate) fn scan_parts(
         &self,
@@ -106,31 +74,6 @@ fn parts_for(threads: usize) -> usize {
     } else {
         threads * PARTS_PER_THREAD
     }
-}
-
-/// Cuts `events` (consecutive ranges) into at most `parts` runs of about equal bytes, each of at
-/// least `min_part` bytes (except a lone one); returns ranges of indices into `events`.
-pub(crate) fn split_events(
-    events: &[Range<usize>],
-    parts: usize,
-    min_part: usize,
-) -> Vec<Range<usize>> {
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        return std::iter::once(0..0).collect();
-    };
-    let bytes = last.end - first.start;
-    let parts = parts.clamp(1, (bytes / min_part.max(1)).max(1));
-    let target = bytes.div_ceil(parts);
-    let mut out = Vec::with_capacity(parts);
-    let (mut start, mut from) = (0, first.start);
-    for (i, event) in events.iter().enumerate() {
-        if event.end - from >= target && out.len() + 1 < parts && i + 1 < events.len() {
-            out.push(start..i + 1);
-            (start, from) = (i + 1, event.end);
-        }
-    }
-    out.push(start..events.len());
-    out
 }
 
 impl Hit {
@@ -187,24 +130,6 @@ mod tests {
         let whole = |len: usize| std::iter::once(0..len).collect::<Vec<_>>();
         assert_eq!(split_at_lines(chunk, 4, 1000), whole(chunk.len()));
         assert_eq!(split_at_lines(b"", 4, 1), whole(0));
-    }
-
-    #[test]
-    fn event_runs_cover_the_events_in_order() {
-        let events: Vec<Range<usize>> = [0..3, 3..10, 10..11, 11..30, 30..31].into_iter().collect();
-        for parts in 1..7 {
-            let runs = split_events(&events, parts, 1);
-            assert!(runs.len() <= parts, "{runs:?}");
-            assert_eq!(runs.first().unwrap().start, 0);
-            assert_eq!(runs.last().unwrap().end, events.len());
-            assert!(runs.iter().all(|run| !run.is_empty()), "{runs:?}");
-            for pair in runs.windows(2) {
-                assert_eq!(pair[0].end, pair[1].start);
-            }
-        }
-        let whole = |len: usize| std::iter::once(0..len).collect::<Vec<_>>();
-        assert_eq!(split_events(&events, 4, 1000), whole(events.len()));
-        assert_eq!(split_events(&[], 4, 1), whole(0));
     }
 
     #[test]

@@ -196,12 +196,6 @@ impl Cutter {
         }
     }
 
-    /// The most bytes [`Cutter::held`] holds, with lines cut to `max_line_bytes`.
-    pub(crate) fn max_event_bytes(&self, max_line_bytes: usize) -> usize {
-        let config = &self.boundaries.config;
-        config.max_bytes.max(max_line_bytes.saturating_add(1))
-    }
-
     /// The bytes of the event left open: the caller puts them just before the next run.
     pub(crate) fn held(&self) -> &[u8] {
         &self.held
@@ -237,6 +231,37 @@ impl Cutter {
             self.held.push(b'\n');
         }
         open
+    }
+
+    /// Cuts `lines` (complete lines, with nothing before them known) from their first start
+    /// line on: the lines before it belong to an event begun earlier, the events closed after
+    /// it are pushed onto `events` (ranges in `lines`), the one left open is held. Returns
+    /// where the first start line is (`lines.len()`: there is none, nothing is cut or held).
+    pub(crate) fn cut_from_start(&mut self, lines: &[u8], events: &mut Vec<Range<usize>>) -> usize {
+        self.boundaries.close();
+        self.held.clear();
+        let Some(first) = self.first_start(lines) else {
+            return lines.len();
+        };
+        let from = events.len();
+        self.cut(&lines[first..], events);
+        for event in &mut events[from..] {
+            *event = event.start + first..event.end + first;
+        }
+        first
+    }
+
+    /// Where the first line of `lines` matching `start` is.
+    fn first_start(&self, lines: &[u8]) -> Option<usize> {
+        let mut at = 0;
+        while at < lines.len() {
+            let end = memchr::memchr(b'\n', &lines[at..]).map_or(lines.len(), |i| at + i + 1);
+            if self.boundaries.is_start(&lines[at..end]) {
+                return Some(at);
+            }
+            at = end;
+        }
+        None
     }
 
     /// The end of the file: the open event closes; returns its bytes (empty: none was open).

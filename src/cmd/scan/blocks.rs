@@ -1,5 +1,7 @@
-//! Plain lines on every core: the file cut into blocks at fixed offsets, each block read
-//! (`pread`) and scanned by the thread that takes it, the blocks observed in file order.
+//! A file on every core: cut into blocks at fixed offsets, each block read (`pread`) and
+//! scanned by the thread that takes it, the blocks observed in file order. A multiline
+//! source's blocks cut their own events; the events across two blocks are joined when they are
+//! observed (see `events`).
 //!
 //! Where a line starts depends only on the byte before it, so a block finds its lines without
 //! the blocks before it: it owns the lines that start within its bytes, reads on past its end to
@@ -8,8 +10,8 @@
 //! out, up to a last line without its `\n`: that one, and whatever the file grew by meanwhile,
 //! is read after the blocks, from where their lines end.
 //!
-//! Against one thread reading for the scanning threads (how multiline files are read, see
-//! `pipeline`): the copy out of the page cache is shared by every core instead of being a stage
+//! Against one thread reading for the scanning threads (how multiline files were read
+//! before, at 1.4–1.6 cores): the copy out of the page cache is shared by every core instead of being a stage
 //! of its own, a block is scanned by the core that read it while it is still in that core's
 //! cache, and there is no barrier between blocks: a thread that is done takes the next block.
 //! The blocks done are observed (counted, aggregated) in file order by whichever pool thread
@@ -28,6 +30,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
+use super::events::{BlockEvents, Carry};
+use crate::config::Multiline;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::reader::{LineReader, Segment, read_lines};
 
@@ -49,6 +53,8 @@ struct Block {
     /// on in pieces).
     copied: Vec<u8>,
     lines: Lines,
+    /// A multiline source's events.
+    events: BlockEvents,
     hits: Vec<Hit>,
     stats: ScanStats,
     /// File offset just past the block's last complete line (`None`: no line starts in it).
@@ -70,28 +76,32 @@ enum Part {
     Copied(Range<usize>),
 }
 
-impl Block {
-    /// The block's lines.
-    fn lines(&self) -> &[u8] {
-        match &self.lines {
+impl Lines {
+    /// The block's lines, in its `bytes` or `copied`.
+    fn of<'a>(&self, bytes: &'a [u8], copied: &'a [u8]) -> &'a [u8] {
+        match self {
             Lines::None => &[],
-            Lines::InPlace(range) => &self.bytes[range.clone()],
-            Lines::Copied => &self.copied,
+            Lines::InPlace(range) => &bytes[range.clone()],
+            Lines::Copied => copied,
         }
     }
+}
 
-    /// Reads the lines that start at file offsets `start..start + len` and scans them.
+impl Block {
+    /// Reads the lines that start at file offsets `start..start + len` and scans them (or the
+    /// events cut from its first start line on).
     fn fill(&mut self, file: &File, start: u64, plan: &Plan<'_>) {
         self.hits.clear();
         self.stats = ScanStats::default();
-        match self.read(file, start, plan) {
-            Ok(()) => {
-                let mut hits = std::mem::take(&mut self.hits);
-                self.stats = plan.matcher.scan(self.lines(), &mut hits);
-                self.hits = hits;
-            }
-            Err(err) => self.error = Some(err),
+        if let Err(err) = self.read(file, start, plan) {
+            self.error = Some(err);
+            return;
         }
+        let lines = self.lines.of(&self.bytes, &self.copied);
+        self.stats = match plan.multiline {
+            None => plan.matcher.scan(lines, &mut self.hits),
+            Some(config) => (self.events).cut_and_scan(config, plan.matcher, lines, &mut self.hits),
+        };
     }
 
     fn read(&mut self, file: &File, start: u64, plan: &Plan<'_>) -> io::Result<()> {
@@ -205,6 +215,8 @@ pub(super) struct Plan<'a> {
     pub(super) max_line_bytes: usize,
     /// [`BLOCK_BYTES`] (tests: a few).
     pub(super) block_bytes: usize,
+    /// Lines are grouped into these events.
+    pub(super) multiline: Option<&'a Multiline>,
 }
 
 impl Plan<'_> {
@@ -222,8 +234,8 @@ impl Plan<'_> {
 }
 
 /// Reads and scans `file` (`size` bytes when it was opened) block by block, on `pool` (`None`:
-/// on this thread), and `observe`s each block's lines and hits in file order; then reads on to
-/// the end of the file. What was read before an error is observed.
+/// on this thread), and `observe`s each block's lines (or events) and hits in file order; then
+/// reads on to the end of the file. What was read before an error is observed.
 pub(super) fn scan_file(
     file: &File,
     size: u64,
@@ -234,13 +246,28 @@ pub(super) fn scan_file(
     let blocks = size.div_ceil(plan.block_bytes() as u64);
     let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
     let mut end = 0;
+    let mut carry = plan.multiline.map(Carry::new);
     let mut take = |block: &mut Block| -> io::Result<()> {
         if let Some(err) = block.error.take() {
             return Err(err);
         }
         end = block.end.unwrap_or(end);
         let stats = std::mem::take(&mut block.stats);
-        observe(block.lines(), &block.hits, stats);
+        let lines = block.lines.of(&block.bytes, &block.copied);
+        match &mut carry {
+            None => observe(lines, &block.hits, stats),
+            Some(carry) => {
+                let events = &mut block.events;
+                carry.block(
+                    plan.matcher,
+                    lines,
+                    events,
+                    &block.hits,
+                    stats,
+                    &mut observe,
+                );
+            }
+        }
         Ok(())
     };
     match pool {
@@ -257,11 +284,23 @@ pub(super) fn scan_file(
     let mut hits = Vec::new();
     let mut buffer = vec![0; plan.block_bytes()];
     let mut rest = ReadAt { file, at: end };
-    read_lines(&mut rest, &mut buffer, plan.max_line_bytes, &mut |lines| {
-        hits.clear();
-        let stats = plan.matcher.scan(lines, &mut hits);
-        observe(lines, &hits, stats);
-    })
+    read_lines(
+        &mut rest,
+        &mut buffer,
+        plan.max_line_bytes,
+        &mut |lines| match &mut carry {
+            None => {
+                hits.clear();
+                let stats = plan.matcher.scan(lines, &mut hits);
+                observe(lines, &hits, stats);
+            }
+            Some(carry) => carry.lines(plan.matcher, lines, &mut observe),
+        },
+    )?;
+    if let Some(carry) = &mut carry {
+        carry.finish(plan.matcher, &mut observe);
+    }
+    Ok(())
 }
 
 /// What the pool threads share: the blocks done, the next one to observe.
@@ -396,7 +435,7 @@ impl io::Read for ReadAt<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Write;
     use std::sync::Arc;
 
@@ -407,27 +446,30 @@ mod tests {
 
     /// The lines and the hits' lines of `text` as `scan_file` observes them, on `threads`.
     fn scanned(text: &[u8], plan: &Plan<'_>, threads: usize) -> (Vec<u8>, Vec<Vec<u8>>, u64) {
+        let (mut lines, mut hit_lines, mut count) = (Vec::new(), Vec::new(), 0);
+        observed(text, plan, threads, |bytes, hits, stats| {
+            lines.extend_from_slice(bytes);
+            hit_lines.extend(hits.iter().map(|hit| bytes[hit.line.clone()].to_vec()));
+            count += stats.lines;
+        });
+        (lines, hit_lines, count)
+    }
+
+    /// `scan_file` over a file holding `text`, on `threads` threads.
+    pub(in crate::cmd::scan) fn observed(
+        text: &[u8],
+        plan: &Plan<'_>,
+        threads: usize,
+        observe: impl FnMut(&[u8], &[Hit], ScanStats) + Send,
+    ) {
         let mut file = tempfile::tempfile().expect("a temporary file");
         file.write_all(text).expect("writing it");
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .ok();
-        let (mut lines, mut hit_lines, mut count) = (Vec::new(), Vec::new(), 0);
         let pool = pool.as_ref().filter(|_| threads > 1);
-        scan_file(
-            &file,
-            text.len() as u64,
-            plan,
-            pool,
-            |bytes, hits, stats| {
-                lines.extend_from_slice(bytes);
-                hit_lines.extend(hits.iter().map(|hit| bytes[hit.line.clone()].to_vec()));
-                count += stats.lines;
-            },
-        )
-        .expect("reading a temporary file");
-        (lines, hit_lines, count)
+        scan_file(&file, text.len() as u64, plan, pool, observe).expect("reading a temporary file");
     }
 
     fn matcher() -> Matcher {
@@ -459,7 +501,7 @@ mod tests {
             let mut hits = Vec::new();
             let stats = matcher.scan(&whole, &mut hits);
             let hit_lines: Vec<Vec<u8>> = hits.iter().map(|h| whole[h.line.clone()].to_vec()).collect();
-            let plan = Plan { matcher: &matcher, max_line_bytes, block_bytes };
+            let plan = Plan { matcher: &matcher, max_line_bytes, block_bytes, multiline: None };
             let (lines, blocks_hit_lines, count) = scanned(&text, &plan, threads);
             prop_assert_eq!(lines, whole);
             prop_assert_eq!(blocks_hit_lines, hit_lines);
