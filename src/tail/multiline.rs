@@ -272,10 +272,26 @@ impl Cutter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A config whose `start` is a date (`prefixed`: answered by its fixed prefix) or a date
+    /// or `Caused` (by the regex).
+    pub(crate) fn config(prefixed: bool, max_lines: usize, max_bytes: usize) -> Multiline {
+        let start = if prefixed {
+            r"^\d{4}-\d{2}-\d{2} "
+        } else {
+            r"^(\d{4}-|Caused)"
+        };
+        Multiline {
+            start: crate::rules::compile_pattern(start).unwrap(),
+            max_lines,
+            max_bytes,
+            timeout: Duration::from_secs(1),
+        }
+    }
 
     fn assembler(max_lines: usize, max_bytes: usize) -> Assembler {
         Assembler::new(Multiline {
@@ -423,13 +439,7 @@ mod tests {
             max_bytes in 1usize..120,
             cuts in proptest::collection::vec(0.0..1.0f64, 0..5),
         ) {
-            let start = if prefixed { r"^\d{4}-\d{2}-\d{2} " } else { r"^(\d{4}-|Caused)" };
-            let config = Multiline {
-                start: crate::rules::compile_pattern(start).unwrap(),
-                max_lines,
-                max_bytes,
-                timeout: Duration::from_secs(1),
-            };
+            let config = config(prefixed, max_lines, max_bytes);
             let mut text = lines.iter().flat_map(|l| [l, "\n"]).collect::<String>();
             text.push_str(fragment.unwrap_or_default());
             let expected = reference(text.as_bytes(), &config);

@@ -144,7 +144,7 @@ impl Carry {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use proptest::prelude::*;
 
@@ -233,13 +233,7 @@ mod tests {
             max_lines in 1usize..8,
             max_bytes in 1usize..300,
         ) {
-            let start = if prefixed { r"^\d{4}-\d{2}-\d{2} " } else { r"^(\d{4}-|Caused)" };
-            let config = Multiline {
-                start: crate::rules::compile_pattern(start).unwrap(),
-                max_lines,
-                max_bytes,
-                timeout: Duration::from_secs(1),
-            };
+            let config = crate::tail::multiline::tests::config(prefixed, max_lines, max_bytes);
             // `lead` lines before the first that can match `start`.
             let lead = std::iter::repeat_n("\tat lead.Frame(F.java:9)", lead);
             let mut text = lead.chain(lines).flat_map(|l| [l, "\n"]).collect::<String>();
