@@ -300,6 +300,11 @@ impl Memory {
         (lines, next)
     }
 
+    /// Returns true if and only if `source` is open as stalled (or as matching no file).
+    pub fn is_stalled(&self, source: &str) -> bool {
+        self.open.iter().any(|l| l.is_source() && l.rule == source)
+    }
+
     /// The open absences, as `Ongoing` lines (for messages that go out for other reasons).
     pub fn ongoing(&self) -> Vec<AbsentLine> {
         self.open.clone()

@@ -210,10 +210,12 @@ impl<S: Store, F: Follow> Process<S, F> {
                 .aggregator
                 .deadline()
                 .map(|at| self.clock.instant_of(at));
+            // A window closing at the same time resolves and evaluates too, in one message.
             let resolve_at = self
                 .incidents
                 .deadline()
-                .map(|at| self.clock.instant_of(at));
+                .map(|at| self.clock.instant_of(at))
+                .filter(|at| deadline.is_none_or(|d| d > *at));
             let has_room = self.in_flight.len() < in_flight_max();
             tokio::select! {
                 scanned = oldest(&mut self.in_flight) => self.apply(scanned).await,

@@ -167,9 +167,12 @@ impl Incidents {
     }
 
     /// One of `source`'s files (`file`) grew at `now` (`source_stalled`).
+    /// A stalled source that grows is told back within a window: no window of hits need close
+    /// for it (its lines may match no rule).
     pub fn grew(&mut self, source: &str, file: &str, now: Timestamp) {
         if self.watches_source(source) {
             self.state.absence.grew(source, file, now);
+            self.evaluate_soon_if_stalled(source, now);
         }
     }
 
@@ -177,6 +180,19 @@ impl Incidents {
     pub fn matched(&mut self, source: &str, count: u64, now: Timestamp) {
         if self.watches_source(source) {
             self.state.absence.matched(source, count, now);
+            self.evaluate_soon_if_stalled(source, now);
+        }
+    }
+
+    /// Brings the next absence evaluation forward to one window after `now` while `source` is
+    /// told stalled (a window of hits opened by the same lines closes by then, and tells it in
+    /// the same message).
+    fn evaluate_soon_if_stalled(&mut self, source: &str, now: Timestamp) {
+        if self.state.absence.is_stalled(source) {
+            let soon = now
+                .checked_add(signed(self.window))
+                .unwrap_or(Timestamp::MAX);
+            self.absence_at = Some(self.absence_at.map_or(soon, |at| at.min(soon)));
         }
     }
 

@@ -1,5 +1,5 @@
-//! The agent's `alertmanager:` sink beyond incidents: absences as alerts (with the real
-//! Alertmanager), and what a reload (SIGHUP) does with the sinks.
+//! The agent's `alertmanager:` sink beyond incidents: absences and stalled sources as alerts
+//! (with the real Alertmanager), and what a reload (SIGHUP) does with the sinks.
 
 use std::time::Duration;
 
@@ -343,6 +343,49 @@ async fn a_silence_added_while_absent_ends_the_absence_alert_at_the_next_message
     assert!(
         after.is_some(),
         "the silenced absence still fires, or the incident does not:\n{}",
+        host.agent.stderr()
+    );
+}
+
+/// A source that stops growing (`source_stalled`) is one `source_stalled` alert in
+/// Alertmanager naming the source and the host; the file growing again resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_source_is_an_alert_until_its_file_grows_again() {
+    let Some((_cluster, url)) = instance().await else {
+        return;
+    };
+    let options = HostOptions {
+        source: ", source_stalled: 2s",
+        ..HostOptions::default()
+    };
+    let host = Host::start_with("app-a", std::slice::from_ref(&url), options).await;
+    beat(&host, 2).await;
+    let stalled = |alerts: &[Value]| {
+        alerts
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "source_stalled")
+            .cloned()
+    };
+    let fired = alerts_where(&url, None, |a| stalled(a).is_some()).await;
+    let Some(alerts) = fired else {
+        panic!("no source_stalled alert:\n{}", host.agent.stderr());
+    };
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:#?}");
+    let alert = stalled(&alerts).expect("found");
+    assert_eq!(alert["labels"]["source"], "app");
+    assert_eq!(alert["labels"]["host"], "app-a");
+    assert_eq!(alert["labels"]["cluster"], "test");
+    let summary = alert["annotations"]["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.starts_with("source app: `") && summary.ends_with("has not grown for 2s on app-a"),
+        "{alert}"
+    );
+
+    // The file grows again: the alert leaves the active list.
+    let resolved = alerts_where(&url, Some(&host), |a| stalled(a).is_none()).await;
+    assert!(
+        resolved.is_some(),
+        "the stalled source was not resolved:\n{}",
         host.agent.stderr()
     );
 }

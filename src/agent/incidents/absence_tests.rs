@@ -144,6 +144,52 @@ async fn an_absence_told_missing_is_told_back_though_silenced_since_across_a_res
     assert_told(&messages, &[]);
 }
 
+/// Lines that match no rule: the file grows, nothing is a hit.
+fn growth(from: u64, to: u64) -> Vec<(u64, String)> {
+    (from..to)
+        .step_by(10)
+        .map(|at| (at, "INFO request served\n".to_owned()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_file_that_grows_again_is_told_back_within_a_window_though_nothing_matches() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    std::fs::write(logs.join("app.log"), "").expect("log file");
+    let glob = format!("{}/*.log", logs.display());
+    let messages = Messages::default();
+    // No absence rule: nothing else is evaluated on a schedule.
+    let config = load_config(
+        dir.path(),
+        &format!(
+            "sources: [{{name: app, paths: ['{glob}'], source_stalled: 3m}}]
+rules: [{{name: oom, pattern: OutOfMemoryError, severity: critical}}]
+"
+        ),
+    );
+    let mut agent = process(config, &messages);
+    // Grows for 2 minutes, nothing for 5 (stalled), then one line that no rule matches.
+    let mut writes = growth(0, 120);
+    writes.extend(growth(420, 421));
+    drive(&mut agent, writes, 65).await;
+    let sent = messages.all();
+    assert_eq!(source_news(&sent).len(), 1, "{sent:#?}");
+    // The source is back within a window (1m) of that line, though no window of hits opened.
+    let back: Vec<_> = absent(&sent)
+        .into_iter()
+        .filter(|(_, l)| l.is_source() && l.state == AbsentState::Back)
+        .collect();
+    assert_eq!(back.len(), 1, "{sent:#?}");
+    let (message, line) = back[0];
+    let growth_at = line.last_seen.expect("grew");
+    assert_eq!(
+        message.end.duration_since(growth_at),
+        SignedDuration::from_secs(60)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_file_that_stops_growing_and_a_glob_with_no_file_are_told_apart() {
     let dir = tempfile::tempdir().expect("temp dir");

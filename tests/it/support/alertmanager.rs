@@ -321,6 +321,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) resend_every: &'a str,
     /// YAML at the top level.
     pub(crate) extra: &'a str,
+    /// Keys added to the `app` source (`, source_stalled: 2s`).
+    pub(crate) source: &'a str,
     /// Arguments after `run -c FILE`.
     pub(crate) args: &'a [&'a str],
 }
@@ -333,6 +335,7 @@ impl Default for HostOptions<'_> {
             resolve_after: "1h",
             resend_every: "1m",
             extra: "",
+            source: "",
             args: &[],
         }
     }
@@ -358,13 +361,14 @@ impl Host {
             resolve_after,
             resend_every,
             extra,
+            source,
             args,
         } = options;
         let yaml = format!(
             "host: {name}
 state_dir: state
 window: {window}
-sources: [{{name: app, paths: [logs/*.log], start_at: beginning}}]
+sources: [{{name: app, paths: [logs/*.log], start_at: beginning{source}}}]
 tail: {{poll_interval: 100ms}}
 summary: {{timezone: UTC}}
 incidents:
