@@ -98,17 +98,7 @@ pub(super) struct Process<S, F> {
     incidents: Stage,
     /// Batches being scanned, oldest first: applied in this order.
     in_flight: VecDeque<InFlight>,
-    /// When the last batch came: the stream is busy if the next comes within [`BUSY`].
-    last_batch: Option<Instant>,
 }
-
-/// Batches closer together than this make a busy stream, whose small batches are gathered.
-const BUSY: Duration = Duration::from_millis(100);
-/// How long small batches of a busy stream are gathered before they are scanned (the lag it
-/// adds, at most).
-const GATHER: Duration = Duration::from_millis(40);
-/// Batches from this size on are scanned at once (a backlog, or a very busy file).
-const GATHER_BELOW: usize = 128 << 10;
 
 /// A batch being scanned on the blocking pool.
 struct InFlight {
@@ -149,7 +139,6 @@ impl<S: Store, F: Follow> Process<S, F> {
             barriers: HashMap::new(),
             incidents,
             in_flight: VecDeque::new(),
-            last_batch: None,
         }
     }
 
@@ -220,7 +209,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             tokio::select! {
                 scanned = oldest(&mut self.in_flight) => self.apply(scanned).await,
                 batch = batches.recv(), if batches_open && has_room => match batch {
-                    Some(batch) => self.take(batch, &mut batches).await,
+                    Some(batch) => self.start_scan(batch),
                     None => batches_open = false,
                 },
                 () = sleep_until_opt(deadline) => self.close_window(false).await,
@@ -246,39 +235,6 @@ impl<S: Store, F: Follow> Process<S, F> {
             // The tailer stopped (shutdown): close the open window early.
             self.close_window(true).await;
         }
-    }
-
-    /// Takes a batch from the tailer. Small batches in a busy stream (a log written many times
-    /// a second) are first gathered for up to [`GATHER`]: the tailer has read them already (it
-    /// reads at once on every change, which keeps copytruncate's loss window as small as it
-    /// is), so waiting here costs lag, not safety, and one scan, one aggregation and one commit
-    /// then cover many writes.
-    async fn take(&mut self, batch: Batch, batches: &mut mpsc::Receiver<Batch>) {
-        let now = Instant::now();
-        let is_busy = self.last_batch.is_some_and(|at| now < at + BUSY);
-        self.last_batch = Some(now);
-        if !is_busy || !self.in_flight.is_empty() || batch.data.len() >= GATHER_BELOW {
-            self.start_scan(batch);
-            return;
-        }
-        let until = now + GATHER;
-        let mut gathered = batch;
-        while gathered.data.len() < GATHER_BELOW {
-            let next = tokio::select! {
-                next = batches.recv() => next,
-                () = tokio::time::sleep_until(until) => None,
-            };
-            let Some(next) = next else {
-                break;
-            };
-            if gathered.is_continued_by(&next) {
-                gathered.append(next);
-            } else {
-                // Another file: what was gathered goes first.
-                self.start_scan(std::mem::replace(&mut gathered, next));
-            }
-        }
-        self.start_scan(gathered);
     }
 
     /// Starts scanning `batch` on the blocking pool; [`Self::apply`] takes the result in turn.

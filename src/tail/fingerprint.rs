@@ -101,6 +101,22 @@ pub(crate) fn mark_before(file: &File, offset: u64) -> Mark {
     }
 }
 
+/// The marker of the bytes just before `offset`, from `tail`, the bytes just read up to
+/// `offset` (what [`mark_before`] would read again); `None` when `tail` is shorter than the
+/// marker.
+pub(crate) fn mark_of_tail(tail: &[u8], offset: u64) -> Option<Mark> {
+    let len = offset.min(MARKER_BYTES);
+    let start = tail.len().checked_sub(len as usize)?;
+    Some(Mark {
+        len,
+        hash: if len == 0 {
+            0
+        } else {
+            xxhash_rust::xxh3::xxh3_64(&tail[start..])
+        },
+    })
+}
+
 /// The head fingerprint of a file of `size` bytes.
 pub(crate) fn head_of(file: &File, size: u64) -> Mark {
     let len = size.min(HEAD_BYTES);
@@ -155,5 +171,22 @@ mod tests {
         assert!(!seen.is_prefix_of(&other, 23));
         assert!(Fingerprint::default().is_empty());
         assert!(Fingerprint::default().is_prefix_of(&other, 0));
+    }
+
+    #[test]
+    fn the_marker_of_bytes_just_read_is_the_one_read_again() {
+        let text = b"a line of forty bytes, give or take one
+"
+        .repeat(3);
+        let (_tmp, file) = file_with(&text);
+        for offset in [0, 5, 64, 65, 100, text.len() as u64] {
+            let tail = &text[..offset as usize];
+            assert_eq!(mark_of_tail(tail, offset), Some(mark_before(&file, offset)));
+            // Only the last bytes of the file were read (a later chunk).
+            let chunk = &tail[tail.len().saturating_sub(70)..];
+            let expected = (chunk.len() as u64 >= offset.min(MARKER_BYTES))
+                .then(|| mark_before(&file, offset));
+            assert_eq!(mark_of_tail(chunk, offset), expected);
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`tailer`]: the synchronous, clock-free algorithm ([`tailer::Tailer::poll_once`]), with its
 //!   sections `reconcile`, `resume` and `descriptors`.
 //! - `counters`: what the tailer counts ([`Stats`]).
+//! - `gather`: a busy file's batches, read at once, handed out together.
 //! - this module: the `logding-tail` thread around it, the notify hints, the bounded channel to
 //!   the agent, commits and checkpoints.
 //!
@@ -26,6 +27,7 @@ mod batch;
 mod counters;
 pub mod discover;
 mod fingerprint;
+mod gather;
 mod hints;
 pub(crate) mod multiline;
 pub(crate) mod reader;
@@ -279,9 +281,11 @@ impl Drop for TailHandle {
     }
 }
 
-/// Sends batches on the bounded channel, waiting for room while keeping an eye on shutdown.
+/// Sends batches on the bounded channel, waiting for room while keeping an eye on shutdown;
+/// a busy file's batches are gathered first (`gather`).
 struct ChannelDownstream<'a> {
     out: &'a mpsc::Sender<Batch>,
+    gather: gather::Gather,
     shared: &'a Shared,
     shutdown: &'a CancellationToken,
     /// Commits and hints that arrived while waiting (bounded: see [`Inbox::merge`]).
@@ -292,6 +296,25 @@ struct ChannelDownstream<'a> {
 
 impl Downstream for ChannelDownstream<'_> {
     fn send(&mut self, batch: Batch) -> bool {
+        let ready = self
+            .gather
+            .take(batch, Instant::now(), self.shutdown.is_cancelled());
+        ready
+            .into_iter()
+            .flatten()
+            .all(|batch| self.hand_out(batch))
+    }
+}
+
+impl ChannelDownstream<'_> {
+    /// Hands out the gathered batches due at `now` (all of them with `all`); false when
+    /// nobody takes them any more.
+    fn hand_out_due(&mut self, now: Instant, all: bool) -> bool {
+        let due = self.gather.due(now, all);
+        due.into_iter().all(|batch| self.hand_out(batch))
+    }
+
+    fn hand_out(&mut self, batch: Batch) -> bool {
         let mut batch = batch;
         let mut cancelled_at = None;
         loop {
@@ -332,6 +355,7 @@ fn run(
     let mut is_finished = false;
     let mut sink = ChannelDownstream {
         out: &out,
+        gather: gather::Gather::default(),
         shared: &shared,
         shutdown: &shutdown,
         pending: Inbox::default(),
@@ -343,7 +367,12 @@ fn run(
         let timeout = if poll.has_more {
             Duration::ZERO
         } else {
-            poll.deadline
+            let deadline = poll
+                .deadline
+                .into_iter()
+                .chain(sink.gather.deadline())
+                .min();
+            deadline
                 .map_or(MAX_NAP, |d| d.saturating_duration_since(now))
                 .clamp(MIN_NAP, MAX_NAP)
         };
@@ -366,6 +395,9 @@ fn run(
             break;
         }
         poll = tailer.poll_once(Instant::now(), &mut sink);
+        if !sink.is_closed {
+            sink.hand_out_due(Instant::now(), false);
+        }
         if last_publish.elapsed() >= PUBLISH_INTERVAL {
             last_publish = Instant::now();
             tailer.publish_sources();
@@ -398,7 +430,10 @@ fn run(
         }
     }
     info!("tail: shutting down");
-    tailer.flush_for_shutdown(&mut sink);
+    // What was gathered goes first; nothing is held from now on (shutdown is cancelled).
+    if !sink.is_closed && sink.hand_out_due(Instant::now(), true) {
+        tailer.flush_for_shutdown(&mut sink);
+    }
     let pending = std::mem::take(&mut sink.pending);
     is_finished |= pending.is_finished;
     apply(&mut tailer, pending, &mut hints);

@@ -327,6 +327,8 @@ impl FileWatcher {
         };
         let mut builder = Builder::new(self.assembler.is_some());
         let mut read = 0;
+        // Bytes of the last read still in `buf` (the marker is taken from them).
+        let mut last = 0;
         self.has_more = false;
         self.dirty = false;
         loop {
@@ -339,6 +341,7 @@ impl FileWatcher {
             if n == 0 {
                 break;
             }
+            last = n;
             let chunk = &buf[..n];
             let assembler = &mut self.assembler;
             self.reader
@@ -353,7 +356,10 @@ impl FileWatcher {
         }
         if read > 0 {
             let pos = self.reader.pos();
-            self.pos_mark = mark_before(fd, pos);
+            self.pos_mark = match fingerprint::mark_of_tail(&buf[..last], pos) {
+                Some(mark) => mark,
+                None => mark_before(fd, pos),
+            };
             self.last_read = now;
             if pos > self.size {
                 self.size = pos;
@@ -410,8 +416,13 @@ impl FileWatcher {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 self.in_flight.pop_front();
             }
-            self.in_flight
-                .push_back((batch.end, mark_before(fd, batch.end)));
+            // Usually the batch ends where reading stopped, whose marker is known.
+            let mark = if batch.end == self.reader.pos() {
+                self.pos_mark
+            } else {
+                mark_before(fd, batch.end)
+            };
+            self.in_flight.push_back((batch.end, mark));
         }
         Some(batch)
     }

@@ -38,7 +38,7 @@ impl Tailer {
             !w.is_done() && (is_full || w.dirty || !matches!(w.state, State::Active))
         });
         for generation in generations {
-            if !self.reconcile_one(generation, now, downstream) {
+            if !self.reconcile_one(generation, now, is_full, downstream) {
                 return false;
             }
         }
@@ -49,11 +49,27 @@ impl Tailer {
         &mut self,
         generation: u64,
         now: Instant,
+        is_full: bool,
         downstream: &mut dyn Downstream,
     ) -> bool {
         let Some(w) = self.files.get_mut(generation) else {
             return true;
         };
+        if !is_full
+            && matches!(w.state, State::Active)
+            && let Some(fd) = &w.fd
+        {
+            // A change hint about a file at its path: only its content can have changed (a
+            // rename or removal sends a structural hint, which makes the pass full), so
+            // `fstat` is enough; the path is looked up at the next full reconcile.
+            let Ok(meta) = fd.metadata() else {
+                return true;
+            };
+            if w.observe(&meta, now) == Observed::Truncated {
+                return self.restart_truncated(generation, &meta, now, downstream).1;
+            }
+            return true;
+        }
         let path_meta = std::fs::metadata(&*w.file.path);
         if let Err(err) = &path_meta
             && err.kind() != std::io::ErrorKind::NotFound

@@ -1,0 +1,201 @@
+//! Gathering a busy file's batches before they are handed out.
+//!
+//! A busy log is written many times a second, and each write wakes the tail thread, which
+//! reads it at once: reading at once is what keeps copytruncate's loss window as small as it is
+//! (lines written between logrotate's copy and its truncate are lost unless they were read
+//! before the truncate). Handing each of those small batches out at once, though, woke the
+//! process task, the scan and the aggregation once per write. So the batches of a busy file
+//! (one whose last batch was read less than [`BUSY`] ago) are held here, each appended to the
+//! one before, and handed out together once the first of them is [`GATHER`] old or they reach
+//! [`GATHER_BELOW`] bytes: one hand-off, one scan, one aggregation and one commit then cover
+//! many writes, for at most [`GATHER`] of lag. The first batch after a quiet spell goes at
+//! once (a lone error line is not held back).
+//!
+//! Clock-free: `now` is passed in. Nothing held is committed (commits follow processing), so
+//! what is held when the process stops is read again after the restart.
+
+use std::time::{Duration, Instant};
+
+use crate::tail::{Batch, FileId};
+
+/// Batches of a file closer together than this make it busy: its small batches are gathered.
+pub(crate) const BUSY: Duration = Duration::from_millis(100);
+/// How long a busy file's batches are gathered before they are handed out (the lag it adds,
+/// at most).
+pub(crate) const GATHER: Duration = Duration::from_millis(40);
+/// Gathered batches are handed out once they hold this many bytes (a batch this large goes
+/// at once).
+pub(crate) const GATHER_BELOW: usize = 128 << 10;
+/// Files whose last read is remembered to tell busy ones (older entries are dropped first).
+const MAX_RECENT: usize = 64;
+
+/// The held batches, by file generation, and when each file was last read.
+#[derive(Debug, Default)]
+pub(crate) struct Gather {
+    held: Vec<Held>,
+    recent: Vec<(FileId, Instant)>,
+}
+
+#[derive(Debug)]
+struct Held {
+    batch: Batch,
+    /// When its first part was read: it goes out at `since + GATHER`.
+    since: Instant,
+}
+
+/// What to hand out now, in this order (a batch held before, then the one just taken).
+pub(crate) type Ready = [Option<Batch>; 2];
+
+impl Gather {
+    /// Takes `batch`, read at `now`; returns what to hand out now, in order. With `at_once`
+    /// (shutdown), nothing is held.
+    pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
+        let is_busy = self.note_read(&batch.file.id, now);
+        let mut earlier = None;
+        if let Some(i) = self
+            .held
+            .iter()
+            .position(|h| h.batch.file.id == batch.file.id)
+        {
+            if self.held[i].batch.is_continued_by(&batch) {
+                self.held[i].batch.append(batch);
+                if at_once || self.held[i].batch.data.len() >= GATHER_BELOW {
+                    return [Some(self.held.swap_remove(i).batch), None];
+                }
+                return [None, None];
+            }
+            earlier = Some(self.held.swap_remove(i).batch);
+        }
+        if is_busy && !at_once && batch.data.len() < GATHER_BELOW {
+            self.held.push(Held { batch, since: now });
+            return [earlier, None];
+        }
+        [earlier, Some(batch)]
+    }
+
+    /// Takes out the batches due at `now` (all of them with `all`), oldest first.
+    pub(crate) fn due(&mut self, now: Instant, all: bool) -> Vec<Batch> {
+        self.held.sort_by_key(|h| h.since);
+        let count = if all {
+            self.held.len()
+        } else {
+            self.held
+                .iter()
+                .take_while(|h| now >= h.since + GATHER)
+                .count()
+        };
+        self.held.drain(..count).map(|h| h.batch).collect()
+    }
+
+    /// When the oldest held batch is due; `None` when nothing is held.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.held.iter().map(|h| h.since + GATHER).min()
+    }
+
+    /// Notes that `file` was read at `now`; returns true if and only if it was read less than
+    /// [`BUSY`] before.
+    fn note_read(&mut self, file: &FileId, now: Instant) -> bool {
+        if let Some(entry) = self.recent.iter_mut().find(|(f, _)| f == file) {
+            let is_busy = now < entry.1 + BUSY;
+            entry.1 = now;
+            return is_busy;
+        }
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.retain(|(_, at)| now < *at + BUSY);
+            if self.recent.len() >= MAX_RECENT {
+                self.recent.remove(0);
+            }
+        }
+        self.recent.push((file.clone(), now));
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(batches: &[Batch]) -> Vec<(u64, u64, String)> {
+        batches
+            .iter()
+            .map(|b| {
+                (
+                    b.start,
+                    b.end,
+                    String::from_utf8_lossy(&b.data).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_files_writes_go_out_together_in_order_and_a_lone_one_at_once() {
+        let start = Instant::now();
+        let mut gather = Gather::default();
+        // A lone line after a quiet spell goes at once.
+        let ready = gather.take(Batch::of(0, "a\n"), start, false);
+        assert_eq!(ready, [None, Some(Batch::of(0, "a\n"))]);
+        // Then a write every 10 ms: held until the first held one is GATHER old (the thread
+        // wakes up then).
+        let mut end = 2;
+        let mut take = |gather: &mut Gather, text: &str, ms: u64| {
+            let batch = Batch::of(end, text);
+            end = batch.end;
+            gather.take(batch, start + Duration::from_millis(ms), false)
+        };
+        for (text, ms) in [("b\n", 10), ("c\n", 20), ("d\n", 30), ("e\n", 40)] {
+            assert_eq!(take(&mut gather, text, ms), [None, None]);
+        }
+        assert_eq!(
+            gather.deadline(),
+            Some(start + Duration::from_millis(10) + GATHER)
+        );
+        assert!(
+            gather
+                .due(start + Duration::from_millis(49), false)
+                .is_empty()
+        );
+        let due = gather.due(start + Duration::from_millis(50), false);
+        assert_eq!(texts(&due), [(2, 10, "b\nc\nd\ne\n".into())]);
+        assert_eq!(take(&mut gather, "f\n", 55), [None, None]);
+        // Shutdown: everything held goes, and nothing more is held.
+        let last = Batch::of(12, "g\n");
+        let ready = gather.take(last, start + Duration::from_millis(60), true);
+        let ready: Vec<Batch> = ready.into_iter().flatten().collect();
+        assert_eq!(texts(&ready), [(10, 14, "f\ng\n".into())]);
+        assert!(
+            gather
+                .due(start + Duration::from_millis(60), true)
+                .is_empty()
+        );
+        assert_eq!(gather.deadline(), None);
+    }
+
+    #[test]
+    fn large_batches_and_other_files_are_not_held_behind_each_other() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut gather = Gather::default();
+        let mut other = Batch::of(0, "x\n");
+        other.file.id.generation = 2;
+        assert!(gather.take(Batch::of(0, "a\n"), at(0), false)[1].is_some());
+        assert!(gather.take(other.clone(), at(1), false)[1].is_some());
+        // Both busy now: each file's batch is held on its own.
+        assert_eq!(gather.take(Batch::of(2, "b\n"), at(5), false), [None, None]);
+        let mut next = Batch::of(2, "y\n");
+        next.file.id.generation = 2;
+        assert_eq!(gather.take(next, at(6), false), [None, None]);
+        // A large one goes at once, with what was held before it, in order.
+        let big = "z".repeat(GATHER_BELOW) + "\n";
+        let ready = gather.take(Batch::of(4, &big), at(7), false);
+        assert_eq!(
+            ready[0].as_ref().map(|b| (b.start, b.end)),
+            Some((2, 4 + big.len() as u64))
+        );
+        assert!(ready[1].is_none());
+        // The other file's batch is due GATHER after it was read, not before.
+        assert!(gather.due(at(45), false).is_empty());
+        let due = gather.due(at(46), false);
+        assert_eq!(texts(&due), [(2, 4, "y\n".into())]);
+    }
+}
