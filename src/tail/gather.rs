@@ -7,7 +7,7 @@
 //! process task, the scan and the aggregation once per write. So the batches of a busy file
 //! (one whose last batch was read less than [`BUSY`] ago) are held here, each appended to the
 //! one before, and handed out together once the first of them is [`GATHER`] old or they reach
-//! [`GATHER_BELOW`] bytes: one hand-off, one scan, one aggregation and one commit then cover
+//! [`HELD_MAX`] bytes: one hand-off, one scan, one aggregation and one commit then cover
 //! many writes, for at most [`GATHER`] of lag. The first batch after a quiet spell goes at
 //! once (a lone error line is not held back).
 //!
@@ -23,9 +23,11 @@ pub(crate) const BUSY: Duration = Duration::from_millis(100);
 /// How long a busy file's batches are gathered before they are handed out (the lag it adds,
 /// at most).
 pub(crate) const GATHER: Duration = Duration::from_millis(40);
-/// Gathered batches are handed out once they hold this many bytes (a batch this large goes
-/// at once).
+/// A batch this large goes at once (a backlog's reads, or a very busy file's).
 pub(crate) const GATHER_BELOW: usize = 128 << 10;
+/// Gathered batches are handed out once they hold this many bytes (`tail.read_budget_bytes`'
+/// default: the size a backlog is read in).
+pub(crate) const HELD_MAX: usize = 256 << 10;
 /// Files whose last read is remembered to tell busy ones (older entries are dropped first).
 const MAX_RECENT: usize = 64;
 
@@ -58,8 +60,9 @@ impl Gather {
             .position(|h| h.batch.file.id == batch.file.id)
         {
             if self.held[i].batch.is_continued_by(&batch) {
+                let is_large = batch.data.len() >= GATHER_BELOW;
                 self.held[i].batch.append(batch);
-                if at_once || self.held[i].batch.data.len() >= GATHER_BELOW {
+                if at_once || is_large || self.held[i].batch.data.len() >= HELD_MAX {
                     return [Some(self.held.swap_remove(i).batch), None];
                 }
                 return [None, None];
@@ -185,7 +188,7 @@ mod tests {
         let mut next = Batch::of(2, "y\n");
         next.file.id.generation = 2;
         assert_eq!(gather.take(next, at(6), false), [None, None]);
-        // A large one goes at once, with what was held before it, in order.
+        // A large batch goes at once, appended to what was held before it.
         let big = "z".repeat(GATHER_BELOW) + "\n";
         let ready = gather.take(Batch::of(4, &big), at(7), false);
         assert_eq!(
@@ -197,5 +200,22 @@ mod tests {
         assert!(gather.due(at(45), false).is_empty());
         let due = gather.due(at(46), false);
         assert_eq!(texts(&due), [(2, 4, "y\n".into())]);
+        // Small writes of a busy file past HELD_MAX go without waiting for GATHER.
+        let line = "w".repeat(999) + "\n";
+        let mut end = 0;
+        let mut sent = Vec::new();
+        for i in 0..=HELD_MAX / line.len() + 1 {
+            let mut batch = Batch::of(end, &line);
+            batch.file.id.generation = 3;
+            end = batch.end;
+            sent.extend(
+                gather
+                    .take(batch, at(50 + i as u64 / 100), false)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        assert_eq!(sent.len(), 2, "the first at once, then the gathered ones");
+        assert!(sent[1].data.len() >= HELD_MAX && sent[1].end == end);
     }
 }

@@ -1,134 +1,251 @@
-//! notify as a wake-up hint: non-recursive watches on the directories the globs look at, one
-//! inotify instance. Access events (including the tailer's own opens) are ignored; any other
-//! event marks its paths changed (create, remove and rename also ask for a rescan); a rescan
-//! event (queue overflow) asks for a full reconcile. When notify cannot be used (watch limit,
-//! unsupported filesystem), the tailer silently relies on its stat reconcile alone.
+//! inotify as a wake-up hint: non-recursive watches on the directories the globs look at, one
+//! inotify instance read by the tail thread itself (no thread of its own: a busy log's writes
+//! wake one thread, not two). A write, attribute change or close after writing marks its path
+//! changed; create, delete and rename also ask for a rescan; a lost event (queue overflow) or a
+//! watched directory going away asks for a full reconcile. The tailer's own opens and reads are
+//! not watched. When inotify cannot be used (watch limit, unsupported filesystem), the tailer
+//! silently relies on its stat reconcile alone.
+//!
+//! While the instance is up, the thread sleeps in `poll(2)` on it and on an eventfd that
+//! `Shared::update` writes, so the handle's requests (reload, finish) still wake it at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fd::OwnedFd;
+use rustix::fs::inotify::{self, ReadFlags, WatchFlags};
 use tracing::{debug, warn};
 
-use crate::tail::Shared;
+use crate::tail::{Inbox, Shared};
 
-/// The watcher and the directories it watches.
+/// What is watched in each directory: changes of its entries and of itself.
+const WATCHED: WatchFlags = WatchFlags::MODIFY
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF)
+    .union(WatchFlags::ONLYDIR);
+/// Events that change which file a path names.
+const STRUCTURAL: ReadFlags = ReadFlags::CREATE
+    .union(ReadFlags::DELETE)
+    .union(ReadFlags::MOVED_FROM)
+    .union(ReadFlags::MOVED_TO);
+/// Events that say the watch itself is gone or events were lost: reconcile everything.
+const LOST: ReadFlags = ReadFlags::QUEUE_OVERFLOW
+    .union(ReadFlags::IGNORED)
+    .union(ReadFlags::DELETE_SELF)
+    .union(ReadFlags::MOVE_SELF)
+    .union(ReadFlags::UNMOUNT);
+
+/// The inotify instance and the directories it watches.
 pub(crate) struct Hints {
-    watcher: Option<notify::RecommendedWatcher>,
-    watched: BTreeSet<PathBuf>,
+    inotify: Option<OwnedFd>,
+    /// Watched directory by watch descriptor, and the other way round.
+    dirs: BTreeMap<i32, PathBuf>,
+    watched: BTreeMap<PathBuf, i32>,
+    buf: Vec<MaybeUninit<u8>>,
     has_warned: bool,
 }
 
 impl Hints {
-    /// Starts a watcher feeding `shared`; without one, everything is polled.
-    pub(crate) fn new(shared: Arc<Shared>) -> Hints {
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            handle(&shared, event);
-        });
-        let (watcher, has_warned) = match watcher {
-            Ok(watcher) => (Some(watcher), false),
+    /// An inotify instance whose events the thread reads in [`Hints::wait`]; without one,
+    /// everything is polled. Gives `shared` the eventfd its updates wake the thread with.
+    pub(crate) fn new(shared: &Shared) -> Hints {
+        let flags = inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK;
+        let inotify = match inotify::init(flags) {
+            Ok(fd) => Some(fd),
             Err(err) => {
                 warn!(error = %err, "file notifications unavailable: polling only");
-                (None, true)
+                None
             }
         };
-        Hints {
-            watcher,
-            watched: BTreeSet::new(),
-            has_warned,
+        if inotify.is_some() {
+            shared.open_wake_fd();
         }
+        Hints {
+            has_warned: inotify.is_none(),
+            inotify,
+            dirs: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            buf: vec![MaybeUninit::uninit(); 16 << 10],
+        }
+    }
+
+    /// Returns true if and only if events are read (the thread waits in [`Hints::wait`]).
+    pub(crate) fn is_active(&self) -> bool {
+        self.inotify.is_some()
     }
 
     /// Watches exactly `dirs`.
     pub(crate) fn sync(&mut self, dirs: &BTreeSet<PathBuf>) {
-        let Some(watcher) = &mut self.watcher else {
+        let Some(fd) = &self.inotify else {
             return;
         };
-        if *dirs == self.watched {
+        if self.watched.keys().eq(dirs.iter()) {
             return;
         }
-        for gone in self.watched.difference(dirs) {
-            drop(watcher.unwatch(gone));
+        let gone: Vec<PathBuf> = self
+            .watched
+            .keys()
+            .filter(|dir| !dirs.contains(*dir))
+            .cloned()
+            .collect();
+        for dir in gone {
+            if let Some(wd) = self.watched.remove(&dir) {
+                self.dirs.remove(&wd);
+                inotify::remove_watch(fd, wd).ok();
+            }
         }
-        let mut watched = BTreeSet::new();
         for dir in dirs {
-            if self.watched.contains(dir) {
-                watched.insert(dir.clone());
+            if self.watched.contains_key(dir) {
                 continue;
             }
-            match watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    watched.insert(dir.clone());
+            match inotify::add_watch(fd, dir.as_path(), WATCHED) {
+                Ok(wd) => {
+                    self.watched.insert(dir.clone(), wd);
+                    self.dirs.insert(wd, dir.clone());
+                }
+                // Directories that could not be watched are retried at the next change of
+                // the set.
+                Err(err) if !self.has_warned => {
+                    self.has_warned = true;
+                    warn!(dir = %dir.display(), error = %err, "cannot watch directory: polling it");
                 }
                 Err(err) => {
-                    if !self.has_warned {
-                        self.has_warned = true;
-                        warn!(dir = %dir.display(), error = %err, "cannot watch directory: polling it");
-                    } else {
-                        debug!(dir = %dir.display(), error = %err, "cannot watch directory: polling it");
-                    }
+                    debug!(dir = %dir.display(), error = %err, "cannot watch directory: polling it");
                 }
             }
         }
-        // Directories that could not be watched are retried at the next change of the set.
-        self.watched = watched;
+    }
+
+    /// Sleeps until an event or an update of `shared` arrives, or `timeout` passes (not at all
+    /// when an update is waiting); returns the inbox with the events read.
+    pub(crate) fn wait(&mut self, shared: &Shared, timeout: Duration) -> Inbox {
+        if let Some(fd) = &self.inotify
+            && !timeout.is_zero()
+            && !shared.has_news()
+        {
+            let timeout = Timespec::try_from(timeout).ok();
+            let wake = shared.wake_fd();
+            let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+            if let Some(wake) = wake {
+                fds.push(PollFd::new(wake, PollFlags::IN));
+            }
+            // Interrupted or failed: the caller's loop comes back soon enough.
+            rustix::event::poll(&mut fds, timeout.as_ref()).ok();
+        }
+        shared.clear_wake();
+        let mut inbox = shared.wait(Duration::ZERO);
+        self.read(&mut inbox);
+        inbox
+    }
+
+    /// Reads every pending event into `inbox`.
+    pub(crate) fn read(&mut self, inbox: &mut Inbox) {
+        let Some(fd) = &self.inotify else {
+            return;
+        };
+        let mut reader = inotify::Reader::new(fd, &mut self.buf);
+        loop {
+            let event = match reader.next() {
+                Ok(event) => event,
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => {
+                    debug!(error = %err, "inotify read failed: reconciling everything");
+                    inbox.is_rescan = true;
+                    return;
+                }
+            };
+            let name = event
+                .file_name()
+                .map(|name| OsStr::from_bytes(name.to_bytes()));
+            hint(inbox, event.events(), self.dirs.get(&event.wd()), name);
+        }
     }
 }
 
-fn handle(shared: &Shared, event: notify::Result<notify::Event>) {
-    let event = match event {
-        Ok(event) => event,
-        Err(err) => {
-            debug!(error = %err, "notify error: reconciling everything");
-            shared.update(|inbox| inbox.is_rescan = true);
-            return;
-        }
-    };
-    if event.need_rescan() {
-        shared.update(|inbox| inbox.is_rescan = true);
+/// What one event says, into `inbox`.
+fn hint(inbox: &mut Inbox, flags: ReadFlags, dir: Option<&PathBuf>, name: Option<&OsStr>) {
+    if flags.intersects(LOST) {
+        inbox.is_rescan = true;
         return;
     }
-    let is_structural = match event.kind {
-        EventKind::Access(_) => return,
-        EventKind::Create(_) | EventKind::Remove(_) => true,
-        EventKind::Modify(notify::event::ModifyKind::Name(_)) => true,
-        _ => false,
+    let (Some(dir), Some(name)) = (dir, name) else {
+        return;
     };
-    shared.update(|inbox| {
-        for path in event.paths {
-            inbox.hint(path, is_structural);
-        }
-    });
+    inbox.hint(dir.join(name), flags.intersects(STRUCTURAL));
 }
 
 #[cfg(test)]
 mod tests {
-    use notify::event::{AccessKind, CreateKind, Flag, ModifyKind};
-
     use super::*;
 
-    fn inbox_after(event: notify::Event) -> (Vec<(PathBuf, bool)>, bool) {
+    fn inbox_after(flags: ReadFlags, name: Option<&str>) -> (Vec<(PathBuf, bool)>, bool) {
+        let mut inbox = Inbox::default();
+        hint(
+            &mut inbox,
+            flags,
+            Some(&PathBuf::from("/l")),
+            name.map(OsStr::new),
+        );
+        (inbox.hints, inbox.is_rescan)
+    }
+
+    #[test]
+    fn overflow_or_a_lost_watch_asks_for_a_full_reconcile() {
+        assert_eq!(inbox_after(ReadFlags::QUEUE_OVERFLOW, None), (vec![], true));
+        assert_eq!(inbox_after(ReadFlags::IGNORED, None), (vec![], true));
+        assert_eq!(inbox_after(ReadFlags::MOVE_SELF, None), (vec![], true));
+    }
+
+    #[test]
+    fn writes_mark_their_path_and_creations_and_renames_are_structural() {
+        let write = inbox_after(ReadFlags::MODIFY, Some("a"));
+        assert_eq!(write, (vec![("/l/a".into(), false)], false));
+        let create = inbox_after(ReadFlags::CREATE, Some("a"));
+        assert_eq!(create, (vec![("/l/a".into(), true)], false));
+        let renamed = inbox_after(ReadFlags::MOVED_FROM, Some("a"));
+        assert_eq!(renamed, (vec![("/l/a".into(), true)], false));
+    }
+
+    #[test]
+    fn a_real_write_wakes_the_waiting_thread_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
         let shared = Shared::default();
-        handle(&shared, Ok(event));
-        let inbox = shared.inbox.lock().unwrap();
-        (inbox.hints.clone(), inbox.is_rescan)
-    }
-
-    #[test]
-    fn overflow_asks_for_a_full_reconcile() {
-        let event = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
-        assert_eq!(inbox_after(event), (vec![], true));
-    }
-
-    #[test]
-    fn own_opens_are_ignored_and_creations_are_structural() {
-        let open = notify::Event::new(EventKind::Access(AccessKind::Any)).add_path("/l/a".into());
-        assert_eq!(inbox_after(open), (vec![], false));
-        let create =
-            notify::Event::new(EventKind::Create(CreateKind::File)).add_path("/l/a".into());
-        assert_eq!(inbox_after(create), (vec![("/l/a".into(), true)], false));
-        let write = notify::Event::new(EventKind::Modify(ModifyKind::Any)).add_path("/l/a".into());
-        assert_eq!(inbox_after(write), (vec![("/l/a".into(), false)], false));
+        let mut hints = Hints::new(&shared);
+        assert!(hints.is_active(), "inotify is available on Linux");
+        hints.sync(&BTreeSet::from([dir.path().to_path_buf()]));
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, b"line\n").unwrap();
+        // Bounded: returns as soon as the events are there.
+        let mut hinted = Vec::new();
+        for _ in 0..50 {
+            hinted.extend(hints.wait(&shared, Duration::from_millis(100)).hints);
+            if hinted.iter().any(|(p, s)| *p == path && !s) {
+                break;
+            }
+        }
+        assert!(hinted.contains(&(path.clone(), true)), "{hinted:?}");
+        assert!(hinted.contains(&(path, false)), "{hinted:?}");
+        // An update of the inbox (from another thread, as the handle's) wakes it too.
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(|| shared.update(|inbox| inbox.is_rescan = true));
+            let mut inbox = hints.wait(&shared, Duration::from_secs(30));
+            while !inbox.is_rescan {
+                inbox = hints.wait(&shared, Duration::from_secs(30));
+            }
+        });
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -140,11 +140,13 @@ impl Inbox {
     }
 }
 
-/// The inbox and its wake-up.
+/// The inbox and its wake-up (the condition variable, and the eventfd the thread polls with
+/// inotify, when it does: see `hints`).
 #[derive(Default)]
 struct Shared {
     inbox: Mutex<Inbox>,
     wake: Condvar,
+    wake_fd: std::sync::OnceLock<rustix::fd::OwnedFd>,
 }
 
 impl Shared {
@@ -152,6 +154,35 @@ impl Shared {
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut inbox);
         self.wake.notify_all();
+        if let Some(fd) = self.wake_fd.get() {
+            // Full (never, in practice) or failed: the thread looks again within `MAX_NAP`.
+            rustix::io::write(fd, &1_u64.to_ne_bytes()).ok();
+        }
+    }
+
+    /// Creates the eventfd [`Shared::update`] wakes a polling thread with.
+    fn open_wake_fd(&self) {
+        let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+        if let Ok(fd) = rustix::event::eventfd(0, flags) {
+            drop(self.wake_fd.set(fd));
+        }
+    }
+
+    fn wake_fd(&self) -> Option<&rustix::fd::OwnedFd> {
+        self.wake_fd.get()
+    }
+
+    /// Resets the eventfd after a wake-up.
+    fn clear_wake(&self) {
+        if let Some(fd) = self.wake_fd.get() {
+            rustix::io::read(fd, &mut [0_u8; 8]).ok();
+        }
+    }
+
+    /// Returns true if and only if the inbox holds something that should wake the thread.
+    fn has_news(&self) -> bool {
+        let inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        !is_empty(&inbox) || inbox.is_finished
     }
 
     /// Like `update`, without waking the thread: commits only matter at the next checkpoint
@@ -348,7 +379,7 @@ fn run(
     out: mpsc::Sender<Batch>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let mut hints = (!poll_only).then(|| hints::Hints::new(shared.clone()));
+    let mut hints = (!poll_only).then(|| hints::Hints::new(&shared));
     let mut last_save = Instant::now();
     let mut last_publish = Instant::now() - PUBLISH_INTERVAL;
     let mut is_checkpoint_failing = false;
@@ -376,7 +407,10 @@ fn run(
                 .map_or(MAX_NAP, |d| d.saturating_duration_since(now))
                 .clamp(MIN_NAP, MAX_NAP)
         };
-        let mut inbox = shared.wait(timeout);
+        let mut inbox = match &mut hints {
+            Some(hints) if hints.is_active() => hints.wait(&shared, timeout),
+            _ => shared.wait(timeout),
+        };
         if let Some(batch_wait) = tailer.options().batch_wait
             && !poll.has_more
             && !inbox.hints.is_empty()
@@ -387,6 +421,9 @@ fn run(
             // waking every thread of the pipeline once per write (`tail.batch_wait`).
             std::thread::sleep(batch_wait);
             inbox.merge(shared.wait(Duration::ZERO));
+            if let Some(hints) = &mut hints {
+                hints.read(&mut inbox);
+            }
         }
         inbox.merge(std::mem::take(&mut sink.pending));
         is_finished |= inbox.is_finished;
