@@ -28,6 +28,9 @@ pub(crate) const GATHER_BELOW: usize = 128 << 10;
 /// Gathered batches are handed out once they hold this many bytes (`tail.read_budget_bytes`'
 /// default: the size a backlog is read in).
 pub(crate) const HELD_MAX: usize = 256 << 10;
+/// Bytes held in all: past this, the oldest held batches are handed out early (many busy
+/// files do not each hold [`HELD_MAX`]).
+pub(crate) const HELD_TOTAL: usize = 1 << 20;
 /// Files whose last read is remembered to tell busy ones (older entries are dropped first).
 const MAX_RECENT: usize = 64;
 
@@ -76,15 +79,26 @@ impl Gather {
         [earlier, Some(batch)]
     }
 
-    /// Takes out the batches due at `now` (all of them with `all`), oldest first.
+    /// Takes out the batches due at `now` (all of them with `all`), oldest first: those held
+    /// [`GATHER`], and the oldest while more than [`HELD_TOTAL`] bytes are held.
     pub(crate) fn due(&mut self, now: Instant, all: bool) -> Vec<Batch> {
         self.held.sort_by_key(|h| h.since);
+        let mut over = self
+            .held
+            .iter()
+            .map(|h| h.batch.data.len())
+            .sum::<usize>()
+            .saturating_sub(HELD_TOTAL);
         let count = if all {
             self.held.len()
         } else {
             self.held
                 .iter()
-                .take_while(|h| now >= h.since + GATHER)
+                .take_while(|h| {
+                    let is_due = now >= h.since + GATHER || over > 0;
+                    over = over.saturating_sub(h.batch.data.len());
+                    is_due
+                })
                 .count()
         };
         self.held.drain(..count).map(|h| h.batch).collect()
@@ -217,5 +231,21 @@ mod tests {
         }
         assert_eq!(sent.len(), 2, "the first at once, then the gathered ones");
         assert!(sent[1].data.len() >= HELD_MAX && sent[1].end == end);
+        // Many busy files hold at most HELD_TOTAL in all: the oldest go first.
+        let mut gather = Gather::default();
+        let files = HELD_TOTAL / (GATHER_BELOW - 1) + 1;
+        let half = "h".repeat(GATHER_BELOW - 2) + "\n";
+        for ms in [0, 1] {
+            for file in 0..files {
+                let mut batch = Batch::of(0, &half);
+                batch.file.id.generation = 10 + file as u64;
+                gather.take(batch, at(ms), false);
+            }
+        }
+        let early = gather.due(at(2), false);
+        assert_eq!(early.len(), 1);
+        assert_eq!(early[0].file.id.generation, 10);
+        let held: usize = gather.held.iter().map(|h| h.batch.data.len()).sum();
+        assert!(held <= HELD_TOTAL, "{held}");
     }
 }
