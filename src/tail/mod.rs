@@ -16,11 +16,13 @@
 //!   sections `reconcile`, `resume` and `descriptors`.
 //! - `counters`: what the tailer counts ([`Stats`]).
 //! - `gather`: a busy file's batches, read at once, handed out together.
-//! - this module: the `logding-tail` thread around it, the notify hints, the bounded channel to
+//! - `saver`: checkpoint writes on a thread of their own (the tail thread never waits for an
+//!   fsync).
+//! - this module: the `logding-tail` thread around it, the inotify hints, the bounded channel to
 //!   the agent, commits and checkpoints.
 //!
-//! Change detection: notify watches on parent directories are *hints* that wake the thread
-//! early; a stat reconcile every `poll_interval` is the truth. Without notify (poll-only, watch
+//! Change detection: inotify watches on parent directories are *hints* that wake the thread
+//! early; a stat reconcile every `poll_interval` is the truth. Without inotify (poll-only, watch
 //! limit reached) everything still works, only later.
 
 mod batch;
@@ -31,6 +33,7 @@ mod gather;
 mod hints;
 pub(crate) mod multiline;
 pub(crate) mod reader;
+mod saver;
 mod table;
 pub mod tailer;
 mod watcher;
@@ -70,7 +73,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The tail thread could not be started.
+    /// The tail thread (or its checkpoint writer) could not be started.
     #[error("failed to start the tail thread")]
     Spawn(#[source] std::io::Error),
     /// The tail thread panicked.
@@ -252,11 +255,15 @@ pub fn spawn(
     let counters = Arc::new(Counters::default());
     let poll_only = options.poll_only;
     let tailer = Tailer::new(sources, options, state_dir, counters.clone())?;
+    let saver = match tailer.persists_checkpoints() {
+        true => Some(saver::Saver::spawn().map_err(Error::Spawn)?),
+        false => None,
+    };
     let shared = Arc::new(Shared::default());
     let thread_shared = shared.clone();
     let thread = std::thread::Builder::new()
         .name("logding-tail".into())
-        .spawn(move || run(tailer, poll_only, thread_shared, out, shutdown))
+        .spawn(move || run(tailer, saver, poll_only, thread_shared, out, shutdown))
         .map_err(Error::Spawn)?;
     Ok(TailHandle {
         shared,
@@ -374,6 +381,7 @@ impl ChannelDownstream<'_> {
 
 fn run(
     mut tailer: Tailer,
+    saver: Option<saver::Saver>,
     poll_only: bool,
     shared: Arc<Shared>,
     out: mpsc::Sender<Batch>,
@@ -392,7 +400,11 @@ fn run(
         pending: Inbox::default(),
         is_closed: false,
     };
-    let mut poll = Poll::default();
+    // The first pass runs at once (the files are found and read without waiting for a nap).
+    let mut poll = Poll {
+        has_more: true,
+        deadline: None,
+    };
     while !shutdown.is_cancelled() {
         let now = Instant::now();
         let timeout = if poll.has_more {
@@ -451,18 +463,16 @@ fn run(
             let pending = std::mem::take(&mut sink.pending);
             is_finished |= pending.is_finished;
             apply(&mut tailer, pending, &mut hints);
-            match tailer.save_checkpoint_if_changed() {
-                Ok(()) if is_checkpoint_failing => {
-                    is_checkpoint_failing = false;
-                    info!("checkpoint written again");
+            if let Some(saver) = &saver {
+                // Written on the saver's thread: this one goes on reading meanwhile.
+                if let Some(outcome) = saver.outcome() {
+                    told(&mut tailer, outcome, &mut is_checkpoint_failing);
                 }
-                Ok(()) => {}
-                // Said once per failure streak; the counter keeps the count.
-                Err(err) if !is_checkpoint_failing => {
-                    is_checkpoint_failing = true;
-                    error!(error = %error_chain(&err), "failed to write checkpoint: will retry");
+                if saver.is_idle()
+                    && let Some((dir, checkpoint)) = tailer.checkpoint_to_save(false)
+                {
+                    saver.write(dir, checkpoint);
                 }
-                Err(err) => tracing::debug!(error = %err, "checkpoint still failing"),
             }
         }
     }
@@ -481,11 +491,32 @@ fn run(
         is_finished |= inbox.is_finished;
         apply(&mut tailer, inbox, &mut None);
     }
+    if let Some(outcome) = saver.and_then(saver::Saver::finish) {
+        told(&mut tailer, outcome, &mut is_checkpoint_failing);
+    }
     tailer.save_checkpoint().map_err(Error::Checkpoint)?;
     if tailer.persists_checkpoints() {
         info!("tail: final checkpoint written");
     }
     Ok(())
+}
+
+/// Takes the outcome of a checkpoint write: failures are said once per streak (the counter
+/// keeps the count), and a failed checkpoint is written again at the next chance.
+fn told(tailer: &mut Tailer, (checkpoint, result): saver::Outcome, is_failing: &mut bool) {
+    tailer.saved(&checkpoint, result.is_ok());
+    match result {
+        Ok(()) if *is_failing => {
+            *is_failing = false;
+            info!("checkpoint written again");
+        }
+        Ok(()) => {}
+        Err(err) if !*is_failing => {
+            *is_failing = true;
+            error!(error = %error_chain(&err), "failed to write checkpoint: will retry");
+        }
+        Err(err) => tracing::debug!(error = %err, "checkpoint still failing"),
+    }
 }
 
 fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {

@@ -342,32 +342,39 @@ impl Tailer {
     ///
     /// The write failed; the previous checkpoint stays in place.
     pub fn save_checkpoint(&mut self) -> Result<(), checkpoint::Error> {
-        let Some(dir) = &self.state_dir else {
+        let Some((dir, checkpoint)) = self.checkpoint_to_save(true) else {
             return Ok(());
         };
-        let checkpoint = self.checkpoint(SystemTime::now());
-        let result = checkpoint::save(dir, &checkpoint);
-        match &result {
-            Ok(()) => self.last_saved = Some((Instant::now(), positions(&checkpoint))),
-            Err(_) => self.counters.add(&self.counters.checkpoint_errors, 1),
-        }
+        let result = checkpoint::save(&dir, &checkpoint);
+        self.saved(&checkpoint, result.is_ok());
         result
     }
 
-    /// Persists the committed offsets if they changed since the last save (or once an hour, to
-    /// keep `last_seen` fresh for garbage collection).
-    ///
-    /// # Errors
-    ///
-    /// The write failed; the previous checkpoint stays in place.
-    pub fn save_checkpoint_if_changed(&mut self) -> Result<(), checkpoint::Error> {
-        if let Some((at, saved)) = &self.last_saved
+    /// The state directory and the checkpoint to write there: with `always`, the one of now;
+    /// otherwise only if it changed since the last one written (or once an hour, to keep
+    /// `last_seen` fresh for garbage collection). `None` without a state directory. Whoever
+    /// writes it (`checkpoint::save`) tells [`Tailer::saved`] how it went.
+    pub fn checkpoint_to_save(&self, always: bool) -> Option<(PathBuf, Checkpoint)> {
+        let dir = self.state_dir.clone()?;
+        let checkpoint = self.checkpoint(SystemTime::now());
+        if !always
+            && let Some((at, saved)) = &self.last_saved
             && at.elapsed() < REFRESH_INTERVAL
-            && *saved == positions(&self.checkpoint(SystemTime::now()))
+            && *saved == positions(&checkpoint)
         {
-            return Ok(());
+            return None;
         }
-        self.save_checkpoint()
+        Some((dir, checkpoint))
+    }
+
+    /// `checkpoint` (from [`Tailer::checkpoint_to_save`]) was written, or not (counted; it is
+    /// tried again at the next chance).
+    pub fn saved(&mut self, checkpoint: &Checkpoint, is_written: bool) {
+        if is_written {
+            self.last_saved = Some((Instant::now(), positions(checkpoint)));
+        } else {
+            self.counters.add(&self.counters.checkpoint_errors, 1);
+        }
     }
 
     /// The options in force.

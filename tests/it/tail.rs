@@ -311,6 +311,11 @@ fn c12_without_any_event_the_reconcile_loop_delivers() {
 }
 
 #[test]
+fn a_stuck_checkpoint_write_does_not_stop_reading() {
+    process::a_stuck_checkpoint_write_does_not_stop_reading();
+}
+
+#[test]
 fn c13_many_files_one_hot_every_file_progresses_and_fds_stay_capped() {
     let mut h = Harness::new("*.log", StartAt::Beginning);
     h.options.max_open_files = 64;
@@ -550,6 +555,33 @@ fn per_source_figures_count_files_uncommitted_bytes_rotations_and_truncations() 
     h.poll();
     assert_eq!(app(&mut h).files, 2);
     assert_eq!(figures.read_errors, 0);
+}
+
+#[test]
+fn reading_a_followed_file_leaves_its_access_time_alone() {
+    // Under `relatime`, a read after a write would update the access time: a journalled inode
+    // change for every read of a busy log, and a log that looks used to tools that go by it.
+    let mut h = Harness::new("app.log", StartAt::Beginning);
+    h.append("app.log", b"first\n");
+    let past = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let times = std::fs::FileTimes::new().set_accessed(past);
+    let set_past = |h: &Harness| {
+        std::fs::File::options()
+            .append(true)
+            .open(h.path("app.log"))
+            .unwrap()
+            .set_times(times)
+            .unwrap();
+    };
+    set_past(&h);
+    h.start();
+    h.poll();
+    h.append("app.log", b"second\n");
+    set_past(&h);
+    h.poll();
+    assert_eq!(h.texts(), vec!["first\n", "second\n"]);
+    let accessed = std::fs::metadata(h.path("app.log")).unwrap().accessed();
+    assert_eq!(accessed.unwrap(), past);
 }
 
 #[test]

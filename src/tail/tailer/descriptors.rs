@@ -101,13 +101,7 @@ impl Tailer {
         source: usize,
     ) -> Option<(Descriptor, std::fs::Metadata)> {
         self.enforce_cap(Some(1));
-        // Non-blocking: if the path became a FIFO since it was looked at, opening it must not
-        // hang the tailer (regular files ignore the flag).
-        let fd = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-        {
+        let fd = match open_for_reading(path) {
             Ok(fd) => fd,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
                 self.count(source, SourceEvent::ReadError);
@@ -201,6 +195,26 @@ impl Tailer {
                 None,
             );
         }
+    }
+}
+
+/// Opens a followed file for reading. Non-blocking: if the path became a FIFO since it was
+/// looked at, opening it must not hang the tailer (regular files ignore the flag). Without
+/// access times where the kernel allows it (files we own, or with `CAP_FOWNER`): under
+/// `relatime`, every read after a write would otherwise update the inode's access time, a
+/// journalled inode change for every read of a busy log.
+fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
+    let open = |flags: rustix::fs::OFlags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(path)
+    };
+    let nonblock = rustix::fs::OFlags::NONBLOCK;
+    match open(nonblock | rustix::fs::OFlags::NOATIME) {
+        // EPERM: not the owner; the access time is then kept up to date.
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => open(nonblock),
+        opened => opened,
     }
 }
 

@@ -27,15 +27,7 @@ pub(crate) fn poll_only_thread_delivers_everything() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let source = Source {
-        name: "app".into(),
-        paths: vec![format!("{}/*.log", logs.display())],
-        exclude: vec![],
-        start_at: StartAt::Beginning,
-        multiline: None,
-        max_line_bytes: 1024,
-        timestamp: None,
-    };
+    let source = source_of(&logs);
     let mut options = harness::options();
     options.poll_interval = Duration::from_millis(20);
     options.rescan_interval = Duration::from_millis(20);
@@ -119,6 +111,98 @@ pub(crate) fn poll_only_thread_delivers_everything() {
                 2 * 10 * 9,
                 "only the followed files' committed offsets"
             );
+        }
+        other => panic!("no final checkpoint: {other:?}"),
+    }
+}
+
+/// A source following `*.log` in `logs` from the beginning.
+fn source_of(logs: &Path) -> Source {
+    Source {
+        name: "app".into(),
+        paths: vec![format!("{}/*.log", logs.display())],
+        exclude: vec![],
+        start_at: StartAt::Beginning,
+        multiline: None,
+        max_line_bytes: 1024,
+        timestamp: None,
+    }
+}
+
+/// The real tail thread goes on reading while a checkpoint write cannot finish (a disk busy
+/// syncing logrotate's copy, here a FIFO full of bytes nobody reads where the checkpoint's
+/// temporary file goes).
+pub(crate) fn a_stuck_checkpoint_write_does_not_stop_reading() {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let tmp = state.join("tail-checkpoint.json.tmp");
+    rustix::fs::mknodat(rustix::fs::CWD, &tmp, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
+    let nonblocking = |flags: OFlags| {
+        rustix::fs::open(&tmp, flags | OFlags::NONBLOCK, Mode::empty()).unwrap()
+    };
+    let reader = nonblocking(OFlags::RDONLY);
+    let filler = nonblocking(OFlags::WRONLY);
+    while rustix::io::write(&filler, &[0; 4096]).is_ok() {}
+    let mut options = harness::options();
+    options.checkpoint_interval = Duration::from_millis(10);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let handle = logding::tail::spawn(
+            vec![source_of(&logs)],
+            options,
+            Some(state.clone()),
+            tx,
+            shutdown.clone(),
+        )
+        .unwrap();
+        // The first checkpoint write has opened the FIFO: it now waits for room in it.
+        let opened = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .flatten()
+                .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == tmp))
+                .count()
+        };
+        wait_until(Duration::from_secs(10), "a checkpoint write", || opened() > 2);
+        std::fs::write(logs.join("a.log"), harness::lines("a", 0, 10)).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("lines read while the checkpoint write is stuck")
+                .unwrap();
+            got.extend(batch.lines().map(|(_, l)| l.to_vec()));
+            handle.commit(&batch.file.id, batch.end);
+        }
+        // Unstuck: the write into the FIFO ends, its fsync fails, the next one is a file.
+        drop(filler);
+        std::fs::remove_file(&tmp).unwrap();
+        let mut buf = vec![0; 4096];
+        wait_until(Duration::from_secs(10), "the stuck write to end", || loop {
+            match rustix::io::read(&reader, &mut buf[..]) {
+                // No writer left.
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(_) => break false,
+            }
+        });
+        shutdown.cancel();
+        while rx.recv().await.is_some() {}
+        handle.finish().unwrap();
+    });
+    match logding::checkpoint::load(&state) {
+        logding::checkpoint::Loaded::Found { checkpoint, .. } => {
+            let offsets: Vec<u64> = checkpoint.files.iter().map(|e| e.offset).collect();
+            assert_eq!(offsets, [harness::lines("a", 0, 10).len() as u64]);
         }
         other => panic!("no final checkpoint: {other:?}"),
     }
