@@ -140,10 +140,16 @@ pub(crate) fn a_stuck_checkpoint_write_does_not_stop_reading() {
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::create_dir_all(&state).unwrap();
     let tmp = state.join("tail-checkpoint.json.tmp");
-    rustix::fs::mknodat(rustix::fs::CWD, &tmp, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
-    let nonblocking = |flags: OFlags| {
-        rustix::fs::open(&tmp, flags | OFlags::NONBLOCK, Mode::empty()).unwrap()
-    };
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &tmp,
+        FileType::Fifo,
+        Mode::RUSR | Mode::WUSR,
+        0,
+    )
+    .unwrap();
+    let nonblocking =
+        |flags: OFlags| rustix::fs::open(&tmp, flags | OFlags::NONBLOCK, Mode::empty()).unwrap();
     let reader = nonblocking(OFlags::RDONLY);
     let filler = nonblocking(OFlags::WRONLY);
     while rustix::io::write(&filler, &[0; 4096]).is_ok() {}
@@ -172,7 +178,9 @@ pub(crate) fn a_stuck_checkpoint_write_does_not_stop_reading() {
                 .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == tmp))
                 .count()
         };
-        wait_until(Duration::from_secs(10), "a checkpoint write", || opened() > 2);
+        wait_until(Duration::from_secs(10), "a checkpoint write", || {
+            opened() > 2
+        });
         std::fs::write(logs.join("a.log"), harness::lines("a", 0, 10)).unwrap();
         let mut got = Vec::new();
         while got.len() < 10 {
@@ -187,12 +195,14 @@ pub(crate) fn a_stuck_checkpoint_write_does_not_stop_reading() {
         drop(filler);
         std::fs::remove_file(&tmp).unwrap();
         let mut buf = vec![0; 4096];
-        wait_until(Duration::from_secs(10), "the stuck write to end", || loop {
-            match rustix::io::read(&reader, &mut buf[..]) {
-                // No writer left.
-                Ok(0) => break true,
-                Ok(_) => {}
-                Err(_) => break false,
+        wait_until(Duration::from_secs(10), "the stuck write to end", || {
+            loop {
+                match rustix::io::read(&reader, &mut buf[..]) {
+                    // No writer left.
+                    Ok(0) => break true,
+                    Ok(_) => {}
+                    Err(_) => break false,
+                }
             }
         });
         shutdown.cancel();
