@@ -276,4 +276,8 @@ impl Follow for TailHandle {
     fn reload(&self, sources: Vec<Source>, options: TailOptions) {
         TailHandle::reload(self, sources, options);
     }
+
+    fn recycle(&self, data: Vec<u8>) {
+        TailHandle::recycle(self, data);
+    }
 }

@@ -67,6 +67,8 @@ pub(super) trait Follow {
     fn commit(&self, file: &FileId, offset: u64);
     /// New sources and options take effect.
     fn reload(&self, sources: Vec<Source>, options: TailOptions);
+    /// A scanned batch's buffer, to be read into again.
+    fn recycle(&self, _data: Vec<u8>) {}
 }
 
 /// Scans one batch (on the blocking pool).
@@ -315,6 +317,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             debug!(event = "window_opened", deadline = ?self.aggregator.deadline(), "window opened");
         }
         self.processed(&batch.file.id, batch.end);
+        self.follow.recycle(batch.data);
     }
 
     /// Feeds the batch's figures to the metrics: one update per rule, not per hit.

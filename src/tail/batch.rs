@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::checkpoint::Entry;
 
@@ -152,6 +152,36 @@ impl Batch {
             pos = end;
             Some(line)
         })
+    }
+}
+
+/// The buffers of scanned batches, handed back to be read into again: a backlog's batches
+/// reuse a few buffers instead of allocating (and faulting in) fresh pages for every batch.
+/// Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct Spare(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept at most (each about `tail.read_budget_bytes`).
+const SPARE_BUFFERS: usize = 8;
+/// Smaller buffers are not kept (a follower's small batches are allocated to size).
+const SPARE_MIN_BYTES: usize = 64 << 10;
+
+impl Spare {
+    /// Takes back `data` (its content no longer needed) to be read into again.
+    pub fn give(&self, data: Vec<u8>) {
+        if data.capacity() < SPARE_MIN_BYTES {
+            return;
+        }
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(data);
+        }
+    }
+
+    /// A buffer to read into: a spare one (its old content still there), or a new one.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        spare.pop().unwrap_or_default()
     }
 }
 

@@ -48,7 +48,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Source, TailOptions};
 use crate::logging::error_chain;
-pub use batch::{Batch, Cut, FileId, FileKey, FileRef};
+pub use batch::{Batch, Cut, FileId, FileKey, FileRef, Spare};
 pub use counters::{Counters, SourceStats, Stats};
 pub use tailer::{Downstream, Poll, Tailer};
 
@@ -221,6 +221,7 @@ fn is_empty(inbox: &Inbox) -> bool {
 pub struct TailHandle {
     shared: Arc<Shared>,
     counters: Arc<Counters>,
+    spare: Spare,
     thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
 }
 
@@ -259,6 +260,7 @@ pub fn spawn(
         true => Some(saver::Saver::spawn().map_err(Error::Spawn)?),
         false => None,
     };
+    let spare = tailer.spare();
     let shared = Arc::new(Shared::default());
     let thread_shared = shared.clone();
     let thread = std::thread::Builder::new()
@@ -268,6 +270,7 @@ pub fn spawn(
     Ok(TailHandle {
         shared,
         counters,
+        spare,
         thread: Some(thread),
     })
 }
@@ -278,6 +281,11 @@ impl TailHandle {
     pub fn commit(&self, file: &FileId, offset: u64) {
         self.shared
             .update_quietly(|inbox| inbox.commits.push((file.clone(), offset)));
+    }
+
+    /// A scanned batch's buffer, read into again.
+    pub fn recycle(&self, data: Vec<u8>) {
+        self.spare.give(data);
     }
 
     /// New or changed sources take effect; followed files keep their offsets.

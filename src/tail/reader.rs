@@ -98,15 +98,8 @@ impl LineReader {
         let complete_end =
             memchr::memrchr(b'\n', &chunk[run_start..]).map_or(run_start, |i| run_start + i + 1);
         let mut line_begin = run_start;
-        // Jump `max_line_bytes` at a time: a run of short lines costs one short backwards
-        // search per `max_line_bytes` bytes, not a look at every line.
-        while complete_end - line_begin > self.max_line_bytes {
-            let window = &chunk[line_begin..=line_begin + self.max_line_bytes];
-            if let Some(i) = memchr::memrchr(b'\n', window) {
-                line_begin += i + 1;
-                continue;
-            }
-            // No line end within `max_line_bytes + 1` bytes: this line is too long.
+        while let Some(long) = self.long_line(chunk, line_begin, complete_end) {
+            line_begin = long;
             emit_run(chunk, base, run_start..line_begin, emit);
             let rest = line_begin + self.max_line_bytes;
             let nl = rest
@@ -120,6 +113,48 @@ impl LineReader {
         emit_run(chunk, base, run_start..complete_end, emit);
         self.line_start = base + complete_end as u64;
         self.hold(&chunk[complete_end..]);
+    }
+
+    /// The head of the held incomplete line, when it was not cut (empty when none is held):
+    /// to read in place, a buffer starts with it, followed by the file's bytes from
+    /// [`Self::pos`] (see [`Self::feed_in_place`]).
+    pub(crate) fn held(&self) -> Option<&[u8]> {
+        (self.pending_skipped == 0).then_some(&self.pending[..])
+    }
+
+    /// Feeds the bytes of `data` after its first `held` ones, which are [`Self::held`], when
+    /// its complete lines can be handed out as they are: none is longer than
+    /// `max_line_bytes`. Then returns their length (`data[..end]`, from file offset
+    /// [`Self::line_start`] as it was), holding the rest, as [`Self::feed`] would. Otherwise
+    /// returns `None` and changes nothing (feed the new bytes instead).
+    pub(crate) fn feed_in_place(&mut self, data: &[u8], held: usize) -> Option<usize> {
+        debug_assert_eq!(self.held().map(<[u8]>::len), Some(held));
+        let complete_end = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
+        if self.long_line(data, 0, complete_end).is_some() {
+            return None;
+        }
+        self.pos += (data.len() - held) as u64;
+        self.line_start += complete_end as u64;
+        // What follows the last line end (all of `data` without one) is the held line now.
+        self.pending.clear();
+        self.hold(&data[complete_end..]);
+        Some(complete_end)
+    }
+
+    /// Where the first line longer than `max_line_bytes` starts in `chunk[from..end]` (whole
+    /// lines), if one does. Jumps `max_line_bytes` at a time: a run of short lines costs one
+    /// short backwards search per `max_line_bytes` bytes, not a look at every line.
+    fn long_line(&self, chunk: &[u8], from: usize, end: usize) -> Option<usize> {
+        let mut line_begin = from;
+        while end - line_begin > self.max_line_bytes {
+            let window = &chunk[line_begin..=line_begin + self.max_line_bytes];
+            match memchr::memrchr(b'\n', window) {
+                Some(i) => line_begin += i + 1,
+                // No line end within `max_line_bytes + 1` bytes: this line is too long.
+                None => return Some(line_begin),
+            }
+        }
+        None
     }
 
     /// Hands out the held incomplete line as a final fragment (no `\n`), if any.
@@ -321,7 +356,69 @@ mod tests {
         );
     }
 
+    /// Each line handed out (cut or not) with the file offset just past it, and where the
+    /// reader stands at the end: fed chunk by chunk (`in_place`: taken in place whenever it
+    /// can be, as the tailer does for a backlog).
+    fn lines_fed(
+        input: &[u8],
+        chunks: &[usize],
+        max: usize,
+        in_place: bool,
+    ) -> Vec<(Vec<u8>, u64)> {
+        let mut reader = LineReader::new(max, 0);
+        let mut lines = Vec::new();
+        let mut push = |bytes: &[u8], start: u64, end: u64, skipped: u64| {
+            let mut at = start;
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                at += line.len() as u64;
+                lines.push((line.to_vec(), at));
+            }
+            if let Some(last) = lines.last_mut() {
+                assert_eq!(last.1 + skipped, end);
+                last.1 = end;
+            }
+        };
+        let mut pos = 0;
+        for &len in chunks.iter().chain(std::iter::once(&input.len())) {
+            let chunk = &input[pos..(pos + len).min(input.len())];
+            pos += chunk.len();
+            let held = reader.held().filter(|_| in_place).map(<[u8]>::to_vec);
+            let start = reader.line_start();
+            if let Some(mut data) = held {
+                let held = data.len();
+                data.extend_from_slice(chunk);
+                if let Some(end) = reader.feed_in_place(&data, held) {
+                    push(&data[..end], start, start + end as u64, 0);
+                    continue;
+                }
+            }
+            reader.feed(chunk, &mut |s: Segment<'_>| {
+                push(s.bytes, s.start, s.end, s.skipped)
+            });
+        }
+        let state = (
+            reader.pos(),
+            reader.line_start(),
+            reader.held().map(<[u8]>::to_vec),
+        );
+        lines.push((format!("{state:?}").into_bytes(), 0));
+        lines
+    }
+
     proptest! {
+        #[test]
+        fn lines_read_in_place_are_the_lines_fed(
+            lines in prop::collection::vec(prop::collection::vec(b'a'..=b'c', 0..12), 0..30),
+            chunks in prop::collection::vec(0usize..40, 0..12),
+            max_line_bytes in 1usize..10,
+        ) {
+            let input = lines.join(&b'\n');
+            prop_assert_eq!(
+                lines_fed(&input, &chunks, max_line_bytes, true),
+                lines_fed(&input, &chunks, max_line_bytes, false)
+            );
+        }
+
         #[test]
         fn lines_come_out_whole_or_cut_whatever_the_buffer(
             lines in prop::collection::vec(prop::collection::vec(b'a'..=b'c', 0..40), 0..30),

@@ -33,7 +33,7 @@ use crate::tail::discover::{self, Globs};
 use crate::tail::fingerprint::Mark;
 use crate::tail::table::FileTable;
 use crate::tail::watcher::{FileSettings, State};
-use crate::tail::{Batch, Counters, Error, FileId, FileKey};
+use crate::tail::{Batch, Counters, Error, FileId, FileKey, Spare};
 use descriptors::Warnings;
 use resume::Previous;
 
@@ -115,6 +115,8 @@ pub struct Tailer {
     is_rescan_requested: bool,
     watch_dirs: BTreeSet<PathBuf>,
     buf: Vec<u8>,
+    /// Buffers of scanned batches, read into again (a backlog's batches).
+    spare: Spare,
     warnings: Warnings,
     counters: Arc<Counters>,
     last_saved: Option<(Instant, Vec<Position>)>,
@@ -141,6 +143,7 @@ impl Tailer {
         Ok(Tailer {
             sources,
             buf: vec![0; CHUNK_BYTES.min(options.read_budget_bytes.max(4096))],
+            spare: Spare::default(),
             options,
             state_dir,
             files: FileTable::new(counters.clone()),
@@ -156,6 +159,11 @@ impl Tailer {
             counters,
             last_saved: None,
         })
+    }
+
+    /// Where scanned batches' buffers go back, to be read into again.
+    pub fn spare(&self) -> Spare {
+        self.spare.clone()
     }
 
     /// The directories worth watching for changes (hints only).
@@ -429,7 +437,7 @@ impl Tailer {
             let Some(w) = self.files.get_mut(generation) else {
                 continue;
             };
-            match w.read(&mut self.buf, budget, now) {
+            match w.read(&mut self.buf, &self.spare, budget, now) {
                 Ok(Some(batch)) => {
                     self.counters.add(&self.counters.lines_cut, batch.lines_cut);
                     if !downstream.send(batch) {

@@ -17,7 +17,7 @@ use crate::tail::counters::Descriptor;
 use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mark_before};
 use crate::tail::multiline::{Assembler, Event};
 use crate::tail::reader::{LineReader, Segment};
-use crate::tail::{Batch, Cut, FileId, FileKey, FileRef};
+use crate::tail::{Batch, Cut, FileId, FileKey, FileRef, Spare};
 
 /// Most batch ends remembered (with their markers) while waiting for their commits.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -134,6 +134,31 @@ impl Builder {
             cuts: self.cuts,
         })
     }
+}
+
+/// Reads up to `budget` bytes of `fd` at `pos` into `data`, after `held` (the head of the
+/// line they continue); returns the bytes read, `data` ending with them. Only the bytes of
+/// `data` beyond its old length are zeroed first (a spare buffer keeps its old content).
+fn read_after(
+    fd: &std::fs::File,
+    held: &[u8],
+    pos: u64,
+    data: &mut Vec<u8>,
+    budget: usize,
+) -> std::io::Result<usize> {
+    data.resize(held.len() + budget, 0);
+    data[..held.len()].copy_from_slice(held);
+    let mut read = 0;
+    while read < budget {
+        let at = held.len() + read;
+        let n = fd.read_at(&mut data[at..], pos + read as u64)?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    data.truncate(held.len() + read);
+    Ok(read)
 }
 
 /// The settings a watcher takes from its source.
@@ -316,21 +341,34 @@ impl FileWatcher {
 
     /// Reads up to `budget` bytes at the current position, using `buf` as the read buffer.
     /// Returns the batch of complete lines (or closed events) read, if any.
+    ///
+    /// When a whole `budget` of plain lines is known to wait (a backlog), the bytes are read
+    /// straight into a buffer of `spare`, which becomes the batch (see [`Self::read_in_place`]).
     pub(crate) fn read(
         &mut self,
         buf: &mut [u8],
+        spare: &Spare,
         budget: usize,
         now: Instant,
     ) -> std::io::Result<Option<Batch>> {
         let Some(fd) = &self.fd else {
             return Ok(None);
         };
+        self.has_more = false;
+        self.dirty = false;
+        let waiting = self.size.saturating_sub(self.reader.pos());
+        if self.assembler.is_none()
+            && waiting >= budget as u64
+            && let Some(held) = self.reader.held()
+        {
+            let mut data = spare.take();
+            let read = read_after(fd, held, self.reader.pos(), &mut data, budget)?;
+            return Ok(self.read_in_place(data, read, budget, now));
+        }
         let mut builder = Builder::new(self.assembler.is_some());
         let mut read = 0;
         // Bytes of the last read still in `buf` (the marker is taken from them).
         let mut last = 0;
-        self.has_more = false;
-        self.dirty = false;
         loop {
             let want = buf.len().min(budget - read);
             if want == 0 {
@@ -354,9 +392,51 @@ impl FileWatcher {
                 break;
             }
         }
+        self.has_read(read, &buf[..last], now);
+        Ok(self.finish_batch(builder))
+    }
+
+    /// Takes `data` (the held line's head, then `read` bytes read at the current position) as
+    /// the batch when its lines need no cut; otherwise feeds its new bytes as usual (copied
+    /// into a batch of their own).
+    fn read_in_place(
+        &mut self,
+        mut data: Vec<u8>,
+        read: usize,
+        budget: usize,
+        now: Instant,
+    ) -> Option<Batch> {
+        let held = data.len() - read;
+        let start = self.reader.line_start();
+        let mut builder = Builder::new(false);
+        let in_place = self.reader.feed_in_place(&data, held);
+        if in_place.is_none() {
+            self.reader
+                .feed(&data[held..], &mut |segment: Segment<'_>| {
+                    builder.push_segment(&segment)
+                });
+        }
+        // `data` holds the file's bytes from `start` to the position now.
+        self.has_read(read, &data, now);
+        if let Some(end) = in_place.filter(|&end| end > 0) {
+            data.truncate(end);
+            builder.start = Some(start);
+            builder.end = start + end as u64;
+            builder.data = data;
+        }
+        self.has_more = read == budget;
+        self.finish_batch(builder)
+    }
+
+    /// After reading `read` bytes, the last ones `tail` (ending at the new position): the
+    /// marker of the new position, growth.
+    fn has_read(&mut self, read: usize, tail: &[u8], now: Instant) {
+        let Some(fd) = &self.fd else {
+            return;
+        };
         if read > 0 {
             let pos = self.reader.pos();
-            self.pos_mark = match fingerprint::mark_of_tail(&buf[..last], pos) {
+            self.pos_mark = match fingerprint::mark_of_tail(tail, pos) {
                 Some(mark) => mark,
                 None => mark_before(fd, pos),
             };
@@ -369,7 +449,6 @@ impl FileWatcher {
                 }
             }
         }
-        Ok(self.finish_batch(builder))
     }
 
     /// Hands out the open multiline event when its timeout has passed.
