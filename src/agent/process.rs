@@ -43,7 +43,7 @@ use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId};
-use crate::window::{Aggregator, WindowOptions};
+use crate::window::{Aggregator, Shapes, Shaping, WindowOptions};
 
 /// First delay before retrying to store a summary.
 pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -79,6 +79,9 @@ pub(super) struct Scanned {
     batch: Batch,
     hits: Vec<Hit>,
     stats: ScanStats,
+    /// The hits' shapes, found on the scanning thread (the aggregator's per-hit work that
+    /// needs none of its state: masking the line into its pattern, reading its level).
+    shapes: Option<Shapes>,
 }
 
 /// The process task's state: matchers, the aggregator and commit bookkeeping.
@@ -245,7 +248,8 @@ impl<S: Store, F: Follow> Process<S, F> {
         let matchers = Arc::clone(&self.matchers);
         let task = tokio::task::spawn_blocking({
             let (matchers, scan) = (Arc::clone(&matchers), self.scan);
-            move || scan_with(&matchers, scan, batch)
+            let shaping = self.aggregator.shaping();
+            move || scan_with(&matchers, scan, batch, &shaping)
         });
         self.in_flight.push_back(InFlight {
             file,
@@ -261,13 +265,19 @@ impl<S: Store, F: Follow> Process<S, F> {
             Ok(scanned) if !Arc::ptr_eq(&flight.matchers, &self.matchers) => {
                 // Scanned before a reload: again, with the rules the aggregator now has.
                 let (matchers, scan) = (Arc::clone(&self.matchers), self.scan);
-                let batch = scanned.batch;
-                tokio::task::spawn_blocking(move || scan_with(&matchers, scan, batch)).await
+                let (batch, shaping) = (scanned.batch, self.aggregator.shaping());
+                tokio::task::spawn_blocking(move || scan_with(&matchers, scan, batch, &shaping))
+                    .await
             }
             scanned => scanned,
         };
         let (file, start) = (flight.file, flight.start);
-        let Scanned { batch, hits, stats } = match scanned {
+        let Scanned {
+            batch,
+            hits,
+            stats,
+            shapes,
+        } = match scanned {
             Ok(scanned) => scanned,
             Err(err) => {
                 error!(
@@ -295,8 +305,15 @@ impl<S: Store, F: Follow> Process<S, F> {
             .sources
             .get(batch.source)
             .and_then(|s| s.timestamp.as_ref());
-        self.aggregator
-            .observe_scan(now, &batch.data, &hits, &stats, &path, timestamp);
+        self.aggregator.observe_scan_shaped(
+            now,
+            &batch.data,
+            &hits,
+            shapes.as_ref(),
+            &stats,
+            &path,
+            timestamp,
+        );
         if let Some(source) = self.config.sources.get(batch.source) {
             self.incidents.grew(&source.name, &path, now);
         }
@@ -560,16 +577,20 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
         .collect()
 }
 
-/// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan).
-fn scan_with(matchers: &[Matcher], scan: ScanFn, batch: Batch) -> Scanned {
-    match matchers.get(batch.source) {
+/// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan)
+/// and shapes its hits with `shaping`.
+fn scan_with(matchers: &[Matcher], scan: ScanFn, batch: Batch, shaping: &Shaping) -> Scanned {
+    let mut scanned = match matchers.get(batch.source) {
         Some(matcher) => scan(matcher, batch),
         None => Scanned {
             batch,
             hits: Vec::new(),
             stats: ScanStats::default(),
+            shapes: None,
         },
-    }
+    };
+    scanned.shapes = Some(shaping.shape(&scanned.batch.data, &scanned.hits));
+    scanned
 }
 
 /// Waits for the oldest scan in flight (never, when there is none) and takes it off the queue.
@@ -602,7 +623,12 @@ pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
         None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
         Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
     };
-    Scanned { batch, hits, stats }
+    Scanned {
+        batch,
+        hits,
+        stats,
+        shapes: None,
+    }
 }
 
 /// The cores a large batch is split across (asked once: it reads cgroup files).

@@ -75,9 +75,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         Destination::DingTalk { grace: GRACE }
     };
+    // The blocking pool scans (a backlog keeps every core busy) and does file IO: at least one
+    // thread per core, and a few for IO on small machines.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(4)
+        .max_blocking_threads(cores.max(4))
         .thread_name("logding")
         .enable_all()
         .build()

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use super::{Aggregator, HitRef};
+use super::{Aggregator, HitRef, Shape, Shapes};
 use crate::event_time::TimestampSpec;
 use crate::scan::{Hit, ScanStats};
 
@@ -21,20 +21,38 @@ impl Aggregator {
         file: &str,
         timestamp: Option<&TimestampSpec>,
     ) {
+        self.observe_scan_shaped(now, data, hits, None, stats, file, timestamp);
+    }
+
+    /// Like [`observe_scan`](Aggregator::observe_scan), with the hits' `shapes` found ahead
+    /// (on the thread that scanned). They count only when found with the shapers in use now
+    /// ([`Aggregator::shaping`]); otherwise, or for `None`, hits are shaped here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe_scan_shaped(
+        &mut self,
+        now: Timestamp,
+        data: &[u8],
+        hits: &[Hit],
+        shapes: Option<&Shapes>,
+        stats: &ScanStats,
+        file: &str,
+        timestamp: Option<&TimestampSpec>,
+    ) {
+        let shapes = shapes
+            .filter(|s| s.shaping.same(&self.shapers) && s.shapes.len() == hits.len())
+            .map(|s| &s.shapes[..]);
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
-        for hit in hits {
+        for (i, hit) in hits.iter().enumerate() {
             groups.clear();
             groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
-            self.observe_stamped(
-                now,
-                timestamp,
-                HitRef {
-                    rule: hit.rule,
-                    line: &data[hit.line.clone()],
-                    groups: &groups,
-                    file,
-                },
-            );
+            let hit_ref = HitRef {
+                rule: hit.rule,
+                line: &data[hit.line.clone()],
+                groups: &groups,
+                file,
+            };
+            let shape = shapes.and_then(|shapes| shapes[i]);
+            self.observe_stamped_shaped(now, timestamp, hit_ref, shape);
         }
         if stats.excluded > 0 {
             self.observe_excluded(now, stats.excluded);
@@ -50,13 +68,23 @@ impl Aggregator {
         timestamp: Option<&crate::event_time::TimestampSpec>,
         hit: HitRef<'_>,
     ) {
+        self.observe_stamped_shaped(now, timestamp, hit, None);
+    }
+
+    fn observe_stamped_shaped(
+        &mut self,
+        now: Timestamp,
+        timestamp: Option<&crate::event_time::TimestampSpec>,
+        hit: HitRef<'_>,
+        shape: Option<Shape>,
+    ) {
         use crate::event_time::Stamp;
         let stamp = timestamp.map_or(Stamp::Missing, |spec| spec.stamp(hit.line, now));
         let event = match stamp {
             Stamp::Event(at) => Some(at),
             Stamp::Skewed | Stamp::Missing => None,
         };
-        self.observe_at(now, event, hit);
+        self.observe_shaped(now, event, hit, shape);
         if stamp == Stamp::Skewed {
             self.observe_skewed(1);
         }

@@ -42,11 +42,12 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use self::capture::ranges_within;
 pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 use self::select::History;
-use self::shaper::{Shaper, Shapers};
+pub(crate) use self::shaper::lossy_capped;
+use self::shaper::{Scratch, Shaper, cut};
+pub use self::shaper::{Shape, Shapes, Shaping};
 use self::topk::{Distinct, TopK};
 use crate::config::{Config, SummaryOptions};
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
@@ -170,16 +171,7 @@ pub struct Aggregator {
     scratch: Scratch,
     /// Shapes of earlier windows, to tell the new ones.
     history: History,
-    shapers: Shapers,
-}
-
-#[derive(Debug, Default)]
-struct Scratch {
-    pattern: String,
-    cause: String,
-    key: Vec<u8>,
-    keep: Vec<std::ops::Range<usize>>,
-    keep_part: Vec<std::ops::Range<usize>>,
+    shapers: Shaping,
 }
 
 #[derive(Debug)]
@@ -233,12 +225,12 @@ impl Aggregator {
     /// An aggregator with no open window.
     pub fn new(rules: Arc<RuleSet>, options: WindowOptions) -> Aggregator {
         Aggregator {
+            shapers: Shaping::new(rules.clone(), options.clone()),
             rules,
             options,
             open: None,
             scratch: Scratch::default(),
             history: History::default(),
-            shapers: Shapers::default(),
         }
     }
 
@@ -258,16 +250,42 @@ impl Aggregator {
     /// (`event`): the window still opens and closes on `now`, while the rule's first and last
     /// times (`first_seen`/`last_seen`) are the hits' own.
     pub fn observe_at(&mut self, now: Timestamp, event: Option<Timestamp>, hit: HitRef<'_>) {
+        self.observe_shaped(now, event, hit, None);
+    }
+
+    /// Like [`observe_at`](Aggregator::observe_at), with the hit's shape when it was found
+    /// ahead by [`Self::shaping`]'s shapers (`None`: shaped here).
+    fn observe_shaped(
+        &mut self,
+        now: Timestamp,
+        event: Option<Timestamp>,
+        hit: HitRef<'_>,
+        shape: Option<Shape>,
+    ) {
         let deadline = add(now, self.options.window);
         let rule_count = self.rules.len();
         let window = self
             .open
             .get_or_insert_with(|| OpenWindow::new(now, deadline, rule_count));
-        let index = window.state_index(&self.rules, hit.rule, &self.options, &mut self.shapers);
+        let index = window.state_index(&self.rules, hit.rule, &self.options, &self.shapers);
         // A late hit, or a wall clock stepping back (NTP), stays within its window's span.
         let now = now.clamp(window.start, window.deadline);
         let at = event.unwrap_or(now);
-        window.states[index].observe(at, &hit, &mut self.scratch);
+        let state = &mut window.states[index];
+        // A shape found ahead counts when the rule's state shapes with the same shaper (not
+        // one a reload gave it since).
+        let shape = shape.filter(|_| {
+            self.shapers
+                .get(hit.rule)
+                .is_some_and(|shaper| Arc::ptr_eq(shaper, &state.shaper))
+        });
+        state.observe(at, &hit, shape, &mut self.scratch);
+    }
+
+    /// The shapers hits are shaped with now, for threads that shape hits ahead
+    /// ([`Shaping::shape`], then [`Self::observe_scan_shaped`]).
+    pub fn shaping(&self) -> Shaping {
+        self.shapers.clone()
     }
 
     /// Counts hits whose own time was too far ahead of the clock (their read time was used),
@@ -327,7 +345,7 @@ impl Aggregator {
                 }
             }
         }
-        self.shapers.clear();
+        self.shapers = Shaping::new(rules.clone(), self.options.clone());
         self.rules = rules;
     }
 
@@ -335,7 +353,7 @@ impl Aggregator {
     /// apply from the next window, host and caps when the window closes, a new window length
     /// from the next window.
     pub fn set_options(&mut self, options: WindowOptions) {
-        self.shapers.clear();
+        self.shapers = Shaping::new(self.rules.clone(), options.clone());
         self.options = options;
     }
 
@@ -369,14 +387,14 @@ impl OpenWindow {
         rules: &RuleSet,
         id: RuleId,
         options: &WindowOptions,
-        shapers: &mut Shapers,
+        shapers: &Shaping,
     ) -> usize {
         if let Some(Some(index)) = self.slots.get(id.index()) {
             return *index;
         }
-        let state = match rules.rules().get(id.index()) {
-            Some(rule) => RuleState::new(rule, options, shapers.get(id, rule, options)),
-            None => {
+        let state = match (rules.rules().get(id.index()), shapers.get(id)) {
+            (Some(rule), Some(shaper)) => RuleState::new(rule, options, shaper.clone()),
+            _ => {
                 // A caller bug (an id from another rule set): still counted, never dropped.
                 let name = format!("rule-{}", id.0);
                 if let Some(found) = self.states.iter().position(|s| s.name == name) {
@@ -467,7 +485,14 @@ impl RuleState {
         }
     }
 
-    fn observe(&mut self, now: Timestamp, hit: &HitRef<'_>, scratch: &mut Scratch) {
+    /// Counts a hit, of `shape` when it was shaped ahead (with this state's shaper).
+    fn observe(
+        &mut self,
+        now: Timestamp,
+        hit: &HitRef<'_>,
+        shape: Option<Shape>,
+        scratch: &mut Scratch,
+    ) {
         self.count += 1;
         self.first = self.first.min(now);
         self.last = self.last.max(now);
@@ -477,14 +502,12 @@ impl RuleState {
         } else {
             self.observe_groups(hit.groups, &mut scratch.key)
         };
-        let level = self
-            .shaper
-            .keeper
-            .read(hit.line, hit.groups, &mut scratch.keep);
-        if let Some(level) = level {
+        let is_shaped_here = shape.is_none();
+        let shape = shape.unwrap_or_else(|| self.shaper.shape(hit.line, hit.groups, scratch));
+        if let Some(level) = shape.level {
             self.level = Some(self.level.map_or(level, |seen| seen.max(level)));
         }
-        self.observe_pattern(hit.line, group_key, level, scratch);
+        self.observe_pattern(hit, group_key, shape, is_shaped_here, scratch);
     }
 
     fn observe_file(&mut self, file: &str) {
@@ -529,48 +552,37 @@ impl RuleState {
         hash
     }
 
+    /// Counts the hit under its pattern; a new pattern takes its text from `scratch` (shaped
+    /// here) or from shaping the hit again (shaped ahead).
     fn observe_pattern(
         &mut self,
-        line: &[u8],
+        hit: &HitRef<'_>,
         group_key: u64,
-        level: Option<Severity>,
+        shape: Shape,
+        is_shaped_here: bool,
         scratch: &mut Scratch,
     ) {
-        let event = event::split(line);
-        ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
-        self.shaper
-            .masker
-            .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
-        let mut hash = xxhash_rust::xxh3::xxh3_64(scratch.pattern.as_bytes());
-        let mut cause_key = 0;
-        if let Some(cause) = &event.cause {
-            ranges_within(&scratch.keep, line, cause.line, &mut scratch.keep_part);
-            self.shaper
-                .masker
-                .mask_keeping(cause.line, &scratch.keep_part, &mut scratch.cause);
-            cause_key = xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes());
-            if let Some((function, file)) = cause.frame {
-                cause_key ^= xxhash_rust::xxh3::xxh3_64(function)
-                    ^ xxhash_rust::xxh3::xxh3_64(file).rotate_left(7);
+        let shaper = &self.shaper;
+        let value = self.patterns.add(shape.hash, 1, || {
+            if !is_shaped_here {
+                shaper.shape(hit.line, hit.groups, scratch);
             }
-            cause_key |= 1; // never 0, which means "no cause"
-            hash ^= cause_key.rotate_left(1);
-        }
-        let pattern = &scratch.pattern;
-        let show = &self.shaper.show;
-        let value = self.patterns.add(hash, 1, || PatternValue {
-            pattern: cut(pattern, MAX_PATTERN_BYTES).to_owned(),
-            sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
-            extra_lines: event.extra_lines,
-            cause: event
-                .cause
-                .map(|c| lossy_capped(&c.text(), MAX_SAMPLE_BYTES)),
-            context: event::context_lines(line, &event, show),
-            cause_key,
-            group_key,
-            level,
+            let event = event::split(hit.line);
+            PatternValue {
+                pattern: cut(&scratch.pattern, MAX_PATTERN_BYTES).to_owned(),
+                sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
+                extra_lines: event.extra_lines,
+                cause: event
+                    .cause
+                    .as_ref()
+                    .map(|c| lossy_capped(&c.text(), MAX_SAMPLE_BYTES)),
+                context: event::context_lines(hit.line, &event, &shaper.show),
+                cause_key: shape.cause_key,
+                group_key,
+                level: shape.level,
+            }
         });
-        if let Some(level) = level {
+        if let Some(level) = shape.level {
             value.level = Some(value.level.map_or(level, |seen| seen.max(level)));
         }
     }
@@ -672,24 +684,6 @@ impl RuleState {
         let shown: u64 = groups.iter().map(|g| g.count).sum();
         (count, groups, count - shown, below)
     }
-}
-
-/// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
-pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
-    let head = &bytes[..bytes.len().min(max.saturating_add(4))];
-    cut(&String::from_utf8_lossy(head), max).to_owned()
-}
-
-/// The longest prefix of `text` of at most `max` bytes ending on a character boundary.
-pub(crate) fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

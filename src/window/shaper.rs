@@ -6,12 +6,14 @@
 //! (and parsed each pattern again to classify it). With short windows (a busy log with a
 //! `window` of seconds) that was most of the cost of counting a hit.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::WindowOptions;
-use super::capture::Keeper;
+use super::capture::{Keeper, ranges_within};
+use super::event;
 use super::mask::Masker;
-use crate::rules::{Rule, RuleId};
+use crate::rules::{Rule, RuleId, RuleSet, Severity};
+use crate::scan::Hit;
 
 /// What shapes one rule's hits into patterns and samples.
 #[derive(Debug)]
@@ -32,26 +34,141 @@ impl Shaper {
     }
 }
 
-/// The shapers of a rule set, by rule id, each built when its rule first has a hit.
-#[derive(Debug, Default)]
-pub(super) struct Shapers {
-    by_rule: Vec<Option<Arc<Shaper>>>,
+/// What shaping one hit finds: a pure function of the rule (and options) and the hit's line,
+/// so the scanning threads can find it for the process task (see [`Shaping`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// The line's level, when the rule reads levels (`severity_from`).
+    pub(super) level: Option<Severity>,
+    /// Hash of the masked shape (with its root cause's): which pattern the hit counts under.
+    pub(super) hash: u64,
+    /// Hash of the masked root cause (0: none).
+    pub(super) cause_key: u64,
 }
 
-impl Shapers {
-    /// The shaper of `rule` (whose id is `id`).
-    pub(super) fn get(&mut self, id: RuleId, rule: &Rule, options: &WindowOptions) -> Arc<Shaper> {
-        let index = id.index();
-        if self.by_rule.len() <= index {
-            self.by_rule.resize(index + 1, None);
+/// Buffers reused from hit to hit while shaping.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    pub(super) pattern: String,
+    pub(super) cause: String,
+    pub(super) key: Vec<u8>,
+    pub(super) keep: Vec<std::ops::Range<usize>>,
+    pub(super) keep_part: Vec<std::ops::Range<usize>>,
+}
+
+impl Shaper {
+    /// Shapes one hit: its level, and its masked shape (left in `scratch.pattern`, its root
+    /// cause's in `scratch.cause`) with their hashes.
+    pub(super) fn shape(
+        &self,
+        line: &[u8],
+        groups: &[Option<&[u8]>],
+        scratch: &mut Scratch,
+    ) -> Shape {
+        let level = self.keeper.read(line, groups, &mut scratch.keep);
+        let event = event::split(line);
+        ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
+        self.masker
+            .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
+        let mut hash = xxhash_rust::xxh3::xxh3_64(scratch.pattern.as_bytes());
+        let mut cause_key = 0;
+        if let Some(cause) = &event.cause {
+            ranges_within(&scratch.keep, line, cause.line, &mut scratch.keep_part);
+            self.masker
+                .mask_keeping(cause.line, &scratch.keep_part, &mut scratch.cause);
+            cause_key = xxhash_rust::xxh3::xxh3_64(scratch.cause.as_bytes());
+            if let Some((function, file)) = cause.frame {
+                cause_key ^= xxhash_rust::xxh3::xxh3_64(function)
+                    ^ xxhash_rust::xxh3::xxh3_64(file).rotate_left(7);
+            }
+            cause_key |= 1; // never 0, which means "no cause"
+            hash ^= cause_key.rotate_left(1);
         }
-        self.by_rule[index]
-            .get_or_insert_with(|| Arc::new(Shaper::new(rule, options)))
-            .clone()
+        Shape {
+            level,
+            hash,
+            cause_key,
+        }
+    }
+}
+
+/// The shapers of a rule set and options, each built when its rule first has a hit; shared
+/// (cheap to clone) with the threads that scan, which shape their hits ahead of
+/// [`super::Aggregator::observe_scan`].
+#[derive(Clone, Debug)]
+pub struct Shaping(Arc<Shapers>);
+
+impl Shaping {
+    pub(super) fn new(rules: Arc<RuleSet>, options: WindowOptions) -> Shaping {
+        let by_rule = (0..rules.len()).map(|_| OnceLock::new()).collect();
+        Shaping(Arc::new(Shapers {
+            rules,
+            options,
+            by_rule,
+        }))
     }
 
-    /// Forgets every shaper (the rules or the options changed).
-    pub(super) fn clear(&mut self) {
-        self.by_rule.clear();
+    /// The shaper of rule `id` (`None`: not a rule of this set).
+    pub(super) fn get(&self, id: RuleId) -> Option<&Arc<Shaper>> {
+        let slot = self.0.by_rule.get(id.index())?;
+        let rule = self.0.rules.rules().get(id.index())?;
+        Some(slot.get_or_init(|| Arc::new(Shaper::new(rule, &self.0.options))))
     }
+
+    /// Returns true if and only if both are the same shapers (one rule set and options).
+    pub fn same(&self, other: &Shaping) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The shape of each hit of a scan of `data`.
+    pub fn shape(&self, data: &[u8], hits: &[Hit]) -> Shapes {
+        let mut scratch = Scratch::default();
+        let mut groups: Vec<Option<&[u8]>> = Vec::new();
+        let shapes = hits
+            .iter()
+            .map(|hit| {
+                groups.clear();
+                groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
+                let shaper = self.get(hit.rule)?;
+                Some(shaper.shape(&data[hit.line.clone()], &groups, &mut scratch))
+            })
+            .collect();
+        Shapes {
+            shaping: self.clone(),
+            shapes,
+        }
+    }
+}
+
+/// The shapes of a scan's hits, in hit order, and the shapers that found them.
+#[derive(Debug)]
+pub struct Shapes {
+    pub(super) shaping: Shaping,
+    /// `None`: a rule not of the shapers' rule set.
+    pub(super) shapes: Vec<Option<Shape>>,
+}
+
+#[derive(Debug)]
+struct Shapers {
+    rules: Arc<RuleSet>,
+    options: WindowOptions,
+    by_rule: Vec<OnceLock<Arc<Shaper>>>,
+}
+
+/// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
+pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
+    let head = &bytes[..bytes.len().min(max.saturating_add(4))];
+    cut(&String::from_utf8_lossy(head), max).to_owned()
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a character boundary.
+pub(crate) fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

@@ -200,6 +200,56 @@ fn multiline_events_keep_their_cause() {
     );
 }
 
+/// A scan of `text` with `rules`: its hits.
+fn scanned(rules: &Arc<RuleSet>, text: &[u8]) -> (Vec<crate::scan::Hit>, crate::scan::ScanStats) {
+    let mut hits = Vec::new();
+    let stats = crate::scan::Matcher::new(Arc::clone(rules), "app").scan(text, &mut hits);
+    (hits, stats)
+}
+
+#[test]
+fn hits_shaped_on_the_scanning_thread_count_as_hits_shaped_here() {
+    let rules = rules(&[
+        (
+            "timeout",
+            r"timeout after (?P<ms>\d+)",
+            Severity::Error,
+            1,
+            &["ms"],
+        ),
+        ("db", "db", Severity::Warning, 2, &[]),
+    ]);
+    let text: String = (0..300)
+        .map(|i| {
+            format!(
+                "{i:02}:00:00 timeout after {} ms on db-{} '{}'\n",
+                i % 7,
+                i % 3,
+                i % 5
+            )
+        })
+        .collect();
+    let (hits, stats) = scanned(&rules, text.as_bytes());
+    let observe = |shapes: Option<&Shapes>, agg: &mut Aggregator| {
+        agg.observe_scan_shaped(t(0), text.as_bytes(), &hits, shapes, &stats, "f", None);
+        agg.flush(t(1)).expect("a window")
+    };
+    let mut here = aggregator(Arc::clone(&rules));
+    let expected = observe(None, &mut here);
+    assert_eq!(expected.matches(), 600);
+    let mut ahead = aggregator(Arc::clone(&rules));
+    let shapes = ahead.shaping().shape(text.as_bytes(), &hits);
+    assert_eq!(observe(Some(&shapes), &mut ahead), expected);
+    // Shapes found with the shapers of before a reload are not used: shaped here again.
+    let mut reloaded = aggregator(Arc::clone(&rules));
+    let stale = Shapes {
+        shaping: reloaded.shaping(),
+        shapes: vec![Some(Shape::default()); hits.len()],
+    };
+    reloaded.set_options(WindowOptions::new(Duration::from_secs(60), "app-01"));
+    assert_eq!(observe(Some(&stale), &mut reloaded), expected);
+}
+
 #[test]
 fn reload_keeps_the_open_window_and_maps_rules_by_name() {
     let mut agg = aggregator(rules(&[
