@@ -5,6 +5,10 @@
 //! starts with empty caches, so every window rebuilt the lazy automata its first hits needed
 //! (and parsed each pattern again to classify it). With short windows (a busy log with a
 //! `window` of seconds) that was most of the cost of counting a hit.
+//!
+//! Shaping a hit (reading its level, masking its line into a pattern) needs no window state, so
+//! `run` does it on the threads that scan ([`Shaping::shape`]): the process task, which applies
+//! results one at a time, only counts (masking was over half of its work in a backlog).
 
 use std::sync::{Arc, OnceLock};
 
