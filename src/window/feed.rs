@@ -4,7 +4,8 @@
 
 use jiff::Timestamp;
 
-use super::{Aggregator, HitRef, Shape, Shapes};
+use super::shaper::Shaped;
+use super::{Aggregator, HitRef, Shapes};
 use crate::event_time::TimestampSpec;
 use crate::scan::{Hit, ScanStats};
 
@@ -38,9 +39,7 @@ impl Aggregator {
         file: &str,
         timestamp: Option<&TimestampSpec>,
     ) {
-        let shapes = shapes
-            .filter(|s| s.shaping.same(&self.shapers) && s.shapes.len() == hits.len())
-            .map(|s| &s.shapes[..]);
+        let shapes = shapes.filter(|s| s.shaping.same(&self.shapers) && s.len() == hits.len());
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
         for (i, hit) in hits.iter().enumerate() {
             groups.clear();
@@ -51,7 +50,7 @@ impl Aggregator {
                 groups: &groups,
                 file,
             };
-            let shape = shapes.and_then(|shapes| shapes[i]);
+            let shape = shapes.and_then(|shapes| shapes.get(i));
             self.observe_stamped_shaped(now, timestamp, hit_ref, shape);
         }
         if stats.excluded > 0 {
@@ -76,7 +75,7 @@ impl Aggregator {
         now: Timestamp,
         timestamp: Option<&crate::event_time::TimestampSpec>,
         hit: HitRef<'_>,
-        shape: Option<Shape>,
+        shape: Option<Shaped<'_>>,
     ) {
         use crate::event_time::Stamp;
         let stamp = timestamp.map_or(Stamp::Missing, |spec| spec.stamp(hit.line, now));

@@ -46,7 +46,7 @@ pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 use self::select::History;
 pub(crate) use self::shaper::lossy_capped;
-use self::shaper::{Scratch, Shaper, cut};
+use self::shaper::{Scratch, Shaped, Shaper, cut};
 pub use self::shaper::{Shape, Shapes, Shaping};
 use self::topk::{Distinct, TopK};
 use crate::config::{Config, SummaryOptions};
@@ -260,7 +260,7 @@ impl Aggregator {
         now: Timestamp,
         event: Option<Timestamp>,
         hit: HitRef<'_>,
-        shape: Option<Shape>,
+        shape: Option<Shaped<'_>>,
     ) {
         let deadline = add(now, self.options.window);
         let rule_count = self.rules.len();
@@ -485,12 +485,12 @@ impl RuleState {
         }
     }
 
-    /// Counts a hit, of `shape` when it was shaped ahead (with this state's shaper).
+    /// Counts a hit, `ahead` when it was shaped ahead (with this state's shaper).
     fn observe(
         &mut self,
         now: Timestamp,
         hit: &HitRef<'_>,
-        shape: Option<Shape>,
+        ahead: Option<Shaped<'_>>,
         scratch: &mut Scratch,
     ) {
         self.count += 1;
@@ -502,12 +502,14 @@ impl RuleState {
         } else {
             self.observe_groups(hit.groups, &mut scratch.key)
         };
-        let is_shaped_here = shape.is_none();
-        let shape = shape.unwrap_or_else(|| self.shaper.shape(hit.line, hit.groups, scratch));
+        let shape = match ahead {
+            Some(ahead) => ahead.shape,
+            None => self.shaper.shape(hit.line, hit.groups, scratch),
+        };
         if let Some(level) = shape.level {
             self.level = Some(self.level.map_or(level, |seen| seen.max(level)));
         }
-        self.observe_pattern(hit, group_key, shape, is_shaped_here, scratch);
+        self.observe_pattern(hit, group_key, shape, ahead, scratch);
     }
 
     fn observe_file(&mut self, file: &str) {
@@ -552,25 +554,29 @@ impl RuleState {
         hash
     }
 
-    /// Counts the hit under its pattern; a new pattern takes its text from `scratch` (shaped
-    /// here) or from shaping the hit again (shaped ahead).
+    /// Counts the hit under its pattern; a new pattern takes its text from what shaped the hit
+    /// (`ahead`, or `scratch` when shaped here).
     fn observe_pattern(
         &mut self,
         hit: &HitRef<'_>,
         group_key: u64,
         shape: Shape,
-        is_shaped_here: bool,
-        scratch: &mut Scratch,
+        ahead: Option<Shaped<'_>>,
+        scratch: &Scratch,
     ) {
         let shaper = &self.shaper;
         let value = self.patterns.add(shape.hash, 1, || {
-            if !is_shaped_here {
-                shaper.shape(hit.line, hit.groups, scratch);
-            }
             let event = event::split(hit.line);
+            let (pattern, sample) = match ahead {
+                Some(ahead) => (ahead.pattern.to_owned(), ahead.sample.to_owned()),
+                None => (
+                    cut(&scratch.pattern, MAX_PATTERN_BYTES).to_owned(),
+                    lossy_capped(event.first, MAX_SAMPLE_BYTES),
+                ),
+            };
             PatternValue {
-                pattern: cut(&scratch.pattern, MAX_PATTERN_BYTES).to_owned(),
-                sample: lossy_capped(event.first, MAX_SAMPLE_BYTES),
+                pattern,
+                sample,
                 extra_lines: event.extra_lines,
                 cause: event
                     .cause

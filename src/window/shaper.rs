@@ -16,6 +16,7 @@ use super::WindowOptions;
 use super::capture::{Keeper, ranges_within};
 use super::event;
 use super::mask::Masker;
+use super::{MAX_PATTERN_BYTES, MAX_SAMPLE_BYTES};
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
 use crate::scan::Hit;
 
@@ -58,6 +59,16 @@ pub(super) struct Scratch {
     pub(super) key: Vec<u8>,
     pub(super) keep: Vec<std::ops::Range<usize>>,
     pub(super) keep_part: Vec<std::ops::Range<usize>>,
+    /// Where the event's sample line is in the line shaped.
+    pub(super) first: std::ops::Range<usize>,
+}
+
+/// A hit shaped ahead: its shape, and the text a new pattern keeps (pattern and sample).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Shaped<'a> {
+    pub(super) shape: Shape,
+    pub(super) pattern: &'a str,
+    pub(super) sample: &'a str,
 }
 
 impl Shaper {
@@ -71,6 +82,9 @@ impl Shaper {
     ) -> Shape {
         let level = self.keeper.read(line, groups, &mut scratch.keep);
         let event = event::split(line);
+        // `first` is a subslice of `line`.
+        let first = event.first.as_ptr() as usize - line.as_ptr() as usize;
+        scratch.first = first..first + event.first.len();
         ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
         self.masker
             .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
@@ -128,18 +142,29 @@ impl Shaping {
     pub fn shape(&self, data: &[u8], hits: &[Hit]) -> Shapes {
         let mut scratch = Scratch::default();
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
+        let mut text = String::new();
         let shapes = hits
             .iter()
             .map(|hit| {
                 groups.clear();
                 groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
                 let shaper = self.get(hit.rule)?;
-                Some(shaper.shape(&data[hit.line.clone()], &groups, &mut scratch))
+                let line = &data[hit.line.clone()];
+                let shape = shaper.shape(line, &groups, &mut scratch);
+                let start = text.len();
+                text.push_str(cut(&scratch.pattern, MAX_PATTERN_BYTES));
+                let middle = text.len();
+                text.push_str(&lossy_capped(
+                    &line[scratch.first.clone()],
+                    MAX_SAMPLE_BYTES,
+                ));
+                Some((shape, [start, middle, text.len()]))
             })
             .collect();
         Shapes {
             shaping: self.clone(),
             shapes,
+            text,
         }
     }
 }
@@ -148,8 +173,27 @@ impl Shaping {
 #[derive(Debug)]
 pub struct Shapes {
     pub(super) shaping: Shaping,
-    /// `None`: a rule not of the shapers' rule set.
-    pub(super) shapes: Vec<Option<Shape>>,
+    /// `None`: a rule not of the shapers' rule set; else the shape and where its pattern and
+    /// sample are in `text`.
+    shapes: Vec<Option<(Shape, [usize; 3])>>,
+    text: String,
+}
+
+impl Shapes {
+    /// The number of hits shaped.
+    pub(super) fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Hit `i` shaped.
+    pub(super) fn get(&self, i: usize) -> Option<Shaped<'_>> {
+        let (shape, [start, middle, end]) = (*self.shapes.get(i)?)?;
+        Some(Shaped {
+            shape,
+            pattern: &self.text[start..middle],
+            sample: &self.text[middle..end],
+        })
+    }
 }
 
 #[derive(Debug)]

@@ -242,10 +242,8 @@ fn hits_shaped_on_the_scanning_thread_count_as_hits_shaped_here() {
     assert_eq!(observe(Some(&shapes), &mut ahead), expected);
     // Shapes found with the shapers of before a reload are not used: shaped here again.
     let mut reloaded = aggregator(Arc::clone(&rules));
-    let stale = Shapes {
-        shaping: reloaded.shaping(),
-        shapes: vec![Some(Shape::default()); hits.len()],
-    };
+    let other = text.to_uppercase(); // other shapes, at the same places
+    let stale = reloaded.shaping().shape(other.as_bytes(), &hits);
     reloaded.set_options(WindowOptions::new(Duration::from_secs(60), "app-01"));
     assert_eq!(observe(Some(&stale), &mut reloaded), expected);
 }
