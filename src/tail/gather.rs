@@ -9,7 +9,8 @@
 //! one before, and handed out together once the first of them is [`GATHER`] old or they reach
 //! [`HELD_MAX`] bytes: one hand-off, one scan, one aggregation and one commit then cover
 //! many writes, for at most [`GATHER`] of lag. The first batch after a quiet spell goes at
-//! once (a lone error line is not held back).
+//! once (a lone error line is not held back), and so does the first one after a large batch
+//! (the end of a catch-up).
 //!
 //! Clock-free: `now` is passed in. Nothing held is committed (commits follow processing), so
 //! what is held when the process stops is read again after the restart.
@@ -56,6 +57,11 @@ impl Gather {
     /// (shutdown), nothing is held.
     pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
         let is_busy = self.note_read(&batch.file.id, now);
+        if batch.data.len() >= GATHER_BELOW {
+            // A catch-up: the small batch that ends it goes at once (held, it would only be
+            // late), like the first one after a quiet spell.
+            self.recent.retain(|(file, _)| *file != batch.file.id);
+        }
         let mut earlier = None;
         if let Some(i) = self
             .held
@@ -210,6 +216,10 @@ mod tests {
             Some((2, 4 + big.len() as u64))
         );
         assert!(ready[1].is_none());
+        // The small batch that ends a catch-up goes at once too.
+        let end = 4 + big.len() as u64;
+        let ready = gather.take(Batch::of(end, "t\n"), at(7), false);
+        assert_eq!(ready, [None, Some(Batch::of(end, "t\n"))]);
         // The other file's batch is due GATHER after it was read, not before.
         assert!(gather.due(at(45), false).is_empty());
         let due = gather.due(at(46), false);
