@@ -55,11 +55,24 @@ fn restart(
     process
 }
 
-fn beats(from: u64, to: u64) -> Vec<(u64, String)> {
+/// `line` every `step` seconds from `from` to `to`.
+fn every(from: u64, to: u64, step: usize, line: &str) -> Vec<(u64, String)> {
     (from..to)
-        .step_by(30)
-        .map(|at| (at, "INFO sync finished\n".to_owned()))
+        .step_by(step)
+        .map(|at| (at, format!("{line}\n")))
         .collect()
+}
+
+fn beats(from: u64, to: u64) -> Vec<(u64, String)> {
+    every(from, to, 30, "INFO sync finished")
+}
+
+/// A `logs/app.log` (empty) under `dir`; returns the glob matching it.
+fn app_log(dir: &std::path::Path) -> String {
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    std::fs::write(logs.join("app.log"), "").expect("log file");
+    format!("{}/*.log", logs.display())
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,19 +159,13 @@ async fn an_absence_told_missing_is_told_back_though_silenced_since_across_a_res
 
 /// Lines that match no rule: the file grows, nothing is a hit.
 fn growth(from: u64, to: u64) -> Vec<(u64, String)> {
-    (from..to)
-        .step_by(10)
-        .map(|at| (at, "INFO request served\n".to_owned()))
-        .collect()
+    every(from, to, 10, "INFO request served")
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stalled_file_that_grows_again_is_told_back_within_a_window_though_nothing_matches() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).expect("logs dir");
-    std::fs::write(logs.join("app.log"), "").expect("log file");
-    let glob = format!("{}/*.log", logs.display());
+    let glob = app_log(dir.path());
     let messages = Messages::default();
     // No absence rule: nothing else is evaluated on a schedule.
     let config = load_config(
@@ -193,10 +200,7 @@ rules: [{{name: oom, pattern: OutOfMemoryError, severity: critical}}]
 #[tokio::test(start_paused = true)]
 async fn a_file_that_stops_growing_and_a_glob_with_no_file_are_told_apart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).expect("logs dir");
-    std::fs::write(logs.join("app.log"), "").expect("log file");
-    let glob = format!("{}/*.log", logs.display());
+    let glob = app_log(dir.path());
     let messages = Messages::default();
     let stalled = ", source_stalled: 3m";
     let mut agent = process(config(dir.path(), &glob, stalled), &messages);
@@ -209,7 +213,7 @@ async fn a_file_that_stops_growing_and_a_glob_with_no_file_are_told_apart() {
 
     // Nothing grows: the source stalls; then the file is removed: still one incident.
     drive(&mut agent, Vec::new(), 300).await;
-    std::fs::remove_file(logs.join("app.log")).expect("remove");
+    std::fs::remove_file(dir.path().join("logs/app.log")).expect("remove");
     drive(&mut agent, Vec::new(), 600).await;
     let sent = messages.all();
     let news = source_news(&sent);
@@ -222,7 +226,6 @@ async fn a_file_that_stops_growing_and_a_glob_with_no_file_are_told_apart() {
     // A source whose glob never matched anything says so.
     let empty = tempfile::tempdir().expect("temp dir");
     let messages = Messages::default();
-    let glob = format!("{}/*.log", logs.display());
     let mut agent = process(config(empty.path(), &glob, stalled), &messages);
     drive(&mut agent, Vec::new(), 300).await;
     let sent = messages.all();
