@@ -29,7 +29,6 @@ use prometheus_client::registry::Registry;
 pub use collect::DeliveryGauges;
 pub use serve::{bind, exposition, serve};
 
-use crate::sink::Answer;
 use crate::tail;
 
 type Labels = Vec<(&'static str, String)>;
@@ -96,21 +95,6 @@ pub enum PostResult {
 }
 
 impl PostResult {
-    /// The class of DingTalk's `answer`; `is_unknown`: no answer came back in time.
-    pub fn of(answer: &Answer, is_unknown: bool) -> PostResult {
-        match answer {
-            Answer::Ok => PostResult::Ok,
-            Answer::Throttled { .. } => PostResult::Throttled,
-            Answer::Config { .. } => PostResult::ConfigError,
-            Answer::Retry { .. } if is_unknown => PostResult::Timeout,
-            Answer::Retry { .. } => PostResult::Transient,
-            Answer::InvalidTimestamp { .. }
-            | Answer::TooLarge { .. }
-            | Answer::Content { .. }
-            | Answer::Unknown { .. } => PostResult::Rejected,
-        }
-    }
-
     fn as_str(self) -> &'static str {
         match self {
             PostResult::Ok => "ok",
@@ -348,19 +332,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn post_results_are_classed_by_answer() {
-        let retry = Answer::Retry {
-            reason: "timeout".into(),
-        };
-        assert_eq!(PostResult::of(&retry, true), PostResult::Timeout);
-        assert_eq!(PostResult::of(&retry, false), PostResult::Transient);
-        assert_eq!(PostResult::of(&Answer::Ok, false), PostResult::Ok);
-    }
 }

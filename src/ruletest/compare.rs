@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use crate::ruletest::format::{Case, Fire, WindowExpect};
-use crate::ruletest::runner::ClosedWindow;
+use crate::ruletest::window::ClosedWindow;
 use crate::summary::RuleSummary;
 
 /// One difference between expected and actual.

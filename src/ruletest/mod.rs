@@ -8,6 +8,7 @@
 //!   diagnostics.
 //! - [`runner`]: one case through scan → window → render, with injected time.
 //! - [`compare`]: expectations versus windows, as `- expected` / `+ actual` lines.
+//! - [`window`]: what a case produced, window by window (what `runner` gives `compare`).
 //!
 //! Apart from reading the test file in [`load`], nothing here does IO, and no outcome depends
 //! on the real clock.
@@ -16,6 +17,7 @@ pub mod absence;
 pub mod compare;
 pub mod format;
 pub mod runner;
+pub mod window;
 
 use crate::config::{Config, LoadError};
 

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{self, MIN_BODY_BYTES};
-use crate::metrics::{DeliveryGauges, PostResult};
+use crate::metrics::DeliveryGauges;
 use crate::outbox::{Outbox, Payload, SendTimes};
 use crate::render::{self, RenderOptions};
 use crate::sink::budget::{RateBudget, WINDOW};
@@ -383,7 +383,7 @@ impl<P: Payload> Worker<P> {
         // Alertmanager posts are not the robot's: they stay out of its post metrics and
         // `/readyz` (one instance down is no reason to restart the agent).
         if self.settings.poster.carries_ids() {
-            let result = PostResult::of(&answer, is_unknown);
+            let result = answer.post_result(is_unknown);
             crate::metrics::get().post_answered(&self.robot, result, sent.latency);
         }
         if is_unknown {

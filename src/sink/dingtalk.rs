@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config;
+use crate::metrics::PostResult;
 use crate::sink::{Error, sign};
 
 /// What one POST came back with, classified.
@@ -146,6 +147,21 @@ impl ConfigProblem {
 }
 
 impl Answer {
+    /// Its class in the post metrics; `is_unknown`: no answer came back in time.
+    pub fn post_result(&self, is_unknown: bool) -> PostResult {
+        match self {
+            Answer::Ok => PostResult::Ok,
+            Answer::Throttled { .. } => PostResult::Throttled,
+            Answer::Config { .. } => PostResult::ConfigError,
+            Answer::Retry { .. } if is_unknown => PostResult::Timeout,
+            Answer::Retry { .. } => PostResult::Transient,
+            Answer::InvalidTimestamp { .. }
+            | Answer::TooLarge { .. }
+            | Answer::Content { .. }
+            | Answer::Unknown { .. } => PostResult::Rejected,
+        }
+    }
+
     /// The answer in plain words, as `logding send-test` prints it.
     pub fn describe(&self, keyword: &str) -> String {
         match self {
@@ -496,6 +512,16 @@ fn classify_code(errcode: i64, errmsg: String) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_results_are_classed_by_answer() {
+        let retry = Answer::Retry {
+            reason: "timeout".into(),
+        };
+        assert_eq!(retry.post_result(true), PostResult::Timeout);
+        assert_eq!(retry.post_result(false), PostResult::Transient);
+        assert_eq!(Answer::Ok.post_result(false), PostResult::Ok);
+    }
 
     fn check(status: u16, body: &str) -> Answer {
         let url =
