@@ -232,7 +232,7 @@ pub struct TailOptions {
     pub rotate_wait: Duration,
     /// Never use filesystem notifications.
     pub poll_only: bool,
-    /// When set, notify events gather this long before a pass reads the files they announce:
+    /// When set, inotify events gather this long before a pass reads the files they announce:
     /// less CPU on busy logs, that much more latency, and a copytruncate loss window wider by as
     /// much. `None`: read at once.
     pub batch_wait: Option<Duration>,

@@ -479,7 +479,7 @@ fn tail() -> Value {
             ),
             (
                 "batch_wait",
-                duration("Let notify events gather this long before reading. Default: not set."),
+                duration("Let inotify events gather this long before reading. Default: not set."),
             ),
             (
                 "max_open_files",
