@@ -71,8 +71,8 @@ pub(super) trait Follow {
     fn recycle(&self, _data: Vec<u8>) {}
 }
 
-/// Scans one batch (on the blocking pool).
-pub(super) type ScanFn = fn(&Matcher, Batch) -> Scanned;
+/// Scans one batch (on the blocking pool): its hits and figures.
+pub(super) type ScanFn = fn(&Matcher, &Batch) -> (Vec<Hit>, ScanStats);
 
 /// What the blocking pool hands back for one batch.
 pub(super) struct Scanned {
@@ -81,7 +81,7 @@ pub(super) struct Scanned {
     stats: ScanStats,
     /// The hits' shapes, found on the scanning thread (the aggregator's per-hit work that
     /// needs none of its state: masking the line into its pattern, reading its level).
-    shapes: Option<Shapes>,
+    shapes: Shapes,
 }
 
 /// The process task's state: matchers, the aggregator and commit bookkeeping.
@@ -309,7 +309,7 @@ impl<S: Store, F: Follow> Process<S, F> {
             now,
             &batch.data,
             &hits,
-            shapes.as_ref(),
+            Some(&shapes),
             &stats,
             &path,
             timestamp,
@@ -580,17 +580,17 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
 /// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan)
 /// and shapes its hits with `shaping`.
 fn scan_with(matchers: &[Matcher], scan: ScanFn, batch: Batch, shaping: &Shaping) -> Scanned {
-    let mut scanned = match matchers.get(batch.source) {
-        Some(matcher) => scan(matcher, batch),
-        None => Scanned {
-            batch,
-            hits: Vec::new(),
-            stats: ScanStats::default(),
-            shapes: None,
-        },
+    let (hits, stats) = match matchers.get(batch.source) {
+        Some(matcher) => scan(matcher, &batch),
+        None => (Vec::new(), ScanStats::default()),
     };
-    scanned.shapes = Some(shaping.shape(&scanned.batch.data, &scanned.hits));
-    scanned
+    let shapes = shaping.shape(&batch.data, &hits);
+    Scanned {
+        batch,
+        hits,
+        stats,
+        shapes,
+    }
 }
 
 /// Waits for the oldest scan in flight (never, when there is none) and takes it off the queue.
@@ -615,7 +615,7 @@ fn in_flight_max() -> usize {
 /// See [`in_flight_max`].
 const IN_FLIGHT_PER_CORE: usize = 4;
 
-pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
+pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     let mut hits = Vec::new();
     // A batch larger than `tail.read_budget_bytes`' default (256 KiB) is split across the
     // cores (a backlog read with a larger budget); smaller ones stay on this thread.
@@ -623,12 +623,7 @@ pub(super) fn scan_batch(matcher: &Matcher, batch: Batch) -> Scanned {
         None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
         Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
     };
-    Scanned {
-        batch,
-        hits,
-        stats,
-        shapes: None,
-    }
+    (hits, stats)
 }
 
 /// The cores a large batch is split across (asked once: it reads cgroup files).

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::process::{Follow, Process, Scanned, Store, scan_batch};
+use super::process::{Follow, Process, Store, scan_batch};
 use crate::config::{Config, Source, TailOptions};
-use crate::scan::Matcher;
+use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId};
 
@@ -184,7 +184,7 @@ async fn run_all(process: &mut Process<Outbox, Record>, batches: Vec<Batch>) {
 }
 
 /// Scans like the agent, but panics on a batch holding `PANIC`.
-fn panicking(matcher: &Matcher, batch: Batch) -> Scanned {
+fn panicking(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     assert!(
         !batch.data.windows(5).any(|w| w == b"PANIC"),
         "injected scan panic"
@@ -222,7 +222,7 @@ static LATER_SCANNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 
 /// Scans like the agent, but a batch holding `SLOW` finishes only after a later batch's scan
 /// has (bounded: 10 s), so results come back out of order.
-fn slow_first(matcher: &Matcher, batch: Batch) -> Scanned {
+fn slow_first(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     use std::sync::atomic::Ordering;
     if batch.data.windows(4).any(|w| w == b"SLOW") {
         let give_up = std::time::Instant::now() + Duration::from_secs(10);
