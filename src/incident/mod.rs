@@ -176,11 +176,11 @@ impl Incidents {
         }
     }
 
-    /// `source`'s globs matched `count` files at `now` (`source_stalled`).
+    /// `source`'s globs matched `count` files at `now` (`source_stalled`): counted just before a
+    /// tick, whose evaluation tells a file that appeared at once.
     pub fn matched(&mut self, source: &str, count: u64, now: Timestamp) {
         if self.watches_source(source) {
             self.state.absence.matched(source, count, now);
-            self.evaluate_soon_if_stalled(source, now);
         }
     }
 
