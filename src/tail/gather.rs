@@ -57,7 +57,8 @@ impl Gather {
     /// (shutdown), nothing is held.
     pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
         let is_busy = self.note_read(&batch.file.id, now);
-        if batch.data.len() >= GATHER_BELOW {
+        let is_large = batch.data.len() >= GATHER_BELOW;
+        if is_large {
             // A catch-up: the small batch that ends it goes at once (held, it would only be
             // late), like the first one after a quiet spell.
             self.recent.retain(|(file, _)| *file != batch.file.id);
@@ -69,7 +70,6 @@ impl Gather {
             .position(|h| h.batch.file.id == batch.file.id)
         {
             if self.held[i].batch.is_continued_by(&batch) {
-                let is_large = batch.data.len() >= GATHER_BELOW;
                 self.held[i].batch.append(batch);
                 if at_once || is_large || self.held[i].batch.data.len() >= HELD_MAX {
                     return [Some(self.held.swap_remove(i).batch), None];
@@ -78,7 +78,7 @@ impl Gather {
             }
             earlier = Some(self.held.swap_remove(i).batch);
         }
-        if is_busy && !at_once && batch.data.len() < GATHER_BELOW {
+        if is_busy && !at_once && !is_large {
             self.held.push(Held { batch, since: now });
             return [earlier, None];
         }
