@@ -42,8 +42,7 @@ impl Aggregator {
         let shapes = shapes.filter(|s| s.shaping.same(&self.shapers) && s.len() == hits.len());
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
         for (i, hit) in hits.iter().enumerate() {
-            groups.clear();
-            groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
+            super::shaper::groups_of(hit, data, &mut groups);
             let hit_ref = HitRef {
                 rule: hit.rule,
                 line: &data[hit.line.clone()],

@@ -146,8 +146,7 @@ impl Shaping {
         let shapes = hits
             .iter()
             .map(|hit| {
-                groups.clear();
-                groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
+                groups_of(hit, data, &mut groups);
                 let shaper = self.get(hit.rule)?;
                 let line = &data[hit.line.clone()];
                 let shape = shaper.shape(line, &groups, &mut scratch);
@@ -167,6 +166,12 @@ impl Shaping {
             text,
         }
     }
+}
+
+/// Puts `hit`'s captured groups (ranges into `data`) into `groups`, as slices of `data`.
+pub(super) fn groups_of<'d>(hit: &Hit, data: &'d [u8], groups: &mut Vec<Option<&'d [u8]>>) {
+    groups.clear();
+    groups.extend(hit.groups.iter().map(|g| g.clone().map(|r| &data[r])));
 }
 
 /// The shapes of a scan's hits, in hit order, and the shapers that found them.
