@@ -55,11 +55,27 @@ async fn alerts_where(
     None
 }
 
-/// The `heartbeat` alert among `alerts`, if any.
-fn heartbeat(alerts: &[Value]) -> Option<&Value> {
+/// The alert named `alertname` among `alerts`, if any.
+fn named<'a>(alerts: &'a [Value], alertname: &str) -> Option<&'a Value> {
     alerts
         .iter()
-        .find(|a| a["labels"]["alertname"] == "heartbeat")
+        .find(|a| a["labels"]["alertname"] == alertname)
+}
+
+/// The `heartbeat` alert among `alerts`, if any.
+fn heartbeat(alerts: &[Value]) -> Option<&Value> {
+    named(alerts, "heartbeat")
+}
+
+/// Waits for the alert named `alertname` to be active in `url`, and checks that it is the only
+/// one there; returns it.
+async fn the_only_alert(url: &str, host: &Host, alertname: &str) -> Value {
+    let fired = alerts_where(url, None, |a| named(a, alertname).is_some()).await;
+    let Some(alerts) = fired else {
+        panic!("no {alertname} alert:\n{}", host.agent.stderr());
+    };
+    assert_eq!(alerts.len(), 1, "one alert, no other: {alerts:#?}");
+    named(&alerts, alertname).expect("found").clone()
 }
 
 /// Writes `count` beats, 500 ms apart.
@@ -88,12 +104,7 @@ async fn a_stopped_heartbeat_is_an_alert_until_it_is_back_even_across_a_restart(
     )
     .await;
     beat(&host, 4).await;
-    let fired = alerts_where(&url, None, |a| heartbeat(a).is_some()).await;
-    let Some(alerts) = fired else {
-        panic!("no heartbeat alert:\n{}", host.agent.stderr());
-    };
-    assert_eq!(alerts.len(), 1, "one alert, no incident: {alerts:#?}");
-    let alert = heartbeat(&alerts).expect("found");
+    let alert = the_only_alert(&url, &host, "heartbeat").await;
     assert_eq!(alert["labels"]["host"], "app-a");
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["labels"]["source"], "app");
@@ -360,18 +371,7 @@ async fn a_stalled_source_is_an_alert_until_its_file_grows_again() {
     };
     let host = Host::start_with("app-a", std::slice::from_ref(&url), options).await;
     beat(&host, 2).await;
-    let stalled = |alerts: &[Value]| {
-        alerts
-            .iter()
-            .find(|a| a["labels"]["alertname"] == "source_stalled")
-            .cloned()
-    };
-    let fired = alerts_where(&url, None, |a| stalled(a).is_some()).await;
-    let Some(alerts) = fired else {
-        panic!("no source_stalled alert:\n{}", host.agent.stderr());
-    };
-    assert_eq!(alerts.len(), 1, "one alert: {alerts:#?}");
-    let alert = stalled(&alerts).expect("found");
+    let alert = the_only_alert(&url, &host, "source_stalled").await;
     assert_eq!(alert["labels"]["source"], "app");
     assert_eq!(alert["labels"]["host"], "app-a");
     assert_eq!(alert["labels"]["cluster"], "test");
@@ -382,7 +382,7 @@ async fn a_stalled_source_is_an_alert_until_its_file_grows_again() {
     );
 
     // The file grows again: the alert leaves the active list.
-    let resolved = alerts_where(&url, Some(&host), |a| stalled(a).is_none()).await;
+    let resolved = alerts_where(&url, Some(&host), |a| named(a, "source_stalled").is_none()).await;
     assert!(
         resolved.is_some(),
         "the stalled source was not resolved:\n{}",
