@@ -32,6 +32,7 @@ IDLE_S (60), FILES (100).
 """
 
 import argparse
+import atexit
 import json
 import os
 import re
@@ -73,6 +74,22 @@ class Run:
         return self.code == "timeout"
 
 
+LIVE = []  # followers started by the follow and idle sections, killed if we exit early
+
+
+def child(cmd, **kwargs):
+    """`subprocess.Popen` for a process that must not outlive this script."""
+    proc = subprocess.Popen(cmd, **kwargs)
+    LIVE.append(proc)
+    return proc
+
+
+def kill_children():
+    for proc in LIVE:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def timed(cmd, timeout=None, out_path=None):
     """Runs `cmd` under GNU time to its end (or kills it after `timeout` s).
 
@@ -90,6 +107,9 @@ def timed(cmd, timeout=None, out_path=None):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         code = "timeout"
+    except BaseException:  # interrupted or killed: the tool in its own session must not outlive us
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     wall = time.monotonic() - start
     out.close()
     try:
@@ -274,12 +294,12 @@ def follow_section(rate, duration):
     binaries = {"logding": LOGDING}
     if os.environ.get("FOLLOW_ALSO"):
         binaries["logding-also"] = os.environ["FOLLOW_ALSO"]
-    agents = {name: subprocess.Popen([binary, "run", "--dry-run", "--output", "json", "-c", f"{work}/logding.yaml"],
+    agents = {name: child([binary, "run", "--dry-run", "--output", "json", "-c", f"{work}/logding.yaml"],
                                      stdout=open(f"{work}/{name}.jsonl", "wb"),
                                      stderr=open(f"{work}/{name}.err", "wb"))
               for name, binary in binaries.items()}
-    tail = subprocess.Popen(["tail", "-n0", "-F", log], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    grep = subprocess.Popen(["grep", "--line-buffered", "-E", "-f", f"{work}/grep-rules.txt"],
+    tail = child(["tail", "-n0", "-F", log], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    grep = child(["grep", "--line-buffered", "-E", "-f", f"{work}/grep-rules.txt"],
                             stdin=tail.stdout, stdout=subprocess.PIPE, env={**os.environ, "LC_ALL": "C"})
     tail.stdout.close()
     grep_lags = []
@@ -349,7 +369,7 @@ def idle_section(files, duration):
     with open(f"{work}/logding.yaml", "w") as f:
         f.write(agent_config(f"{work}/state", "1m", f"{work}/logs/*.log"))
     print(f"# idle: {files} files for {duration:.0f} s ({load()})", file=sys.stderr)
-    agent = subprocess.Popen([LOGDING, "run", "--dry-run", "-c", f"{work}/logding.yaml"],
+    agent = child([LOGDING, "run", "--dry-run", "-c", f"{work}/logding.yaml"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def sample():
@@ -477,6 +497,10 @@ def tool_versions():
 
 def main():
     global WORK, LOGDING
+    # SIGTERM unwinds like Ctrl-C, so `timed` kills the tool it started (GNU time runs it in a
+    # session of its own, which a signal to this process group would not reach).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    atexit.register(kill_children)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--only", default="scan,backlog,follow,idle")

@@ -6,6 +6,6 @@
 # Env:   see bench/bench.py (RUNS, PEER_TIMEOUT, RATE, FOLLOW_S, IDLE_S, FILES, LOGDING, ...).
 # Needs python3, ripgrep, GNU time and taskset; mtail is used when installed.
 set -euo pipefail
-size_mb=${1:-200}
-[ $# -gt 0 ] && shift
+size_mb=200
+if [ $# -gt 0 ] && [[ $1 != -* ]]; then size_mb=$1; shift; fi
 exec python3 "$(dirname "$0")/bench.py" --size-mb "$size_mb" "$@"
