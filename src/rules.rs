@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 mod pattern;
 
-pub use pattern::{ONEPASS_SIZE_LIMIT, Pattern, syntax_config};
+pub use pattern::{ONEPASS_SIZE_LIMIT, Pattern, short_regex_error, syntax_config};
 
 /// Upper bound on the compiled size of one pattern (bytes of the regex program).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;

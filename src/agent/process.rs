@@ -43,7 +43,7 @@ use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId};
-use crate::window::{Aggregator, Shapes, Shaping, WindowOptions};
+use crate::window::{Aggregator, Shapes, Shaping};
 
 /// First delay before retrying to store a summary.
 pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -127,7 +127,7 @@ struct Held {
 impl<S: Store, F: Follow> Process<S, F> {
     /// A process task with matchers already compiled for `config` (see [`matchers_for`]).
     pub(super) fn new(config: Config, matchers: Vec<Matcher>, follow: F, store: S) -> Self {
-        let aggregator = Aggregator::new(config.rules.clone(), WindowOptions::from_config(&config));
+        let aggregator = Aggregator::new(config.rules.clone(), config.window_options());
         let clock = Clock::start();
         let mut incidents = Stage::new(&config, State::default(), None);
         incidents.start(clock.now());
@@ -548,8 +548,7 @@ impl<S: Store, F: Follow> Process<S, F> {
         }
         self.matchers = Arc::new(matchers);
         self.aggregator.set_rules(new.rules.clone());
-        self.aggregator
-            .set_options(WindowOptions::from_config(&new));
+        self.aggregator.set_options(new.window_options());
         self.follow.reload(new.sources.clone(), new.tail.clone());
         self.incidents.reload(&new);
         info!(

@@ -38,7 +38,7 @@ use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::discover::Globs;
-use crate::window::{Aggregator, WindowOptions};
+use crate::window::Aggregator;
 
 /// Line cap for files that belong to no source.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 << 10;
@@ -151,7 +151,7 @@ impl Scan {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Scan {
             all_rules: std::sync::OnceLock::new(),
-            aggregator: Aggregator::new(rules.clone(), WindowOptions::from_config(config)),
+            aggregator: Aggregator::new(rules.clone(), config.window_options()),
             totals: Totals {
                 counts: vec![0; rules.len()],
                 ..Totals::default()

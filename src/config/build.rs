@@ -271,17 +271,6 @@ pub(crate) fn severity(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Sev
     ctx.choice_of(node, what, &Severity::ALL.map(|s| (s.as_str(), s)))
 }
 
-/// The last `error: ...` line of a regex crate message (its first lines repeat the pattern).
-pub(crate) fn short_regex_error(message: &str) -> String {
-    message
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("error: "))
-        .unwrap_or(message)
-        .trim()
-        .to_owned()
-}
-
 fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
     let null = Node::null();
     let map = ctx.map(node.unwrap_or(&null), "tail", TAIL_KEYS)?;

@@ -50,12 +50,13 @@ pub use dingtalk::{
 pub use relay::{RelayConfig, Robot, is_relay_config, load_relay, load_relay_with};
 pub use secret::Secret;
 
-pub(crate) use build::short_regex_error;
 pub(crate) use diag::suggest;
 pub(crate) use silences::matchers as read_matchers;
 pub use units::{format_duration, parse_duration};
 
 use crate::rules::{RuleSet, Severity};
+pub use crate::window::SummaryOptions;
+use crate::window::WindowOptions;
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
@@ -204,23 +205,6 @@ pub struct Multiline {
     pub timeout: Duration,
 }
 
-/// How summaries are built.
-#[derive(Clone, Debug)]
-pub struct SummaryOptions {
-    /// At most this many groups per rule; the rest are folded into "other".
-    pub max_groups: usize,
-    /// At most this many de-duplicated patterns shown per rule.
-    pub max_patterns: usize,
-    /// Built-in masks used to de-duplicate similar lines, by name
-    /// (see `window::BUILTIN_MASKS`).
-    pub masks: Vec<String>,
-    /// Extra masks: (placeholder shown instead of a match, `<name>` for a mask named `name`;
-    /// regex).
-    pub custom_masks: Vec<(String, regex::Regex)>,
-    /// Time zone used to show window times.
-    pub timezone: jiff::tz::TimeZone,
-}
-
 /// How files are followed.
 #[derive(Clone, Debug)]
 pub struct TailOptions {
@@ -242,23 +226,6 @@ pub struct TailOptions {
     pub read_budget_bytes: usize,
     /// How often committed offsets are persisted.
     pub checkpoint_interval: Duration,
-}
-
-impl Default for SummaryOptions {
-    /// The defaults of every `summary` key: 20 groups and 5 patterns per rule, every built-in
-    /// mask, no custom mask, the system's time zone.
-    fn default() -> Self {
-        SummaryOptions {
-            max_groups: 20,
-            max_patterns: 5,
-            masks: crate::window::BUILTIN_MASKS
-                .iter()
-                .map(|m| (*m).to_owned())
-                .collect(),
-            custom_masks: Vec::new(),
-            timezone: jiff::tz::TimeZone::system(),
-        }
-    }
 }
 
 impl Default for TailOptions {
@@ -356,6 +323,20 @@ pub struct Snippet {
     pub line: String,
     /// Number of characters to underline from the diagnostic's column (at least 1).
     pub underline: usize,
+}
+
+impl Config {
+    /// How this configuration's windows are built.
+    pub fn window_options(&self) -> WindowOptions {
+        WindowOptions {
+            window: self.window,
+            host: self.host.clone(),
+            max_groups: self.summary.max_groups,
+            max_patterns: self.summary.max_patterns,
+            masks: self.summary.masks.clone(),
+            custom_masks: self.summary.custom_masks.clone(),
+        }
+    }
 }
 
 /// Loads and validates a configuration file and the rule files it includes.

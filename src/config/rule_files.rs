@@ -17,7 +17,7 @@ use super::silences::SilenceReader;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::absence::AbsenceRule;
-use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict};
+use crate::rules::{PatternKind, Rule, RuleDef, RuleError, Verdict, short_regex_error};
 use crate::suppress::{MutePolicy, Silence};
 
 const RULE_KEYS: &[&str] = &[
@@ -504,7 +504,7 @@ fn report_compile_error(
             let pos = regex_error_pos(ctx, at(kind).unwrap_or(fallback), pattern);
             ctx.error(
                 pos,
-                format!("rule `{rule}`: invalid regex in `{field}`: {}", super::build::short_regex_error(message)),
+                format!("rule `{rule}`: invalid regex in `{field}`: {}", short_regex_error(message)),
                 Some(format!("the regex is `{}`", shorten(pattern))),
             );
         }

@@ -1,10 +1,11 @@
 //! The rule keys that shape a rule's message rather than its matching: `masks:`, `show:` and
 //! `severity_from:` (see `window::RuleMessage`).
 
-use super::build::{severity, short_regex_error};
+use super::build::severity;
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node, Pos};
 use crate::rules::Rule;
+use crate::rules::short_regex_error;
 use crate::window::{BUILTIN_MASKS, RuleMessage, SeverityFrom};
 
 const SEVERITY_FROM_KEYS: &[&str] = &["capture", "map"];

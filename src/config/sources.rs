@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use super::build::{MIB, Origin, opt, short_regex_error};
+use super::build::{MIB, Origin, opt};
 use super::walk::Ctx;
 use super::yaml::{Kind, Node, Pos};
 use super::{Multiline, Source, StartAt};
+use crate::rules::short_regex_error;
 
 const SOURCE_KEYS: &[&str] = &[
     "name",

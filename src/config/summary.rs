@@ -2,9 +2,10 @@
 //! de-duplication masks, the time zone of the times shown).
 
 use super::SummaryOptions;
-use super::build::{opt, short_regex_error};
+use super::build::opt;
 use super::walk::Ctx;
 use super::yaml::{Kind, Node};
+use crate::rules::short_regex_error;
 use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 use crate::window::BUILTIN_MASKS;
 

@@ -163,6 +163,17 @@ pub(super) fn too_big(limit: usize) -> String {
     )
 }
 
+/// The last `error: ...` line of a regex crate message (its first lines repeat the pattern).
+pub fn short_regex_error(message: &str) -> String {
+    message
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or(message)
+        .trim()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

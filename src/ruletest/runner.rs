@@ -29,7 +29,7 @@ use crate::scan::{Hit, Matcher};
 use crate::summary::Summary;
 use crate::suppress::Suppression;
 use crate::tail::multiline::{Assembler, Event};
-use crate::window::{Aggregator, WindowOptions};
+use crate::window::Aggregator;
 
 /// Runs a case against a configuration, the virtual clock starting at `start`.
 ///
@@ -185,7 +185,7 @@ impl<'a> Run<'a> {
                 .iter()
                 .map(|s| Matcher::new(Arc::clone(&rules), &s.name))
                 .collect(),
-            aggregator: Aggregator::new(rules, WindowOptions::from_config(config)),
+            aggregator: Aggregator::new(rules, config.window_options()),
             render: RenderOptions::from_config(config),
             assemblers: BTreeMap::new(),
             anchor: (start, Instant::now()),

@@ -113,7 +113,7 @@ impl Matcher {
                 let anchored = format!("^(?:{pattern})$");
                 let regex = regex::Regex::new(&anchored).map_err(|err| SilenceError::Regex {
                     text: format!("{label}=~{pattern}"),
-                    reason: crate::config::short_regex_error(&err.to_string()),
+                    reason: crate::rules::short_regex_error(&err.to_string()),
                 })?;
                 MatchValue::Regex(pattern.to_owned(), regex)
             }

@@ -29,6 +29,7 @@ mod capture;
 mod event;
 mod feed;
 mod mask;
+mod options;
 mod select;
 mod shaper;
 mod topk;
@@ -44,12 +45,12 @@ use jiff::{SignedDuration, Timestamp};
 
 pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
+pub use self::options::{SummaryOptions, WindowOptions};
 use self::select::History;
 pub(crate) use self::shaper::lossy_capped;
 use self::shaper::{Scratch, Shaped, Shaper, cut};
 pub use self::shaper::{Shape, Shapes, Shaping};
 use self::topk::{Distinct, TopK};
-use crate::config::{Config, SummaryOptions};
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
 use crate::summary::{GroupCount, RuleSummary, Summary};
 
@@ -66,88 +67,6 @@ pub const MAX_FILE_BYTES: usize = 256;
 /// Lines shown under one sample besides its root cause (the outermost exception of a chain
 /// and the lines selected by the rule's `show:`).
 pub const MAX_CONTEXT_LINES: usize = 3;
-
-/// How windows are built.
-#[derive(Clone, Debug)]
-pub struct WindowOptions {
-    /// Length of a window.
-    pub window: Duration,
-    /// Host name put in every summary.
-    pub host: String,
-    /// At most this many groups shown per rule; the rest are folded into "other".
-    pub max_groups: usize,
-    /// At most this many de-duplicated patterns shown per rule.
-    pub max_patterns: usize,
-    /// Built-in masks, by name (see [`BUILTIN_MASKS`]).
-    pub masks: Vec<String>,
-    /// Custom masks: (placeholder, regex), applied before the built-in ones.
-    pub custom_masks: Vec<(String, regex::Regex)>,
-}
-
-impl WindowOptions {
-    /// The options a configuration implies.
-    pub fn from_config(config: &Config) -> WindowOptions {
-        WindowOptions {
-            window: config.window,
-            host: config.host.clone(),
-            max_groups: config.summary.max_groups,
-            max_patterns: config.summary.max_patterns,
-            masks: config.summary.masks.clone(),
-            custom_masks: config.summary.custom_masks.clone(),
-        }
-    }
-
-    /// The `summary` defaults ([`SummaryOptions::default`]) for a window length and host.
-    pub fn new(window: Duration, host: impl Into<String>) -> WindowOptions {
-        let SummaryOptions {
-            max_groups,
-            max_patterns,
-            masks,
-            custom_masks,
-            ..
-        } = SummaryOptions::default();
-        WindowOptions {
-            window,
-            host: host.into(),
-            max_groups,
-            max_patterns,
-            masks,
-            custom_masks,
-        }
-    }
-
-    /// The masker these options describe.
-    pub fn masker(&self) -> Masker {
-        Masker::new(&self.masks, &self.custom_masks)
-    }
-
-    /// The masker of one rule: its own `masks:` (built-in or custom names) when it has them.
-    pub fn masker_for(&self, rule: &Rule) -> Masker {
-        match &rule.message.masks {
-            None => self.masker(),
-            Some(names) => {
-                let custom: Vec<(String, regex::Regex)> = self
-                    .custom_masks
-                    .iter()
-                    .filter(|(placeholder, _)| {
-                        let name = placeholder.trim_start_matches('<').trim_end_matches('>');
-                        names.iter().any(|n| n == name)
-                    })
-                    .cloned()
-                    .collect();
-                Masker::new(names, &custom)
-            }
-        }
-    }
-
-    fn tracked_patterns(&self) -> usize {
-        (self.max_patterns.saturating_mul(8)).clamp(64, 1024)
-    }
-
-    fn tracked_groups(&self) -> usize {
-        (self.max_groups.saturating_mul(4)).clamp(32, 4096)
-    }
-}
 
 /// One hit, borrowed from the scanner's chunk.
 #[derive(Clone, Copy, Debug)]
