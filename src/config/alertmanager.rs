@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::AlertmanagerOptions;
-use super::build::opt;
 use super::walk::Ctx;
+use super::walk::opt;
 use super::yaml::{Kind, Node};
 
 const KEYS: &[&str] = &["urls", "labels", "resend_every", "timeout"];

@@ -5,23 +5,25 @@
 //! have their own files (`dingtalk`, `sources`, `summary`, and `rule_files` for rules and
 //! included rule files); the small ones (`tail`, `outbox`) are here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::dingtalk::dingtalk;
 use super::incidents::{incidents, with_rules};
 use super::inhibit::{inhibit, mute};
+use super::origin::Origin;
 use super::rule_files::RuleReader;
 use super::silences::{DEFAULT_MAX_SILENCE, SilenceReader};
 use super::sources::{source_names, sources};
 use super::summary::{custom_mask_names, summary};
 use super::time_intervals::interval_names;
-use super::walk::{Ctx, Map};
+use super::units::MIB;
+use super::walk::{Ctx, Map, opt};
 use super::yaml::{Kind, Node};
 use super::{Config, OutboxOptions, TailOptions};
 use crate::absence::Watches;
-use crate::rules::{RuleSet, Severity};
+use crate::rules::RuleSet;
 use crate::suppress::{MutePolicies, Settings};
 
 const TOP_KEYS: &[&str] = &[
@@ -58,63 +60,6 @@ const OUTBOX_KEYS: &[&str] = &["max_entries"];
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/logding";
 const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
-pub(crate) const MIB: u64 = 1 << 20;
-
-/// Where the config file is, as shown to the user and as an absolute path.
-pub(crate) struct Origin {
-    /// As the user named it (for messages).
-    pub(crate) display: PathBuf,
-    /// Absolute (for resolving relative paths).
-    pub(crate) absolute: PathBuf,
-}
-
-impl Origin {
-    fn dir(&self) -> &Path {
-        self.absolute.parent().unwrap_or(Path::new("/"))
-    }
-
-    /// Resolves a path written in the config file, lexically normalized (`a/../b` is `b`), so
-    /// that logs and messages show `/etc/logding/logs/app.log`, not `/etc/logding/rules/../logs`.
-    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
-        normalize(&self.dir().join(path))
-    }
-
-    /// The directory of the config file, as it should appear in messages.
-    pub(crate) fn display_dir(&self) -> PathBuf {
-        match self.display.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// A path written in the config file, as it should appear in messages.
-    pub(crate) fn display_of(&self, path: &str) -> PathBuf {
-        let written = Path::new(path);
-        if written.is_absolute() {
-            return written.to_owned();
-        }
-        self.display.parent().unwrap_or(Path::new("")).join(written)
-    }
-}
-
-/// Removes `.` components and folds `..` into its parent, without touching the filesystem
-/// (like Go's `filepath.Clean`). A `..` above the root stays at the root.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push(component);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// Walks the main file into a [`Config`]. `None` when any diagnostic was recorded.
 pub(crate) fn config(
@@ -225,20 +170,6 @@ pub(crate) fn config(
     })
 }
 
-/// Reads `key` with `read`, or returns `default` when absent.
-pub(crate) fn opt<'e, T>(
-    ctx: &mut Ctx<'e>,
-    map: &Map<'_>,
-    key: &str,
-    default: T,
-    read: impl FnOnce(&mut Ctx<'e>, &Node, &str) -> Option<T>,
-) -> Option<T> {
-    match map.get(key) {
-        Some(node) => read(ctx, node, key),
-        None => Some(default),
-    }
-}
-
 fn host(ctx: &mut Ctx<'_>, top: &Map<'_>) -> Option<String> {
     let written = match top.get("host") {
         Some(node) => ctx.non_empty_string(node, "host")?,
@@ -254,21 +185,6 @@ fn host(ctx: &mut Ctx<'_>, top: &Map<'_>) -> Option<String> {
     } else {
         name
     })
-}
-
-/// The reason of a `std::io` error, lowercase (callers print the path themselves).
-pub(crate) fn io_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
-}
-
-/// Reads a severity name.
-pub(crate) fn severity(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Severity> {
-    ctx.choice_of(node, what, &Severity::ALL.map(|s| (s.as_str(), s)))
 }
 
 fn tail(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<TailOptions> {
@@ -320,25 +236,4 @@ pub(crate) fn outbox(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<OutboxOpt
     Some(OutboxOptions {
         max_entries: max_entries?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolved_paths_are_lexically_normalized() {
-        let origin = Origin {
-            display: PathBuf::from("config/logding.yaml"),
-            absolute: PathBuf::from("/srv/app/config/logding.yaml"),
-        };
-        assert_eq!(
-            origin.resolve("../logs/./app*.log"),
-            PathBuf::from("/srv/app/logs/app*.log")
-        );
-        assert_eq!(
-            origin.resolve("/var/log/x.log"),
-            PathBuf::from("/var/log/x.log")
-        );
-    }
 }

@@ -217,6 +217,16 @@ pub(crate) fn backticked(items: &[&str]) -> String {
         .join(", ")
 }
 
+/// The reason of a `std::io` error, lowercase (callers print the path themselves).
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

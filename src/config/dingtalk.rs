@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-use super::build::{Origin, io_reason, opt, severity};
+use super::diag::io_reason;
+use super::origin::Origin;
 use super::walk::{Ctx, Map};
+use super::walk::{opt, severity};
 use super::yaml::{Node, Pos};
 use super::{DingTalk, Mention, MsgType, Secret};
 use crate::rules::Severity;

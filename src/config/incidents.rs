@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-use super::build::opt;
+use super::walk::opt;
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node};
 use crate::event_time::{DEFAULT_MAX_SKEW, PRESETS, TimestampSpec};
@@ -120,7 +120,7 @@ pub(crate) fn timestamp(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Ti
     }
     let map = ctx.map(node, what, TIMESTAMP_KEYS)?;
     let timezone = match map.get("timezone") {
-        Some(n) => super::summary::timezone(ctx, n, &format!("{what}.timezone")),
+        Some(n) => ctx.timezone(n, &format!("{what}.timezone")),
         None => Some(TimeZone::system()),
     };
     let max_skew = opt(ctx, &map, "max_skew", DEFAULT_MAX_SKEW, |c, n, _| {

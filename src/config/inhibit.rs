@@ -3,11 +3,11 @@
 //! [`crate::suppress::Settings`]'s parts. Rule and interval names are checked here, with
 //! positions, so `check` points at the name that is wrong.
 
-use super::build::severity;
 use super::diag::{backticked, suggest};
 use super::silences::matchers;
 use super::time_intervals::interval_refs;
 use super::walk::Ctx;
+use super::walk::severity;
 use super::yaml::{Kind, Node, Pos};
 use crate::suppress::{InhibitRule, MuteMode, MutePolicy};
 

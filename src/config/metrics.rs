@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use super::MetricsOptions;
-use super::build::opt;
 use super::walk::Ctx;
+use super::walk::opt;
 use super::yaml::Node;
 
 const METRICS_KEYS: &[&str] = &["listen", "ready_max_failing"];

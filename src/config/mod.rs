@@ -13,7 +13,7 @@
 
 mod absence;
 mod alertmanager;
-pub(crate) mod build;
+mod build;
 mod diag;
 mod dingtalk;
 mod expand;
@@ -22,6 +22,7 @@ mod incidents;
 mod inhibit;
 mod metrics;
 mod multiline;
+mod origin;
 mod relay;
 mod reload;
 mod rule_files;
@@ -418,7 +419,7 @@ pub(crate) fn load_document<T>(
     path: &Path,
     what: &str,
     env: Option<walk::Env<'_>>,
-    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
+    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &origin::Origin) -> Option<T>,
 ) -> Result<T, LoadError> {
     let text = match read_text_as(path, path, what) {
         Ok(text) => text,
@@ -443,9 +444,9 @@ pub(crate) fn parse_document<T>(
     path: &Path,
     text: String,
     env: Option<walk::Env<'_>>,
-    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &build::Origin) -> Option<T>,
+    read: impl FnOnce(&mut walk::Ctx<'_>, &yaml::Node, &origin::Origin) -> Option<T>,
 ) -> Result<T, LoadError> {
-    let origin = build::Origin {
+    let origin = origin::Origin {
         display: path.to_owned(),
         absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
     };
@@ -509,7 +510,7 @@ fn read_text_as(
 ) -> Result<String, (String, Option<(usize, usize)>)> {
     let bytes = read_bounded(path).map_err(|err| {
         (
-            format!("{what} `{}`: {}", shown.display(), build::io_reason(&err)),
+            format!("{what} `{}`: {}", shown.display(), diag::io_reason(&err)),
             None,
         )
     })?;

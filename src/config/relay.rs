@@ -10,9 +10,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::build::{Origin, opt, outbox};
+use super::build::outbox;
 use super::dingtalk::dingtalk;
+use super::origin::Origin;
 use super::walk::Ctx;
+use super::walk::opt;
 use super::yaml::{Kind, Node};
 use super::{DingTalk, LoadError, OutboxOptions, Secret};
 
@@ -195,7 +197,7 @@ fn auth(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<Option<Secret>> {
                     ctx.error_secret(
                         node.pos,
                         format!("failed to read `auth.bearer_token_file` `{file}`"),
-                        Some(super::build::io_reason(&err)),
+                        Some(super::diag::io_reason(&err)),
                     );
                     return None;
                 }

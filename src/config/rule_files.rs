@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use super::absence::{self, RuleKind};
-use super::build::{Origin, severity};
 use super::diag::{backticked, suggest};
 use super::glob::expand_glob;
 use super::incidents::{PolicyOverride, policy_keys};
+use super::origin::Origin;
 use super::rule_message;
 use super::silences::SilenceReader;
+use super::walk::severity;
 use super::walk::{Ctx, Map};
 use super::yaml::{self, Kind, Node, Pos};
 use crate::absence::AbsenceRule;

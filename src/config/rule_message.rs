@@ -1,7 +1,7 @@
 //! The rule keys that shape a rule's message rather than its matching: `masks:`, `show:` and
 //! `severity_from:` (see `window::RuleMessage`).
 
-use super::build::severity;
+use super::walk::severity;
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node, Pos};
 use crate::rules::Rule;

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::build::{MIB, Origin, opt};
-use super::walk::Ctx;
+use super::origin::Origin;
+use super::units::MIB;
+use super::walk::{Ctx, names_in, opt};
 use super::yaml::{Kind, Node, Pos};
 use super::{Multiline, Source, StartAt};
 use crate::rules::short_regex_error;
@@ -67,21 +68,6 @@ pub(crate) fn sources(
 /// The `name:` of every source mapping, without validation.
 pub(crate) fn source_names(node: &Node) -> Vec<String> {
     names_in(node)
-}
-
-/// The `name:` of every mapping in a list node, without validation.
-pub(crate) fn names_in(node: &Node) -> Vec<String> {
-    let Kind::Seq(items) = &node.kind else {
-        return Vec::new();
-    };
-    let name_of = |item: &Node| match &item.kind {
-        Kind::Map(entries) => entries.iter().find_map(|(k, v)| match (&k.kind, &v.kind) {
-            (Kind::Str(k), Kind::Str(v)) if k == "name" => Some(v.clone()),
-            _ => None,
-        }),
-        _ => None,
-    };
-    items.iter().filter_map(name_of).collect()
 }
 
 fn source(ctx: &mut Ctx<'_>, node: &Node, index: usize, origin: &Origin) -> Option<(Source, Pos)> {

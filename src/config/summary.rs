@@ -2,8 +2,7 @@
 //! de-duplication masks, the time zone of the times shown).
 
 use super::SummaryOptions;
-use super::build::opt;
-use super::walk::Ctx;
+use super::walk::{Ctx, names_in, opt};
 use super::yaml::{Kind, Node};
 use crate::rules::short_regex_error;
 use crate::rules::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
@@ -36,7 +35,7 @@ pub(crate) fn summary(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Option<SummaryO
         custom_masks(c, n)
     });
     let timezone = opt(ctx, &map, "timezone", defaults.timezone, |c, n, _| {
-        timezone(c, n, "summary.timezone")
+        c.timezone(n, "summary.timezone")
     });
     Some(SummaryOptions {
         max_groups: max_groups?,
@@ -59,7 +58,7 @@ pub(crate) fn custom_mask_names(node: Option<&Node>) -> Vec<String> {
     else {
         return Vec::new();
     };
-    super::sources::names_in(masks)
+    names_in(masks)
 }
 
 fn masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<String>> {
@@ -119,42 +118,4 @@ fn custom_masks(ctx: &mut Ctx<'_>, node: &Node) -> Option<Vec<(String, regex::Re
         }
     }
     ok.then_some(out)
-}
-
-/// Reads a time zone: `local`, an IANA name, `UTC` or a fixed offset.
-pub(crate) fn timezone(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<jiff::tz::TimeZone> {
-    let name = ctx.non_empty_string(node, what)?;
-    if name == "local" {
-        return Some(jiff::tz::TimeZone::system());
-    }
-    if let Some(offset) = fixed_offset(&name) {
-        return Some(jiff::tz::TimeZone::fixed(offset));
-    }
-    match jiff::tz::TimeZone::get(&name) {
-        Ok(tz) => Some(tz),
-        Err(_) => {
-            ctx.error(
-                node.pos,
-                format!("unknown time zone `{name}` in `{what}`"),
-                Some("use `local`, an IANA name like `Asia/Shanghai`, `UTC`, or an offset like `+08:00`".into()),
-            );
-            None
-        }
-    }
-}
-
-/// Parses `+08:00`, `-05:30`, `+8`.
-fn fixed_offset(text: &str) -> Option<jiff::tz::Offset> {
-    let sign = match text.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (hours, minutes) = text[1..].split_once(':').unwrap_or((&text[1..], "0"));
-    let hours: i32 = hours.parse().ok()?;
-    let minutes: i32 = minutes.parse().ok()?;
-    if hours > 14 || minutes > 59 {
-        return None;
-    }
-    jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
 }

@@ -216,7 +216,7 @@ fn location(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<TimeZone> {
     if matches!(&node.kind, Kind::Str(s) if s == "Local") {
         return Some(TimeZone::system());
     }
-    super::summary::timezone(ctx, node, what)
+    ctx.timezone(node, what)
 }
 
 fn times(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Vec<(u16, u16)>> {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use jiff::{Span, SpanRelativeTo};
 
+/// A mebibyte, in bytes.
+pub(crate) const MIB: u64 = 1 << 20;
+
 /// Parses a duration: numbers with units, largest first, like `500ms`, `90s`, `15m`, `1h30m`,
 /// `1h 30m`, `1d` or `2w` (jiff's "friendly" format, which also reads ISO 8601's `PT5M`). Days
 /// are 24 hours; months and years, which have no fixed length, are refused.
@@ -95,6 +98,22 @@ pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(factor)
+}
+
+/// Parses `+08:00`, `-05:30`, `+8`.
+pub(crate) fn fixed_offset(text: &str) -> Option<jiff::tz::Offset> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text[1..].split_once(':').unwrap_or((&text[1..], "0"));
+    let hours: i32 = hours.parse().ok()?;
+    let minutes: i32 = minutes.parse().ok()?;
+    if hours > 14 || minutes > 59 {
+        return None;
+    }
+    jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
 }
 
 #[cfg(test)]

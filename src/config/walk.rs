@@ -13,6 +13,8 @@ use super::yaml::{Kind, Node, Pos};
 
 mod values;
 
+pub(crate) use values::{names_in, opt, severity};
+
 /// Looks an environment variable up.
 pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 

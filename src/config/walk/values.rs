@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::super::diag::{self, backticked};
 use super::super::units;
 use super::super::yaml::{Kind, Node};
-use super::{Ctx, origin_note};
+use super::{Ctx, Map, origin_note};
+use crate::rules::Severity;
 
 impl Ctx<'_> {
     /// Reads a boolean (`true` or `false`).
@@ -247,4 +248,60 @@ impl Ctx<'_> {
             .find(|(n, _)| *n == name)
             .map(|(_, value)| *value)
     }
+
+    /// Reads a time zone: `local`, an IANA name, `UTC` or a fixed offset.
+    pub(crate) fn timezone(&mut self, node: &Node, what: &str) -> Option<jiff::tz::TimeZone> {
+        let name = self.non_empty_string(node, what)?;
+        if name == "local" {
+            return Some(jiff::tz::TimeZone::system());
+        }
+        if let Some(offset) = units::fixed_offset(&name) {
+            return Some(jiff::tz::TimeZone::fixed(offset));
+        }
+        match jiff::tz::TimeZone::get(&name) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.error(
+                    node.pos,
+                    format!("unknown time zone `{name}` in `{what}`"),
+                    Some("use `local`, an IANA name like `Asia/Shanghai`, `UTC`, or an offset like `+08:00`".into()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Reads `key` with `read`, or returns `default` when absent.
+pub(crate) fn opt<'e, T>(
+    ctx: &mut Ctx<'e>,
+    map: &Map<'_>,
+    key: &str,
+    default: T,
+    read: impl FnOnce(&mut Ctx<'e>, &Node, &str) -> Option<T>,
+) -> Option<T> {
+    match map.get(key) {
+        Some(node) => read(ctx, node, key),
+        None => Some(default),
+    }
+}
+
+/// Reads a severity name.
+pub(crate) fn severity(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<Severity> {
+    ctx.choice_of(node, what, &Severity::ALL.map(|s| (s.as_str(), s)))
+}
+
+/// The `name:` of every mapping in a list node, without validation.
+pub(crate) fn names_in(node: &Node) -> Vec<String> {
+    let Kind::Seq(items) = &node.kind else {
+        return Vec::new();
+    };
+    let name_of = |item: &Node| match &item.kind {
+        Kind::Map(entries) => entries.iter().find_map(|(k, v)| match (&k.kind, &v.kind) {
+            (Kind::Str(k), Kind::Str(v)) if k == "name" => Some(v.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    items.iter().filter_map(name_of).collect()
 }

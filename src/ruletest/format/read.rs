@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::config::build::{opt, severity};
 use crate::config::walk::{Ctx, Map};
+use crate::config::walk::{opt, severity};
 use crate::config::yaml::{Kind, Node};
 
 use super::{
