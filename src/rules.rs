@@ -16,8 +16,10 @@ use std::num::NonZeroU64;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+mod message;
 mod pattern;
 
+pub use message::{RuleMessage, SeverityFrom};
 pub use pattern::{ONEPASS_SIZE_LIMIT, Pattern, short_regex_error, syntax_config};
 
 /// Upper bound on the compiled size of one pattern (bytes of the regex program).
@@ -98,7 +100,7 @@ pub struct RuleDef {
     /// Lines that must not match (or must be excluded).
     pub examples_no_match: Vec<String>,
     /// What the rule asks of its message (`masks:`, `show:`, `severity_from:`).
-    pub message: crate::window::RuleMessage,
+    pub message: RuleMessage,
 }
 
 /// Where in a rule a compile problem is.
@@ -184,7 +186,7 @@ pub struct Rule {
     /// Example lines that must not match.
     pub examples_no_match: Vec<String>,
     /// What the rule asks of its message (`masks:`, `show:`, `severity_from:`).
-    pub message: crate::window::RuleMessage,
+    pub message: RuleMessage,
 }
 
 /// Result of testing one line against one rule.

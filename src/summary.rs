@@ -5,11 +5,15 @@
 //! It holds counts and short samples, never unbounded data: every list in it is capped by the
 //! window's options, and what was cut is counted (`other_*` fields).
 
+pub mod absent;
+pub mod incident;
+pub mod suppressed;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::absence::AbsentState;
-use crate::incident::IncidentReport;
+use self::absent::AbsentState;
+use self::incident::IncidentReport;
 use crate::rules::Severity;
 
 /// One window's worth of alerts (or several windows merged while DingTalk was unavailable).

@@ -25,22 +25,18 @@
 //! fires that the backlog disproves.
 
 mod memory;
-mod report;
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 pub use self::memory::{KeyMemory, MAX_KEYS, Memory, RuleMemory, SourceMemory};
-pub use self::report::{AbsentKind, AbsentLine, AbsentState, merge};
 use crate::rules::Severity;
 use crate::summary::RuleSummary;
+pub use crate::summary::absent::{AbsentKind, AbsentLine, AbsentState, Group, merge};
 
 /// Default of an absence rule's `keys.learn_window`.
 pub const DEFAULT_LEARN_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// `group_by` values as `(capture name, value)`, in `group_by` order (empty: no `group_by`).
-pub type Group = Vec<(String, String)>;
 
 /// When a key begins to be watched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! The rule keys that shape a rule's message rather than its matching: `masks:`, `show:` and
-//! `severity_from:` (see `window::RuleMessage`).
+//! `severity_from:` (see `rules::RuleMessage`).
 
 use super::walk::severity;
 use super::walk::{Ctx, Map};
 use super::yaml::{Kind, Node, Pos};
 use crate::rules::Rule;
 use crate::rules::short_regex_error;
-use crate::window::{BUILTIN_MASKS, RuleMessage, SeverityFrom};
+use crate::rules::{RuleMessage, SeverityFrom};
+use crate::window::BUILTIN_MASKS;
 
 const SEVERITY_FROM_KEYS: &[&str] = &["capture", "map"];
 

@@ -21,7 +21,6 @@
 //! The stage's memory is [`State`], which the agent persists (`state_dir/incidents.json`)
 //! before committing the offsets of the lines it covers: held hits are as safe as sent ones.
 
-mod report;
 mod state;
 
 use std::collections::HashMap;
@@ -31,8 +30,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::absence::{self, AbsentLine, Moment, Schedules, Watches};
 
-pub use self::report::{IncidentLine, IncidentNote, IncidentReport, Reason};
 pub use self::state::{Incident, RECENT_WINDOWS, STATE_VERSION, State, StateError};
+pub use crate::summary::incident::{IncidentLine, IncidentNote, IncidentReport, Reason};
 use crate::summary::{RuleSummary, Summary};
 
 /// Default of `repeat_interval`.

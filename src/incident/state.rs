@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::report::IncidentLine;
 use crate::rules::Severity;
 use crate::summary::RuleSummary;
+use crate::summary::incident::IncidentLine;
 
 /// Version of the JSON form; a file with another version is set aside, not misread.
 /// Version 2 added `absence`; a version 1 file is read as having no absence memory.

@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::tests::{aggregator, mixed, options, snapshot};
 use super::*;
 use crate::rules::{Rule, RuleDef, RuleSet};
+use crate::rules::{RuleMessage, SeverityFrom};
 use crate::window::tests::{feed, t};
-use crate::window::{RuleMessage, SeverityFrom};
 
 fn rule(name: &str, pattern: &str, severity: Severity, message: RuleMessage) -> Rule {
     Rule::compile(&RuleDef {

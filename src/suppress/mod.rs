@@ -17,15 +17,14 @@
 
 pub mod interval;
 pub mod policy;
-pub mod report;
 pub mod silence;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use crate::summary::suppressed::{Suppressed, SuppressedLine, Why};
 pub use interval::{IntervalSpec, TimeInterval, TimeIntervals};
 pub use policy::{InhibitRule, Key, MuteMode, MutePolicies, MutePolicy, Settings, Verdict};
-pub use report::{Suppressed, SuppressedLine, Why};
 pub use silence::{Matcher, Silence, SilenceFile, StoredSilence};
 
 use crate::absence::AbsentState;

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::interval::TimeIntervals;
-use super::report::Why;
 use super::silence::{Matcher, Silence, label_value};
 use crate::rules::Severity;
+use crate::summary::suppressed::Why;
 
 /// Everything the configuration says about suppression.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,6 @@
-//! What a rule asks of its message beyond counting ([`RuleMessage`]: `masks:`, `show:`,
-//! `severity_from:`), and what its match says about a hit ([`Keeper`]): the text it singles
-//! out, which masks must never touch, and the line's level.
+//! What a rule's match says about a hit ([`Keeper`]), as its [`RuleMessage`](crate::rules::RuleMessage) (`masks:`,
+//! `show:`, `severity_from:`) asks: the text it singles out, which masks must never touch, and
+//! the line's level.
 //!
 //! Masks exist to count lines that differ only in ids and times as one shape. They must never
 //! merge what the rule itself distinguishes: a rule `" (?P<status>[45]\d\d) ` over an access
@@ -18,35 +18,10 @@
 
 use std::ops::Range;
 
-use regex::bytes::Regex;
-
 use crate::rules::{Pattern, Rule, Severity};
 
 /// A pattern without captures keeps its whole match only if no match is longer than this.
 pub const MAX_KEPT_MATCH_BYTES: usize = 64;
-
-/// What a rule asks of its message (the rule keys `masks:`, `show:` and `severity_from:`).
-#[derive(Clone, Debug, Default)]
-pub struct RuleMessage {
-    /// The masks of this rule's shapes, by name (built-in or `summary.custom_masks`); `None`:
-    /// those of `summary.masks` and every custom mask; empty: none (`masks: none`).
-    pub masks: Option<Vec<String>>,
-    /// Lines of a multiline event matching any of these are shown under its sample (at most
-    /// `window::MAX_CONTEXT_LINES`).
-    pub show: Vec<Regex>,
-    /// Where the line's level is read, and what it means.
-    pub severity_from: Option<SeverityFrom>,
-}
-
-/// `severity_from: {capture: level, map: {ERROR: error, FATAL: critical}}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SeverityFrom {
-    /// A named capture of the rule's patterns.
-    pub capture: String,
-    /// Captured value (compared ignoring ASCII case) to severity; other values take the rule's
-    /// `severity`.
-    pub map: Vec<(String, Severity)>,
-}
 
 /// A rule's patterns, ready to tell which text of a hit to keep and which level it has.
 #[derive(Debug)]
@@ -236,7 +211,7 @@ pub(crate) fn ranges_within(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleDef;
+    use crate::rules::{RuleDef, RuleMessage, SeverityFrom};
 
     fn keeper(pattern: &str, severity_from: Option<SeverityFrom>) -> Keeper {
         let rule = Rule::compile(&RuleDef {

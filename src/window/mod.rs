@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-pub use self::capture::{MAX_KEPT_MATCH_BYTES, RuleMessage, SeverityFrom};
+pub use self::capture::MAX_KEPT_MATCH_BYTES;
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 pub use self::options::{SummaryOptions, WindowOptions};
 use self::select::History;
@@ -388,7 +388,7 @@ impl RuleState {
             group_slots: Vec::new(),
             examples_match: Vec::new(),
             examples_no_match: Vec::new(),
-            message: RuleMessage::default(),
+            message: crate::rules::RuleMessage::default(),
         };
         RuleState::new(&rule, options, Arc::new(Shaper::new(&rule, options)))
     }

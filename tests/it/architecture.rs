@@ -1,6 +1,7 @@
 //! ARCHITECTURE.md's invariants about where code lives, checked on the source itself: the pure
 //! cores do no IO and read no clock, only `src/sink/` is an HTTP client, hits reach the
-//! aggregator one way, and no source file grows past 700 lines.
+//! aggregator one way, the pure cores import each other only downwards, and no source file
+//! grows past 700 lines.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ const PURE: &[&str] = &[
     "src/scan",
     "src/window",
     "src/summary.rs",
+    "src/summary",
     "src/event_time.rs",
     "src/event_time",
     "src/incident",
@@ -122,6 +124,44 @@ fn src_but(except: &str) -> Vec<String> {
         .map(|e| format!("src/{}", e.file_name().to_string_lossy()))
         .filter(|name| name != except)
         .collect()
+}
+
+/// The pure cores below `render`, from the bottom up: each imports only cores below it, and none
+/// imports `config` (which builds their types) or `render` (which reads them).
+const LAYERS: &[&str] = &[
+    "rules",
+    "scan",
+    "summary",
+    "event_time",
+    "window",
+    "absence",
+    "incident",
+    "suppress",
+];
+
+#[test]
+fn the_pure_cores_import_each_other_only_downwards() {
+    let mut upwards = Vec::new();
+    for (i, layer) in LAYERS.iter().enumerate() {
+        let above: Vec<String> = LAYERS[i + 1..]
+            .iter()
+            .chain(&["config", "render"])
+            .map(|m| format!("crate::{m}"))
+            .collect();
+        let above: Vec<&str> = above.iter().map(String::as_str).collect();
+        let file = format!("src/{layer}.rs");
+        let dir = format!("src/{layer}");
+        let roots: Vec<&str> = [file.as_str(), dir.as_str()]
+            .into_iter()
+            .filter(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists())
+            .collect();
+        upwards.extend(find(&roots, &above));
+    }
+    assert!(
+        upwards.is_empty(),
+        "a pure core imports one above it (a circle in the making; move the shared type down):\n{}",
+        upwards.join("\n")
+    );
 }
 
 #[test]

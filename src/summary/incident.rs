@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::absence::AbsentLine;
+use super::absent::AbsentLine;
+use super::suppressed::Suppressed;
 use crate::rules::Severity;
-use crate::suppress::Suppressed;
 
 /// The incident part of a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ impl IncidentReport {
     /// lines are kept, an ongoing line of the same incident adds its count and takes the later
     /// figures.
     pub fn merge(&mut self, later: IncidentReport) {
-        crate::absence::merge(&mut self.absent, later.absent);
+        super::absent::merge(&mut self.absent, later.absent);
         self.suppressed.merge(later.suppressed);
         for note in later.notes {
             match self.notes.iter_mut().find(|n| n.rule == note.rule) {

@@ -4,8 +4,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::Group;
 use crate::rules::Severity;
+
+/// `group_by` values as `(capture name, value)`, in `group_by` order (empty: no `group_by`).
+pub type Group = Vec<(String, String)>;
 
 /// Where an absence is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
