@@ -42,7 +42,7 @@ use crate::metrics;
 use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
-use crate::tail::{Batch, FileId};
+use crate::tail::{Batch, FileId, Settled};
 use crate::window::{Aggregator, Shapes, Shaping};
 
 /// First delay before retrying to store a summary.
@@ -287,11 +287,14 @@ impl<S: Store, F: Follow> Process<S, F> {
                     "scanning a batch panicked; this file's offset is no longer committed past \
                      the batch, so its lines are read again after a restart"
                 );
-                let barrier = self.barriers.entry(file).or_insert(start);
-                *barrier = (*barrier).min(start);
+                self.stop_commits(&file, start);
                 return;
             }
         };
+        let mut batch = batch;
+        if !self.settle(&mut batch) {
+            return;
+        }
         if self.matchers.get(batch.source).is_none() {
             // A batch of a source removed by a reload: nothing applies to it.
             self.processed(&batch.file.id, batch.end);
@@ -335,6 +338,33 @@ impl<S: Store, F: Follow> Process<S, F> {
         }
         self.processed(&batch.file.id, batch.end);
         self.follow.recycle(batch.data);
+    }
+
+    /// Settles a batch in file order; false when it is dropped: a backlog range whose file
+    /// changed before it was read (the copytruncate copy hands out its lines, or they are lost).
+    /// Commits of its file then stop at its start.
+    fn settle(&mut self, batch: &mut Batch) -> bool {
+        let settled = batch.settle();
+        if settled == Settled::Lost {
+            warn!(
+                event = "range_lost",
+                path = %batch.file.path.display(),
+                start = batch.start,
+                end = batch.end,
+                "file truncated or changed before its backlog was read, and no copy of it was \
+                 found: these lines are lost"
+            );
+        }
+        if settled != Settled::Keep {
+            self.stop_commits(&batch.file.id, batch.start);
+        }
+        settled == Settled::Keep
+    }
+
+    /// Commits of `file` stop at `start` for the rest of the run.
+    fn stop_commits(&mut self, file: &FileId, start: u64) {
+        let barrier = self.barriers.entry(file.clone()).or_insert(start);
+        *barrier = (*barrier).min(start);
     }
 
     /// Feeds the batch's figures to the metrics: one update per rule, not per hit.
@@ -578,7 +608,9 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
 
 /// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan)
 /// and shapes its hits with `shaping`.
-fn scan_with(matchers: &[Matcher], scan: ScanFn, batch: Batch, shaping: &Shaping) -> Scanned {
+fn scan_with(matchers: &[Matcher], scan: ScanFn, mut batch: Batch, shaping: &Shaping) -> Scanned {
+    // A backlog range is read here, by the thread that scans it.
+    batch.read_unread();
     let (hits, stats) = match matchers.get(batch.source) {
         Some(matcher) => scan(matcher, &batch),
         None => (Vec::new(), ScanStats::default()),

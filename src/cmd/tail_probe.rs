@@ -79,7 +79,10 @@ async fn probe(
         signal.cancel();
     });
     let mut stdout = std::io::stdout().lock();
-    while let Some(batch) = rx.recv().await {
+    while let Some(mut batch) = rx.recv().await {
+        if batch.settle() != crate::tail::Settled::Keep {
+            continue;
+        }
         let path = batch.file.path.display().to_string();
         let mut text = Vec::with_capacity(batch.data.len() * 2);
         match &batch.events {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::checkpoint::Entry;
+use crate::tail::unread::Unread;
 
 /// Which file: `(dev, ino)` from `fstat` on our open descriptor (or `stat` of a path), never the
 /// path itself. Says nothing about the content (see `tail::fingerprint`).
@@ -97,6 +98,9 @@ pub struct Batch {
     pub lines_cut: u64,
     /// Where lines were cut (to map positions in `data` to file offsets).
     pub cuts: Vec<Cut>,
+    /// A backlog range still to read (`data` holds only the head of its first line until
+    /// [`Batch::read_unread`] or [`Batch::settle`]).
+    pub unread: Option<Box<Unread>>,
 }
 
 impl Batch {
@@ -104,6 +108,8 @@ impl Batch {
     /// ends, lines or events like this one.
     pub fn is_continued_by(&self, next: &Batch) -> bool {
         next.file.id == self.file.id
+            && self.unread.is_none()
+            && next.unread.is_none()
             && next.source == self.source
             && next.start == self.end
             && next.events.is_some() == self.events.is_some()
@@ -205,6 +211,7 @@ impl Batch {
             events: None,
             lines_cut: 0,
             cuts: Vec::new(),
+            unread: None,
         }
     }
 }

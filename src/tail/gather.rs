@@ -57,7 +57,7 @@ impl Gather {
     /// (shutdown), nothing is held.
     pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
         let is_busy = self.note_read(&batch.file.id, now);
-        let is_large = batch.data.len() >= GATHER_BELOW;
+        let is_large = batch.data.len() >= GATHER_BELOW || batch.unread.is_some();
         if is_large {
             // A catch-up: the small batch that ends it goes at once (held, it would only be
             // late), like the first one after a quiet spell.

@@ -36,6 +36,7 @@ pub(crate) mod reader;
 mod saver;
 mod table;
 pub mod tailer;
+mod unread;
 mod watcher;
 
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ use crate::logging::error_chain;
 pub use batch::{Batch, Cut, FileId, FileKey, FileRef, Spare};
 pub use counters::{Counters, SourceStats, Stats};
 pub use tailer::{Downstream, Poll, Tailer};
+pub use unread::{Ledger, Settled, Unread};
 
 /// Errors of the tailer.
 #[derive(Debug, thiserror::Error)]

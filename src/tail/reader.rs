@@ -129,16 +129,34 @@ impl LineReader {
     /// returns `None` and changes nothing (feed the new bytes instead).
     pub(crate) fn feed_in_place(&mut self, data: &[u8], held: usize) -> Option<usize> {
         debug_assert_eq!(self.held().map(<[u8]>::len), Some(held));
-        let complete_end = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
-        if self.long_line(data, 0, complete_end).is_some() {
+        if self.has_long_line(data) {
             return None;
         }
+        let complete_end = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
         self.pos += (data.len() - held) as u64;
         self.line_start += complete_end as u64;
         // What follows the last line end (all of `data` without one) is the held line now.
         self.pending.clear();
         self.hold(&data[complete_end..]);
         Some(complete_end)
+    }
+
+    /// Returns true if and only if a complete line of `data` (from a line start) is longer than
+    /// `max_line_bytes`: fed, it would be cut.
+    pub(crate) fn has_long_line(&self, data: &[u8]) -> bool {
+        let complete_end = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
+        self.long_line(data, 0, complete_end).is_some()
+    }
+
+    /// Passes over the next `len` bytes unread but for `rest`, those after their last `\n`
+    /// (there is one): their lines are handed out elsewhere, `rest` is held as [`Self::feed`]
+    /// would hold it. Only when [`Self::held`] is the whole held line.
+    pub(crate) fn pass_over(&mut self, len: u64, rest: &[u8]) {
+        debug_assert!(self.pending_skipped == 0 && rest.len() as u64 <= len);
+        self.pos += len;
+        self.line_start = self.pos - rest.len() as u64;
+        self.pending.clear();
+        self.hold(rest);
     }
 
     /// Where the first line longer than `max_line_bytes` starts in `chunk[from..end]` (whole

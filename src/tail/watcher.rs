@@ -17,10 +17,14 @@ use crate::tail::counters::Descriptor;
 use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mark_before};
 use crate::tail::multiline::{Assembler, Event};
 use crate::tail::reader::{LineReader, Segment};
+use crate::tail::unread::{Ledger, Unread, read_after};
 use crate::tail::{Batch, Cut, FileId, FileKey, FileRef, Spare};
 
 /// Most batch ends remembered (with their markers) while waiting for their commits.
 const MAX_IN_FLIGHT: usize = 4096;
+/// Bytes the tail thread reads at the end of a backlog range it hands out unread (to find its
+/// last line end): a last line longer than this is read by the tail thread as before.
+const PEEK_BYTES: usize = 4 << 10;
 
 /// Where a watcher is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,19 +75,21 @@ pub(crate) struct FileWatcher {
     pub(crate) has_more: bool,
     /// A hint says it changed.
     pub(crate) dirty: bool,
+    /// The backlog ranges of this generation handed out unread (see `unread`).
+    ledger: Option<Arc<Ledger>>,
 }
 
 /// Builds the batch of one read pass.
-struct Builder {
-    data: Vec<u8>,
+pub(crate) struct Builder {
+    pub(crate) data: Vec<u8>,
     events: Option<Vec<std::ops::Range<usize>>>,
     start: Option<u64>,
     end: u64,
-    cuts: Vec<Cut>,
+    pub(crate) cuts: Vec<Cut>,
 }
 
 impl Builder {
-    fn new(is_multiline: bool) -> Builder {
+    pub(crate) fn new(is_multiline: bool) -> Builder {
         Builder {
             data: Vec::new(),
             events: is_multiline.then(Vec::new),
@@ -93,7 +99,7 @@ impl Builder {
         }
     }
 
-    fn push_segment(&mut self, segment: &Segment<'_>) {
+    pub(crate) fn push_segment(&mut self, segment: &Segment<'_>) {
         self.start.get_or_insert(segment.start);
         self.data.extend_from_slice(segment.bytes);
         if segment.skipped > 0 {
@@ -121,7 +127,7 @@ impl Builder {
         self.end = event.end;
     }
 
-    fn finish(self, file: &FileRef, source: usize) -> Option<Batch> {
+    pub(crate) fn finish(self, file: &FileRef, source: usize) -> Option<Batch> {
         let start = self.start?;
         Some(Batch {
             source,
@@ -132,33 +138,9 @@ impl Builder {
             data: self.data,
             events: self.events,
             cuts: self.cuts,
+            unread: None,
         })
     }
-}
-
-/// Reads up to `budget` bytes of `fd` at `pos` into `data`, after `held` (the head of the
-/// line they continue); returns the bytes read, `data` ending with them. Only the bytes of
-/// `data` beyond its old length are zeroed first (a spare buffer keeps its old content).
-fn read_after(
-    fd: &std::fs::File,
-    held: &[u8],
-    pos: u64,
-    data: &mut Vec<u8>,
-    budget: usize,
-) -> std::io::Result<usize> {
-    data.resize(held.len() + budget, 0);
-    data[..held.len()].copy_from_slice(held);
-    let mut read = 0;
-    while read < budget {
-        let at = held.len() + read;
-        let n = fd.read_at(&mut data[at..], pos + read as u64)?;
-        if n == 0 {
-            break;
-        }
-        read += n;
-    }
-    data.truncate(held.len() + read);
-    Ok(read)
 }
 
 /// The settings a watcher takes from its source.
@@ -203,6 +185,7 @@ impl FileWatcher {
             last_read: now,
             has_more: size > pos,
             dirty: false,
+            ledger: None,
             fd: Some(fd),
         }
     }
@@ -299,6 +282,7 @@ impl FileWatcher {
         self.committed = 0;
         self.committed_mark = Mark::default();
         self.in_flight.clear();
+        self.ledger = None;
         self.size = meta.len();
         self.mtime = (meta.mtime(), meta.mtime_nsec());
         self.head = self
@@ -351,20 +335,29 @@ impl FileWatcher {
         budget: usize,
         now: Instant,
     ) -> std::io::Result<Option<Batch>> {
-        let Some(fd) = &self.fd else {
+        if self.fd.is_none() {
             return Ok(None);
-        };
+        }
         self.has_more = false;
         self.dirty = false;
         let waiting = self.size.saturating_sub(self.reader.pos());
         if self.assembler.is_none()
             && waiting >= budget as u64
-            && let Some(held) = self.reader.held()
+            && let Some(mut data) = self.with_held(spare)
         {
-            let mut data = spare.take();
+            let held = (self.reader.pos() - self.reader.line_start()) as usize;
+            if let Some(batch) = self.hand_out_unread(&mut data, budget, now)? {
+                return Ok(Some(batch));
+            }
+            let Some(fd) = &self.fd else {
+                return Ok(None);
+            };
             let read = read_after(fd, held, self.reader.pos(), &mut data, budget)?;
             return Ok(self.read_in_place(data, read, budget, now));
         }
+        let Some(fd) = &self.fd else {
+            return Ok(None);
+        };
         let mut builder = Builder::new(self.assembler.is_some());
         let mut read = 0;
         // Bytes of the last read still in `buf` (the marker is taken from them).
@@ -394,6 +387,59 @@ impl FileWatcher {
         }
         self.has_read(read, &buf[..last], now);
         Ok(self.finish_batch(builder))
+    }
+
+    /// A buffer of `spare` starting with the held line's head, when that is the whole held line
+    /// (none was cut); its bytes after the head are an earlier batch's.
+    fn with_held(&self, spare: &Spare) -> Option<Vec<u8>> {
+        let held = self.reader.held()?;
+        let mut data = spare.take();
+        if data.len() < held.len() {
+            data.resize(held.len(), 0);
+        }
+        data[..held.len()].copy_from_slice(held);
+        Some(data)
+    }
+
+    /// Hands out the next `budget` bytes (whole lines of a backlog) unread, to be read by the
+    /// scanning thread (see `unread`): reads only their last [`PEEK_BYTES`] to find where their
+    /// last line ends and to hold the line after it. `data` starts with the held line's head.
+    /// `None` (nothing done) when the peek finds no line end or a short file.
+    fn hand_out_unread(
+        &mut self,
+        data: &mut Vec<u8>,
+        budget: usize,
+        now: Instant,
+    ) -> std::io::Result<Option<Batch>> {
+        let Some(fd) = &self.fd else {
+            return Ok(None);
+        };
+        let (pos, peek_len) = (self.reader.pos(), PEEK_BYTES.min(budget));
+        let peek_at = pos + (budget - peek_len) as u64;
+        let mut peek = Vec::new();
+        if read_after(fd, 0, peek_at, &mut peek, peek_len)? < peek_len {
+            return Ok(None);
+        }
+        let Some(last) = memchr::memrchr(b'\n', &peek) else {
+            return Ok(None);
+        };
+        let (start, end) = (self.reader.line_start(), peek_at + last as u64 + 1);
+        let file = fd.try_clone()?;
+        let held = (pos - start) as usize;
+        let ledger = self.ledger.get_or_insert_with(Arc::default);
+        let check = peek[..=last].to_vec();
+        let unread = Unread::new(file, pos, check, self.reader.max_line_bytes(), ledger, start);
+        self.reader.pass_over(budget as u64, &peek[last + 1..]);
+        self.has_read(budget, &peek, now);
+        self.has_more = true;
+        data.truncate(held);
+        let mut builder = Builder::new(false);
+        builder.start = Some(start);
+        builder.end = end;
+        builder.data = std::mem::take(data);
+        let mut batch = self.finish_batch(builder).expect("the batch has a start");
+        batch.unread = Some(Box::new(unread));
+        Ok(Some(batch))
     }
 
     /// Takes `data` (the held line's head, then `read` bytes read at the current position) as
@@ -551,6 +597,11 @@ impl FileWatcher {
             last_seen_ns: now_ns,
             born_ns: self.born_ns,
         }
+    }
+
+    /// The ledger of the backlog ranges this generation handed out unread, if it did.
+    pub(crate) fn ledger(&self) -> Option<Arc<Ledger>> {
+        self.ledger.clone()
     }
 
     /// Adopts the committed marker of a validated checkpoint entry.

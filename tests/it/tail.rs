@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use harness::{Harness, line_list, lines, multiline, rename};
 use logding::config::StartAt;
+use logding::tail::Settled;
 
 /// The texts of `seen` lines with their offsets.
 fn offsets(h: &Harness) -> Vec<(u64, String)> {
@@ -821,6 +822,53 @@ fn copytruncate_unread_end_is_read_from_the_copy_running_and_stopped() {
     expected.sort_by(|x, y| x.1.cmp(&y.1));
     assert_eq!(actual, expected);
     assert_eq!(h.stats().copies_drained, 2);
+}
+
+/// A backlog's ranges are handed out unread and read by the scanning threads: a copytruncate
+/// before one is settled (read or not) drains the copy from that range, so each line comes
+/// once; with no copy, a range read before the truncation is kept, one read after it is lost
+/// (with the file's unread end), never garbage.
+#[test]
+fn a_backlog_range_settled_after_a_copytruncate_comes_once_from_the_copy() {
+    // The first range: the lines that end in the first 4096 bytes (9 bytes each).
+    let in_range = 4096 / 9;
+    for (is_read_first, is_copied, settles, a_lines) in [
+        (false, true, Settled::FromCopy, 1000),
+        (true, true, Settled::FromCopy, 1000),
+        (true, false, Settled::Keep, in_range),
+        (false, false, Settled::Lost, 0),
+    ] {
+        let mut h = Harness::new("app.log", StartAt::Beginning);
+        h.options.read_budget_bytes = 4096;
+        h.append("app.log", lines("a", 0, 1000).as_bytes());
+        h.start();
+        let (mut held, has_more) = h.poll_once_holding();
+        assert!(has_more && held.len() == 1 && held[0].unread.is_some());
+        let mut range = held.remove(0);
+        if is_read_first {
+            range.read_unread();
+        }
+        if is_copied {
+            std::fs::copy(h.path("app.log"), h.path("app.log.1")).unwrap();
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(h.path("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        h.append("app.log", lines("b", 0, 3).as_bytes());
+        h.poll();
+        let case = format!("read first {is_read_first}, copied {is_copied}");
+        assert_eq!(range.settle(), settles, "{case}");
+        h.deliver(range);
+        let mut expected = at(0, &line_list("a", 0, a_lines));
+        expected.extend(at(0, &line_list("b", 0, 3)));
+        let mut actual = offsets(&h);
+        actual.sort_by(|x, y| x.1.cmp(&y.1));
+        expected.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(actual, expected, "{case}");
+    }
 }
 
 #[test]

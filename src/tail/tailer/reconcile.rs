@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::descriptors::Cause;
 use super::{Downstream, Tailer, count, key_at};
-use crate::tail::FileKey;
+use crate::tail::{FileKey, Ledger};
 use crate::tail::counters::SourceEvent;
 use crate::tail::discover;
 use crate::tail::fingerprint::Fingerprint;
@@ -144,9 +144,14 @@ impl Tailer {
         };
         let path = w.file.path.clone();
         let source = w.source;
+        // Backlog ranges handed out unread are read from the copy, if one is found (held
+        // while looking for it: the process task settles them meanwhile).
+        let ledger = w.ledger();
+        let mut ranges = ledger.as_deref().map(Ledger::lock);
+        let unsettled = ranges.as_ref().and_then(|r| r.first_unsettled());
         let old = OldContent {
             seen: w.seen(),
-            start: w.line_start(),
+            start: unsettled.map_or(w.line_start(), |at| at.min(w.line_start())),
         };
         let Some((new_generation, flushed)) = self.files.restart(generation, meta, now) else {
             return (None, true);
@@ -163,7 +168,12 @@ impl Tailer {
             "file truncated: reading it again from the start",
             None,
         );
-        self.drain_copy(&path, source, &old, now);
+        if self.drain_copy(&path, source, &old, now)
+            && let (Some(ranges), Some(from)) = (&mut ranges, unsettled)
+        {
+            ranges.copied_from(from);
+        }
+        drop(ranges);
         let is_sent = flushed.is_none_or(|batch| downstream.send(batch));
         (Some(new_generation), is_sent)
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logding::config::{Multiline, Source, StartAt, TailOptions};
-use logding::tail::{Batch, Counters, Stats, Tailer};
+use logding::tail::{Batch, Counters, Settled, Stats, Tailer};
 
 /// One delivered line (or multiline event).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +138,16 @@ impl Harness {
 
     /// One pass; returns true if some file has more to read.
     pub(crate) fn poll_once(&mut self) -> bool {
+        let (batches, has_more) = self.poll_once_holding();
+        for batch in batches {
+            self.record(batch);
+        }
+        has_more
+    }
+
+    /// One pass whose batches are handed back, not recorded: a backlog range in them is not
+    /// read yet (as when the agent's scanning threads have not got to it).
+    pub(crate) fn poll_once_holding(&mut self) -> (Vec<Batch>, bool) {
         let now = self.now;
         let mut batches = Vec::new();
         let poll = self
@@ -148,13 +158,18 @@ impl Harness {
                 batches.push(batch);
                 true
             });
-        for batch in batches {
-            self.record(batch);
-        }
-        poll.has_more
+        (batches, poll.has_more)
     }
 
-    fn record(&mut self, batch: Batch) {
+    /// Records a batch held back by [`Self::poll_once_holding`].
+    pub(crate) fn deliver(&mut self, batch: Batch) {
+        self.record(batch);
+    }
+
+    fn record(&mut self, mut batch: Batch) {
+        if batch.settle() != Settled::Keep {
+            return;
+        }
         match &batch.events {
             None => {
                 for (offset, line) in batch.lines() {

@@ -68,8 +68,11 @@ struct Model {
 }
 
 impl Model {
-    fn new(is_multiline: bool) -> Model {
+    /// A model whose tailer reads at most `read_budget_bytes` per file and pass (a small
+    /// budget makes most reads a backlog: ranges handed out unread, read when delivered).
+    fn new(is_multiline: bool, read_budget_bytes: usize) -> Model {
         let mut h = Harness::new("app.log", StartAt::Beginning);
+        h.options.read_budget_bytes = read_budget_bytes;
         if is_multiline {
             // Every line starts an event: an event is handed out only when the next line
             // arrives, its timeout passes, its file is closed or the tailer stops.
@@ -329,8 +332,9 @@ proptest! {
     fn model_random_writes_rotations_truncations_restarts(
         ops in proptest::collection::vec(op(), 1..40),
         is_multiline in proptest::bool::weighted(0.3),
+        read_budget_bytes in proptest::sample::select(vec![1 << 20, 64, 200]),
     ) {
-        let mut model = Model::new(is_multiline);
+        let mut model = Model::new(is_multiline, read_budget_bytes);
         for op in &ops {
             model.apply(op);
         }
