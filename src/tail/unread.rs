@@ -232,6 +232,12 @@ mod tests {
     use crate::tail::watcher::{FileSettings, FileWatcher};
     use crate::tail::{FileId, Spare};
 
+    const FILE: FileId = FileId {
+        dev: 0,
+        ino: 0,
+        generation: 0,
+    };
+
     /// Each line of `batches` (settled in order) with its file offset.
     fn lines_of(batches: &[Batch]) -> Vec<(u64, Vec<u8>)> {
         let lines = batches.iter().flat_map(Batch::lines);
@@ -245,11 +251,7 @@ mod tests {
         reader.feed(input, &mut |s: Segment<'_>| builder.push_segment(&s));
         reader.flush_fragment(&mut |s: Segment<'_>| builder.push_segment(&s));
         let file = crate::tail::FileRef {
-            id: FileId {
-                dev: 0,
-                ino: 0,
-                generation: 0,
-            },
+            id: FILE,
             path: Arc::from(Path::new("app.log")),
         };
         lines_of(&builder.finish(&file, 0).into_iter().collect::<Vec<_>>())
@@ -270,12 +272,8 @@ mod tests {
             max_line_bytes,
             multiline: None,
         };
-        let (id, now) = (FileId {
-            dev: 0,
-            ino: 0,
-            generation: 0,
-        }, Instant::now());
-        let mut w = FileWatcher::new(id, Arc::from(path), 0, fd, &meta, 0, &settings, now);
+        let now = Instant::now();
+        let mut w = FileWatcher::new(FILE, Arc::from(path), 0, fd, &meta, 0, &settings, now);
         let spare = Spare::default();
         for _ in 0..2 {
             // Buffers of earlier batches: their old bytes must never show.
@@ -290,7 +288,9 @@ mod tests {
         let mut order: Vec<usize> = (0..batches.len()).collect();
         let mut state = seed | 1;
         for i in (1..order.len()).rev() {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             order.swap(i, (state >> 33) as usize % (i + 1));
         }
         for i in order {

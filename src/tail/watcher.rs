@@ -428,7 +428,14 @@ impl FileWatcher {
         let held = (pos - start) as usize;
         let ledger = self.ledger.get_or_insert_with(Arc::default);
         let check = peek[..=last].to_vec();
-        let unread = Unread::new(file, pos, check, self.reader.max_line_bytes(), ledger, start);
+        let unread = Unread::new(
+            file,
+            pos,
+            check,
+            self.reader.max_line_bytes(),
+            ledger,
+            start,
+        );
         self.reader.pass_over(budget as u64, &peek[last + 1..]);
         self.has_read(budget, &peek, now);
         self.has_more = true;

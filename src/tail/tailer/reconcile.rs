@@ -12,11 +12,11 @@ use tracing::{debug, info, warn};
 
 use super::descriptors::Cause;
 use super::{Downstream, Tailer, count, key_at};
-use crate::tail::{FileKey, Ledger};
 use crate::tail::counters::SourceEvent;
 use crate::tail::discover;
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::watcher::{FileWatcher, Observed, State};
+use crate::tail::{FileKey, Ledger};
 
 /// What identifies the old content of a truncated file in its copy, and where to start
 /// reading the copy.
