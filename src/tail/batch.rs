@@ -98,8 +98,8 @@ pub struct Batch {
     pub lines_cut: u64,
     /// Where lines were cut (to map positions in `data` to file offsets).
     pub cuts: Vec<Cut>,
-    /// A backlog range still to read (`data` holds only the head of its first line until
-    /// [`Batch::read_unread`] or [`Batch::settle`]).
+    /// A backlog range still to read: until [`Batch::read_unread`] (or [`Batch::settle`]),
+    /// `data` starts with the head of its first line and goes on with an earlier batch's bytes.
     pub unread: Option<Box<Unread>>,
 }
 

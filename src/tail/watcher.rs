@@ -425,21 +425,14 @@ impl FileWatcher {
         };
         let (start, end) = (self.reader.line_start(), peek_at + last as u64 + 1);
         let file = fd.try_clone()?;
-        let held = (pos - start) as usize;
-        let ledger = self.ledger.get_or_insert_with(Arc::default);
-        let check = peek[..=last].to_vec();
-        let unread = Unread::new(
-            file,
-            pos,
-            check,
-            self.reader.max_line_bytes(),
-            ledger,
-            start,
-        );
         self.reader.pass_over(budget as u64, &peek[last + 1..]);
         self.has_read(budget, &peek, now);
         self.has_more = true;
-        data.truncate(held);
+        // The scanning thread checks that its range ends with these bytes.
+        peek.truncate(last + 1);
+        let ledger = self.ledger.get_or_insert_with(Arc::default);
+        let max_line_bytes = self.reader.max_line_bytes();
+        let unread = Unread::new(file, pos, peek, max_line_bytes, ledger, start);
         let mut builder = Builder::new(false);
         builder.start = Some(start);
         builder.end = end;
