@@ -22,6 +22,12 @@ fn offsets(h: &Harness) -> Vec<(u64, String)> {
     h.seen.iter().map(|s| (s.offset, s.text.clone())).collect()
 }
 
+/// `lines` in the order of their texts.
+fn sorted(mut lines: Vec<(u64, String)>) -> Vec<(u64, String)> {
+    lines.sort_by(|x, y| x.1.cmp(&y.1));
+    lines
+}
+
 /// Expected (offset, line) pairs of consecutive lines starting at `offset`.
 fn at(offset: u64, lines: &[String]) -> Vec<(u64, String)> {
     let mut offset = offset;
@@ -154,12 +160,7 @@ fn c05_copytruncate_regrown_past_the_offset_is_detected_by_the_marker() {
     h.append("app.log", lines("a", 0, 10).as_bytes());
     h.poll();
     std::fs::copy(h.path("app.log"), h.path("app.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(h.path("app.log"))
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    h.truncate("app.log");
     h.append("app.log", lines("bb", 0, 30).as_bytes());
     h.poll();
     let mut expected = at(0, &line_list("a", 0, 10));
@@ -817,10 +818,7 @@ fn copytruncate_unread_end_is_read_from_the_copy_running_and_stopped() {
     expected.push((15 * 9, "a-partial".into()));
     expected.extend(at(0, &line_list("b", 0, 5)));
     expected.extend(at(0, &line_list("c", 0, 1)));
-    let mut actual = offsets(&h);
-    actual.sort_by(|x, y| x.1.cmp(&y.1));
-    expected.sort_by(|x, y| x.1.cmp(&y.1));
-    assert_eq!(actual, expected);
+    assert_eq!(sorted(offsets(&h)), sorted(expected));
     assert_eq!(h.stats().copies_drained, 2);
 }
 
@@ -851,12 +849,7 @@ fn a_backlog_range_settled_after_a_copytruncate_comes_once_from_the_copy() {
         if is_copied {
             std::fs::copy(h.path("app.log"), h.path("app.log.1")).unwrap();
         }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(h.path("app.log"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        h.truncate("app.log");
         h.append("app.log", lines("b", 0, 3).as_bytes());
         h.poll();
         let case = format!("read first {is_read_first}, copied {is_copied}");
@@ -864,10 +857,7 @@ fn a_backlog_range_settled_after_a_copytruncate_comes_once_from_the_copy() {
         h.deliver(range);
         let mut expected = at(0, &line_list("a", 0, a_lines));
         expected.extend(at(0, &line_list("b", 0, 3)));
-        let mut actual = offsets(&h);
-        actual.sort_by(|x, y| x.1.cmp(&y.1));
-        expected.sort_by(|x, y| x.1.cmp(&y.1));
-        assert_eq!(actual, expected, "{case}");
+        assert_eq!(sorted(offsets(&h)), sorted(expected), "{case}");
     }
 }
 

@@ -100,6 +100,14 @@ impl Harness {
         file.write_all(bytes).unwrap();
     }
 
+    /// Truncates `name` to nothing (as copytruncate does after its copy).
+    pub(crate) fn truncate(&self, name: &str) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(name));
+        file.unwrap().set_len(0).unwrap();
+    }
+
     #[allow(dead_code)]
     pub(crate) fn ino(&self, name: &str) -> u64 {
         std::fs::metadata(self.path(name)).unwrap().ino()
