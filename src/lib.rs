@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: YAML (+ included rule files) validated into a typed [`config::Config`].
 //! - [`rules`]: compiled rules (bytes regexes, severity, thresholds, `group_by`). Pure.
+//! - [`discover`]: the one glob walker (sources, `include:`, rotated siblings).
 //! - [`tail`]: follows files across rotation, truncation and restarts; hands out complete lines
 //!   with exact offsets.
 //! - [`checkpoint`]: per-file identity and committed offset, written atomically.
@@ -17,6 +18,7 @@
 //!   evaluated by the incident stage.
 //! - [`summary`]: the summary type shared by window, render, outbox and JSON output.
 //! - [`render`]: summary to DingTalk payload; escapes untrusted log text; byte budget. Pure.
+//! - [`notification`]: Alertmanager's webhook payload, which `relay` queues and `render` renders.
 //! - [`outbox`]: durable queue of summaries awaiting delivery.
 //! - [`state`]: atomic, durable writes of state files (tmp → fsync → rename → fsync dir).
 //! - [`sink`]: the DingTalk client: signing, rate budget, answer classification, retry.
@@ -32,10 +34,12 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod discover;
 pub mod event_time;
 pub mod incident;
 pub mod logging;
 pub mod metrics;
+pub mod notification;
 pub mod outbox;
 pub mod relay;
 pub mod render;

@@ -33,11 +33,11 @@ use self::hours::Hours;
 use crate::cli::{Output, ScanArgs};
 use crate::cmd::Exit;
 use crate::config::{self, Config, Multiline};
+use crate::discover::Globs;
 use crate::event_time::TimestampSpec;
 use crate::render::{self, RenderOptions};
 use crate::rules::RuleSet;
 use crate::scan::{Hit, Matcher, ScanStats};
-use crate::tail::discover::Globs;
 use crate::window::Aggregator;
 
 /// Line cap for files that belong to no source.

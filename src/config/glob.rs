@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::tail::discover::Globs;
+use crate::discover::Globs;
 
 /// The regular files matching an absolute glob, sorted. A pattern without glob characters
 /// names one file. Directories are walked from the longest literal prefix, as deep as the

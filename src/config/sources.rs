@@ -146,7 +146,7 @@ fn globs(
             Some(origin) => origin.resolve(&pattern).to_string_lossy().into_owned(),
             None => pattern,
         };
-        if let Err(err) = crate::tail::discover::glob(&pattern) {
+        if let Err(err) = crate::discover::glob(&pattern) {
             ctx.error(
                 pos,
                 format!("`{what}` has an invalid glob: {}", err.source.kind()),

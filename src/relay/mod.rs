@@ -5,7 +5,8 @@
 //! groups across hosts and silences; the relay is the single DingTalk client of the fleet, so
 //! the robot's 20 posts a minute are budgeted where DingTalk enforces them: per robot.
 //!
-//! - `webhook`: the payload (version 4) and the outbox [`webhook::Notifications`] of one robot.
+//! - `webhook` (`crate::notification`): the payload (version 4) and the outbox
+//!   [`webhook::Notifications`] of one robot.
 //! - `server`: the HTTP side (auth, size limit, validation). A notification is in the robot's
 //!   outbox (fsynced) before the answer is 200; the answer is 5xx only when it cannot be
 //!   persisted, so Alertmanager retries exactly what the relay does not hold.
@@ -15,7 +16,8 @@
 
 mod dedupe;
 mod server;
-pub mod webhook;
+/// The payload, under the name the relay has always used for it.
+pub use crate::notification as webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use crate::outbox::SendTimes;
 use crate::render::RenderOptions;
 use crate::sink::{Delivery, DeliveryHandle};
 
-use self::webhook::Notifications;
+use self::webhook::{Notification, Notifications};
 
 /// How `relay` runs.
 #[derive(Debug, Clone)]
@@ -253,4 +255,29 @@ async fn drain(robots: BTreeMap<String, Target>, grace: Duration) {
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// A robot's queued notifications are an outbox payload, rendered by `render::render_alerts`.
+impl crate::outbox::Payload for Notifications {
+    fn merge(&mut self, newer: Notifications) {
+        Notifications::merge(self, newer);
+    }
+
+    fn render(&self, options: &crate::render::RenderOptions) -> Vec<String> {
+        crate::render::render_alerts(self, options)
+    }
+
+    fn describe(&self) -> String {
+        Notifications::describe(self)
+    }
+
+    fn tally(&self) -> (u64, u64) {
+        let notifications = (self.notifications.len() as u64).saturating_add(self.superseded);
+        let alerts = self
+            .notifications
+            .iter()
+            .map(Notification::total_alerts)
+            .sum();
+        (notifications, alerts)
+    }
 }

@@ -17,7 +17,7 @@ use super::escape::{Flavor, escape};
 use super::number::thousands;
 use super::{MAX_NAME_CHARS, RenderOptions, mention_of, message_body, part_label};
 use crate::config::MsgType;
-use crate::relay::webhook::{Alert, Labels, Notification, Notifications, Status};
+use crate::notification::{Alert, Labels, Notification, Notifications, Status};
 use crate::rules::Severity;
 
 const MAX_LABEL_CHARS: usize = 120;

@@ -5,7 +5,7 @@
 //!
 //! - `batch`: what is handed out ([`Batch`]) and the identities it carries ([`FileKey`],
 //!   [`FileId`]).
-//! - [`discover`]: globs to paths, rotated siblings.
+//! - [`crate::discover`] (beside it): globs to paths, rotated siblings.
 //! - `fingerprint`: is it still the content we read (head fingerprint, offset marker)?
 //! - `table`: every followed file generation, by generation and by key, and the counted
 //!   descriptors.
@@ -27,7 +27,6 @@
 
 mod batch;
 mod counters;
-pub mod discover;
 mod fingerprint;
 mod gather;
 mod hints;
@@ -64,7 +63,7 @@ pub enum Error {
         source_name: String,
         /// Why.
         #[source]
-        source: discover::GlobError,
+        source: crate::discover::GlobError,
     },
     /// The state directory cannot be created.
     #[error("failed to create state directory `{}`", path.display())]
@@ -557,7 +556,7 @@ fn apply(tailer: &mut Tailer, inbox: Inbox, hints: &mut Option<hints::Hints>) {
 /// The files a source's globs match right now (sorted), for the startup log line. Files that
 /// appear later are followed too; this is only a snapshot.
 pub fn files_matching(source: &Source) -> Vec<PathBuf> {
-    match discover::Globs::new(&source.paths, &source.exclude) {
+    match crate::discover::Globs::new(&source.paths, &source.exclude) {
         Ok(globs) => globs.find().files,
         Err(_) => Vec::new(),
     }

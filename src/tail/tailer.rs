@@ -28,8 +28,8 @@ use tracing::{debug, info};
 
 use crate::checkpoint::{self, Checkpoint, Entry};
 use crate::config::{Source, TailOptions};
+use crate::discover::{self, Globs};
 use crate::tail::counters::SourceEvent;
-use crate::tail::discover::{self, Globs};
 use crate::tail::fingerprint::Mark;
 use crate::tail::table::FileTable;
 use crate::tail::watcher::{FileSettings, State};

@@ -164,6 +164,85 @@ fn the_pure_cores_import_each_other_only_downwards() {
     );
 }
 
+/// The top-level modules of `src/` (a file `x.rs` and its folder `x/` are one module).
+fn top_modules() -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .expect("read src")
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let stem = path.file_stem()?.to_str()?.to_owned();
+            (path.is_dir() || path.extension().is_some_and(|x| x == "rs")).then_some(stem)
+        })
+        .filter(|name| name != "lib" && name != "main")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_modules_import_each_other_without_a_circle() {
+    let modules = top_modules();
+    assert!(modules.len() > 10, "modules: {modules:?}");
+    // Who imports whom, from code lines (comments and `#[cfg(test)]` parts left out).
+    let imports: Vec<Vec<usize>> = modules
+        .iter()
+        .map(|module| {
+            let (file, dir) = (format!("src/{module}.rs"), format!("src/{module}"));
+            let roots: Vec<&str> = [file.as_str(), dir.as_str()]
+                .into_iter()
+                .filter(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists())
+                .collect();
+            let needles: Vec<String> = modules.iter().map(|m| format!("crate::{m}::")).collect();
+            let needles_use: Vec<String> = modules.iter().map(|m| format!("crate::{m};")).collect();
+            (0..modules.len())
+                .filter(|&j| modules[j] != *module)
+                .filter(|&j| {
+                    !find(&roots, &[needles[j].as_str(), needles_use[j].as_str()]).is_empty()
+                })
+                .collect()
+        })
+        .collect();
+    // Depth-first search; a module met again while still on the path closes a circle.
+    fn visit(
+        at: usize,
+        imports: &[Vec<usize>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[at] = 1;
+        path.push(at);
+        for &next in &imports[at] {
+            if state[next] == 1 {
+                let start = path.iter().position(|&m| m == next).unwrap_or(0);
+                return Some(path[start..].iter().copied().chain([next]).collect());
+            }
+            if state[next] == 0
+                && let Some(circle) = visit(next, imports, state, path)
+            {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        state[at] = 2;
+        None
+    }
+    let mut state = vec![0u8; modules.len()];
+    for start in 0..modules.len() {
+        if state[start] == 0
+            && let Some(circle) = visit(start, &imports, &mut state, &mut Vec::new())
+        {
+            let names: Vec<&str> = circle.iter().map(|&m| modules[m].as_str()).collect();
+            panic!(
+                "modules import each other in a circle: {} (move what they share below both)",
+                names.join(" -> ")
+            );
+        }
+    }
+}
+
 #[test]
 fn hits_reach_the_aggregator_one_way() {
     let others = src_but("src/window");

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Mention;
-use crate::relay::webhook::VERSION;
+use crate::notification::VERSION;
 
 fn options(max_body_bytes: usize) -> RenderOptions {
     RenderOptions {

@@ -12,8 +12,8 @@ use tracing::{debug, info, warn};
 
 use super::descriptors::Cause;
 use super::{Downstream, Tailer, count, key_at};
+use crate::discover;
 use crate::tail::counters::SourceEvent;
-use crate::tail::discover;
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::watcher::{FileWatcher, Observed, State};
 use crate::tail::{FileKey, Ledger};

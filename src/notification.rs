@@ -1,4 +1,6 @@
-//! The Alertmanager webhook payload (version 4), as the relay receives and stores it.
+//! The Alertmanager webhook payload (version 4), as the relay receives and stores it and
+//! `render` turns it into DingTalk messages. Plain data and the rules of merging it: it sits below
+//! both, so that neither imports the other for it.
 //!
 //! Alertmanager sends one [`Notification`] per alert group each time the group changes (or
 //! `repeat_interval` passes): the whole current state of the group, firing and resolved
@@ -202,30 +204,6 @@ impl Notifications {
             .map(|n| format!("{} x{}", n.group_key, n.total_alerts()))
             .collect();
         groups.join(", ")
-    }
-}
-
-impl crate::outbox::Payload for Notifications {
-    fn merge(&mut self, newer: Notifications) {
-        Notifications::merge(self, newer);
-    }
-
-    fn render(&self, options: &crate::render::RenderOptions) -> Vec<String> {
-        crate::render::render_alerts(self, options)
-    }
-
-    fn describe(&self) -> String {
-        Notifications::describe(self)
-    }
-
-    fn tally(&self) -> (u64, u64) {
-        let notifications = (self.notifications.len() as u64).saturating_add(self.superseded);
-        let alerts = self
-            .notifications
-            .iter()
-            .map(Notification::total_alerts)
-            .sum();
-        (notifications, alerts)
     }
 }
 
