@@ -58,11 +58,7 @@ impl Gather {
     pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
         let is_busy = self.note_read(&batch.file.id, now);
         let is_large = batch.data.len() >= GATHER_BELOW || batch.unread.is_some();
-        if is_large {
-            // A catch-up: the small batch that ends it goes at once (held, it would only be
-            // late), like the first one after a quiet spell.
-            self.recent.retain(|(file, _)| *file != batch.file.id);
-        }
+        self.after_read(&batch.file.id, is_large);
         let mut earlier = None;
         if let Some(i) = self
             .held
@@ -71,18 +67,61 @@ impl Gather {
         {
             if self.held[i].batch.is_continued_by(&batch) {
                 self.held[i].batch.append(batch);
-                if at_once || is_large || self.held[i].batch.data.len() >= HELD_MAX {
-                    return [Some(self.held.swap_remove(i).batch), None];
-                }
-                return [None, None];
+                return [self.grown(i, is_large, at_once), None];
             }
             earlier = Some(self.held.swap_remove(i).batch);
         }
         if is_busy && !at_once && !is_large {
+            let mut batch = batch;
+            // Room for what is gathered after it, appended in place (see `held`).
+            batch
+                .data
+                .reserve((HELD_MAX + GATHER_BELOW).saturating_sub(batch.data.len()));
             self.held.push(Held { batch, since: now });
             return [earlier, None];
         }
         [earlier, Some(batch)]
+    }
+
+    /// The batch of `file` held, when it ends at file offset `end`: the lines read next are
+    /// appended to it in place (no copy), then [`Gather::grew`] says how many.
+    pub(crate) fn held(&mut self, file: &FileId, end: u64) -> Option<&mut Batch> {
+        self.held
+            .iter_mut()
+            .map(|h| &mut h.batch)
+            .find(|batch| batch.file.id == *file && batch.end == end)
+    }
+
+    /// `bytes` were appended at `now` to the held batch of `file` (see [`Gather::held`]):
+    /// returns it when it is to go now (as [`Gather::take`] would hand out a batch it
+    /// appended).
+    pub(crate) fn grew(
+        &mut self,
+        file: &FileId,
+        bytes: usize,
+        now: Instant,
+        at_once: bool,
+    ) -> Option<Batch> {
+        self.note_read(file, now);
+        let is_large = bytes >= GATHER_BELOW;
+        self.after_read(file, is_large);
+        let i = self.held.iter().position(|h| h.batch.file.id == *file)?;
+        self.grown(i, is_large, at_once)
+    }
+
+    /// After a read of `file`: a large one (a catch-up's) goes at once, and so does the small
+    /// one that ends the catch-up (held, it would only be late), like the first one after a
+    /// quiet spell.
+    fn after_read(&mut self, file: &FileId, is_large: bool) {
+        if is_large {
+            self.recent.retain(|(recent, _)| recent != file);
+        }
+    }
+
+    /// The held batch `i`, more appended to it: taken out when it is to go now.
+    fn grown(&mut self, i: usize, is_large: bool, at_once: bool) -> Option<Batch> {
+        let is_full = self.held[i].batch.data.len() >= HELD_MAX;
+        (at_once || is_large || is_full).then(|| self.held.swap_remove(i).batch)
     }
 
     /// Takes out the batches due at `now` (all of them with `all`), oldest first: those held
@@ -257,5 +296,133 @@ mod tests {
         assert_eq!(early[0].file.id.generation, 10);
         let held: usize = gather.held.iter().map(|h| h.batch.data.len()).sum();
         assert!(held <= HELD_TOTAL, "{held}");
+    }
+
+    /// A tailer's downstream gathering with a clock of its own, recording what goes out.
+    struct Gathering {
+        gather: Gather,
+        now: Instant,
+        out: Vec<Batch>,
+        /// Reads appended in place to a held batch.
+        lent: usize,
+    }
+
+    impl crate::tail::Downstream for Gathering {
+        fn send(&mut self, batch: Batch) -> bool {
+            let ready = self.gather.take(batch, self.now, false);
+            self.out.extend(ready.into_iter().flatten());
+            true
+        }
+
+        fn held(&mut self, file: &FileId, end: u64) -> Option<&mut Batch> {
+            self.gather.held(file, end)
+        }
+
+        fn grew(&mut self, file: &FileId, bytes: usize) -> bool {
+            self.lent += 1;
+            self.out
+                .extend(self.gather.grew(file, bytes, self.now, false));
+            true
+        }
+    }
+
+    /// Each line handed out (its file offset and bytes): `out` in order, checked to follow
+    /// each other without a gap.
+    fn lines_of(out: &[Batch]) -> Vec<(u64, Vec<u8>)> {
+        for pair in out.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "batches follow each other");
+        }
+        let lines = out.iter().flat_map(|b| b.lines().map(|(at, l)| (at, l.to_vec())));
+        lines.collect()
+    }
+
+    /// The complete lines of `bytes` (long ones cut to `max`), as the tailer must hand them
+    /// out: read at once.
+    fn lines_read_at_once(bytes: &[u8], max: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut reader = crate::tail::reader::LineReader::new(max, 0);
+        let mut lines = Vec::new();
+        reader.feed(bytes, &mut |s: crate::tail::reader::Segment<'_>| {
+            let mut at = s.start;
+            for line in s.bytes.split_inclusive(|&b| b == b'\n') {
+                lines.push((at, line.to_vec()));
+                at += line.len() as u64;
+            }
+        });
+        lines
+    }
+
+    /// Follows a file written `writes` (bytes, then milliseconds until the next write),
+    /// reading `budget` bytes per pass with lines cut at 16 bytes; returns what was handed
+    /// out, the file's bytes and the number of reads appended in place.
+    fn follow(writes: &[(Vec<u8>, u64)], budget: usize) -> (Vec<Batch>, Vec<u8>, usize) {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let source = crate::config::Source {
+            name: "app".into(),
+            paths: vec![path.display().to_string()],
+            exclude: Vec::new(),
+            start_at: crate::config::StartAt::Beginning,
+            multiline: None,
+            max_line_bytes: 16,
+            timestamp: None,
+        };
+        let options = crate::config::TailOptions {
+            read_budget_bytes: budget,
+            poll_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        let counters = std::sync::Arc::default();
+        let mut tailer = crate::tail::Tailer::new(vec![source], options, None, counters).unwrap();
+        let mut sink = Gathering {
+            gather: Gather::default(),
+            now: Instant::now(),
+            out: Vec::new(),
+            lent: 0,
+        };
+        let mut written = Vec::new();
+        for (bytes, gap) in writes {
+            file.write_all(bytes).unwrap();
+            written.extend_from_slice(bytes);
+            while tailer.poll_once(sink.now, &mut sink).has_more {}
+            sink.now += Duration::from_millis(*gap);
+            let due = sink.gather.due(sink.now, false);
+            sink.out.extend(due);
+        }
+        sink.out.extend(sink.gather.due(sink.now, true));
+        (sink.out, written, sink.lent)
+    }
+
+    #[test]
+    fn a_busy_files_reads_are_appended_in_place_to_its_held_batch() {
+        let writes: Vec<(Vec<u8>, u64)> = (0..12)
+            .map(|i| (format!("line {i}\npart").into_bytes(), 10))
+            .collect();
+        let (out, written, lent) = follow(&writes, 1 << 20);
+        assert_eq!(lines_of(&out), lines_read_at_once(&written, 16));
+        // The first read goes at once, the second is held, the next ones are appended to it
+        // until it is GATHER old.
+        assert!(lent >= 6, "{lent} reads appended in place");
+        assert!(out.len() <= 5, "{} batches", out.len());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn gathered_batches_hold_the_lines_read_at_once(
+            writes in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "a\n", "ERROR 42\n", "par", "tial\n", "\n",
+                    "a line longer than sixteen bytes\n", "long, unfinished: 0123456789abcdef",
+                ]),
+                proptest::sample::select(vec![1_u64, 10, 45, 150]),
+            ), 1..40),
+            budget in proptest::sample::select(vec![8_usize, 64, 1 << 20]),
+        ) {
+            let writes: Vec<(Vec<u8>, u64)> =
+                writes.into_iter().map(|(w, gap)| (w.as_bytes().to_vec(), gap)).collect();
+            let (out, written, _) = follow(&writes, budget);
+            proptest::prop_assert_eq!(lines_of(&out), lines_read_at_once(&written, 16));
+        }
     }
 }

@@ -26,6 +26,7 @@
 //! limit reached) everything still works, only later.
 
 mod batch;
+mod builder;
 mod counters;
 mod fingerprint;
 mod gather;
@@ -350,6 +351,18 @@ impl Downstream for ChannelDownstream<'_> {
             .into_iter()
             .flatten()
             .all(|batch| self.hand_out(batch))
+    }
+
+    fn held(&mut self, file: &FileId, end: u64) -> Option<&mut Batch> {
+        self.gather.held(file, end)
+    }
+
+    fn grew(&mut self, file: &FileId, bytes: usize) -> bool {
+        let at_once = self.shutdown.is_cancelled();
+        match self.gather.grew(file, bytes, Instant::now(), at_once) {
+            Some(batch) => self.hand_out(batch),
+            None => true,
+        }
     }
 }
 

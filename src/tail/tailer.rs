@@ -32,6 +32,7 @@ use crate::discover::{self, Globs};
 use crate::tail::counters::SourceEvent;
 use crate::tail::fingerprint::Mark;
 use crate::tail::table::FileTable;
+use crate::tail::builder::Built;
 use crate::tail::watcher::{FileSettings, State};
 use crate::tail::{Batch, Counters, Error, FileId, FileKey, Spare};
 use descriptors::Warnings;
@@ -73,6 +74,17 @@ fn positions(checkpoint: &Checkpoint) -> Vec<Position> {
 pub trait Downstream {
     /// Hands a batch over; false means stop.
     fn send(&mut self, batch: Batch) -> bool;
+
+    /// A batch of `file` held back here (not handed on yet) that ends at file offset `end`:
+    /// the lines read next are appended to it in place, then [`Downstream::grew`] is called.
+    fn held(&mut self, _file: &FileId, _end: u64) -> Option<&mut Batch> {
+        None
+    }
+
+    /// Lines (`bytes` of them) were appended to the held batch of `file`; false means stop.
+    fn grew(&mut self, _file: &FileId, _bytes: usize) -> bool {
+        true
+    }
 }
 
 impl<F: FnMut(Batch) -> bool> Downstream for F {
@@ -437,10 +449,20 @@ impl Tailer {
             let Some(w) = self.files.get_mut(generation) else {
                 continue;
             };
-            match w.read(&mut self.buf, &self.spare, budget, now) {
-                Ok(Some(batch)) => {
+            let file = w.file.id.clone();
+            let held = downstream
+                .held(&file, w.line_start())
+                .filter(|batch| w.lends_to_held(batch));
+            match w.read(&mut self.buf, &self.spare, budget, now, held) {
+                Ok(Some(Built::Batch(batch))) => {
                     self.counters.add(&self.counters.lines_cut, batch.lines_cut);
                     if !downstream.send(batch) {
+                        return false;
+                    }
+                }
+                Ok(Some(Built::Appended { bytes, lines_cut })) => {
+                    self.counters.add(&self.counters.lines_cut, lines_cut);
+                    if !downstream.grew(&file, bytes) {
                         return false;
                     }
                 }

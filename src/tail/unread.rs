@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::tail::Batch;
 use crate::tail::reader::{LineReader, Segment};
-use crate::tail::watcher::Builder;
+use crate::tail::builder::Builder;
 
 /// What a batch still has to read: the file's bytes from `from` to the batch's end, after the
 /// held line's head already in `data` (see the module docs).
@@ -187,13 +187,15 @@ fn cut_long_lines(batch: &mut Batch, max_line_bytes: usize) {
         return;
     }
     let mut reader = reader;
-    let mut builder = Builder::new(false);
+    let mut builder = Builder::new(&batch.file, batch.source, false, Vec::new());
     reader.feed(&batch.data, &mut |segment: Segment<'_>| {
         builder.push_segment(&segment)
     });
-    batch.lines_cut = builder.cuts.len() as u64;
-    batch.data = builder.data;
-    batch.cuts = builder.cuts;
+    if let Some(cut) = builder.into_batch() {
+        batch.lines_cut = cut.lines_cut;
+        batch.data = cut.data;
+        batch.cuts = cut.cuts;
+    }
 }
 
 /// Reads up to `len` bytes of `file` at `pos` into `data` after its first `held` bytes (kept);
@@ -229,6 +231,7 @@ mod tests {
 
     use super::*;
     use crate::tail::counters::{Counters, Descriptor};
+    use crate::tail::builder::Built;
     use crate::tail::watcher::{FileSettings, FileWatcher};
     use crate::tail::{FileId, Spare};
 
@@ -247,14 +250,14 @@ mod tests {
     /// What the tail thread's reader hands out reading `input` at once, and flushing its end.
     fn read_here(input: &[u8], max_line_bytes: usize) -> Vec<(u64, Vec<u8>)> {
         let mut reader = LineReader::new(max_line_bytes, 0);
-        let mut builder = Builder::new(false);
-        reader.feed(input, &mut |s: Segment<'_>| builder.push_segment(&s));
-        reader.flush_fragment(&mut |s: Segment<'_>| builder.push_segment(&s));
         let file = crate::tail::FileRef {
             id: FILE,
             path: Arc::from(Path::new("app.log")),
         };
-        lines_of(&builder.finish(&file, 0).into_iter().collect::<Vec<_>>())
+        let mut builder = Builder::new(&file, 0, false, Vec::new());
+        reader.feed(input, &mut |s: Segment<'_>| builder.push_segment(&s));
+        reader.flush_fragment(&mut |s: Segment<'_>| builder.push_segment(&s));
+        lines_of(&builder.into_batch().into_iter().collect::<Vec<_>>())
     }
 
     /// What a watcher hands out reading `path` with `budget`, its ranges read in the order
@@ -281,7 +284,8 @@ mod tests {
         }
         let (mut buf, mut batches) = (vec![0; 64], Vec::new());
         while !w.is_at_eof() {
-            batches.extend(w.read(&mut buf, &spare, budget, now).unwrap());
+            let read = w.read(&mut buf, &spare, budget, now, None).unwrap();
+            batches.extend(read.and_then(Built::into_batch));
         }
         batches.extend(w.finish(now));
         let ranges = batches.iter().filter(|b| b.unread.is_some()).count();

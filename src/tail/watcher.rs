@@ -18,7 +18,8 @@ use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mar
 use crate::tail::multiline::{Assembler, Event};
 use crate::tail::reader::{LineReader, Segment};
 use crate::tail::unread::{Ledger, Unread, read_after};
-use crate::tail::{Batch, Cut, FileId, FileKey, FileRef, Spare};
+use crate::tail::builder::{Builder, Built};
+use crate::tail::{Batch, FileId, FileKey, FileRef, Spare};
 
 /// Most batch ends remembered (with their markers) while waiting for their commits.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -77,70 +78,6 @@ pub(crate) struct FileWatcher {
     pub(crate) dirty: bool,
     /// The backlog ranges of this generation handed out unread (see `unread`).
     ledger: Option<Arc<Ledger>>,
-}
-
-/// Builds the batch of one read pass.
-pub(crate) struct Builder {
-    pub(crate) data: Vec<u8>,
-    events: Option<Vec<std::ops::Range<usize>>>,
-    start: Option<u64>,
-    end: u64,
-    pub(crate) cuts: Vec<Cut>,
-}
-
-impl Builder {
-    pub(crate) fn new(is_multiline: bool) -> Builder {
-        Builder {
-            data: Vec::new(),
-            events: is_multiline.then(Vec::new),
-            start: None,
-            end: 0,
-            cuts: Vec::new(),
-        }
-    }
-
-    pub(crate) fn push_segment(&mut self, segment: &Segment<'_>) {
-        self.start.get_or_insert(segment.start);
-        self.data.extend_from_slice(segment.bytes);
-        if segment.skipped > 0 {
-            self.cuts.push(Cut {
-                at: self.data.len() - 1,
-                skipped: segment.skipped,
-            });
-        }
-        self.end = segment.end;
-    }
-
-    fn push_event(&mut self, event: &Event<'_>) {
-        self.start.get_or_insert(event.start);
-        let base = self.data.len();
-        self.data.extend_from_slice(event.bytes);
-        for &(at, skipped) in event.cuts {
-            self.cuts.push(Cut {
-                at: base + at,
-                skipped,
-            });
-        }
-        if let Some(events) = &mut self.events {
-            events.push(base..self.data.len());
-        }
-        self.end = event.end;
-    }
-
-    pub(crate) fn finish(self, file: &FileRef, source: usize) -> Option<Batch> {
-        let start = self.start?;
-        Some(Batch {
-            source,
-            file: file.clone(),
-            start,
-            end: self.end,
-            lines_cut: self.cuts.len() as u64,
-            data: self.data,
-            events: self.events,
-            cuts: self.cuts,
-            unread: None,
-        })
-    }
 }
 
 /// The settings a watcher takes from its source.
@@ -324,41 +261,57 @@ impl FileWatcher {
     }
 
     /// Reads up to `budget` bytes at the current position, using `buf` as the read buffer.
-    /// Returns the batch of complete lines (or closed events) read, if any.
+    /// Returns the complete lines (or closed events) read, if any: a batch of their own, or
+    /// appended to `held`, a batch of this file held downstream that they continue (plain
+    /// lines only, see [`Self::lends_to_held`]).
     ///
-    /// When a whole `budget` of plain lines is known to wait (a backlog), the bytes are read
-    /// straight into a buffer of `spare`, which becomes the batch (see [`Self::read_in_place`]).
+    /// When a whole `budget` of plain lines is known to wait (a backlog) and no batch is held,
+    /// the bytes are handed out unread or read straight into a buffer of `spare`, which
+    /// becomes the batch (see [`Self::read_in_place`]).
     pub(crate) fn read(
         &mut self,
         buf: &mut [u8],
         spare: &Spare,
         budget: usize,
         now: Instant,
-    ) -> std::io::Result<Option<Batch>> {
+        held: Option<&mut Batch>,
+    ) -> std::io::Result<Option<Built>> {
         if self.fd.is_none() {
             return Ok(None);
         }
         self.has_more = false;
         self.dirty = false;
         let waiting = self.size.saturating_sub(self.reader.pos());
-        if self.assembler.is_none()
+        if held.is_none()
+            && self.assembler.is_none()
             && waiting >= budget as u64
             && let Some(mut data) = self.with_held(spare)
         {
             let held = (self.reader.pos() - self.reader.line_start()) as usize;
             if let Some(batch) = self.hand_out_unread(&mut data, budget, now)? {
-                return Ok(Some(batch));
+                return Ok(Some(Built::Batch(batch)));
             }
             let Some(fd) = &self.fd else {
                 return Ok(None);
             };
             let read = read_after(fd, held, self.reader.pos(), &mut data, budget)?;
-            return Ok(self.read_in_place(data, read, budget, now));
+            return Ok(self.read_in_place(data, read, budget, spare, now));
         }
         let Some(fd) = &self.fd else {
             return Ok(None);
         };
-        let mut builder = Builder::new(self.assembler.is_some());
+        let mut builder = match held {
+            Some(batch) => {
+                debug_assert!(self.lends_to_held(batch));
+                Builder::onto(batch)
+            }
+            None => Builder::new(
+                &self.file,
+                self.source,
+                self.assembler.is_some(),
+                spare.take(),
+            ),
+        };
         let mut read = 0;
         // Bytes of the last read still in `buf` (the marker is taken from them).
         let mut last = 0;
@@ -368,7 +321,13 @@ impl FileWatcher {
                 self.has_more = true;
                 break;
             }
-            let n = fd.read_at(&mut buf[..want], self.reader.pos())?;
+            let n = match fd.read_at(&mut buf[..want], self.reader.pos()) {
+                Ok(n) => n,
+                Err(err) if read == 0 => return Err(err),
+                // What was read so far is handed out (its bytes are fed); the error comes
+                // back at the next pass.
+                Err(_) => break,
+            };
             if n == 0 {
                 break;
             }
@@ -386,7 +345,18 @@ impl FileWatcher {
             }
         }
         self.has_read(read, &buf[..last], now);
-        Ok(self.finish_batch(builder))
+        Ok(self.finish_built(builder, Some(spare)))
+    }
+
+    /// Whether the next lines read may be appended to `batch`, held downstream: plain lines of
+    /// this file generation and source, which they continue.
+    pub(crate) fn lends_to_held(&self, batch: &Batch) -> bool {
+        self.assembler.is_none()
+            && batch.events.is_none()
+            && batch.unread.is_none()
+            && batch.file.id == self.file.id
+            && batch.source == self.source
+            && batch.end == self.reader.line_start()
     }
 
     /// A buffer of `spare` starting with the held line's head, when that is the whole held line
@@ -433,10 +403,8 @@ impl FileWatcher {
         let ledger = self.ledger.get_or_insert_with(Arc::default);
         let max_line_bytes = self.reader.max_line_bytes();
         let unread = Unread::new(file, pos, peek, max_line_bytes, ledger, start);
-        let mut builder = Builder::new(false);
-        builder.start = Some(start);
-        builder.end = end;
-        builder.data = std::mem::take(data);
+        let mut builder = Builder::new(&self.file, self.source, false, Vec::new());
+        builder.take_whole(start, end, std::mem::take(data));
         let mut batch = self.finish_batch(builder).expect("the batch has a start");
         batch.unread = Some(Box::new(unread));
         Ok(Some(batch))
@@ -450,11 +418,12 @@ impl FileWatcher {
         mut data: Vec<u8>,
         read: usize,
         budget: usize,
+        spare: &Spare,
         now: Instant,
-    ) -> Option<Batch> {
+    ) -> Option<Built> {
         let held = data.len() - read;
         let start = self.reader.line_start();
-        let mut builder = Builder::new(false);
+        let mut builder = Builder::new(&self.file, self.source, false, Vec::new());
         let in_place = self.reader.feed_in_place(&data, held);
         if in_place.is_none() {
             self.reader
@@ -464,14 +433,15 @@ impl FileWatcher {
         }
         // `data` holds the file's bytes from `start` to the position now.
         self.has_read(read, &data, now);
-        if let Some(end) = in_place.filter(|&end| end > 0) {
-            data.truncate(end);
-            builder.start = Some(start);
-            builder.end = start + end as u64;
-            builder.data = data;
+        match in_place {
+            Some(end) if end > 0 => {
+                data.truncate(end);
+                builder.take_whole(start, start + end as u64, data);
+            }
+            _ => spare.give(data),
         }
         self.has_more = read == budget;
-        self.finish_batch(builder)
+        self.finish_built(builder, None)
     }
 
     /// After reading `read` bytes, the last ones `tail` (ending at the new position): the
@@ -514,7 +484,7 @@ impl FileWatcher {
     /// Hands out the open multiline event, if any (timeout, rotation, shutdown).
     pub(crate) fn flush_events(&mut self) -> Option<Batch> {
         let assembler = self.assembler.as_mut()?;
-        let mut builder = Builder::new(true);
+        let mut builder = Builder::new(&self.file, self.source, true, Vec::new());
         assembler.flush(&mut |event: Event<'_>| builder.push_event(&event));
         self.finish_batch(builder)
     }
@@ -522,7 +492,8 @@ impl FileWatcher {
     /// Hands out the held partial line as a final fragment, then the open multiline event: the
     /// file is rotated or deleted and idle, nothing more will come.
     fn flush_all(&mut self, now: Instant) -> Option<Batch> {
-        let mut builder = Builder::new(self.assembler.is_some());
+        let mut builder =
+            Builder::new(&self.file, self.source, self.assembler.is_some(), Vec::new());
         let assembler = &mut self.assembler;
         self.reader
             .flush_fragment(&mut |segment: Segment<'_>| match assembler {
@@ -535,21 +506,26 @@ impl FileWatcher {
         self.finish_batch(builder)
     }
 
-    fn finish_batch(&mut self, builder: Builder) -> Option<Batch> {
-        let batch = builder.finish(&self.file, self.source)?;
-        if let Some(fd) = &self.fd {
+    /// The batch of its own `builder` built, if any (see [`Self::finish_built`]).
+    fn finish_batch(&mut self, builder: Builder<'_>) -> Option<Batch> {
+        self.finish_built(builder, None)?.into_batch()
+    }
+
+    /// What `builder` built, its end remembered (with its marker) until it is committed.
+    fn finish_built(&mut self, builder: Builder<'_>, spare: Option<&Spare>) -> Option<Built> {
+        if let (Some(end), Some(fd)) = (builder.end(), &self.fd) {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 self.in_flight.pop_front();
             }
             // Usually the batch ends where reading stopped, whose marker is known.
-            let mark = if batch.end == self.reader.pos() {
+            let mark = if end == self.reader.pos() {
                 self.pos_mark
             } else {
-                mark_before(fd, batch.end)
+                mark_before(fd, end)
             };
-            self.in_flight.push_back((batch.end, mark));
+            self.in_flight.push_back((end, mark));
         }
-        Some(batch)
+        builder.finish(spare)
     }
 
     /// Records that everything before `offset` is safe downstream.
@@ -619,7 +595,7 @@ fn push_lines(
     assembler: &mut Assembler,
     segment: &Segment<'_>,
     now: Instant,
-    builder: &mut Builder,
+    builder: &mut Builder<'_>,
 ) {
     let mut emit = |event: Event<'_>| builder.push_event(&event);
     if segment.skipped > 0 || !segment.bytes.ends_with(b"\n") {
