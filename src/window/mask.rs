@@ -107,7 +107,7 @@ impl Masker {
             if start > at {
                 self.mask_piece(&line[at..start], out);
             }
-            out.push_str(&String::from_utf8_lossy(&line[start.max(at)..end]));
+            out.push_str(&lossy(&line[start.max(at)..end]));
             at = end;
         }
         if at < line.len() || line.is_empty() {
@@ -123,11 +123,7 @@ impl Masker {
 
     /// Masks `piece` onto the end of `out`.
     fn mask_piece(&self, piece: &[u8], out: &mut String) {
-        // `from_utf8` has an ASCII fast path that the lossy decoder lacks.
-        let mut text = match std::str::from_utf8(piece) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(piece),
-        };
+        let mut text = lossy(piece);
         for (placeholder, re) in &self.custom {
             if let Cow::Owned(replaced) = re.replace_all(&text, NoExpand(placeholder)) {
                 text = Cow::Owned(replaced);
@@ -140,13 +136,15 @@ impl Masker {
         let b = text.as_bytes();
         let mut i = 0;
         let mut copied = 0;
+        let may_start = if self.timestamp {
+            HEX | QUOTE | MONTH_INITIAL
+        } else {
+            HEX | QUOTE
+        };
         while i < b.len() {
             let c = b[i];
             let at_word_start = i == 0 || !is_word(b[i - 1]);
-            let may_start_token = c.is_ascii_hexdigit()
-                || c == b'"'
-                || c == b'\''
-                || (self.timestamp && MONTH_INITIALS.contains(&c));
+            let may_start_token = class(c) & may_start != 0;
             if at_word_start
                 && may_start_token
                 && let Some((end, placeholder)) = self.token_at(b, i)
@@ -186,12 +184,40 @@ impl Masker {
                 None
             }
         };
-        found(self.timestamp && digit, timestamp, "<ts>")
-            .or_else(|| found(self.timestamp && !digit, month_time, "<ts>"))
-            .or_else(|| found(self.uuid, uuid, "<uuid>"))
-            .or_else(|| found(self.ip, ip, "<ip>"))
-            .or_else(|| found(self.hex, hex, "<hex>"))
+        // What each recognizer needs to find first, looked at once: most words that start
+        // with a hex letter or a month's initial are none of these tokens, and are passed
+        // over without trying every recognizer on them.
+        let hex_len = hex_run(b, i);
+        let after_hex = at(b, i + hex_len);
+        let digits = if digit { digit_run(b, i).map_or(0, |end| end - i) } else { 0 };
+        let after_digits = at(b, i + digits);
+        // `yyyy-`, `yyyy/` (a date), `dd/` (a common log time), `hh:` (a clock).
+        let may_be_timestamp = matches!(
+            (digits, after_digits),
+            (4, b'-' | b'/') | (2, b'/' | b':')
+        );
+        // `Nov 28`: a month's three letters, then a space.
+        let may_be_month = !digit && at(b, i + 3) == b' ';
+        let may_be_uuid = hex_len == 8 && after_hex == b'-';
+        // `10.` (IPv4), `fe80:` (IPv6).
+        let may_be_ip =
+            (1..=3).contains(&digits) && after_digits == b'.' || hex_len <= 4 && after_hex == b':';
+        let may_be_hex = hex_len >= 6 || c == b'0' && matches!(at(b, i + 1), b'x' | b'X');
+        found(self.timestamp && may_be_timestamp, timestamp, "<ts>")
+            .or_else(|| found(self.timestamp && may_be_month, month_time, "<ts>"))
+            .or_else(|| found(self.uuid && may_be_uuid, uuid, "<uuid>"))
+            .or_else(|| found(self.ip && may_be_ip, ip, "<ip>"))
+            .or_else(|| found(self.hex && may_be_hex, hex, "<hex>"))
             .or_else(|| found(self.number && digit, number, "<n>"))
+    }
+}
+
+/// `bytes` as text, invalid UTF-8 replaced by U+FFFD (`String::from_utf8_lossy`, through
+/// `from_utf8` first: it has an ASCII fast path that the lossy decoder lacks).
+pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -200,8 +226,45 @@ pub fn mask_line(line: &[u8], masker: &Masker) -> String {
     masker.mask(line)
 }
 
+/// Byte classes of [`CLASSES`].
+const WORD: u8 = 1;
+const HEX: u8 = 2;
+const QUOTE: u8 = 4;
+const MONTH_INITIAL: u8 = 8;
+
+/// The class bits of every byte value: one lookup per byte of a masked line.
+static CLASSES: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            classes[c] |= WORD;
+        }
+        if b.is_ascii_hexdigit() {
+            classes[c] |= HEX;
+        }
+        if b == b'"' || b == b'\'' {
+            classes[c] |= QUOTE;
+        }
+        let mut m = 0;
+        while m < MONTH_INITIALS.len() {
+            if MONTH_INITIALS[m] == b {
+                classes[c] |= MONTH_INITIAL;
+            }
+            m += 1;
+        }
+        c += 1;
+    }
+    classes
+};
+
+fn class(c: u8) -> u8 {
+    CLASSES[usize::from(c)]
+}
+
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    class(c) & WORD != 0
 }
 
 fn at(b: &[u8], i: usize) -> u8 {
@@ -574,5 +637,51 @@ mod tests {
             Masker::default().mask(b"\xff\xfe 12 \xe4\xb8"),
             "\u{fffd}\u{fffd} <n> \u{fffd}"
         );
+    }
+
+    /// The recognizers tried in turn at `i`, without the look-ahead of `token_at`: what it
+    /// must find.
+    fn token_at_trying_each(b: &[u8], i: usize) -> Option<(usize, &'static str)> {
+        let digit = b[i].is_ascii_digit();
+        let found = |enabled: bool, recognize: Recognizer, placeholder: &'static str| {
+            enabled.then(|| recognize(b, i)).flatten().map(|end| (end, placeholder))
+        };
+        found(digit, timestamp, "<ts>")
+            .or_else(|| found(!digit, month_time, "<ts>"))
+            .or_else(|| found(true, uuid, "<uuid>"))
+            .or_else(|| found(true, ip, "<ip>"))
+            .or_else(|| found(true, hex, "<hex>"))
+            .or_else(|| found(digit, number, "<n>"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn looking_ahead_finds_every_token_trying_each_recognizer_finds(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                // Tokens of every mask, and near misses.
+                "2026-11-28", "2026/11/28", "2026-11-28T10:00:13Z", "2026-11-28 10:00:13.114",
+                "10:00:13", "10:00:13,5", "28/Nov/2026:10:00:00 +0800", "Nov 28, 2026 4:42:13 AM",
+                "Nov 28 04:42:13", "Dec  2 04:42:13", "123e4567-e89b-12d3-a456-426614174000",
+                "10.0.0.7", "255.255.255.0", "10.0.0", "1.2.3.4.5", "fe80::1:2:3", "fe80:",
+                "::1", "0x1f", "0X", "3f2a9c1b", "6b0a58af.5379", "abcdef", "123456", "28P01",
+                "4242", "3.14", "1.2.3", "30s", "900ms", "12kb", "12abxy", "2026", "28", "10",
+                // Glue.
+                "-", "/", ":", ".", " ", "  ", ",", "x", "_", "T", "Z", "+0800", "AM", "Nov",
+                "Decimal", "feed", "a",
+            ]), 1..16),
+        ) {
+            let line = pieces.concat();
+            let b = line.as_bytes();
+            let masker = Masker::default();
+            for i in 0..b.len() {
+                if class(b[i]) & (HEX | MONTH_INITIAL) != 0 {
+                    proptest::prop_assert_eq!(
+                        masker.token_at(b, i),
+                        token_at_trying_each(b, i),
+                        "at {} of {:?}", i, line
+                    );
+                }
+            }
+        }
     }
 }

@@ -211,7 +211,7 @@ struct Shapers {
 /// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
 pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
     let head = &bytes[..bytes.len().min(max.saturating_add(4))];
-    cut(&String::from_utf8_lossy(head), max).to_owned()
+    cut(&super::mask::lossy(head), max).to_owned()
 }
 
 /// The longest prefix of `text` of at most `max` bytes ending on a character boundary.
