@@ -332,7 +332,9 @@ mod tests {
         for pair in out.windows(2) {
             assert_eq!(pair[0].end, pair[1].start, "batches follow each other");
         }
-        let lines = out.iter().flat_map(|b| b.lines().map(|(at, l)| (at, l.to_vec())));
+        let lines = out
+            .iter()
+            .flat_map(|b| b.lines().map(|(at, l)| (at, l.to_vec())));
         lines.collect()
     }
 

@@ -24,8 +24,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::tail::Batch;
-use crate::tail::reader::{LineReader, Segment};
 use crate::tail::builder::Builder;
+use crate::tail::reader::{LineReader, Segment};
 
 /// What a batch still has to read: the file's bytes from `from` to the batch's end, after the
 /// held line's head already in `data` (see the module docs).
@@ -230,8 +230,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::tail::counters::{Counters, Descriptor};
     use crate::tail::builder::Built;
+    use crate::tail::counters::{Counters, Descriptor};
     use crate::tail::watcher::{FileSettings, FileWatcher};
     use crate::tail::{FileId, Spare};
 

@@ -13,12 +13,12 @@ use std::time::Instant;
 
 use crate::checkpoint::Entry;
 use crate::config::Multiline;
+use crate::tail::builder::{Builder, Built};
 use crate::tail::counters::Descriptor;
 use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mark_before};
 use crate::tail::multiline::{Assembler, Event};
 use crate::tail::reader::{LineReader, Segment};
 use crate::tail::unread::{Ledger, Unread, read_after};
-use crate::tail::builder::{Builder, Built};
 use crate::tail::{Batch, FileId, FileKey, FileRef, Spare};
 
 /// Most batch ends remembered (with their markers) while waiting for their commits.
@@ -492,8 +492,12 @@ impl FileWatcher {
     /// Hands out the held partial line as a final fragment, then the open multiline event: the
     /// file is rotated or deleted and idle, nothing more will come.
     fn flush_all(&mut self, now: Instant) -> Option<Batch> {
-        let mut builder =
-            Builder::new(&self.file, self.source, self.assembler.is_some(), Vec::new());
+        let mut builder = Builder::new(
+            &self.file,
+            self.source,
+            self.assembler.is_some(),
+            Vec::new(),
+        );
         let assembler = &mut self.assembler;
         self.reader
             .flush_fragment(&mut |segment: Segment<'_>| match assembler {

@@ -189,13 +189,15 @@ impl Masker {
         // over without trying every recognizer on them.
         let hex_len = hex_run(b, i);
         let after_hex = at(b, i + hex_len);
-        let digits = if digit { digit_run(b, i).map_or(0, |end| end - i) } else { 0 };
+        let digits = if digit {
+            digit_run(b, i).map_or(0, |end| end - i)
+        } else {
+            0
+        };
         let after_digits = at(b, i + digits);
         // `yyyy-`, `yyyy/` (a date), `dd/` (a common log time), `hh:` (a clock).
-        let may_be_timestamp = matches!(
-            (digits, after_digits),
-            (4, b'-' | b'/') | (2, b'/' | b':')
-        );
+        let may_be_timestamp =
+            matches!((digits, after_digits), (4, b'-' | b'/') | (2, b'/' | b':'));
         // `Nov 28`: a month's three letters, then a space.
         let may_be_month = !digit && at(b, i + 3) == b' ';
         let may_be_uuid = hex_len == 8 && after_hex == b'-';
@@ -644,7 +646,10 @@ mod tests {
     fn token_at_trying_each(b: &[u8], i: usize) -> Option<(usize, &'static str)> {
         let digit = b[i].is_ascii_digit();
         let found = |enabled: bool, recognize: Recognizer, placeholder: &'static str| {
-            enabled.then(|| recognize(b, i)).flatten().map(|end| (end, placeholder))
+            enabled
+                .then(|| recognize(b, i))
+                .flatten()
+                .map(|end| (end, placeholder))
         };
         found(digit, timestamp, "<ts>")
             .or_else(|| found(!digit, month_time, "<ts>"))
