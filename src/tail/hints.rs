@@ -288,6 +288,9 @@ mod tests {
             waits += 1;
         }
         assert_eq!(paths.difference(&hinted).count(), 0);
-        assert!(waits > 1, "one buffer held every event: the test proves nothing");
+        assert!(
+            waits > 1,
+            "one buffer held every event: the test proves nothing"
+        );
     }
 }
