@@ -27,6 +27,13 @@ impl Descriptor {
     }
 }
 
+impl Descriptor {
+    /// The counters it is counted in.
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+}
+
 impl std::ops::Deref for Descriptor {
     type Target = File;
 

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::tail::Batch;
 use crate::tail::builder::Builder;
+use crate::tail::counters::Counters;
 use crate::tail::reader::{LineReader, Segment};
 
 /// What a batch still has to read: the file's bytes from `from` to the batch's end, after the
@@ -32,6 +33,8 @@ use crate::tail::reader::{LineReader, Segment};
 #[derive(Clone, Debug)]
 pub struct Unread {
     file: Arc<File>,
+    /// The tailer's counters (lines cut here are counted there).
+    counters: Arc<Counters>,
     from: u64,
     /// The batch's last bytes as the tail thread read them.
     check: Vec<u8>,
@@ -57,10 +60,10 @@ impl PartialEq for Unread {
 impl Eq for Unread {}
 
 impl Unread {
-    /// A range of `file` from `from`, its last bytes `check`, handed out under `ledger` as the
-    /// batch starting at `start`.
+    /// A range of `file` (counted in its counters) from `from`, its last bytes `check`, handed
+    /// out under `ledger` as the batch starting at `start`.
     pub(crate) fn new(
-        file: File,
+        (file, counters): (File, Arc<Counters>),
         from: u64,
         check: Vec<u8>,
         max_line_bytes: usize,
@@ -70,6 +73,7 @@ impl Unread {
         ledger.lock().unsettled.insert(start);
         Unread {
             file: Arc::new(file),
+            counters,
             from,
             check,
             max_line_bytes,
@@ -147,8 +151,10 @@ impl Batch {
             return;
         }
         unread.state = ReadState::Read;
-        let max_line_bytes = unread.max_line_bytes;
+        let (max_line_bytes, counters) = (unread.max_line_bytes, Arc::clone(&unread.counters));
         cut_long_lines(self, max_line_bytes);
+        // Counted here: the tail thread counts the lines it cut when it hands a batch out.
+        counters.add(&counters.lines_cut, self.lines_cut);
     }
 
     /// Settles the batch, in file order (after [`Self::read_unread`]): whether its lines are the
@@ -247,8 +253,9 @@ mod tests {
         lines.map(|(at, line)| (at, line.to_vec())).collect()
     }
 
-    /// What the tail thread's reader hands out reading `input` at once, and flushing its end.
-    fn read_here(input: &[u8], max_line_bytes: usize) -> Vec<(u64, Vec<u8>)> {
+    /// What the tail thread's reader hands out reading `input` at once, and flushing its end,
+    /// and the lines it cuts.
+    fn read_here(input: &[u8], max_line_bytes: usize) -> (Vec<(u64, Vec<u8>)>, u64) {
         let mut reader = LineReader::new(max_line_bytes, 0);
         let file = crate::tail::FileRef {
             id: FILE,
@@ -257,20 +264,27 @@ mod tests {
         let mut builder = Builder::new(&file, 0, false, Vec::new());
         reader.feed(input, &mut |s: Segment<'_>| builder.push_segment(&s));
         reader.flush_fragment(&mut |s: Segment<'_>| builder.push_segment(&s));
-        lines_of(&builder.into_batch().into_iter().collect::<Vec<_>>())
+        let batches: Vec<Batch> = builder.into_batch().into_iter().collect();
+        (
+            lines_of(&batches),
+            batches.iter().map(|b| b.lines_cut).sum(),
+        )
     }
 
     /// What a watcher hands out reading `path` with `budget`, its ranges read in the order
-    /// `seed` shuffles them into (as scanning threads would) and settled in file order.
+    /// `seed` shuffles them into (as scanning threads would) and settled in file order; with
+    /// the number of ranges and of lines cut counted (by the tail thread, or where a range is
+    /// read).
     fn read_by_ranges(
         path: &Path,
         budget: usize,
         max_line_bytes: usize,
         seed: u64,
-    ) -> (Vec<(u64, Vec<u8>)>, usize) {
+    ) -> (Vec<(u64, Vec<u8>)>, usize, u64) {
         let file = File::open(path).unwrap();
         let meta = file.metadata().unwrap();
-        let fd = Descriptor::new(file, &Arc::new(Counters::default()));
+        let counters = Arc::new(Counters::default());
+        let fd = Descriptor::new(file, &counters);
         let settings = FileSettings {
             max_line_bytes,
             multiline: None,
@@ -289,6 +303,8 @@ mod tests {
         }
         batches.extend(w.finish(now));
         let ranges = batches.iter().filter(|b| b.unread.is_some()).count();
+        // The tail thread counts what it cut when it hands a batch out.
+        let handed_out_cut: u64 = batches.iter().map(|b| b.lines_cut).sum();
         let mut order: Vec<usize> = (0..batches.len()).collect();
         let mut state = seed | 1;
         for i in (1..order.len()).rev() {
@@ -303,7 +319,8 @@ mod tests {
         for batch in &mut batches {
             assert_eq!(batch.settle(), Settled::Keep);
         }
-        (lines_of(&batches), ranges)
+        let cut = handed_out_cut + counters.snapshot().lines_cut;
+        (lines_of(&batches), ranges, cut)
     }
 
     proptest! {
@@ -322,8 +339,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("app.log");
             std::fs::write(&path, &input).unwrap();
-            let (by_ranges, _) = read_by_ranges(&path, budget, max_line_bytes, seed);
-            prop_assert_eq!(by_ranges, read_here(&input, max_line_bytes));
+            let (by_ranges, _, cut) = read_by_ranges(&path, budget, max_line_bytes, seed);
+            prop_assert_eq!((by_ranges, cut), read_here(&input, max_line_bytes));
         }
     }
 
@@ -332,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         std::fs::write(&path, "a line\n".repeat(1000)).unwrap();
-        let (lines, ranges) = read_by_ranges(&path, 1024, 100, 7);
+        let (lines, ranges, _) = read_by_ranges(&path, 1024, 100, 7);
         assert_eq!((lines.len(), ranges), (1000, 6));
     }
 }

@@ -394,7 +394,7 @@ impl FileWatcher {
             return Ok(None);
         };
         let (start, end) = (self.reader.line_start(), peek_at + last as u64 + 1);
-        let file = fd.try_clone()?;
+        let file = (fd.try_clone()?, Arc::clone(fd.counters()));
         self.reader.pass_over(budget as u64, &peek[last + 1..]);
         self.has_read(budget, &peek, now);
         self.has_more = true;
