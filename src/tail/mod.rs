@@ -34,6 +34,7 @@ mod hints;
 pub(crate) mod multiline;
 pub(crate) mod reader;
 mod saver;
+mod settle;
 mod table;
 pub mod tailer;
 mod unread;
