@@ -139,23 +139,50 @@ const LAYERS: &[&str] = &[
     "suppress",
 ];
 
+/// The files of the top-level module `module` of `src/` (`x.rs` and its folder `x/`), as roots
+/// for [`find`].
+fn module_roots(module: &str) -> Vec<String> {
+    [format!("src/{module}.rs"), format!("src/{module}")]
+        .into_iter()
+        .filter(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists())
+        .collect()
+}
+
+/// The top-level modules `module`'s code refers to (`crate::x`, in any form: `crate::x::y`,
+/// `crate::x;`, `crate::x as y`), each with the line that does (from [`find`]).
+fn references(module: &str) -> Vec<(String, String)> {
+    let roots = module_roots(module);
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let mut found = Vec::new();
+    for line in find(&roots, &["crate::"]) {
+        for (at, _) in line.match_indices("crate::") {
+            let name: String = line[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != module {
+                found.push((name, line.clone()));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn the_pure_cores_import_each_other_only_downwards() {
     let mut upwards = Vec::new();
     for (i, layer) in LAYERS.iter().enumerate() {
-        let above: Vec<String> = LAYERS[i + 1..]
+        let above: Vec<&str> = LAYERS[i + 1..]
             .iter()
             .chain(&["config", "render"])
-            .map(|m| format!("crate::{m}"))
+            .copied()
             .collect();
-        let above: Vec<&str> = above.iter().map(String::as_str).collect();
-        let file = format!("src/{layer}.rs");
-        let dir = format!("src/{layer}");
-        let roots: Vec<&str> = [file.as_str(), dir.as_str()]
-            .into_iter()
-            .filter(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists())
-            .collect();
-        upwards.extend(find(&roots, &above));
+        let found = references(layer).into_iter();
+        upwards.extend(
+            found
+                .filter(|(to, _)| above.contains(&to.as_str()))
+                .map(|(_, line)| line),
+        );
     }
     assert!(
         upwards.is_empty(),
@@ -190,19 +217,13 @@ fn the_modules_import_each_other_without_a_circle() {
     let imports: Vec<Vec<usize>> = modules
         .iter()
         .map(|module| {
-            let (file, dir) = (format!("src/{module}.rs"), format!("src/{module}"));
-            let roots: Vec<&str> = [file.as_str(), dir.as_str()]
-                .into_iter()
-                .filter(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists())
+            let mut to: Vec<usize> = references(module)
+                .iter()
+                .filter_map(|(name, _)| modules.iter().position(|m| m == name))
                 .collect();
-            let needles: Vec<String> = modules.iter().map(|m| format!("crate::{m}::")).collect();
-            let needles_use: Vec<String> = modules.iter().map(|m| format!("crate::{m};")).collect();
-            (0..modules.len())
-                .filter(|&j| modules[j] != *module)
-                .filter(|&j| {
-                    !find(&roots, &[needles[j].as_str(), needles_use[j].as_str()]).is_empty()
-                })
-                .collect()
+            to.sort_unstable();
+            to.dedup();
+            to
         })
         .collect();
     // Depth-first search; a module met again while still on the path closes a circle.
