@@ -648,8 +648,9 @@ const IN_FLIGHT_PER_CORE: usize = 4;
 
 pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     let mut hits = Vec::new();
-    // A batch larger than `tail.read_budget_bytes`' default (256 KiB) is split across the
-    // cores (a backlog read with a larger budget); smaller ones stay on this thread.
+    // A batch of at least two parts of `scan::MIN_PART_BYTES` (768 KiB) is split across the
+    // cores (a backlog read with a larger budget); smaller ones, a busy file's gathered batches
+    // included, stay on this thread.
     let stats = match &batch.events {
         None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
         Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
