@@ -20,7 +20,9 @@ mod message;
 mod pattern;
 
 pub use message::{RuleMessage, SeverityFrom};
-pub use pattern::{ONEPASS_SIZE_LIMIT, Pattern, short_regex_error, syntax_config};
+pub use pattern::{
+    MAX_KEPT_MATCH_BYTES, ONEPASS_SIZE_LIMIT, Pattern, Spans, short_regex_error, syntax_config,
+};
 
 /// Upper bound on the compiled size of one pattern (bytes of the regex program).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;

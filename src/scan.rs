@@ -9,6 +9,7 @@
 
 mod anchored;
 mod events;
+mod hit;
 mod literals;
 mod parallel;
 mod prefilter;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use regex_syntax::hir::Hir;
 
 use crate::rules::{REGEX_SIZE_LIMIT, Rule, RuleId, RuleSet, Verdict};
+use hit::{hit, spans_by_captures};
 use prefilter::{Cursors, Marks, Prefilter};
 
 /// One rule matching one line (or one multiline event).
@@ -33,6 +35,11 @@ pub struct Hit {
     pub line: Range<usize>,
     /// The rule's `group_by` captures, in order, as ranges into the chunk.
     pub groups: Vec<Option<Range<usize>>>,
+    /// The index (in the rule) of the pattern that matched: the rule's first that does.
+    pub pattern: usize,
+    /// What the match of that pattern recorded ([`crate::rules::Spans`]), as ranges into the
+    /// chunk: the window shapes the hit from them without searching the line again.
+    pub spans: Vec<Option<Range<usize>>>,
 }
 
 /// Counters of a scan, beside the hits.
@@ -196,7 +203,10 @@ impl Matcher {
             match rule.verdict(bytes) {
                 Verdict::NoMatch => {}
                 Verdict::Excluded { .. } => stats.exclude(id, 1),
-                Verdict::Match { pattern } => out.push(hit(rule, id, pattern, chunk, line.clone())),
+                Verdict::Match { pattern } => {
+                    let spans = spans_by_captures(&rule.patterns[pattern], bytes);
+                    out.push(hit(rule, id, pattern, line.clone(), spans));
+                }
             }
         }
     }
@@ -226,9 +236,11 @@ impl Matcher {
             }
             let id = self.ids[position];
             let rule = self.rules.get(id);
-            if rule.patterns[pattern].is_match(bytes) {
+            // Unallocated until a match records something; then it is the hit's own.
+            let mut spans = Vec::new();
+            if rule.patterns[pattern].search(bytes, &mut spans) {
                 decided = Some(position);
-                self.decide(rule, id, pattern, chunk, line.clone(), out, stats);
+                self.decide(rule, id, pattern, chunk, line.clone(), spans, out, stats);
             }
         }
     }
@@ -242,6 +254,7 @@ impl Matcher {
         pattern: usize,
         chunk: &[u8],
         line: Range<usize>,
+        spans: Vec<Option<Range<usize>>>,
         out: &mut Vec<Hit>,
         stats: &mut ScanStats,
     ) {
@@ -252,7 +265,7 @@ impl Matcher {
         {
             stats.exclude(id, 1);
         } else {
-            out.push(hit(rule, id, pattern, chunk, line));
+            out.push(hit(rule, id, pattern, line, spans));
         }
     }
 }
@@ -284,19 +297,6 @@ impl Fast {
 /// Parses a pattern the way rule patterns are compiled ([`crate::rules::syntax_config`]).
 fn parse(pattern: &str) -> Option<Hir> {
     regex_automata::util::syntax::parse_with(pattern, &crate::rules::syntax_config()).ok()
-}
-
-fn hit(rule: &Rule, id: RuleId, pattern: usize, chunk: &[u8], line: Range<usize>) -> Hit {
-    let groups = rule
-        .group_ranges(pattern, &chunk[line.clone()])
-        .into_iter()
-        .map(|r| r.map(|r| r.start + line.start..r.end + line.start))
-        .collect();
-    Hit {
-        rule: id,
-        line,
-        groups,
-    }
 }
 
 fn count_lines(chunk: &[u8]) -> u64 {

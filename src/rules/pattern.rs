@@ -11,17 +11,24 @@
 //! same engine (`regex-automata`'s meta regex, which `regex` wraps) is used here with the
 //! one-pass DFA capped at [`ONEPASS_SIZE_LIMIT`]; matching semantics are the `regex` crate's
 //! bytes API, flags from [`syntax_config`].
+//!
+//! A match also records what the window needs of it ([`Spans`]), found by the one search that
+//! decides the match: the window shapes a hit from those spans and does not search again.
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
-use regex_automata::{MatchKind, meta};
+use regex_automata::{Input, MatchKind, meta};
 
 use super::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 /// Upper bound on the one-pass DFA of one pattern (small ASCII patterns keep theirs).
 pub const ONEPASS_SIZE_LIMIT: usize = 64 << 10;
+
+/// A pattern without captures keeps its whole match only if no match is longer than this.
+pub const MAX_KEPT_MATCH_BYTES: usize = 64;
 
 /// One rule pattern (or exclusion): its text, its capture names, and its matcher once built.
 #[derive(Clone)]
@@ -30,6 +37,21 @@ pub struct Pattern {
     /// Capture names by group index (index 0, the whole match, has none).
     names: Box<[Option<Box<str>>]>,
     regex: OnceLock<meta::Regex>,
+    spans: OnceLock<Spans>,
+}
+
+/// What a match of a pattern records besides the fact that it matched ([`Pattern::search`]):
+/// what the window keeps unmasked, reads a level and `group_by` values from
+/// (`window::capture`). One search finds it, so none is run again to shape the hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spans {
+    /// Nothing: no groups, and matches may be longer than [`MAX_KEPT_MATCH_BYTES`] or are a
+    /// literal without digits or quotes (nothing a mask would touch).
+    Nothing,
+    /// The whole match: no groups, and no match is longer than [`MAX_KEPT_MATCH_BYTES`].
+    WholeMatch,
+    /// Every group (index 0: the whole match).
+    Groups,
 }
 
 /// The parser flags of every rule pattern: bytes (invalid UTF-8 never stops a match),
@@ -58,6 +80,7 @@ impl Pattern {
             text: text.into(),
             names,
             regex: OnceLock::new(),
+            spans: OnceLock::new(),
         })
     }
 
@@ -76,6 +99,34 @@ impl Pattern {
         self.regex().find(haystack).map(|m| m.range())
     }
 
+    /// What a match records (see [`Spans`]).
+    pub fn spans(&self) -> Spans {
+        *self.spans.get_or_init(|| {
+            if self.names.len() > 1 {
+                Spans::Groups
+            } else if is_short_and_maskable(&self.text) {
+                Spans::WholeMatch
+            } else {
+                Spans::Nothing
+            }
+        })
+    }
+
+    /// Returns true if and only if the pattern matches somewhere in `haystack`, and then puts
+    /// what [`Pattern::spans`] says a match records into `spans` (empty for
+    /// [`Spans::Nothing`]; group by index for [`Spans::Groups`]). `spans` is cleared first.
+    pub fn search(&self, haystack: &[u8], spans: &mut Vec<Option<Range<usize>>>) -> bool {
+        spans.clear();
+        match self.spans() {
+            Spans::Nothing => self.is_match(haystack),
+            Spans::WholeMatch => self
+                .find(haystack)
+                .map(|found| spans.push(Some(found)))
+                .is_some(),
+            Spans::Groups => self.captures_into(haystack, spans),
+        }
+    }
+
     /// The capture names by group index (`None` for the whole match and unnamed groups).
     pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         self.names.iter().map(|name| name.as_deref())
@@ -92,6 +143,32 @@ impl Pattern {
                 .map(|group| captures.get_group(group).map(|span| span.range()))
                 .collect()
         })
+    }
+
+    /// Like [`Pattern::captures`], into `spans` (left empty without a match), with no
+    /// allocation but the spans' own.
+    fn captures_into(&self, haystack: &[u8], spans: &mut Vec<Option<Range<usize>>>) -> bool {
+        spans.clear();
+        let regex = self.regex();
+        let len = 2 * regex
+            .group_info()
+            .group_len(regex_automata::PatternID::ZERO);
+        let mut on_stack = [None; 16];
+        let mut on_heap = Vec::new();
+        let slots: &mut [Option<NonMaxUsize>] = if len <= on_stack.len() {
+            &mut on_stack[..len]
+        } else {
+            on_heap.resize(len, None);
+            &mut on_heap
+        };
+        if regex.search_slots(&Input::new(haystack), slots).is_none() {
+            return false;
+        }
+        spans.extend(slots.chunks_exact(2).map(|pair| match (pair[0], pair[1]) {
+            (Some(start), Some(end)) => Some(start.get()..end.get()),
+            _ => None,
+        }));
+        true
     }
 
     /// Returns true if and only if the matcher has been built (the pattern was needed).
@@ -142,6 +219,23 @@ fn checking_config() -> meta::Config {
         .onepass(false)
         .backtrack(false)
         .auto_prefilter(false)
+}
+
+/// Whether every match of `pattern` is at most [`MAX_KEPT_MATCH_BYTES`] and may hold
+/// something a mask would touch (a literal without digits or quotes never does).
+fn is_short_and_maskable(pattern: &str) -> bool {
+    let Ok(hir) = syntax::parse_with(pattern, &syntax_config()) else {
+        return false;
+    };
+    let properties = hir.properties();
+    let is_short = properties
+        .maximum_len()
+        .is_some_and(|max| max <= MAX_KEPT_MATCH_BYTES);
+    let is_inert_literal = properties.is_literal()
+        && !pattern
+            .bytes()
+            .any(|b| b.is_ascii_digit() || b == b'"' || b == b'\'');
+    is_short && !is_inert_literal
 }
 
 /// The `regex` crate's wording of a build error.

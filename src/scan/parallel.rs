@@ -81,7 +81,7 @@ impl Hit {
     /// Moves the hit's ranges `by` bytes further (from a part of a buffer to the whole).
     pub fn shift(&mut self, by: usize) {
         self.line = self.line.start + by..self.line.end + by;
-        for group in self.groups.iter_mut().flatten() {
+        for group in self.groups.iter_mut().chain(&mut self.spans).flatten() {
             *group = group.start + by..group.end + by;
         }
     }

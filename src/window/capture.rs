@@ -7,21 +7,29 @@
 //! log wants 404s and 502s apart, yet the `number` mask would make both `<n>`. So:
 //! - the text of every capture group of the matching pattern (named or not) is kept as it is;
 //! - a pattern without capture groups whose matches are short and bounded (at most
-//!   [`MAX_KEPT_MATCH_BYTES`], no `*`, `+` or `{n,}`: `" [45]\d\d `, `ERROR`) keeps its whole
+//!   [`MAX_KEPT_MATCH_BYTES`](crate::rules::MAX_KEPT_MATCH_BYTES), no `*`, `+` or `{n,}`: `" [45]\d\d `, `ERROR`) keeps its whole
 //!   match; a pattern with an unbounded part (`timeout after \d+ ms`) keeps nothing, so that
 //!   its numbers are still masked.
 //!
-//! The window runs the pattern once more per hit for this, and only for rules that need it (a
-//! pattern that is a literal without digits or quotes has nothing a mask would touch), and
-//! only as far as needed: a whole match is found without captures, and the captures of a
-//! rule whose every group is a `group_by` value are the ones the scan already found.
+//! The scan's search records what this needs of a match ([`Spans`], the rule's
+//! [`Found`]): a hit scanned by [`crate::scan`] is shaped without searching its line again.
+//! A hit with nothing found (one handed to [`super::Aggregator::observe`]) has its pattern run
+//! once more, only for rules that need it (a pattern that is a literal without digits or
+//! quotes has nothing a mask would touch), and only as far as needed: a whole match is found
+//! without captures, and the captures of a rule whose every group is a `group_by` value are
+//! the hit's `group_by` values.
 
 use std::ops::Range;
 
-use crate::rules::{Pattern, Rule, Severity};
+use crate::rules::{Pattern, Rule, Severity, Spans};
 
-/// A pattern without captures keeps its whole match only if no match is longer than this.
-pub const MAX_KEPT_MATCH_BYTES: usize = 64;
+/// What the scan found of a hit: which of the rule's patterns matched (its first that does),
+/// and what that match recorded, relative to the hit's line ([`Pattern::search`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Found<'a> {
+    pub(crate) pattern: usize,
+    pub(crate) spans: &'a [Option<Range<usize>>],
+}
 
 /// A rule's patterns, ready to tell which text of a hit to keep and which level it has.
 #[derive(Debug)]
@@ -38,6 +46,8 @@ struct Kept {
     mode: Mode,
     /// Capture index of the level, when the rule has `severity_from`.
     level: Option<usize>,
+    /// The pattern's groups, the whole match included.
+    groups: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,14 +69,12 @@ impl Keeper {
             .iter()
             .map(|pattern| {
                 let groups = pattern.capture_names().count();
-                let mode = if !masks_anything {
-                    Mode::Nothing
-                } else if groups > 1 && is_all_group_by(rule, groups) {
-                    Mode::GroupBy
-                } else if groups > 1 {
-                    Mode::Groups
-                } else {
-                    whole_match_mode(pattern.as_str())
+                let mode = match pattern.spans() {
+                    _ if !masks_anything => Mode::Nothing,
+                    Spans::Groups if is_all_group_by(rule, groups) => Mode::GroupBy,
+                    Spans::Groups => Mode::Groups,
+                    Spans::WholeMatch => Mode::WholeMatch,
+                    Spans::Nothing => Mode::Nothing,
                 };
                 let level = severity_from.and_then(|from| {
                     pattern
@@ -77,6 +85,7 @@ impl Keeper {
                     pattern: pattern.clone(),
                     mode,
                     level,
+                    groups,
                 }
             })
             .collect();
@@ -91,17 +100,70 @@ impl Keeper {
     /// Fills `keep` with the ranges of `line` never to mask (sorted by start) and returns the
     /// line's level when the rule reads one (`severity_from`; the rule's severity when the
     /// capture is absent or its value unmapped). `groups` are the hit's `group_by` values
-    /// (slices of the buffer `line` is in).
+    /// (slices of the buffer `line` is in); `found`, what the scan found of the hit (`None`:
+    /// the rule's patterns are run on the line).
     pub(crate) fn read(
         &self,
         line: &[u8],
         groups: &[Option<&[u8]>],
+        found: Option<Found<'_>>,
         keep: &mut Vec<Range<usize>>,
     ) -> Option<Severity> {
         keep.clear();
         if self.is_inert {
             return None;
         }
+        let level = match found.and_then(|found| self.read_found(line, groups, found, keep)) {
+            Some(level) => level,
+            None => self.search(line, groups, keep),
+        };
+        keep.sort_by_key(|range| range.start);
+        let (map, default) = self.severity.as_ref()?;
+        let mapped = level.and_then(|value| {
+            map.iter()
+                .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(value))
+                .map(|(_, severity)| *severity)
+        });
+        Some(mapped.unwrap_or(*default))
+    }
+
+    /// What [`Keeper::search`] finds, taken from what the scan found: `None` (and `keep`
+    /// empty) when that is not enough (not a hit of this rule's scan).
+    fn read_found<'l>(
+        &self,
+        line: &'l [u8],
+        groups: &[Option<&[u8]>],
+        found: Found<'_>,
+        keep: &mut Vec<Range<usize>>,
+    ) -> Option<Option<&'l [u8]>> {
+        let kept = self.patterns.get(found.pattern)?;
+        let spans = found.spans;
+        let has_groups = kept.groups > 1 && spans.len() == kept.groups;
+        match kept.mode {
+            _ if kept.level.is_some() && !has_groups => return None,
+            Mode::GroupBy if kept.level.is_none() && keep_groups(line, groups, keep) => {}
+            Mode::Nothing => {}
+            Mode::WholeMatch => keep.push(spans.first()?.clone()?),
+            Mode::Groups | Mode::GroupBy if has_groups => {
+                keep.extend(spans.iter().skip(1).flatten().cloned());
+            }
+            Mode::Groups | Mode::GroupBy => return None,
+        }
+        let level = kept.level.and_then(|i| spans.get(i).cloned().flatten());
+        match level {
+            Some(range) => Some(Some(line.get(range)?)),
+            None => Some(None),
+        }
+    }
+
+    /// Runs the rule's patterns on `line` (in order, up to the first that matches) for the
+    /// ranges to keep and the level's text.
+    fn search<'l>(
+        &self,
+        line: &'l [u8],
+        groups: &[Option<&[u8]>],
+        keep: &mut Vec<Range<usize>>,
+    ) -> Option<&'l [u8]> {
         let mut level = None;
         for kept in &self.patterns {
             match kept.mode {
@@ -131,14 +193,7 @@ impl Keeper {
                 .map(|range| &line[range]);
             break;
         }
-        keep.sort_by_key(|range| range.start);
-        let (map, default) = self.severity.as_ref()?;
-        let mapped = level.and_then(|value| {
-            map.iter()
-                .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(value))
-                .map(|(_, severity)| *severity)
-        });
-        Some(mapped.unwrap_or(*default))
+        level
     }
 }
 
@@ -166,28 +221,6 @@ fn keep_groups(line: &[u8], groups: &[Option<&[u8]>], keep: &mut Vec<Range<usize
         keep.push(start..end);
     }
     true
-}
-
-/// [`Mode::WholeMatch`] when every match of `pattern` is at most [`MAX_KEPT_MATCH_BYTES`] and
-/// may hold something a mask would touch (a literal without digits or quotes never does).
-fn whole_match_mode(pattern: &str) -> Mode {
-    let Ok(hir) = regex_automata::util::syntax::parse_with(pattern, &crate::rules::syntax_config())
-    else {
-        return Mode::Nothing;
-    };
-    let properties = hir.properties();
-    let is_short = properties
-        .maximum_len()
-        .is_some_and(|max| max <= MAX_KEPT_MATCH_BYTES);
-    let is_inert_literal = properties.is_literal()
-        && !pattern
-            .bytes()
-            .any(|b| b.is_ascii_digit() || b == b'"' || b == b'\'');
-    if is_short && !is_inert_literal {
-        Mode::WholeMatch
-    } else {
-        Mode::Nothing
-    }
 }
 
 /// The ranges of `keep` (into `whole`) that fall in `part` (a subslice of `whole`), relative
@@ -231,7 +264,7 @@ mod tests {
     #[track_caller]
     fn kept(pattern: &str, line: &str) -> Vec<String> {
         let mut keep = Vec::new();
-        keeper(pattern, None).read(line.as_bytes(), &[], &mut keep);
+        keeper(pattern, None).read(line.as_bytes(), &[], None, &mut keep);
         keep.into_iter().map(|r| line[r].to_owned()).collect()
     }
 
@@ -261,14 +294,14 @@ mod tests {
             .map(|r| r.map(|r| &line[r]))
             .collect();
         let mut keep = Vec::new();
-        keeper.read(line, &groups, &mut keep);
+        keeper.read(line, &groups, None, &mut keep);
         let kept: Vec<&[u8]> = keep.iter().map(|r| &line[r.clone()]).collect();
         assert_eq!(kept, [b"502".as_slice(), b"157"]);
         // Values that are not slices of the line: its own captures are found again.
         let elsewhere = b"502 157".to_vec();
         let foreign = [Some(&elsewhere[..3]), Some(&elsewhere[4..])];
         let mut again = Vec::new();
-        keeper.read(line, &foreign, &mut again);
+        keeper.read(line, &foreign, None, &mut again);
         assert_eq!(again, keep);
     }
 
@@ -284,12 +317,12 @@ mod tests {
         let keeper = keeper(r"(?P<level>[A-Za-z]+) \[", Some(from));
         let mut keep = Vec::new();
         assert_eq!(
-            keeper.read(b"fatal [main] x", &[], &mut keep),
+            keeper.read(b"fatal [main] x", &[], None, &mut keep),
             Some(Severity::Critical)
         );
         assert_eq!(keep, vec![std::ops::Range { start: 0, end: 5 }]);
         assert_eq!(
-            keeper.read(b"NOTICE [main] x", &[], &mut keep),
+            keeper.read(b"NOTICE [main] x", &[], None, &mut keep),
             Some(Severity::Error)
         );
     }

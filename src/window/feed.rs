@@ -27,7 +27,8 @@ impl Aggregator {
 
     /// Like [`observe_scan`](Aggregator::observe_scan), with the hits' `shapes` found ahead
     /// (on the thread that scanned). They count only when found with the shapers in use now
-    /// ([`Aggregator::shaping`]); otherwise, or for `None`, hits are shaped here.
+    /// ([`Aggregator::shaping`]); otherwise, or for `None`, hits are shaped here (from what
+    /// their scan found, as [`Shaping::shape`](super::Shaping::shape) does).
     #[allow(clippy::too_many_arguments)]
     pub fn observe_scan_shaped(
         &mut self,
@@ -39,7 +40,15 @@ impl Aggregator {
         file: &str,
         timestamp: Option<&TimestampSpec>,
     ) {
-        let shapes = shapes.filter(|s| s.shaping.same(&self.shapers) && s.len() == hits.len());
+        let shaped_here;
+        let shapes = match shapes.filter(|s| s.shaping.same(&self.shapers) && s.len() == hits.len())
+        {
+            Some(shapes) => shapes,
+            None => {
+                shaped_here = self.shapers.shape(data, hits);
+                &shaped_here
+            }
+        };
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
         for (i, hit) in hits.iter().enumerate() {
             super::shaper::groups_of(hit, data, &mut groups);
@@ -49,7 +58,7 @@ impl Aggregator {
                 groups: &groups,
                 file,
             };
-            let shape = shapes.and_then(|shapes| shapes.get(i));
+            let shape = shapes.get(i);
             self.observe_stamped_shaped(now, timestamp, hit_ref, shape);
         }
         if stats.excluded > 0 {

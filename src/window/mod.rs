@@ -43,7 +43,6 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-pub use self::capture::MAX_KEPT_MATCH_BYTES;
 pub use self::mask::{BUILTIN_MASKS, MASK_INPUT_BYTES, Masker, mask_line};
 pub use self::options::{SummaryOptions, WindowOptions};
 use self::select::History;
@@ -51,6 +50,7 @@ pub(crate) use self::shaper::lossy_capped;
 use self::shaper::{Scratch, Shaped, Shaper, cut};
 pub use self::shaper::{Shape, Shapes, Shaping};
 use self::topk::{Distinct, TopK};
+pub use crate::rules::MAX_KEPT_MATCH_BYTES;
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
 use crate::summary::{GroupCount, RuleSummary, Summary};
 
@@ -423,7 +423,7 @@ impl RuleState {
         };
         let shape = match ahead {
             Some(ahead) => ahead.shape,
-            None => self.shaper.shape(hit.line, hit.groups, scratch),
+            None => self.shaper.shape(hit.line, hit.groups, None, scratch),
         };
         if let Some(level) = shape.level {
             self.level = Some(self.level.map_or(level, |seen| seen.max(level)));

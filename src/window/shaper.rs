@@ -13,7 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::WindowOptions;
-use super::capture::{Keeper, ranges_within};
+use super::capture::{Found, Keeper, ranges_within};
 use super::event;
 use super::mask::Masker;
 use super::{MAX_PATTERN_BYTES, MAX_SAMPLE_BYTES};
@@ -73,14 +73,15 @@ pub(super) struct Shaped<'a> {
 
 impl Shaper {
     /// Shapes one hit: its level, and its masked shape (left in `scratch.pattern`, its root
-    /// cause's in `scratch.cause`) with their hashes.
+    /// cause's in `scratch.cause`) with their hashes. `found`: what the scan found of it.
     pub(super) fn shape(
         &self,
         line: &[u8],
         groups: &[Option<&[u8]>],
+        found: Option<Found<'_>>,
         scratch: &mut Scratch,
     ) -> Shape {
-        let level = self.keeper.read(line, groups, &mut scratch.keep);
+        let level = self.keeper.read(line, groups, found, &mut scratch.keep);
         let event = event::split(line);
         // `first` is a subslice of `line`.
         let first = event.first.as_ptr() as usize - line.as_ptr() as usize;
@@ -142,6 +143,7 @@ impl Shaping {
     pub fn shape(&self, data: &[u8], hits: &[Hit]) -> Shapes {
         let mut scratch = Scratch::default();
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
+        let mut spans = Vec::new();
         let mut text = String::new();
         let shapes = hits
             .iter()
@@ -149,14 +151,21 @@ impl Shaping {
                 groups_of(hit, data, &mut groups);
                 let shaper = self.get(hit.rule)?;
                 let line = &data[hit.line.clone()];
-                let shape = shaper.shape(line, &groups, &mut scratch);
+                // The spans relative to the line.
+                spans.clear();
+                spans.extend(hit.spans.iter().map(|span| {
+                    let (start, end) = (span.as_ref()?.start, span.as_ref()?.end);
+                    Some(start.checked_sub(hit.line.start)?..end.checked_sub(hit.line.start)?)
+                }));
+                let found = Found {
+                    pattern: hit.pattern,
+                    spans: &spans,
+                };
+                let shape = shaper.shape(line, &groups, Some(found), &mut scratch);
                 let start = text.len();
                 text.push_str(cut(&scratch.pattern, MAX_PATTERN_BYTES));
                 let middle = text.len();
-                text.push_str(&lossy_capped(
-                    &line[scratch.first.clone()],
-                    MAX_SAMPLE_BYTES,
-                ));
+                push_lossy_capped(&mut text, &line[scratch.first.clone()], MAX_SAMPLE_BYTES);
                 Some((shape, [start, middle, text.len()]))
             })
             .collect();
@@ -210,8 +219,15 @@ struct Shapers {
 
 /// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
 pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    push_lossy_capped(&mut out, bytes, max);
+    out
+}
+
+/// Appends [`lossy_capped`]`(bytes, max)` to `out`.
+fn push_lossy_capped(out: &mut String, bytes: &[u8], max: usize) {
     let head = &bytes[..bytes.len().min(max.saturating_add(4))];
-    cut(&super::mask::lossy(head), max).to_owned()
+    out.push_str(cut(&super::mask::lossy(head), max));
 }
 
 /// The longest prefix of `text` of at most `max` bytes ending on a character boundary.

@@ -464,3 +464,123 @@ fn high_cardinality_groups_are_reported_as_other_not_dropped() {
     assert_eq!(groups, [("1", 3_000), ("2", 3_000)]);
     assert_eq!(rule.other_groups_count, rule.count - 6_000);
 }
+
+mod found {
+    //! Shaping a hit from what its scan found equals shaping it by running its rule's
+    //! patterns on the line again (the way a hit handed to `Aggregator::observe` is shaped).
+    use super::*;
+    use crate::rules::{RuleMessage, SeverityFrom};
+    use crate::scan::Matcher;
+
+    /// Patterns of every kind of [`crate::rules::Spans`]: groups (named, unnamed, nested,
+    /// optional), short bounded matches, long ones, literals with and without digits.
+    const PATTERNS: &[&str] = &[
+        r"status=(?P<status>5\d\d) ",
+        r"(?P<level>ERROR|WARN|fatal) (\d+)",
+        r"(?P<outer>id=(?P<inner>\d+))",
+        r"took (?P<ms>\d+)?ms",
+        r#"" [45]\d\d "#,
+        r"ERROR",
+        r"code=42",
+        r"timeout after \d+ ms",
+        r"(?i)warn",
+        r"(\w+)@(\w+)",
+        r"(?-u:\xff)(.)",
+        r"^\d{2}:\d{2}",
+    ];
+    const WORDS: &[&str] = &[
+        "ERROR",
+        "WARN",
+        "fatal",
+        "status=503 ",
+        "status=200 ",
+        "id=42",
+        "took 900ms",
+        "tookms",
+        "took ms",
+        "\" 404 ",
+        "code=42",
+        "timeout after 12 ms",
+        "a@b",
+        "10:00",
+        "é",
+        " ",
+        "x",
+        "0x1f",
+        "10.0.0.1",
+        "'quoted'",
+    ];
+
+    fn rule_def(i: usize, picks: &[usize], group_by: bool, level: bool, masks: bool) -> RuleDef {
+        let patterns: Vec<String> = picks.iter().map(|&p| PATTERNS[p].to_owned()).collect();
+        let names: Vec<String> = ["status", "level", "outer", "inner", "ms"]
+            .iter()
+            .filter(|name| patterns.iter().any(|p| p.contains(&format!("<{name}>"))))
+            .map(|name| (*name).to_owned())
+            .collect();
+        let severity_from = (level && names.contains(&"level".to_owned())).then(|| SeverityFrom {
+            capture: "level".into(),
+            map: vec![("fatal".into(), Severity::Critical)],
+        });
+        RuleDef {
+            name: format!("r{i}"),
+            patterns,
+            group_by: if group_by { names } else { Vec::new() },
+            message: RuleMessage {
+                masks: (!masks).then(Vec::new),
+                severity_from,
+                ..RuleMessage::default()
+            },
+            ..RuleDef::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn shaping_from_the_scan_equals_searching_again(
+            defs in prop::collection::vec(
+                (prop::collection::vec(0..PATTERNS.len(), 1..3), any::<bool>(), any::<bool>(),
+                 any::<bool>()),
+                1..4,
+            ),
+            lines in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(WORDS), 0..8), 1..8),
+        ) {
+            let rules: Vec<Rule> = defs
+                .iter()
+                .enumerate()
+                .map(|(i, (picks, group_by, level, masks))| {
+                    Rule::compile(&rule_def(i, picks, *group_by, *level, *masks)).unwrap()
+                })
+                .collect();
+            let rules = Arc::new(RuleSet::new(rules));
+            let text: String = lines.iter().map(|words| words.concat() + "\n").collect();
+            let data = text.as_bytes();
+            let matcher = Matcher::new(Arc::clone(&rules), "app");
+            let (mut fast, mut reference) = (Vec::new(), Vec::new());
+            matcher.scan(data, &mut fast);
+            matcher.scan_reference(data, &mut reference);
+            prop_assert_eq!(&fast, &reference);
+            let options = WindowOptions::new(Duration::from_secs(60), "h");
+            let shaping = Shaping::new(Arc::clone(&rules), options);
+            let shapes = shaping.shape(data, &fast);
+            let mut scratch = Scratch::default();
+            let mut groups = Vec::new();
+            for (i, hit) in fast.iter().enumerate() {
+                shaper::groups_of(hit, data, &mut groups);
+                let line = &data[hit.line.clone()];
+                let shaper = shaping.get(hit.rule).unwrap();
+                let again = shaper.shape(line, &groups, None, &mut scratch);
+                let ahead = shapes.get(i).unwrap();
+                prop_assert_eq!(ahead.shape, again);
+                prop_assert_eq!(ahead.pattern, cut(&scratch.pattern, MAX_PATTERN_BYTES));
+                prop_assert_eq!(
+                    ahead.sample,
+                    lossy_capped(&line[scratch.first.clone()], MAX_SAMPLE_BYTES)
+                );
+            }
+        }
+    }
+}
