@@ -26,6 +26,7 @@
 mod clock;
 mod incidents;
 mod process;
+mod scanning;
 mod sinks;
 pub mod suppress;
 #[cfg(test)]

@@ -21,7 +21,8 @@
 //! [`in_flight_max`] scans run on the blocking pool while earlier results are applied, and results
 //! are applied strictly in arrival order, so the aggregator, the counts and the commit rule see
 //! exactly what one scan at a time would show them. A result scanned with matchers a reload has
-//! since replaced is scanned again with the new ones before it is applied.
+//! since replaced is scanned again with the new ones before it is applied. A lone small batch (a
+//! followed log's) is scanned on this task instead (see `scanning`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -29,13 +30,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::clock::Clock;
 use super::incidents::Stage;
+use super::scanning::{
+    InFlight, Outcome, Scan, in_flight_max, is_small, oldest, panic_message, scan_threads,
+};
 use crate::config::{self, Config, Source, TailOptions};
 use crate::incident::State;
 use crate::metrics;
@@ -103,15 +106,6 @@ pub(super) struct Process<S, F> {
     incidents: Stage,
     /// Batches being scanned, oldest first: applied in this order.
     in_flight: VecDeque<InFlight>,
-}
-
-/// A batch being scanned on the blocking pool.
-struct InFlight {
-    file: FileId,
-    start: u64,
-    /// The matchers it is scanned with: a reload since then means scanning it again.
-    matchers: Arc<Vec<Matcher>>,
-    task: tokio::task::JoinHandle<Scanned>,
 }
 
 /// A summary the store refused, kept until it takes it.
@@ -214,6 +208,8 @@ impl<S: Store, F: Follow> Process<S, F> {
             tokio::select! {
                 scanned = oldest(&mut self.in_flight) => self.apply(scanned).await,
                 batch = batches.recv(), if batches_open && has_room => match batch {
+                    Some(batch) if self.in_flight.is_empty() && batches.is_empty()
+                        && is_small(&batch) => self.scan_here(batch).await,
                     Some(batch) => self.start_scan(batch),
                     None => batches_open = false,
                 },
@@ -242,25 +238,42 @@ impl<S: Store, F: Follow> Process<S, F> {
         }
     }
 
+    /// Which batch `batch` is, scanned with the matchers of now.
+    fn scan_of(&self, batch: &Batch) -> Scan {
+        Scan {
+            file: batch.file.id.clone(),
+            start: batch.start,
+            matchers: Arc::clone(&self.matchers),
+        }
+    }
+
     /// Starts scanning `batch` on the blocking pool; [`Self::apply`] takes the result in turn.
     fn start_scan(&mut self, batch: Batch) {
-        let (file, start) = (batch.file.id.clone(), batch.start);
-        let matchers = Arc::clone(&self.matchers);
+        let scan = self.scan_of(&batch);
         let task = tokio::task::spawn_blocking({
-            let (matchers, scan) = (Arc::clone(&matchers), self.scan);
+            let (matchers, scan) = (Arc::clone(&scan.matchers), self.scan);
             let shaping = self.aggregator.shaping();
             move || scan_with(&matchers, scan, batch, &shaping)
         });
-        self.in_flight.push_back(InFlight {
-            file,
-            start,
-            matchers,
-            task,
-        });
+        self.in_flight.push_back(InFlight { scan, task });
+    }
+
+    /// Scans `batch` on this task and applies it, when nothing else is being scanned or waits
+    /// (a followed log's batch): what [`Self::start_scan`] then [`Self::apply`] would do, without
+    /// waking a pool thread for the scan and then this task for its result (two wake-ups per
+    /// batch, each of a core that went idle meanwhile).
+    async fn scan_here(&mut self, batch: Batch) {
+        let scan = self.scan_of(&batch);
+        let shaping = self.aggregator.shaping();
+        let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scan_with(&self.matchers, self.scan, batch, &shaping)
+        }));
+        self.apply((scan, scanned.map_err(|panic| panic_message(&*panic))))
+            .await;
     }
 
     /// Applies the oldest scan's result: its hits to the aggregator, its end to the commits.
-    async fn apply(&mut self, (flight, scanned): (InFlight, Result<Scanned, JoinError>)) {
+    async fn apply(&mut self, (flight, scanned): (Scan, Outcome)) {
         let scanned = match scanned {
             Ok(scanned) if !Arc::ptr_eq(&flight.matchers, &self.matchers) => {
                 // Scanned before a reload: again, with the rules the aggregator now has.
@@ -268,6 +281,7 @@ impl<S: Store, F: Follow> Process<S, F> {
                 let (batch, shaping) = (scanned.batch, self.aggregator.shaping());
                 tokio::task::spawn_blocking(move || scan_with(&matchers, scan, batch, &shaping))
                     .await
+                    .map_err(|err| err.to_string())
             }
             scanned => scanned,
         };
@@ -624,28 +638,6 @@ fn scan_with(matchers: &[Matcher], scan: ScanFn, mut batch: Batch, shaping: &Sha
     }
 }
 
-/// Waits for the oldest scan in flight (never, when there is none) and takes it off the queue.
-async fn oldest(in_flight: &mut VecDeque<InFlight>) -> (InFlight, Result<Scanned, JoinError>) {
-    let Some(flight) = in_flight.front_mut() else {
-        return std::future::pending().await;
-    };
-    let scanned = (&mut flight.task).await;
-    let flight = in_flight.pop_front().expect("the front is there");
-    (flight, scanned)
-}
-
-/// How many batches are scanned at once or wait for their turn to be applied: four per core.
-/// While the oldest result is applied, the next scans are already queued on the blocking pool,
-/// so the cores do not wait for this task to hand them the next batch (with one per core they
-/// did, between every two batches of a backlog); a backlog's batches (`tail.read_budget_bytes`,
-/// 256 KiB) then hold about 1 MiB per core.
-fn in_flight_max() -> usize {
-    scan_threads() * IN_FLIGHT_PER_CORE
-}
-
-/// See [`in_flight_max`].
-const IN_FLIGHT_PER_CORE: usize = 4;
-
 pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     let mut hits = Vec::new();
     // A batch of at least two parts of `scan::MIN_PART_BYTES` (768 KiB) is split across the
@@ -656,12 +648,6 @@ pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanSta
         Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
     };
     (hits, stats)
-}
-
-/// The cores a large batch is split across (asked once: it reads cgroup files).
-fn scan_threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

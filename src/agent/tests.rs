@@ -217,6 +217,56 @@ async fn a_scan_that_panics_keeps_its_batch_and_later_ones_uncommitted() {
     );
 }
 
+/// Threads that scanned a batch holding `LONE`, by name.
+static LONE_SCANNED_ON: Mutex<Vec<Option<String>>> = Mutex::new(Vec::new());
+
+/// Like [`panicking`], noting which thread scanned each batch holding `LONE`.
+fn noting_thread(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
+    if batch.data.windows(4).any(|w| w == b"LONE") {
+        let name = std::thread::current().name().map(str::to_owned);
+        LONE_SCANNED_ON.lock().expect("not poisoned").push(name);
+    }
+    panicking(matcher, batch)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_followed_logs_lone_batches_are_scanned_on_the_process_task_even_one_that_panics() {
+    let record = Record::default();
+    let has_space = Arc::new(Mutex::new(true));
+    let mut process = process(&record, &has_space).with_scan(noting_thread);
+    let (sender, batch_rx) = mpsc::channel(4);
+    let (_reload, reload_rx) = mpsc::channel(1);
+    let first = batch(0, "LONE INFO ok\n");
+    let second = batch(first.end, "LONE PANIC\n");
+    let third = batch(second.end, "LONE INFO later\n");
+    let (first_end, second_start) = (first.end, second.start);
+    let drive = async {
+        // One batch at a time, each once the one before is applied: as a follower's come.
+        for batch in [first, second, third] {
+            sender.send(batch).await.expect("send");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        drop(sender);
+    };
+    let task = std::thread::current().name().map(str::to_owned);
+    tokio::join!(
+        process.run(batch_rx, reload_rx, CancellationToken::new()),
+        drive
+    );
+    // The panic was caught like one on the blocking pool: later commits stop at its batch.
+    let commits = record.commits();
+    assert_eq!(commits.first(), Some(&first_end));
+    assert!(
+        commits.iter().all(|offset| *offset <= second_start),
+        "{commits:?}"
+    );
+    // No pool thread was woken for them.
+    assert_eq!(
+        *LONE_SCANNED_ON.lock().expect("not poisoned"),
+        [task.clone(), task.clone(), task]
+    );
+}
+
 /// Set once a batch without `SLOW` has been scanned.
 static LATER_SCANNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
