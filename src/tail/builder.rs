@@ -3,9 +3,16 @@
 //! file's bytes are copied once in user space, from the read buffer to where they are scanned.
 //! Used by the watcher's reads and flushes, and by `unread` to cut a range's long lines.
 
+use std::fs::File;
+
+use crate::tail::fingerprint::{Mark, mark_of_tail};
 use crate::tail::multiline::Event;
-use crate::tail::reader::Segment;
+use crate::tail::reader::{LineReader, Segment};
 use crate::tail::{Batch, Cut, FileRef, Spare};
+
+/// Room a batch's buffer is given beyond the bytes known to wait, when it has less, to read
+/// straight into (a follower's writes arrive while it reads).
+const READ_SLACK: usize = 16 << 10;
 
 /// Builds the batch of one read pass: a batch of its own, or more lines at the end of a
 /// batch held downstream (a busy file's gathered batch, see `tail::gather`), appended to it in
@@ -114,6 +121,29 @@ impl Builder<'_> {
         self.lines_cut += event.cuts.len() as u64;
     }
 
+    /// The buffer lines go to: the batch of its own's or the held one's (see [`read_in_place`]).
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        match &mut self.batch {
+            Target::Own(batch) => &mut batch.data,
+            Target::Held(batch) => &mut batch.data,
+        }
+    }
+
+    /// `bytes` bytes of whole lines (none cut), from file offset `start` to `end`, were appended
+    /// to [`Builder::buffer`].
+    fn appended(&mut self, start: u64, end: u64, bytes: usize) {
+        let is_first = !std::mem::replace(&mut self.pushed, true);
+        let batch = match &mut self.batch {
+            Target::Own(batch) => batch,
+            Target::Held(batch) => batch,
+        };
+        if is_first && batch.data.len() == bytes {
+            batch.start = start;
+        }
+        batch.end = end;
+        self.bytes += bytes;
+    }
+
     /// Takes `data` as the whole batch, from file offset `start` to `end` (no cut).
     pub(crate) fn take_whole(&mut self, start: u64, end: u64, data: Vec<u8>) {
         let batch = self.batch_from(start);
@@ -174,6 +204,181 @@ impl Built {
         match self {
             Built::Batch(batch) => Some(batch),
             Built::Appended { .. } => None,
+        }
+    }
+}
+
+/// What [`read_in_place`] read.
+pub(crate) struct ReadInPlace {
+    /// Bytes read at the reader's position (now past them).
+    pub(crate) read: usize,
+    /// The marker of the new position, when the bytes read (with the held line's head) are
+    /// long enough to give it.
+    pub(crate) mark: Option<Mark>,
+    /// More may wait: the read stopped at the budget or filled the buffer's room.
+    pub(crate) has_more: bool,
+}
+
+/// Reads up to `budget` bytes of plain lines of `file` at `reader`'s position straight into the
+/// buffer `builder` builds in (the spare room of a batch of its own, or of the batch held
+/// downstream it continues), so that the tail thread copies none of them in user space: the
+/// held line's head goes first, then the bytes read, then the reader takes what ends in a line
+/// end as it is ([`LineReader::feed_in_place`]) and holds the rest. A line too long for that is
+/// fed as usual (copied). `waiting` is how many bytes the file was last seen to have past the
+/// position: the buffer is given room for them if it has less.
+///
+/// `None` (nothing done) when the held line was cut: its head is not the file's bytes.
+pub(crate) fn read_in_place(
+    builder: &mut Builder<'_>,
+    reader: &mut LineReader,
+    file: &File,
+    budget: usize,
+    waiting: u64,
+) -> std::io::Result<Option<ReadInPlace>> {
+    let Some(held) = reader.held() else {
+        return Ok(None);
+    };
+    let (pos, start, held_len) = (reader.pos(), reader.line_start(), held.len());
+    let data = builder.buffer();
+    let base = data.len();
+    let room = (waiting as usize).min(budget) + READ_SLACK;
+    if data.capacity() - base < held_len + READ_SLACK {
+        data.reserve(held_len + room);
+    }
+    data.extend_from_slice(held);
+    // Safe Rust reads into a vector's spare room only through `spare_capacity`, which fills
+    // all of it: past the budget, the bytes are dropped (read again at the next pass).
+    let room = data.capacity() - data.len();
+    let read = match rustix::io::pread(file, rustix::buffer::spare_capacity(data), pos) {
+        Ok(read) => read,
+        Err(err) => {
+            data.truncate(base);
+            return Err(err.into());
+        }
+    };
+    let read = read.min(budget);
+    data.truncate(base + held_len + read);
+    let has_more = read == budget || read == room;
+    if read == 0 {
+        data.truncate(base);
+        return Ok(Some(ReadInPlace {
+            read,
+            mark: None,
+            has_more,
+        }));
+    }
+    let mark = mark_of_tail(&data[base..], pos + read as u64);
+    match reader.feed_in_place(&data[base..], held_len) {
+        Some(complete) => {
+            data.truncate(base + complete);
+            if complete > 0 {
+                builder.appended(start, start + complete as u64, complete);
+            }
+        }
+        None => {
+            // A long line to cut: the bytes read are fed as usual.
+            let fresh = data.split_off(base + held_len);
+            data.truncate(base);
+            reader.feed(&fresh, &mut |segment: Segment<'_>| {
+                builder.push_segment(&segment)
+            });
+        }
+    }
+    Ok(Some(ReadInPlace {
+        read,
+        mark,
+        has_more,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Each line of `batch` with the file offset just past it.
+    fn lines_of(batch: &Batch) -> Vec<(u64, Vec<u8>)> {
+        let lines = batch
+            .lines()
+            .map(|(at, l)| (at + l.len() as u64, l.to_vec()));
+        lines.collect()
+    }
+
+    /// Follows a file written `writes`, reading after each write until nothing more waits,
+    /// straight into one batch held downstream (`waiting` told as 0 with `is_stale`: the file
+    /// grew since it was last seen). Returns the batch, what was written, and whether its
+    /// buffer stayed where it was.
+    fn follow(writes: &[Vec<u8>], budget: usize, is_stale: bool) -> (Batch, Vec<u8>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut out = std::fs::File::create(&path).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut reader = LineReader::new(16, 0);
+        let mut held = Batch::of(0, "");
+        held.data = Vec::with_capacity(1 << 20);
+        let buffer = held.data.as_ptr();
+        let mut written = Vec::new();
+        for bytes in writes {
+            out.write_all(bytes).unwrap();
+            written.extend_from_slice(bytes);
+            loop {
+                let waiting = if is_stale {
+                    0
+                } else {
+                    written.len() as u64 - reader.pos()
+                };
+                let mut builder = Builder::onto(&mut held);
+                let done = read_in_place(&mut builder, &mut reader, &file, budget, waiting);
+                let has_more = match done.unwrap() {
+                    Some(done) => {
+                        assert!(done.read <= budget, "{} read, budget {budget}", done.read);
+                        done.has_more
+                    }
+                    None => {
+                        // The held line was cut: read as the watcher does then.
+                        let mut chunk = vec![0; budget];
+                        let n = file.read_at(&mut chunk, reader.pos()).unwrap();
+                        reader.feed(&chunk[..n], &mut |s: Segment<'_>| builder.push_segment(&s));
+                        n == budget
+                    }
+                };
+                if !has_more {
+                    break;
+                }
+            }
+        }
+        let is_in_place = held.data.as_ptr() == buffer;
+        (held, written, is_in_place)
+    }
+
+    /// The lines of `bytes` read at once (long ones cut at 16 bytes), each with the file
+    /// offset just past it.
+    fn read_at_once(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut batch = Batch::of(0, "");
+        let mut builder = Builder::onto(&mut batch);
+        let mut reader = LineReader::new(16, 0);
+        reader.feed(bytes, &mut |s: Segment<'_>| builder.push_segment(&s));
+        lines_of(&batch)
+    }
+
+    proptest! {
+        #[test]
+        fn lines_read_straight_into_a_held_batch_are_the_lines_read_at_once(
+            writes in prop::collection::vec(prop::sample::select(vec![
+                "a\n", "ERROR 42\n", "par", "tial\n", "\n", "a line longer than sixteen bytes\n",
+                "long, unfinished: 0123456789abcdef",
+            ]), 1..40),
+            budget in prop::sample::select(vec![8_usize, 64, 1 << 20]),
+            is_stale in any::<bool>(),
+        ) {
+            let writes: Vec<Vec<u8>> = writes.iter().map(|w| w.as_bytes().to_vec()).collect();
+            let (batch, written, is_in_place) = follow(&writes, budget, is_stale);
+            prop_assert_eq!(lines_of(&batch), read_at_once(&written));
+            prop_assert!(is_in_place, "the held batch's buffer moved");
         }
     }
 }

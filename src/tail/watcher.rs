@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::checkpoint::Entry;
 use crate::config::Multiline;
-use crate::tail::builder::{Builder, Built};
+use crate::tail::builder::{Builder, Built, read_in_place};
 use crate::tail::counters::Descriptor;
 use crate::tail::fingerprint::{self, Fingerprint, HEAD_BYTES, Mark, head_of, mark_before};
 use crate::tail::multiline::{Assembler, Event};
@@ -312,6 +312,15 @@ impl FileWatcher {
                 spare.take(),
             ),
         };
+        if self.assembler.is_none()
+            && waiting < budget as u64
+            && let Some(done) = read_in_place(&mut builder, &mut self.reader, fd, budget, waiting)?
+        {
+            // A follower's read: straight into the batch (see `read_in_place`).
+            self.has_read_marked(done.read, done.mark, now);
+            self.has_more = done.has_more;
+            return Ok(self.finish_built(builder, Some(spare)));
+        }
         let mut read = 0;
         // Bytes of the last read still in `buf` (the marker is taken from them).
         let mut last = 0;
@@ -447,12 +456,18 @@ impl FileWatcher {
     /// After reading `read` bytes, the last ones `tail` (ending at the new position): the
     /// marker of the new position, growth.
     fn has_read(&mut self, read: usize, tail: &[u8], now: Instant) {
+        let mark = fingerprint::mark_of_tail(tail, self.reader.pos());
+        self.has_read_marked(read, mark, now);
+    }
+
+    /// [`Self::has_read`] with the marker of the new position, when the bytes read gave it.
+    fn has_read_marked(&mut self, read: usize, mark: Option<Mark>, now: Instant) {
         let Some(fd) = &self.fd else {
             return;
         };
         if read > 0 {
             let pos = self.reader.pos();
-            self.pos_mark = match fingerprint::mark_of_tail(tail, pos) {
+            self.pos_mark = match mark {
                 Some(mark) => mark,
                 None => mark_before(fd, pos),
             };
