@@ -10,7 +10,10 @@
 //! [`HELD_MAX`] bytes: one hand-off, one scan, one aggregation and one commit then cover
 //! many writes, for at most [`GATHER`] of lag. The first batch after a quiet spell goes at
 //! once (a lone error line is not held back), and so does the first one after a large batch
-//! (the end of a catch-up).
+//! (the end of a catch-up). A held batch also goes with the read after which the next one, as
+//! far apart as the last two, would come past its [`GATHER`] (with a quarter of that gap to
+//! spare): a log written every 10 ms then goes at a write's wake-up, instead of waking the tail
+//! thread once more at the deadline, and a log written about [`GATHER`] apart goes at once.
 //!
 //! Clock-free: `now` is passed in. Nothing held is committed (commits follow processing), so
 //! what is held when the process stops is read again after the restart.
@@ -62,7 +65,7 @@ impl Gather {
     /// Takes `batch`, read at `now`; returns what to hand out now, in order. With `at_once`
     /// (shutdown), nothing is held.
     pub(crate) fn take(&mut self, batch: Batch, now: Instant, at_once: bool) -> Ready {
-        let is_busy = self.note_read(&batch.file.id, now);
+        let gap = self.note_read(&batch.file.id, now);
         let is_large = batch.data.len() >= GATHER_BELOW || batch.unread.is_some();
         self.after_read(&batch.file.id, is_large);
         let mut earlier = None;
@@ -73,11 +76,13 @@ impl Gather {
         {
             if self.held[i].batch.is_continued_by(&batch) {
                 self.held[i].batch.append(batch);
-                return [self.grown(i, is_large, at_once), None];
+                let at_once = at_once || is_large;
+                return [self.grown(i, now, gap, at_once), None];
             }
             earlier = Some(self.held.swap_remove(i).batch);
         }
-        if is_busy && !at_once && !is_large {
+        let is_due_first = gap.is_none_or(|gap| is_due_before_next(now, now, gap));
+        if !is_due_first && !at_once && !is_large {
             let mut batch = batch;
             // Room for what is gathered after it, appended in place (see `held`).
             batch
@@ -108,11 +113,11 @@ impl Gather {
         now: Instant,
         at_once: bool,
     ) -> Option<Batch> {
-        self.note_read(file, now);
+        let gap = self.note_read(file, now);
         let is_large = bytes >= GATHER_BELOW;
         self.after_read(file, is_large);
         let i = self.held.iter().position(|h| h.batch.file.id == *file)?;
-        self.grown(i, is_large, at_once)
+        self.grown(i, now, gap, at_once || is_large)
     }
 
     /// After a read of `file`: a large one (a catch-up's) goes at once, and so does the small
@@ -124,10 +129,19 @@ impl Gather {
         }
     }
 
-    /// The held batch `i`, more appended to it: taken out when it is to go now.
-    fn grown(&mut self, i: usize, is_large: bool, at_once: bool) -> Option<Batch> {
-        let is_full = self.held[i].batch.data.len() >= HELD_MAX;
-        (at_once || is_large || is_full).then(|| self.held.swap_remove(i).batch)
+    /// The held batch `i`, more appended to it at `now`, `gap` after the read before: taken out
+    /// when it is to go now.
+    fn grown(
+        &mut self,
+        i: usize,
+        now: Instant,
+        gap: Option<Duration>,
+        at_once: bool,
+    ) -> Option<Batch> {
+        let held = &self.held[i];
+        let is_full = held.batch.data.len() >= HELD_MAX;
+        let is_due = gap.is_none_or(|gap| is_due_before_next(held.since, now, gap));
+        (at_once || is_full || is_due).then(|| self.held.swap_remove(i).batch)
     }
 
     /// Takes out the batches due at `now` (all of them with `all`), oldest first: those held
@@ -160,13 +174,13 @@ impl Gather {
         self.held.iter().map(|h| h.since + GATHER).min()
     }
 
-    /// Notes that `file` was read at `now`; returns true if and only if it was read less than
-    /// [`BUSY`] before.
-    fn note_read(&mut self, file: &FileId, now: Instant) -> bool {
+    /// Notes that `file` was read at `now`; returns how long after the read before, when that
+    /// was less than [`BUSY`] before (the file is busy).
+    fn note_read(&mut self, file: &FileId, now: Instant) -> Option<Duration> {
         if let Some(entry) = self.recent.iter_mut().find(|(f, _)| f == file) {
-            let is_busy = now < entry.1 + BUSY;
+            let gap = now.saturating_duration_since(entry.1);
             entry.1 = now;
-            return is_busy;
+            return (gap < BUSY).then_some(gap);
         }
         if self.recent.len() >= MAX_RECENT {
             self.recent.retain(|(_, at)| now < *at + BUSY);
@@ -175,8 +189,16 @@ impl Gather {
             }
         }
         self.recent.push((file.clone(), now));
-        false
+        None
     }
+}
+
+/// Whether a batch held since `since` is to go with the read at `now`: the next read, if it
+/// comes `gap` after this one as this one came after the last, would come once the batch is
+/// [`GATHER`] old or less than a quarter of `gap` before (writes jitter), so the thread would
+/// likely wake for the deadline alone.
+fn is_due_before_next(since: Instant, now: Instant, gap: Duration) -> bool {
+    now + gap + gap / 4 >= since + GATHER
 }
 
 #[cfg(test)]
@@ -199,46 +221,55 @@ mod tests {
     #[test]
     fn a_busy_files_writes_go_out_together_in_order_and_a_lone_one_at_once() {
         let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let gather_ms = GATHER.as_millis() as u64;
         let mut gather = Gather::default();
         // A lone line after a quiet spell goes at once.
         let ready = gather.take(Batch::of(0, "a\n"), start, false);
         assert_eq!(ready, [None, Some(Batch::of(0, "a\n"))]);
-        // Then a write every 10 ms: held until the first held one is GATHER old (the thread
-        // wakes up then).
-        let mut end = 2;
-        let mut take = |gather: &mut Gather, text: &str, ms: u64| {
-            let batch = Batch::of(end, text);
-            end = batch.end;
-            gather.take(batch, start + Duration::from_millis(ms), false)
+        let end = std::cell::Cell::new(2);
+        let take = |gather: &mut Gather, ms: u64, at_once: bool| {
+            let batch = Batch::of(end.get(), "w\n");
+            end.set(batch.end);
+            let ready = gather.take(batch, at(ms), at_once);
+            texts(&ready.into_iter().flatten().collect::<Vec<_>>())
         };
-        for (text, ms) in [("b\n", 10), ("c\n", 20), ("d\n", 30), ("e\n", 40)] {
-            assert_eq!(take(&mut gather, text, ms), [None, None]);
-        }
-        assert_eq!(
-            gather.deadline(),
-            Some(start + Duration::from_millis(10) + GATHER)
-        );
-        let due_at = start + Duration::from_millis(10) + GATHER;
+        // Then a write every 10 ms: held, and handed out with the read after which the next
+        // one would come (give or take a quarter of the gap) once the first held one is
+        // GATHER old: no wake-up for the deadline alone.
+        let mut ms = 10;
+        let ready = loop {
+            let ready = take(&mut gather, ms, false);
+            if !ready.is_empty() {
+                break ready;
+            }
+            assert_eq!(gather.deadline(), Some(at(10) + GATHER));
+            ms += 10;
+        };
         assert!(
-            gather
-                .due(due_at - Duration::from_millis(1), false)
-                .is_empty()
+            ms < 10 + gather_ms && ms + 10 + 10 / 4 >= 10 + gather_ms,
+            "{ms}"
         );
-        let due = gather.due(due_at, false);
-        assert_eq!(texts(&due), [(2, 10, "b\nc\nd\ne\n".into())]);
-        let later = GATHER.as_millis() as u64 + 15;
-        assert_eq!(take(&mut gather, "f\n", later), [None, None]);
-        // Shutdown: everything held goes, and nothing more is held.
-        let last = Batch::of(12, "g\n");
-        let ready = gather.take(last, start + Duration::from_millis(later + 5), true);
-        let ready: Vec<Batch> = ready.into_iter().flatten().collect();
-        assert_eq!(texts(&ready), [(10, 14, "f\ng\n".into())]);
-        assert!(
-            gather
-                .due(start + Duration::from_millis(later + 5), true)
-                .is_empty()
-        );
+        let lines = "w\n".repeat(ms as usize / 10);
+        assert_eq!(ready, [(2, end.get(), lines)]);
         assert_eq!(gather.deadline(), None);
+        // A write soon after is held; the next one is late: it goes at its deadline.
+        let soon = ms + 5;
+        assert_eq!(take(&mut gather, soon, false), []);
+        assert!(gather.due(at(soon + gather_ms - 1), false).is_empty());
+        let due = gather.due(at(soon + gather_ms), false);
+        assert_eq!(texts(&due), [(end.get() - 2, end.get(), "w\n".into())]);
+        // Writes GATHER apart go at once (held, each would only wait for its deadline).
+        let apart = soon + gather_ms;
+        assert_eq!(
+            take(&mut gather, apart, false),
+            [(end.get() - 2, end.get(), "w\n".into())]
+        );
+        // Shutdown: everything held goes, and nothing more is held.
+        assert_eq!(take(&mut gather, apart + 5, false), []);
+        let ready = take(&mut gather, apart + 6, true);
+        assert_eq!(ready, [(end.get() - 4, end.get(), "w\nw\n".into())]);
+        assert!(gather.due(at(apart + 6), true).is_empty());
     }
 
     #[test]
