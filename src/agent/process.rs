@@ -42,7 +42,6 @@ use super::scanning::{
 use crate::config::{self, Config, Source, TailOptions};
 use crate::incident::State;
 use crate::metrics;
-use crate::rules::RuleId;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId, Settled};
@@ -388,12 +387,17 @@ impl<S: Store, F: Follow> Process<S, F> {
             let bytes = batch.end.saturating_sub(batch.start);
             metrics.batch_scanned(&source.name, stats.lines, bytes, stats.excluded);
         }
-        let mut per_rule: HashMap<RuleId, u64> = HashMap::new();
+        // By rule id: no hashing per hit.
+        let mut per_rule = vec![0; self.config.rules.len()];
         for hit in hits {
-            *per_rule.entry(hit.rule).or_default() += 1;
+            if let Some(count) = per_rule.get_mut(hit.rule.index()) {
+                *count += 1;
+            }
         }
-        for (rule, count) in per_rule {
-            metrics.rule_hits(&self.config.rules.get(rule).name, count);
+        for (rule, &count) in self.config.rules.rules().iter().zip(&per_rule) {
+            if count > 0 {
+                metrics.rule_hits(&rule.name, count);
+            }
         }
         for &(rule, lines) in &stats.excluded_by {
             metrics.rule_excluded(&self.config.rules.get(rule).name, lines);

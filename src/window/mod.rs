@@ -486,13 +486,11 @@ impl RuleState {
         let shaper = &self.shaper;
         let value = self.patterns.add(shape.hash, 1, || {
             let event = event::split(hit.line);
-            let (pattern, sample) = match ahead {
-                Some(ahead) => (ahead.pattern.to_owned(), ahead.sample.to_owned()),
-                None => (
-                    cut(&scratch.pattern, MAX_PATTERN_BYTES).to_owned(),
-                    lossy_capped(event.first, MAX_SAMPLE_BYTES),
-                ),
+            let pattern = match ahead {
+                Some(ahead) => ahead.pattern.to_owned(),
+                None => cut(&scratch.pattern, MAX_PATTERN_BYTES).to_owned(),
             };
+            let sample = lossy_capped(event.first, MAX_SAMPLE_BYTES);
             PatternValue {
                 pattern,
                 sample,

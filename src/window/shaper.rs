@@ -10,13 +10,16 @@
 //! `run` does it on the threads that scan ([`Shaping::shape`]): the process task, which applies
 //! results one at a time, only counts (masking was over half of its work in a backlog).
 
+use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
+use super::MAX_PATTERN_BYTES;
 use super::WindowOptions;
 use super::capture::{Found, Keeper, ranges_within};
 use super::event;
 use super::mask::Masker;
-use super::{MAX_PATTERN_BYTES, MAX_SAMPLE_BYTES};
+use super::topk::IdBuild;
 use crate::rules::{Rule, RuleId, RuleSet, Severity};
 use crate::scan::Hit;
 
@@ -59,16 +62,14 @@ pub(super) struct Scratch {
     pub(super) key: Vec<u8>,
     pub(super) keep: Vec<std::ops::Range<usize>>,
     pub(super) keep_part: Vec<std::ops::Range<usize>>,
-    /// Where the event's sample line is in the line shaped.
-    pub(super) first: std::ops::Range<usize>,
 }
 
-/// A hit shaped ahead: its shape, and the text a new pattern keeps (pattern and sample).
+/// A hit shaped ahead: its shape, and the pattern a new pattern keeps (its sample is cut from
+/// the line when a pattern is new: a few times per window, not for every hit).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Shaped<'a> {
     pub(super) shape: Shape,
     pub(super) pattern: &'a str,
-    pub(super) sample: &'a str,
 }
 
 impl Shaper {
@@ -83,9 +84,6 @@ impl Shaper {
     ) -> Shape {
         let level = self.keeper.read(line, groups, found, &mut scratch.keep);
         let event = event::split(line);
-        // `first` is a subslice of `line`.
-        let first = event.first.as_ptr() as usize - line.as_ptr() as usize;
-        scratch.first = first..first + event.first.len();
         ranges_within(&scratch.keep, line, event.first, &mut scratch.keep_part);
         self.masker
             .mask_keeping(event.first, &scratch.keep_part, &mut scratch.pattern);
@@ -141,10 +139,21 @@ impl Shaping {
 
     /// The shape of each hit of a scan of `data`.
     pub fn shape(&self, data: &[u8], hits: &[Hit]) -> Shapes {
-        let mut scratch = Scratch::default();
+        SCRATCH.with_borrow_mut(|(scratch, spans)| self.shape_with(data, hits, scratch, spans))
+    }
+
+    fn shape_with(
+        &self,
+        data: &[u8],
+        hits: &[Hit],
+        scratch: &mut Scratch,
+        spans: &mut Vec<Option<std::ops::Range<usize>>>,
+    ) -> Shapes {
         let mut groups: Vec<Option<&[u8]>> = Vec::new();
-        let mut spans = Vec::new();
         let mut text = String::new();
+        // Where the text of each shape found so far is in `text`: a batch's hits are mostly of
+        // a few shapes, each kept once.
+        let mut kept: HashMap<u64, Range<usize>, IdBuild> = HashMap::default();
         let shapes = hits
             .iter()
             .map(|hit| {
@@ -159,14 +168,20 @@ impl Shaping {
                 }));
                 let found = Found {
                     pattern: hit.pattern,
-                    spans: &spans,
+                    spans,
                 };
-                let shape = shaper.shape(line, &groups, Some(found), &mut scratch);
-                let start = text.len();
-                text.push_str(cut(&scratch.pattern, MAX_PATTERN_BYTES));
-                let middle = text.len();
-                push_lossy_capped(&mut text, &line[scratch.first.clone()], MAX_SAMPLE_BYTES);
-                Some((shape, [start, middle, text.len()]))
+                let shape = shaper.shape(line, &groups, Some(found), scratch);
+                let pattern = cut(&scratch.pattern, MAX_PATTERN_BYTES);
+                let range = match kept.get(&shape.hash) {
+                    Some(range) if text[range.clone()] == *pattern => range.clone(),
+                    _ => {
+                        let start = text.len();
+                        text.push_str(pattern);
+                        kept.insert(shape.hash, start..text.len());
+                        start..text.len()
+                    }
+                };
+                Some((shape, range))
             })
             .collect();
         Shapes {
@@ -175,6 +190,12 @@ impl Shaping {
             text,
         }
     }
+}
+
+thread_local! {
+    /// The buffers of [`Shaping::shape`], kept by each scanning thread from batch to batch.
+    static SCRATCH: std::cell::RefCell<(Scratch, Vec<Option<std::ops::Range<usize>>>)> =
+        std::cell::RefCell::default();
 }
 
 /// Puts `hit`'s captured groups (ranges into `data`) into `groups`, as slices of `data`.
@@ -187,9 +208,9 @@ pub(super) fn groups_of<'d>(hit: &Hit, data: &'d [u8], groups: &mut Vec<Option<&
 #[derive(Debug)]
 pub struct Shapes {
     pub(super) shaping: Shaping,
-    /// `None`: a rule not of the shapers' rule set; else the shape and where its pattern and
-    /// sample are in `text`.
-    shapes: Vec<Option<(Shape, [usize; 3])>>,
+    /// `None`: a rule not of the shapers' rule set; else the shape and where its pattern is
+    /// in `text`.
+    shapes: Vec<Option<(Shape, Range<usize>)>>,
     text: String,
 }
 
@@ -201,11 +222,10 @@ impl Shapes {
 
     /// Hit `i` shaped.
     pub(super) fn get(&self, i: usize) -> Option<Shaped<'_>> {
-        let (shape, [start, middle, end]) = (*self.shapes.get(i)?)?;
+        let (shape, range) = self.shapes.get(i)?.as_ref()?;
         Some(Shaped {
-            shape,
-            pattern: &self.text[start..middle],
-            sample: &self.text[middle..end],
+            shape: *shape,
+            pattern: &self.text[range.clone()],
         })
     }
 }
@@ -219,15 +239,8 @@ struct Shapers {
 
 /// Lossy UTF-8 of at most `max` bytes of `bytes`, cut on a character boundary.
 pub(crate) fn lossy_capped(bytes: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    push_lossy_capped(&mut out, bytes, max);
-    out
-}
-
-/// Appends [`lossy_capped`]`(bytes, max)` to `out`.
-fn push_lossy_capped(out: &mut String, bytes: &[u8], max: usize) {
     let head = &bytes[..bytes.len().min(max.saturating_add(4))];
-    out.push_str(cut(&super::mask::lossy(head), max));
+    cut(&super::mask::lossy(head), max).to_owned()
 }
 
 /// The longest prefix of `text` of at most `max` bytes ending on a character boundary.

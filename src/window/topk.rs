@@ -42,7 +42,7 @@ impl Hasher for IdHasher {
     }
 }
 
-type IdBuild = BuildHasherDefault<IdHasher>;
+pub(crate) type IdBuild = BuildHasherDefault<IdHasher>;
 
 /// One tracked key.
 #[derive(Clone, Debug)]
@@ -90,11 +90,12 @@ impl<V> TopK<V> {
     /// tracked (it then takes the slot of the smallest count if the structure is full).
     /// Returns the key's value, for the caller to update.
     pub(crate) fn add(&mut self, hash: u64, n: u64, make: impl FnOnce() -> V) -> &mut V {
-        self.distinct.insert(hash);
         if let Some(&i) = self.index.get(&hash) {
+            // Tracked: `distinct` recorded the hash when it came.
             self.slots[i].count += n;
             return &mut self.slots[i].value;
         }
+        self.distinct.insert(hash);
         if self.slots.len() < self.capacity {
             self.index.insert(hash, self.slots.len());
             self.slots.push(Slot {
@@ -149,58 +150,58 @@ impl<V> TopK<V> {
 }
 
 /// Distinct count of 64-bit hashes: exact up to [`DISTINCT_EXACT`], then a HyperLogLog estimate.
-#[derive(Clone, Debug)]
+///
+/// The registers exist only once the exact set is full (a window's rule mostly never gets
+/// there): they are then filled from the set, which holds every hash seen, and the order in
+/// which hashes reach the registers does not matter.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Distinct {
     exact: HashSet<u64, IdBuild>,
-    is_saturated: bool,
-    registers: Box<[u8; REGISTERS]>,
-}
-
-impl Default for Distinct {
-    fn default() -> Self {
-        Distinct {
-            exact: HashSet::default(),
-            is_saturated: false,
-            registers: Box::new([0; REGISTERS]),
-        }
-    }
+    /// `Some` once saturated (`exact` is then empty).
+    registers: Option<Box<[u8; REGISTERS]>>,
 }
 
 impl Distinct {
     /// Records one hash.
     pub(crate) fn insert(&mut self, hash: u64) {
-        let register = (hash >> 56) as usize;
-        let rank = ((hash << 8) | 0x80).leading_zeros() as u8 + 1;
-        if self.registers[register] < rank {
-            self.registers[register] = rank;
+        if let Some(registers) = &mut self.registers {
+            record(registers, hash);
+            return;
         }
-        if !self.is_saturated {
-            self.exact.insert(hash);
-            if self.exact.len() > DISTINCT_EXACT {
-                self.is_saturated = true;
-                self.exact = HashSet::default();
+        self.exact.insert(hash);
+        if self.exact.len() > DISTINCT_EXACT {
+            let mut registers = Box::new([0; REGISTERS]);
+            for &hash in &self.exact {
+                record(&mut registers, hash);
             }
+            self.registers = Some(registers);
+            self.exact = HashSet::default();
         }
     }
 
     /// The number of distinct hashes recorded (estimated past [`DISTINCT_EXACT`]).
     pub(crate) fn count(&self) -> u64 {
-        if !self.is_saturated {
+        let Some(registers) = &self.registers else {
             return self.exact.len() as u64;
-        }
+        };
         let m = REGISTERS as f64;
         let alpha = 0.7213 / (1.0 + 1.079 / m);
-        let sum: f64 = self
-            .registers
-            .iter()
-            .map(|&r| 2f64.powi(-i32::from(r)))
-            .sum();
-        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
+        let sum: f64 = registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        let zeros = registers.iter().filter(|&&r| r == 0).count();
         let mut estimate = alpha * m * m / sum;
         if estimate <= 2.5 * m && zeros > 0 {
             estimate = m * (m / zeros as f64).ln();
         }
         (estimate.round() as u64).max(DISTINCT_EXACT as u64 + 1)
+    }
+}
+
+/// Puts `hash` in the HyperLogLog `registers`.
+fn record(registers: &mut [u8; REGISTERS], hash: u64) {
+    let register = (hash >> 56) as usize;
+    let rank = ((hash << 8) | 0x80).leading_zeros() as u8 + 1;
+    if registers[register] < rank {
+        registers[register] = rank;
     }
 }
 
@@ -258,5 +259,38 @@ mod tests {
         }
         let estimate = distinct.count() as f64;
         assert!((estimate - 5_000.0).abs() < 5_000.0 * 0.2, "{estimate}");
+    }
+
+    proptest::proptest! {
+        /// Registers filled from the exact set when it overflows count as registers fed
+        /// every hash from the start; a key counted again while tracked changes nothing.
+        #[test]
+        fn counts_as_registers_fed_every_hash(
+            keys in proptest::collection::vec(0u64..400, 0..1200),
+            capacity in 1usize..40,
+        ) {
+            let mut top = TopK::new(capacity);
+            let mut every = [0; REGISTERS];
+            let mut seen = std::collections::HashSet::new();
+            for &key in &keys {
+                top.add(hash(key), 1, || key);
+                record(&mut every, hash(key));
+                seen.insert(key);
+            }
+            let expected = if seen.len() <= DISTINCT_EXACT {
+                seen.len() as u64
+            } else {
+                let eager = Distinct {
+                    exact: HashSet::default(),
+                    registers: Some(Box::new(every)),
+                };
+                eager.count()
+            };
+            proptest::prop_assert_eq!(
+                top.distinct(),
+                expected.max(capacity.min(seen.len()) as u64)
+            );
+            proptest::prop_assert_eq!(top.total(), keys.len() as u64);
+        }
     }
 }
