@@ -215,6 +215,9 @@ pub(crate) struct ReadInPlace {
     /// The marker of the new position, when the bytes read (with the held line's head) are
     /// long enough to give it.
     pub(crate) mark: Option<Mark>,
+    /// The end of the lines taken (short of the position when a line is left unfinished) and
+    /// its marker, when the bytes taken are long enough to give it.
+    pub(crate) end_mark: Option<(u64, Mark)>,
     /// More may wait: the read stopped at the budget or filled the buffer's room.
     pub(crate) has_more: bool,
 }
@@ -264,15 +267,19 @@ pub(crate) fn read_in_place(
         return Ok(Some(ReadInPlace {
             read,
             mark: None,
+            end_mark: None,
             has_more,
         }));
     }
     let mark = mark_of_tail(&data[base..], pos + read as u64);
+    let mut end_mark = None;
     match reader.feed_in_place(&data[base..], held_len) {
         Some(complete) => {
             data.truncate(base + complete);
             if complete > 0 {
-                builder.appended(start, start + complete as u64, complete);
+                let end = start + complete as u64;
+                end_mark = mark_of_tail(&data[base..], end).map(|mark| (end, mark));
+                builder.appended(start, end, complete);
             }
         }
         None => {
@@ -287,6 +294,7 @@ pub(crate) fn read_in_place(
     Ok(Some(ReadInPlace {
         read,
         mark,
+        end_mark,
         has_more,
     }))
 }
@@ -336,6 +344,11 @@ mod tests {
                 let has_more = match done.unwrap() {
                     Some(done) => {
                         assert!(done.read <= budget, "{} read, budget {budget}", done.read);
+                        // The markers it tells are those of the file's bytes.
+                        let marks = done.mark.map(|m| (reader.pos(), m)).into_iter();
+                        for (at, mark) in marks.chain(done.end_mark) {
+                            assert_eq!(mark, crate::tail::fingerprint::mark_before(&file, at));
+                        }
                         done.has_more
                     }
                     None => {
@@ -369,8 +382,11 @@ mod tests {
         #[test]
         fn lines_read_straight_into_a_held_batch_are_the_lines_read_at_once(
             writes in prop::collection::vec(prop::sample::select(vec![
-                "a\n", "ERROR 42\n", "par", "tial\n", "\n", "a line longer than sixteen bytes\n",
-                "long, unfinished: 0123456789abcdef",
+                "a\n".to_owned(), "ERROR 42\n".into(), "par".into(), "tial\n".into(), "\n".into(),
+                "a line longer than sixteen bytes\n".into(),
+                "long, unfinished: 0123456789abcdef".into(),
+                // Longer than a marker, whole or ending unfinished.
+                "0123456789\n".repeat(9), "0123456789\n".repeat(9) + "unfinished",
             ]), 1..40),
             budget in prop::sample::select(vec![8_usize, 64, 1 << 20]),
             is_stale in any::<bool>(),

@@ -84,9 +84,18 @@ fn hash_at(file: &File, offset: u64, len: u64) -> std::io::Result<Option<u64>> {
     if len == 0 {
         return Ok(Some(0));
     }
-    let mut buf = vec![0; len as usize];
-    match file.read_exact_at(&mut buf, offset) {
-        Ok(()) => Ok(Some(xxhash_rust::xxh3::xxh3_64(&buf))),
+    // Heads and markers (every pass of a busy file reads one) fit on the stack.
+    let mut stack = [0; HEAD_BYTES as usize];
+    let mut heap = Vec::new();
+    let buf = match stack.get_mut(..len as usize) {
+        Some(buf) => buf,
+        None => {
+            heap.resize(len as usize, 0);
+            &mut heap[..]
+        }
+    };
+    match file.read_exact_at(buf, offset) {
+        Ok(()) => Ok(Some(xxhash_rust::xxh3::xxh3_64(buf))),
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(err) => Err(err),
     }

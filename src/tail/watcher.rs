@@ -319,7 +319,7 @@ impl FileWatcher {
             // A follower's read: straight into the batch (see `read_in_place`).
             self.has_read_marked(done.read, done.mark, now);
             self.has_more = done.has_more;
-            return Ok(self.finish_built(builder, Some(spare)));
+            return Ok(self.finish_built(builder, Some(spare), done.end_mark));
         }
         let mut read = 0;
         // Bytes of the last read still in `buf` (the marker is taken from them).
@@ -354,7 +354,7 @@ impl FileWatcher {
             }
         }
         self.has_read(read, &buf[..last], now);
-        Ok(self.finish_built(builder, Some(spare)))
+        Ok(self.finish_built(builder, Some(spare), None))
     }
 
     /// Whether the next lines read may be appended to `batch`, held downstream: plain lines of
@@ -450,7 +450,7 @@ impl FileWatcher {
             _ => spare.give(data),
         }
         self.has_more = read == budget;
-        self.finish_built(builder, None)
+        self.finish_built(builder, None, None)
     }
 
     /// After reading `read` bytes, the last ones `tail` (ending at the new position): the
@@ -527,20 +527,27 @@ impl FileWatcher {
 
     /// The batch of its own `builder` built, if any (see [`Self::finish_built`]).
     fn finish_batch(&mut self, builder: Builder<'_>) -> Option<Batch> {
-        self.finish_built(builder, None)?.into_batch()
+        self.finish_built(builder, None, None)?.into_batch()
     }
 
-    /// What `builder` built, its end remembered (with its marker) until it is committed.
-    fn finish_built(&mut self, builder: Builder<'_>, spare: Option<&Spare>) -> Option<Built> {
+    /// What `builder` built, its end remembered (with its marker: `end_mark`, when the read
+    /// knew it) until it is committed.
+    fn finish_built(
+        &mut self,
+        builder: Builder<'_>,
+        spare: Option<&Spare>,
+        end_mark: Option<(u64, Mark)>,
+    ) -> Option<Built> {
         if let (Some(end), Some(fd)) = (builder.end(), &self.fd) {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 self.in_flight.pop_front();
             }
-            // Usually the batch ends where reading stopped, whose marker is known.
-            let mark = if end == self.reader.pos() {
-                self.pos_mark
-            } else {
-                mark_before(fd, end)
+            // Usually the batch ends where reading stopped, whose marker is known; otherwise
+            // (a line left unfinished) a read in place knew the marker of where its lines end.
+            let mark = match end_mark {
+                _ if end == self.reader.pos() => self.pos_mark,
+                Some((at, mark)) if at == end => mark,
+                _ => mark_before(fd, end),
             };
             self.in_flight.push_back((end, mark));
         }
