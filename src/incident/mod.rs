@@ -23,6 +23,7 @@
 
 mod state;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -125,6 +126,9 @@ pub struct Incidents {
     absence_at: Option<Timestamp>,
     /// Whether a schedule (time interval) is active at an instant.
     schedules: Schedules,
+    /// [`Incidents::deadline`] once computed, until a change: the process loop asks for it at
+    /// every turn, and computing it looks up every open incident's rule.
+    deadline: Cell<Option<Option<Timestamp>>>,
 }
 
 /// What one rule's window means.
@@ -144,13 +148,21 @@ impl Incidents {
             settle: Timestamp::MIN,
             absence_at: None,
             schedules: Schedules::default(),
+            deadline: Cell::new(None),
         }
+    }
+
+    /// Forgets the remembered [`Incidents::deadline`]: every method that takes `&mut self`
+    /// calls this first.
+    fn changing(&mut self) {
+        *self.deadline.get_mut() = None;
     }
 
     /// The agent (or a test run) starts at `now`: absence is evaluated from one window on, so
     /// that the lines written while it was stopped (the backlog) are read before anything
     /// can be found absent.
     pub fn start(&mut self, now: Timestamp) {
+        self.changing();
         self.settle = now
             .checked_add(signed(self.window))
             .unwrap_or(Timestamp::MAX);
@@ -162,6 +174,7 @@ impl Incidents {
 
     /// Says which schedules (time intervals) are active when (all are, until this is called).
     pub fn set_schedules(&mut self, schedules: Schedules) {
+        self.changing();
         self.schedules = schedules;
     }
 
@@ -169,6 +182,7 @@ impl Incidents {
     /// A stalled source that grows is told back within a window: no window of hits need close
     /// for it (its lines may match no rule).
     pub fn grew(&mut self, source: &str, file: &str, now: Timestamp) {
+        self.changing();
         if self.watches_source(source) {
             self.state.absence.grew(source, file, now);
             self.evaluate_soon_if_stalled(source, now);
@@ -178,6 +192,7 @@ impl Incidents {
     /// `source`'s globs matched `count` files at `now` (`source_stalled`): counted just before a
     /// tick, whose evaluation tells a file that appeared at once.
     pub fn matched(&mut self, source: &str, count: u64, now: Timestamp) {
+        self.changing();
         if self.watches_source(source) {
             self.state.absence.matched(source, count, now);
         }
@@ -197,6 +212,7 @@ impl Incidents {
 
     /// A message that goes out tells the open absence `line` (see [`absence::Memory::told`]).
     pub fn absence_told(&mut self, line: &AbsentLine) {
+        self.changing();
         self.state.absence.told(line);
     }
 
@@ -224,6 +240,7 @@ impl Incidents {
 
     /// Swaps in reloaded settings; open incidents keep their history.
     pub fn set_policies(&mut self, policies: Policies, window: Duration) {
+        self.changing();
         self.policies = policies;
         self.window = window;
         if !self.policies.absence.is_empty() && self.absence_at.is_none() {
@@ -244,6 +261,20 @@ impl Incidents {
 
     /// When the next open incident is due to resolve; `None` when none is open.
     pub fn deadline(&self) -> Option<Timestamp> {
+        if let Some(known) = self.deadline.get() {
+            debug_assert_eq!(
+                known,
+                self.next_deadline(),
+                "a change did not call `changing`"
+            );
+            return known;
+        }
+        let next = self.next_deadline();
+        self.deadline.set(Some(next));
+        next
+    }
+
+    fn next_deadline(&self) -> Option<Timestamp> {
         self.open()
             .map(|i| self.resolve_at(i))
             .chain(self.absence_at)
@@ -254,6 +285,7 @@ impl Incidents {
     /// resolved incident's rule has `send_resolved` (it then also carries the other resolved
     /// lines waiting and the ongoing incidents).
     pub fn tick(&mut self, host: &str, now: Timestamp) -> Option<Summary> {
+        self.changing();
         let loud = self.resolve_due(now);
         let absent = self.evaluate_absence(now);
         if !loud && absent.is_empty() {
@@ -269,6 +301,7 @@ impl Incidents {
     /// send: the summary with only the rules to show in full, the ongoing and resolved lines;
     /// `None` when nothing is to be said yet (its hits are held in the state).
     pub fn close_window(&mut self, mut summary: Summary, now: Timestamp) -> Option<Summary> {
+        self.changing();
         let loud = self.resolve_due(now);
         let slot = self.slot(summary.start);
         let mut full = Vec::new();
