@@ -37,7 +37,8 @@ use tracing::{debug, error, info, warn};
 use super::clock::Clock;
 use super::incidents::Stage;
 use super::scanning::{
-    InFlight, Outcome, Scan, in_flight_max, is_small, oldest, panic_message, scan_threads,
+    InFlight, Outcome, Scan, ScanFn, Scanned, in_flight_max, is_small, oldest, panic_message,
+    scan_batch, scan_with,
 };
 use crate::config::{self, Config, Source, TailOptions};
 use crate::incident::State;
@@ -45,7 +46,7 @@ use crate::metrics;
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
 use crate::tail::{Batch, FileId, Settled};
-use crate::window::{Aggregator, Shapes, Shaping};
+use crate::window::Aggregator;
 
 /// First delay before retrying to store a summary.
 pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -71,19 +72,6 @@ pub(super) trait Follow {
     fn reload(&self, sources: Vec<Source>, options: TailOptions);
     /// A scanned batch's buffer, to be read into again.
     fn recycle(&self, _data: Vec<u8>) {}
-}
-
-/// Scans one batch (on the blocking pool): its hits and figures.
-pub(super) type ScanFn = fn(&Matcher, &Batch) -> (Vec<Hit>, ScanStats);
-
-/// What the blocking pool hands back for one batch.
-pub(super) struct Scanned {
-    batch: Batch,
-    hits: Vec<Hit>,
-    stats: ScanStats,
-    /// The hits' shapes, found on the scanning thread (the aggregator's per-hit work that
-    /// needs none of its state: masking the line into its pattern, reading its level).
-    shapes: Shapes,
 }
 
 /// The process task's state: matchers, the aggregator and commit bookkeeping.
@@ -622,36 +610,6 @@ pub(super) fn matchers_for(config: &Config) -> Vec<Matcher> {
         .iter()
         .map(|source| Matcher::new(config.rules.clone(), &source.name))
         .collect()
-}
-
-/// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan)
-/// and shapes its hits with `shaping`.
-fn scan_with(matchers: &[Matcher], scan: ScanFn, mut batch: Batch, shaping: &Shaping) -> Scanned {
-    // A backlog range is read here, by the thread that scans it.
-    batch.read_unread();
-    let (hits, stats) = match matchers.get(batch.source) {
-        Some(matcher) => scan(matcher, &batch),
-        None => (Vec::new(), ScanStats::default()),
-    };
-    let shapes = shaping.shape(&batch.data, &hits);
-    Scanned {
-        batch,
-        hits,
-        stats,
-        shapes,
-    }
-}
-
-pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
-    let mut hits = Vec::new();
-    // A batch of at least two parts of `scan::MIN_PART_BYTES` (768 KiB) is split across the
-    // cores (a backlog read with a larger budget); smaller ones, a busy file's gathered batches
-    // included, stay on this thread.
-    let stats = match &batch.events {
-        None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
-        Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
-    };
-    (hits, stats)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -2,14 +2,16 @@
 //! to [`in_flight_max`] at once while earlier results are applied (a backlog keeps every core
 //! busy), or on the process task itself when nothing else is scanned or waits (a followed log's
 //! batch, see [`is_small`]: no pool thread to wake, and no wake-up of the task for the result).
-//! The results are applied in arrival order either way (`process.rs`).
+//! The results are applied in arrival order either way (`process.rs`). What a scan does
+//! ([`scan_with`]: read a backlog range, scan, shape the hits) and what it hands back
+//! ([`Scanned`]) live here too, so `process.rs` imports this file and not the other way round.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::process::Scanned;
-use crate::scan::Matcher;
+use crate::scan::{Hit, Matcher, ScanStats};
 use crate::tail::{Batch, FileId};
+use crate::window::{Shapes, Shaping};
 
 /// A batch being scanned on the blocking pool.
 pub(super) struct InFlight {
@@ -70,4 +72,53 @@ const IN_FLIGHT_PER_CORE: usize = 4;
 pub(super) fn scan_threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Scans one batch (on the blocking pool): its hits and figures.
+pub(super) type ScanFn = fn(&Matcher, &Batch) -> (Vec<Hit>, ScanStats);
+
+/// What the blocking pool hands back for one batch.
+pub(super) struct Scanned {
+    pub(super) batch: Batch,
+    pub(super) hits: Vec<Hit>,
+    pub(super) stats: ScanStats,
+    /// The hits' shapes, found on the scanning thread (the aggregator's per-hit work that
+    /// needs none of its state: masking the line into its pattern, reading its level).
+    pub(super) shapes: Shapes,
+}
+
+/// Scans `batch` with its source's matcher (none: a source a reload removed, nothing to scan)
+/// and shapes its hits with `shaping`.
+pub(super) fn scan_with(
+    matchers: &[Matcher],
+    scan: ScanFn,
+    mut batch: Batch,
+    shaping: &Shaping,
+) -> Scanned {
+    // A backlog range is read here, by the thread that scans it.
+    batch.read_unread();
+    let (hits, stats) = match matchers.get(batch.source) {
+        Some(matcher) => scan(matcher, &batch),
+        None => (Vec::new(), ScanStats::default()),
+    };
+    let shapes = shaping.shape(&batch.data, &hits);
+    Scanned {
+        batch,
+        hits,
+        stats,
+        shapes,
+    }
+}
+
+/// Scans `batch` with `matcher`: on the calling thread, or split across the cores when large.
+pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
+    let mut hits = Vec::new();
+    // A batch of at least two parts of `scan::MIN_PART_BYTES` (768 KiB) is split across the
+    // cores (a backlog read with a larger budget); smaller ones, a busy file's gathered batches
+    // included, stay on this thread.
+    let stats = match &batch.events {
+        None => matcher.scan_parallel(&batch.data, scan_threads(), &mut hits),
+        Some(events) => matcher.scan_events(&batch.data, events, &mut hits),
+    };
+    (hits, stats)
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::process::{Follow, Process, Store, scan_batch};
+use super::process::{Follow, Process, Store};
+use super::scanning::scan_batch;
 use crate::config::{Config, Source, TailOptions};
 use crate::scan::{Hit, Matcher, ScanStats};
 use crate::summary::Summary;
