@@ -15,7 +15,7 @@ mod parallel;
 mod prefilter;
 
 pub use anchored::StartPrefix;
-pub use parallel::MIN_PART_BYTES;
+pub use parallel::SPLIT_FROM_BYTES;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -44,7 +44,7 @@ pub(super) async fn oldest(in_flight: &mut VecDeque<InFlight>) -> (Scan, Outcome
 /// backlog range is read by a pool thread) and one part for the scan (larger ones are split
 /// across the cores).
 pub(super) fn is_small(batch: &Batch) -> bool {
-    batch.unread.is_none() && batch.data.len() < 2 * crate::scan::MIN_PART_BYTES
+    batch.unread.is_none() && batch.data.len() < crate::scan::SPLIT_FROM_BYTES
 }
 
 /// What a caught panic said (as a scan on the blocking pool reports it).
@@ -113,7 +113,7 @@ pub(super) fn scan_with(
 /// Scans `batch` with `matcher`: on the calling thread, or split across the cores when large.
 pub(super) fn scan_batch(matcher: &Matcher, batch: &Batch) -> (Vec<Hit>, ScanStats) {
     let mut hits = Vec::new();
-    // A batch of at least two parts of `scan::MIN_PART_BYTES` (768 KiB) is split across the
+    // A batch of at least `scan::SPLIT_FROM_BYTES` (768 KiB) is split across the
     // cores (a backlog read with a larger budget); smaller ones, a busy file's gathered batches
     // included, stay on this thread.
     let stats = match &batch.events {

@@ -21,7 +21,11 @@ use super::{Hit, Matcher, ScanStats};
 /// Below this many bytes per part, a chunk is scanned on the calling thread alone (a thread
 /// costs tens of microseconds to start; 384 KiB takes about 300 µs to scan). A followed busy
 /// file's gathered batch (`tail::gather`, up to 640 KiB) therefore stays on one thread.
-pub const MIN_PART_BYTES: usize = 384 << 10;
+pub(super) const MIN_PART_BYTES: usize = 384 << 10;
+
+/// Chunks smaller than this are scanned on the calling thread, in one part: two parts of
+/// `MIN_PART_BYTES` (384 KiB) are the fewest worth a split.
+pub const SPLIT_FROM_BYTES: usize = 2 * MIN_PART_BYTES;
 
 /// Parts per thread: a thread that finishes early (or was busy with something else, such as
 /// counting the previous chunk's hits) takes a part left over instead of waiting.

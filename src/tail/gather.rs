@@ -34,10 +34,10 @@ pub(crate) const GATHER: Duration = Duration::from_millis(60);
 /// A batch this large goes at once (a backlog's reads, or a very busy file's).
 pub(crate) const GATHER_BELOW: usize = 128 << 10;
 /// Gathered batches are handed out once they hold this many bytes: with one more small read
-/// (under [`GATHER_BELOW`]) a batch stays under the size a scan splits across threads (two
-/// parts of `scan::MIN_PART_BYTES`), and a log written at 50,000 lines/s (7.5 MB/s) gathers
+/// (under [`GATHER_BELOW`]) a batch stays under the size a scan splits across threads
+/// (`scan::SPLIT_FROM_BYTES`), and a log written at 50,000 lines/s (7.5 MB/s) gathers
 /// its [`GATHER`] (450 KB) in one batch.
-pub(crate) const HELD_MAX: usize = 2 * crate::scan::MIN_PART_BYTES - GATHER_BELOW;
+pub(crate) const HELD_MAX: usize = crate::scan::SPLIT_FROM_BYTES - GATHER_BELOW;
 /// Bytes held in all: past this, the oldest held batches are handed out early (many busy
 /// files do not each hold [`HELD_MAX`]).
 pub(crate) const HELD_TOTAL: usize = 1 << 20;
