@@ -203,17 +203,17 @@ async fn a_scan_that_panics_keeps_its_batch_and_later_ones_uncommitted() {
     let third = batch(second.end, "INFO later\n");
     let (first_end, second_start) = (first.end, second.start);
     run_all(&mut process, vec![first, second, third]).await;
-    let commits: Vec<u64> = record
-        .all()
-        .into_iter()
-        .filter_map(|s| match s {
-            Seen::Commit(offset) => Some(offset),
-            _ => None,
-        })
-        .collect();
+    assert_commits_stop_at_the_panic(&record, first_end, second_start);
+}
+
+/// The batch before the one whose scan panicked (ending at `first_end`) was committed, and no
+/// commit went past the start of the panicked one (`panicked_start`).
+#[track_caller]
+fn assert_commits_stop_at_the_panic(record: &Record, first_end: u64, panicked_start: u64) {
+    let commits = record.commits();
     assert_eq!(commits.first(), Some(&first_end));
     assert!(
-        commits.iter().all(|offset| *offset <= second_start),
+        commits.iter().all(|offset| *offset <= panicked_start),
         "{commits:?}"
     );
 }
@@ -255,12 +255,7 @@ async fn a_followed_logs_lone_batches_are_scanned_on_the_process_task_even_one_t
         drive
     );
     // The panic was caught like one on the blocking pool: later commits stop at its batch.
-    let commits = record.commits();
-    assert_eq!(commits.first(), Some(&first_end));
-    assert!(
-        commits.iter().all(|offset| *offset <= second_start),
-        "{commits:?}"
-    );
+    assert_commits_stop_at_the_panic(&record, first_end, second_start);
     // No pool thread was woken for them.
     assert_eq!(
         *LONE_SCANNED_ON.lock().expect("not poisoned"),
