@@ -29,7 +29,7 @@ pub(crate) const BUSY: Duration = Duration::from_millis(100);
 /// cold since the last one (on this kind of VM a scan after a 40 ms sleep runs at half the
 /// speed of one right after another), so fewer, larger batches cost less CPU per line: at
 /// 50,000 lines/s, 60 ms takes about a tenth less CPU than 40 ms did, for a lag p99 of about
-/// 65 ms (the target is 100 ms).
+/// 51 ms (a batch usually goes with the last write before its deadline; the target is 100 ms).
 pub(crate) const GATHER: Duration = Duration::from_millis(60);
 /// A batch this large goes at once (a backlog's reads, or a very busy file's).
 pub(crate) const GATHER_BELOW: usize = 128 << 10;
